@@ -1,0 +1,18 @@
+// Package tensor holds scorekit's data: Tensor (float32 or float64, a shape, contiguous row-major
+// storage in host or device memory) and Device (the CPU, and a CUDA GPU in builds with the `cuda`
+// tag), with explicit copies between them, a bridge to gorgonia.org/tensor's *tensor.Dense, and
+// NumPy .npy reading and writing.
+//
+// This is the only package that touches device memory, cgo or unsafe pointers to device memory.
+// Files that import gorgonia.org/cu carry `//go:build cuda`: that package exits the process at
+// init when no GPU driver answers, so the default build is the CPU build and has no CUDA import.
+// In a CPU build OpenCUDA returns ErrNoCUDA.
+//
+// Rules:
+//   - A Tensor owns its memory; Close frees it (device memory immediately, host memory to the GC).
+//     Using a closed tensor is an error, never a crash.
+//   - Nothing moves between devices implicitly: CopyTo / CopyFrom are the only transfers.
+//   - Errors say what was being done ("tensor: allocate 3.2 GiB on cuda:0: out of memory").
+//
+// What may not live here: ops, samplers, anything that imports another scorekit package.
+package tensor
