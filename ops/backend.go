@@ -1,0 +1,86 @@
+package ops
+
+import (
+	"fmt"
+
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Backend runs ops on one device. Implementations: CPU() here, and cuda.New in ops/cuda.
+// Tensors passed to a Backend must live on its Device; methods never move data between devices.
+// Every method validates its arguments and returns an error naming the op and the problem; none
+// panics on bad input.
+type Backend interface {
+	// Name is "cpu" or "cuda:<ordinal>".
+	Name() string
+	// Device is where the backend's tensors live.
+	Device() tensor.Device
+
+	// PhiloxBits fills dst (float32, shape (chains, dim)) with raw Philox words: element (i, j)
+	// holds the bit pattern of word j%4 of lane j/4 for chain d.FirstChain+i (see philox.go).
+	// It exists so that two backends can be compared word for word.
+	PhiloxBits(dst *tensor.Tensor, d Draw) error
+	// Uniform fills dst (shape (chains, dim)) with uniforms in [0, 1) for the draw d.
+	Uniform(dst *tensor.Tensor, d Draw) error
+	// Normal fills dst (shape (chains, dim)) with standard normals for the draw d.
+	Normal(dst *tensor.Tensor, d Draw) error
+
+	// Close releases what the backend holds (not the device, not the caller's tensors).
+	Close() error
+}
+
+// Draw names one set of random numbers: row i of the destination belongs to chain FirstChain+i,
+// and Site tells apart the draws one chain makes (a sampler uses one site per step and purpose).
+type Draw struct {
+	Seed       uint64
+	Site       uint64
+	FirstChain uint64
+}
+
+// MaxChains is the number of distinct chain indices of one seed (chains are 32-bit in the counter).
+const MaxChains = 1 << 32
+
+// checkFill validates the destination of a fill op and the draw: a 2-D tensor on dev, with
+// FirstChain+chains within MaxChains.
+func checkFill(op string, dev tensor.Device, dst *tensor.Tensor, d Draw) error {
+	if dst == nil {
+		return fmt.Errorf("%s: destination tensor is nil", op)
+	}
+	if dst.Closed() {
+		return fmt.Errorf("%s: %w", op, tensor.ErrClosed)
+	}
+	if dst.Device() != dev {
+		return fmt.Errorf("%s: destination is on %s, backend runs on %s", op, dst.Device().Name(), dev.Name())
+	}
+	if dst.Rank() != 2 {
+		return fmt.Errorf("%s: destination shape %v: want (chains, dim)", op, dst.Shape())
+	}
+	chains := uint64(dst.Dim(0))
+	if d.FirstChain >= MaxChains || chains > MaxChains-d.FirstChain {
+		return fmt.Errorf("%s: chains %d..%d out of range: chain indices must be below 2^32",
+			op, d.FirstChain, d.FirstChain+chains)
+	}
+	return nil
+}
+
+// CheckPhiloxBits, CheckUniform and CheckNormal validate a fill op's arguments; every Backend
+// calls them first so that all backends reject the same inputs with the same errors.
+func CheckPhiloxBits(dev tensor.Device, dst *tensor.Tensor, d Draw) error {
+	if err := checkFill("philox bits", dev, dst, d); err != nil {
+		return err
+	}
+	if dst.DType() != tensor.F32 {
+		return fmt.Errorf("philox bits: destination is %v, want f32 (raw 32-bit words)", dst.DType())
+	}
+	return nil
+}
+
+// CheckUniform validates Uniform's arguments.
+func CheckUniform(dev tensor.Device, dst *tensor.Tensor, d Draw) error {
+	return checkFill("uniform", dev, dst, d)
+}
+
+// CheckNormal validates Normal's arguments.
+func CheckNormal(dev tensor.Device, dst *tensor.Tensor, d Draw) error {
+	return checkFill("normal", dev, dst, d)
+}

@@ -1,0 +1,112 @@
+package ops
+
+import (
+	"math"
+
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// PhiloxBits: dst[i, j] = bits of block(seed, site, FirstChain+i, lane j/4)[j%4].
+func (b cpuBackend) PhiloxBits(dst *tensor.Tensor, d Draw) error {
+	if err := CheckPhiloxBits(tensor.CPU(), dst, d); err != nil {
+		return err
+	}
+	out, _ := dst.F32()
+	dim := dst.Dim(1)
+	b.parallelRows(dst.Dim(0), dim, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := out[i*dim : (i+1)*dim]
+			chain := uint32(d.FirstChain + uint64(i))
+			for j := range row {
+				blk := philoxBlock(d.Seed, d.Site, chain, uint32(j/4))
+				row[j] = math.Float32frombits(blk[j%4])
+			}
+		}
+	})
+	return nil
+}
+
+// Uniform: f32 dst[i, j] = U32(block(lane j/4)[j%4]); f64 dst[i, j] = U64(block(lane j/2)[2q],
+// block[2q+1]), q = j%2 (see philox.go).
+func (b cpuBackend) Uniform(dst *tensor.Tensor, d Draw) error {
+	if err := CheckUniform(tensor.CPU(), dst, d); err != nil {
+		return err
+	}
+	dim := dst.Dim(1)
+	if dst.DType() == tensor.F32 {
+		out, _ := dst.F32()
+		b.parallelRows(dst.Dim(0), dim, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				chain := uint32(d.FirstChain + uint64(i))
+				row := out[i*dim : (i+1)*dim]
+				for l := 0; 4*l < dim; l++ {
+					blk := philoxBlock(d.Seed, d.Site, chain, uint32(l))
+					for k := 0; k < 4 && 4*l+k < dim; k++ {
+						row[4*l+k] = Uniform32(blk[k])
+					}
+				}
+			}
+		})
+		return nil
+	}
+	out, _ := dst.F64()
+	b.parallelRows(dst.Dim(0), dim, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			chain := uint32(d.FirstChain + uint64(i))
+			row := out[i*dim : (i+1)*dim]
+			for l := 0; 2*l < dim; l++ {
+				blk := philoxBlock(d.Seed, d.Site, chain, uint32(l))
+				row[2*l] = Uniform64(blk[0], blk[1])
+				if 2*l+1 < dim {
+					row[2*l+1] = Uniform64(blk[2], blk[3])
+				}
+			}
+		}
+	})
+	return nil
+}
+
+// Normal: Box–Muller on the uniforms of the draw layout (philox.go), computed in float64; f32
+// results are the float64 values rounded once.
+func (b cpuBackend) Normal(dst *tensor.Tensor, d Draw) error {
+	if err := CheckNormal(tensor.CPU(), dst, d); err != nil {
+		return err
+	}
+	dim := dst.Dim(1)
+	if dst.DType() == tensor.F32 {
+		out, _ := dst.F32()
+		b.parallelRows(dst.Dim(0), 8*dim, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				chain := uint32(d.FirstChain + uint64(i))
+				row := out[i*dim : (i+1)*dim]
+				for l := 0; 4*l < dim; l++ {
+					blk := philoxBlock(d.Seed, d.Site, chain, uint32(l))
+					for p := 0; p < 2 && 4*l+2*p < dim; p++ {
+						z0, z1 := boxMuller(float64(Uniform32(blk[2*p])), float64(Uniform32(blk[2*p+1])))
+						row[4*l+2*p] = float32(z0)
+						if j := 4*l + 2*p + 1; j < dim {
+							row[j] = float32(z1)
+						}
+					}
+				}
+			}
+		})
+		return nil
+	}
+	out, _ := dst.F64()
+	b.parallelRows(dst.Dim(0), 8*dim, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			chain := uint32(d.FirstChain + uint64(i))
+			row := out[i*dim : (i+1)*dim]
+			for l := 0; 2*l < dim; l++ {
+				blk := philoxBlock(d.Seed, d.Site, chain, uint32(l))
+				z0, z1 := boxMuller(Uniform64(blk[0], blk[1]), Uniform64(blk[2], blk[3]))
+				row[2*l] = z0
+				if 2*l+1 < dim {
+					row[2*l+1] = z1
+				}
+			}
+		}
+	})
+	return nil
+}

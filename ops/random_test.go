@@ -1,0 +1,216 @@
+package ops
+
+import (
+	"math"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Random123's kat_vectors for philox4x32 with 10 rounds.
+func TestPhiloxKnownAnswers(t *testing.T) {
+	cases := []struct {
+		ctr  [4]uint32
+		key  [2]uint32
+		want [4]uint32
+	}{
+		{[4]uint32{0, 0, 0, 0}, [2]uint32{0, 0}, [4]uint32{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}},
+		{[4]uint32{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}, [2]uint32{0xffffffff, 0xffffffff},
+			[4]uint32{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}},
+		{[4]uint32{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}, [2]uint32{0xa4093822, 0x299f31d0},
+			[4]uint32{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, Philox4x32(c.ctr, c.key), "ctr %08x key %08x", c.ctr, c.key)
+	}
+}
+
+func TestUniformMapsAreExactAndInRange(t *testing.T) {
+	assert.Equal(t, float32(0), Uniform32(0))
+	assert.Equal(t, float32(1-1.0/(1<<24)), Uniform32(0xffffffff))
+	assert.Equal(t, 0.0, Uniform64(0, 0))
+	assert.Equal(t, 1-1.0/(1<<53), Uniform64(0xffffffff, 0xffffffff))
+	assert.Equal(t, 0.5, Uniform64(0x80000000, 0))
+}
+
+func TestSinCos2PiMatchesLibm(t *testing.T) {
+	for i := 0; i < 100000; i++ {
+		u := float64(i) / 100000
+		s, c := sinCos2Pi(u)
+		ws, wc := math.Sincos(2 * math.Pi * u)
+		require.InDelta(t, ws, s, 1e-15, "u=%v", u)
+		require.InDelta(t, wc, c, 1e-15, "u=%v", u)
+	}
+	// Exact at the quarter turns, where 2π·u rounding would leave a residue.
+	s, c := sinCos2Pi(0.5)
+	assert.Equal(t, 0.0, s)
+	assert.Equal(t, -1.0, c)
+}
+
+func fill(t *testing.T, b Backend, kind string, dt tensor.DType, chains, dim int, d Draw) []float64 {
+	t.Helper()
+	x, err := tensor.New(b.Device(), dt, chains, dim)
+	require.NoError(t, err)
+	switch kind {
+	case "normal":
+		require.NoError(t, b.Normal(x, d))
+	case "uniform":
+		require.NoError(t, b.Uniform(x, d))
+	case "bits":
+		require.NoError(t, b.PhiloxBits(x, d))
+		f, _ := x.F32()
+		out := make([]float64, len(f))
+		for i, v := range f {
+			out[i] = float64(math.Float32bits(v))
+		}
+		return out
+	}
+	out, err := x.Float64s()
+	require.NoError(t, err)
+	return out
+}
+
+func TestPhiloxBitsFollowTheLayout(t *testing.T) {
+	d := Draw{Seed: 0x0123456789abcdef, Site: 0xfedcba9876543210, FirstChain: 5}
+	got := fill(t, CPU(), "bits", tensor.F32, 3, 9, d)
+	for i := 0; i < 3; i++ {
+		for j := 0; j < 9; j++ {
+			blk := Philox4x32([4]uint32{uint32(j / 4), uint32(5 + i), 0x76543210, 0xfedcba98},
+				[2]uint32{0x89abcdef, 0x01234567})
+			require.Equal(t, float64(blk[j%4]), got[i*9+j], "chain %d coord %d", i, j)
+		}
+	}
+}
+
+// ksStatistic returns the Kolmogorov–Smirnov distance between the sample and cdf.
+func ksStatistic(xs []float64, cdf func(float64) float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	n := float64(len(s))
+	d := 0.0
+	for i, x := range s {
+		f := cdf(x)
+		d = math.Max(d, math.Max(f-float64(i)/n, float64(i+1)/n-f))
+	}
+	return d
+}
+
+func normalCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+
+// Moments and KS of 10^6 draws. Thresholds: |mean| < 5 SE and |var − 1| < 5 SE are each exceeded
+// with probability 5.7e-7 under the null; KS: sqrt(n)·D > 1.95 with probability 0.001. The draws
+// are deterministic (fixed seeds), so the rates say how unlucky a seed would have to be.
+func TestNormalMomentsAndKS(t *testing.T) {
+	const chains, dim = 1000, 1000
+	n := float64(chains * dim)
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+		xs := fill(t, CPU(), "normal", dt, chains, dim, Draw{Seed: 20260101, Site: 3})
+		var m, m2, m4 float64
+		for _, x := range xs {
+			m += x
+		}
+		m /= n
+		for _, x := range xs {
+			m2 += (x - m) * (x - m)
+			m4 += math.Pow(x-m, 4)
+		}
+		v := m2 / (n - 1)
+		assert.Less(t, math.Abs(m), 5/math.Sqrt(n), "%v mean %g", dt, m)
+		assert.Less(t, math.Abs(v-1), 5*math.Sqrt(2/n), "%v variance %g", dt, v)
+		assert.InDelta(t, 3, m4/n, 5*math.Sqrt(96/n), "%v fourth moment", dt)
+		ks := ksStatistic(xs, normalCDF) * math.Sqrt(n)
+		assert.Less(t, ks, 1.95, "%v KS sqrt(n)·D = %.3f", dt, ks)
+	}
+}
+
+func TestUniformKSAndRange(t *testing.T) {
+	const chains, dim = 1000, 1000
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+		xs := fill(t, CPU(), "uniform", dt, chains, dim, Draw{Seed: 99, Site: 0})
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, x := range xs {
+			lo, hi = math.Min(lo, x), math.Max(hi, x)
+		}
+		assert.GreaterOrEqual(t, lo, 0.0)
+		assert.Less(t, hi, 1.0)
+		ks := ksStatistic(xs, func(x float64) float64 { return x }) * math.Sqrt(chains*dim)
+		assert.Less(t, ks, 1.95, "%v KS sqrt(n)·D = %.3f (false-failure rate 0.001)", dt, ks)
+	}
+}
+
+// Sample correlations between neighbouring chains, between sites and between seeds. Under
+// independence sqrt(dim)·r is ≈ N(0, 1); the mean over P pairs of r has SE 1/sqrt(P·dim), and the
+// largest |sqrt(dim)·r| of P = 999 pairs exceeds 5 with probability about 6e-4.
+func TestStreamsAreUncorrelated(t *testing.T) {
+	const chains, dim = 1000, 2000
+	corr := func(a, b []float64) float64 {
+		var sab, saa, sbb float64
+		for k := range a {
+			sab += a[k] * b[k]
+			saa += a[k] * a[k]
+			sbb += b[k] * b[k]
+		}
+		return sab / math.Sqrt(saa*sbb)
+	}
+	check := func(name string, x, y []float64) {
+		var sum, worst float64
+		for i := 0; i < chains-1; i++ {
+			r := corr(x[i*dim:(i+1)*dim], y[(i+1)*dim:(i+2)*dim])
+			sum += r
+			worst = math.Max(worst, math.Abs(r)*math.Sqrt(dim))
+		}
+		mean := sum / (chains - 1)
+		assert.Less(t, math.Abs(mean), 5/math.Sqrt(float64((chains-1)*dim)), "%s: mean correlation %g", name, mean)
+		assert.Less(t, worst, 5.0, "%s: largest |sqrt(dim) r| = %.2f", name, worst)
+	}
+	a := fill(t, CPU(), "normal", tensor.F64, chains, dim, Draw{Seed: 1, Site: 0})
+	check("chain i vs chain i+1", a, a)
+	b := fill(t, CPU(), "normal", tensor.F64, chains, dim, Draw{Seed: 1, Site: 1})
+	check("site 0 vs site 1", a, b)
+	c := fill(t, CPU(), "normal", tensor.F64, chains, dim, Draw{Seed: 2, Site: 0})
+	check("seed 1 vs seed 2", a, c)
+}
+
+// Chain 7's numbers do not depend on how many chains run, on where the batch starts, nor on the
+// row width beyond the coordinates both widths have.
+func TestBatchInvariance(t *testing.T) {
+	for _, kind := range []string{"bits", "uniform", "normal"} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+			if kind == "bits" && dt == tensor.F64 {
+				continue
+			}
+			const dim = 7
+			small := fill(t, CPU(), kind, dt, 8, dim, Draw{Seed: 42, Site: 9})
+			large := fill(t, CPU(), kind, dt, 100000, dim, Draw{Seed: 42, Site: 9})
+			alone := fill(t, CPU(), kind, dt, 1, dim, Draw{Seed: 42, Site: 9, FirstChain: 7})
+			wide := fill(t, CPU(), kind, dt, 8, 13, Draw{Seed: 42, Site: 9})
+			row := small[7*dim : 8*dim]
+			assert.Equal(t, row, large[7*dim:8*dim], "%s %v: 8 vs 1e5 chains", kind, dt)
+			assert.Equal(t, row, alone, "%s %v: FirstChain offset", kind, dt)
+			assert.Equal(t, row, wide[7*13:7*13+dim], "%s %v: row width", kind, dt)
+			// Several workers give the same numbers as one.
+			one := fill(t, CPUWorkers(1), kind, dt, 100000, dim, Draw{Seed: 42, Site: 9})
+			assert.Equal(t, large, one, "%s %v: worker count", kind, dt)
+		}
+	}
+}
+
+func TestFillRejectsBadArguments(t *testing.T) {
+	b := CPU()
+	x, _ := tensor.New(nil, tensor.F32, 4, 3)
+	assert.ErrorContains(t, b.Normal(nil, Draw{}), "nil")
+	v, _ := tensor.New(nil, tensor.F32, 12)
+	assert.ErrorContains(t, b.Normal(v, Draw{}), "want (chains, dim)")
+	assert.ErrorContains(t, b.Uniform(x, Draw{FirstChain: MaxChains - 2}), "below 2^32")
+	assert.NoError(t, b.Uniform(x, Draw{FirstChain: MaxChains - 4}))
+	f64, _ := tensor.New(nil, tensor.F64, 4, 3)
+	assert.ErrorContains(t, b.PhiloxBits(f64, Draw{}), "want f32")
+	x.Close()
+	assert.ErrorIs(t, b.Normal(x, Draw{}), tensor.ErrClosed)
+	empty, _ := tensor.New(nil, tensor.F64, 0, 3)
+	assert.NoError(t, b.Normal(empty, Draw{}))
+}
