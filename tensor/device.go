@@ -85,3 +85,17 @@ func (cpuDevice) Close() error       { return nil }
 func (cpuDevice) Info() DeviceInfo {
 	return DeviceInfo{Kind: KindCPU, Name: "cpu", SMs: runtime.NumCPU()}
 }
+
+// HumanBytes formats a byte count as "3.2 GiB".
+func HumanBytes(b int64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%d B", b)
+	}
+	div, exp := int64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
+}

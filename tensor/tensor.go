@@ -67,6 +67,7 @@ type Tensor struct {
 	f32    []float32 // host storage (dtype F32)
 	f64    []float64 // host storage (dtype F64)
 	dptr   uintptr   // device storage
+	view   bool      // shares another tensor's memory; Close does not free it
 	closed bool
 }
 
@@ -241,12 +242,8 @@ func (t *Tensor) hostPtr() unsafe.Pointer {
 	return nil
 }
 
-// Reshape returns a tensor sharing t's data with a new shape of the same element count.
-// The view does not own the data: close the original, not the view.
+// Reshape returns a view of t's data with a new shape of the same element count.
 func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
-	if t.closed {
-		return nil, ErrClosed
-	}
 	n, err := checkShape(shape)
 	if err != nil {
 		return nil, err
@@ -254,9 +251,33 @@ func (t *Tensor) Reshape(shape ...int) (*Tensor, error) {
 	if n != t.n {
 		return nil, fmt.Errorf("tensor: reshape %v (%d elements) to %v (%d elements)", t.shape, t.n, shape, n)
 	}
-	v := *t
-	v.shape = append([]int(nil), shape...)
-	return &v, nil
+	return t.View(0, shape...)
+}
+
+// View returns a tensor of the given shape over elements [offset, offset+prod(shape)) of t's
+// data, without copying. A view does not own memory: closing it frees nothing, and it must not be
+// used after t is closed.
+func (t *Tensor) View(offset int, shape ...int) (*Tensor, error) {
+	if t.closed {
+		return nil, ErrClosed
+	}
+	n, err := checkShape(shape)
+	if err != nil {
+		return nil, err
+	}
+	if offset < 0 || offset > t.n || n > t.n-offset {
+		return nil, fmt.Errorf("tensor: view of %d elements at offset %d exceeds %d elements", n, offset, t.n)
+	}
+	v := &Tensor{dtype: t.dtype, shape: append([]int(nil), shape...), n: n, dev: t.dev, view: true}
+	switch {
+	case !t.OnHost():
+		v.dptr = t.dptr + uintptr(offset*t.dtype.Size())
+	case t.dtype == F32:
+		v.f32 = t.f32[offset : offset+n : offset+n]
+	default:
+		v.f64 = t.f64[offset : offset+n : offset+n]
+	}
+	return v, nil
 }
 
 // CopyTo returns a new tensor with t's data on dev (nil: the CPU).
@@ -353,14 +374,14 @@ func (t *Tensor) Fill(v float64) error {
 	return t.CopyFrom(h)
 }
 
-// Close frees the tensor's memory. Closing twice is a no-op; views must not be closed.
+// Close frees the tensor's memory (a view's Close frees nothing). Closing twice is a no-op.
 func (t *Tensor) Close() error {
 	if t.closed {
 		return nil
 	}
 	t.closed = true
 	t.f32, t.f64 = nil, nil
-	if t.dptr != 0 {
+	if t.dptr != 0 && !t.view {
 		p := t.dptr
 		t.dptr = 0
 		if err := t.dev.(deviceMemory).free(p); err != nil {

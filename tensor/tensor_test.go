@@ -202,3 +202,21 @@ func TestDenseBridge(t *testing.T) {
 	_, err = FromDense(gtensor.New(gtensor.WithShape(2), gtensor.WithBacking([]int{1, 2})))
 	require.ErrorContains(t, err, "not supported")
 }
+
+func TestViewIsBoundedAndDoesNotOwn(t *testing.T) {
+	a, _ := FromF64([]float64{0, 1, 2, 3, 4, 5, 6, 7}, 8)
+	v, err := a.View(2, 2, 2)
+	require.NoError(t, err)
+	vd, _ := v.F64()
+	assert.Equal(t, []float64{2, 3, 4, 5}, vd)
+	vd = append(vd, 99) // capacity is clipped: appending must not write into a
+	ad, _ := a.F64()
+	assert.Equal(t, 6.0, ad[6])
+	_, err = a.View(6, 3)
+	require.ErrorContains(t, err, "exceeds")
+	_, err = a.View(-1, 1)
+	require.Error(t, err)
+	require.NoError(t, v.Close())
+	_, err = a.F64()
+	require.NoError(t, err, "closing a view leaves the owner open")
+}
