@@ -1,0 +1,245 @@
+package optest
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Rows are the batch sizes that catch edge bugs (partial warps, partial blocks, empty input).
+var Rows = []int{0, 1, 3, 31, 32, 33, 1023, 1025}
+
+// LargeRows is the one large size.
+const LargeRows = 100003
+
+// Dims are the row widths: below, at and above one Philox block (4 words), and odd.
+var Dims = []int{1, 2, 3, 4, 5, 7, 33}
+
+// guard is the number of NaN elements on each side of an output.
+const guard = 37
+
+// Tolerances of the random fills against the CPU reference. Words and uniforms are exact
+// (integer arithmetic and exact conversions). Normals: the reference computes Box–Muller in
+// float64 and rounds once; a float32 kernel computes it in float32 with logf, sqrtf and sincospif
+// (each within 1–2 ulp, the argument 2u exact), so a few float32 ulp relative; float64 kernels
+// use log, sqrt, sincospi (within 1–2 ulp).
+var (
+	NormalF32 = Tolerance{Rtol: 1e-6}  // ≈ 8 float32 ulp
+	NormalF64 = Tolerance{Rtol: 1e-14} // ≈ 45 float64 ulp
+)
+
+// allocCounter is implemented by devices that count their live allocations (tensor.CUDADevice).
+type allocCounter interface{ Allocated() int64 }
+
+// Run runs the whole suite against b as subtests. When b is not the CPU reference itself, every
+// output is also compared with ops.CPU()'s.
+func Run(t *testing.T, b ops.Backend) {
+	var before int64
+	counter, counts := b.Device().(allocCounter)
+	if counts {
+		before = counter.Allocated()
+	}
+	for _, kind := range []string{"bits", "uniform", "normal"} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+			if kind == "bits" && dt == tensor.F64 {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%v", kind, dt), func(t *testing.T) {
+				for _, rows := range append(Rows, LargeRows) {
+					dims := Dims
+					if rows == LargeRows {
+						dims = []int{7}
+					}
+					for _, dim := range dims {
+						d := ops.Draw{Seed: 0x5eed0000 + uint64(dim), Site: uint64(rows), FirstChain: uint64(rows % 5)}
+						if err := CheckFill(b, kind, dt, rows, dim, d); err != nil {
+							t.Fatalf("%s %v (%d, %d): %v", kind, dt, rows, dim, err)
+						}
+					}
+				}
+			})
+		}
+	}
+	t.Run("determinism", func(t *testing.T) {
+		d := ops.Draw{Seed: 7, Site: 1}
+		a, err := fillOn(b, "normal", tensor.F32, 1025, 5, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := fillOn(b, "normal", tensor.F32, 1025, 5, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Compare(a, c, Exact); err != nil {
+			t.Fatalf("two runs of the same draw differ: %v", err)
+		}
+	})
+	t.Run("bad input", func(t *testing.T) {
+		if err := CheckRejections(b); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if counts {
+		if after := counter.Allocated(); after != before {
+			t.Errorf("device memory leak: %d bytes allocated before the suite, %d after", before, after)
+		}
+	}
+}
+
+// fillOn runs one fill op on b into a fresh (rows, dim) tensor and returns the values on the host
+// (raw words as numbers for "bits").
+func fillOn(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops.Draw) ([]float64, error) {
+	x, err := tensor.New(b.Device(), dt, rows, dim)
+	if err != nil {
+		return nil, err
+	}
+	defer x.Close()
+	if err := runFill(b, kind, x, d); err != nil {
+		return nil, err
+	}
+	return hostValues(x, kind == "bits")
+}
+
+func runFill(b ops.Backend, kind string, x *tensor.Tensor, d ops.Draw) error {
+	switch kind {
+	case "bits":
+		return b.PhiloxBits(x, d)
+	case "uniform":
+		return b.Uniform(x, d)
+	case "normal":
+		return b.Normal(x, d)
+	}
+	return fmt.Errorf("unknown fill %q", kind)
+}
+
+// hostValues copies x to the host and returns its values as float64 (float32 bit patterns as
+// integers when bits is set, so that NaN-patterned words compare exactly).
+func hostValues(x *tensor.Tensor, bits bool) ([]float64, error) {
+	h := x
+	if !x.OnHost() {
+		var err error
+		if h, err = x.CopyTo(tensor.CPU()); err != nil {
+			return nil, err
+		}
+		defer h.Close()
+	}
+	if bits {
+		f, err := h.F32()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float64, len(f))
+		for i, v := range f {
+			out[i] = float64(math.Float32bits(v))
+		}
+		return out, nil
+	}
+	return h.Float64s()
+}
+
+// CheckFill runs one fill op on b into a (rows, dim) window of a NaN-filled buffer and checks
+// that the guard bands are untouched, every output element was written, and the values agree
+// with the CPU reference (exactly for words and uniforms, within NormalF32/NormalF64 for normals).
+func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops.Draw) error {
+	n := rows * dim
+	buf, err := tensor.New(b.Device(), dt, guard+n+guard)
+	if err != nil {
+		return err
+	}
+	defer buf.Close()
+	if err := buf.Fill(math.NaN()); err != nil {
+		return err
+	}
+	out, err := buf.View(guard, rows, dim)
+	if err != nil {
+		return err
+	}
+	if err := runFill(b, kind, out, d); err != nil {
+		return err
+	}
+	all, err := hostValues(buf, false)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < guard; i++ {
+		if !math.IsNaN(all[i]) || !math.IsNaN(all[guard+n+i]) {
+			return fmt.Errorf("guard band overwritten: out-of-bounds write around the output")
+		}
+	}
+	got, err := hostValues(out, kind == "bits")
+	if err != nil {
+		return err
+	}
+	if kind != "bits" {
+		for i, v := range got {
+			if math.IsNaN(v) {
+				return fmt.Errorf("output element %d (row %d, col %d) not written (still NaN)", i, i/dim, i%dim)
+			}
+		}
+	}
+	ref, err := fillOn(ops.CPU(), kind, dt, rows, dim, d)
+	if err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	tol := Exact
+	if kind == "normal" {
+		tol = NormalF64
+		if dt == tensor.F32 {
+			tol = NormalF32
+		}
+	}
+	if _, err := Compare(got, ref, tol); err != nil {
+		return fmt.Errorf("against the CPU reference: %w", err)
+	}
+	return nil
+}
+
+// CheckRejections checks that b refuses what the CPU reference refuses, with an error.
+func CheckRejections(b ops.Backend) error {
+	dev := b.Device()
+	x, err := tensor.New(dev, tensor.F32, 4, 3)
+	if err != nil {
+		return err
+	}
+	defer x.Close()
+	flat, err := tensor.New(dev, tensor.F32, 12)
+	if err != nil {
+		return err
+	}
+	defer flat.Close()
+	f64, err := tensor.New(dev, tensor.F64, 4, 3)
+	if err != nil {
+		return err
+	}
+	defer f64.Close()
+	host, err := tensor.New(nil, tensor.F32, 4, 3)
+	if err != nil {
+		return err
+	}
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"nil destination", b.Normal(nil, ops.Draw{})},
+		{"rank-1 destination", b.Uniform(flat, ops.Draw{})},
+		{"chains beyond 2^32", b.Normal(x, ops.Draw{FirstChain: ops.MaxChains - 2})},
+		{"bits into f64", b.PhiloxBits(f64, ops.Draw{})},
+	}
+	if dev.Kind() != tensor.KindCPU {
+		cases = append(cases, struct {
+			name string
+			err  error
+		}{"host tensor on a device backend", b.Normal(host, ops.Draw{})})
+	}
+	var errs []error
+	for _, c := range cases {
+		if c.err == nil {
+			errs = append(errs, fmt.Errorf("%s: accepted, want an error", c.name))
+		}
+	}
+	return errors.Join(errs...)
+}
