@@ -394,3 +394,12 @@ func (d *CUDADevice) dtod(dst, src uintptr, bytes int64) error {
 		return nil
 	})
 }
+
+// CUDADeviceCount returns the number of CUDA devices the driver sees.
+func CUDADeviceCount() (int, error) {
+	n, err := cu.NumDevices()
+	if err != nil {
+		return 0, fmt.Errorf("cuda: count devices: %w", err)
+	}
+	return n, nil
+}

@@ -11,3 +11,6 @@ func OpenCUDA(ordinal int) (*CUDADevice, error) { return nil, ErrNoCUDA }
 
 // CUDADevice is a CUDA GPU; in this build none can be opened.
 type CUDADevice struct{ cpuDevice }
+
+// CUDADeviceCount returns 0 and ErrNoCUDA: this build has no CUDA support.
+func CUDADeviceCount() (int, error) { return 0, ErrNoCUDA }

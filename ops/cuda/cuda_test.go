@@ -1,0 +1,128 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"math"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/optest"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+var gpu *tensor.CUDADevice
+
+func TestMain(m *testing.M) {
+	var err error
+	gpu, err = tensor.OpenCUDA(0)
+	if err != nil {
+		// The process only starts where cuInit succeeded, so this is a real device problem.
+		println("ops/cuda tests: open GPU 0:", err.Error())
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := gpu.Close(); err != nil {
+		println("ops/cuda tests: close GPU:", err.Error())
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func backend(t *testing.T) ops.Backend {
+	b, err := New(gpu)
+	require.NoError(t, err)
+	return b
+}
+
+// The conformance suite, every output compared with the CPU reference.
+func TestConformance(t *testing.T) { optest.Run(t, backend(t)) }
+
+// The three Random123 known-answer vectors, computed by the philox_kat kernel.
+func TestPhiloxKnownAnswersOnDevice(t *testing.T) {
+	in := [][6]uint32{
+		{0, 0, 0, 0, 0, 0},
+		{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff},
+		{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344, 0xa4093822, 0x299f31d0},
+	}
+	want := [][4]uint32{
+		{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8},
+		{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd},
+		{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1},
+	}
+	// Words travel as float32 bit patterns (tensors are f32/f64; copies move bytes).
+	words := make([]float32, 0, 6*len(in))
+	for _, r := range in {
+		for _, w := range r {
+			words = append(words, math.Float32frombits(w))
+		}
+	}
+	hin, _ := tensor.FromF32(words, len(in), 6)
+	din, err := hin.CopyTo(gpu)
+	require.NoError(t, err)
+	defer din.Close()
+	dout, err := tensor.New(gpu, tensor.F32, len(in), 4)
+	require.NoError(t, err)
+	defer dout.Close()
+	b := backend(t).(*Backend)
+	k, err := b.kernel("random", "philox_kat")
+	require.NoError(t, err)
+	require.NoError(t, gpu.Launch(k, tensor.Grid1D(1, 32), dout, din, int64(len(in))))
+	require.NoError(t, gpu.Synchronize())
+	hout, err := dout.CopyTo(nil)
+	require.NoError(t, err)
+	got, _ := hout.F32()
+	for r := range in {
+		for i := 0; i < 4; i++ {
+			assert.Equal(t, want[r][i], math.Float32bits(got[4*r+i]), "vector %d word %d", r, i)
+		}
+	}
+}
+
+// Chain 7's normals are the same whether 8 or 10^5 chains run, and equal the CPU reference.
+func TestBatchInvarianceOnDevice(t *testing.T) {
+	b := backend(t)
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+		row := func(chains int) []float64 {
+			x, err := tensor.New(gpu, dt, chains, 5)
+			require.NoError(t, err)
+			defer x.Close()
+			require.NoError(t, b.Normal(x, ops.Draw{Seed: 3, Site: 11}))
+			h, err := x.CopyTo(nil)
+			require.NoError(t, err)
+			v, _ := h.Float64s()
+			return v[7*5 : 8*5]
+		}
+		assert.Equal(t, row(8), row(100000), "%v", dt)
+	}
+}
+
+// Measured worst-case distance of the normals from the CPU reference over 2^24 draws, logged so
+// that the tolerances in optest can be stated from data.
+func TestNormalParityBound(t *testing.T) {
+	b := backend(t)
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+		const chains, dim = 1 << 20, 16
+		x, err := tensor.New(gpu, dt, chains, dim)
+		require.NoError(t, err)
+		require.NoError(t, b.Normal(x, ops.Draw{Seed: 12345, Site: 6}))
+		h, err := x.CopyTo(nil)
+		require.NoError(t, err)
+		x.Close()
+		ref, _ := tensor.New(nil, dt, chains, dim)
+		require.NoError(t, ops.CPU().Normal(ref, ops.Draw{Seed: 12345, Site: 6}))
+		got, _ := h.Float64s()
+		want, _ := ref.Float64s()
+		tol := optest.NormalF64
+		if dt == tensor.F32 {
+			tol = optest.NormalF32
+		}
+		m, err := optest.Compare(got, want, tol)
+		t.Logf("%v normals vs CPU reference over %d draws: max abs %.3g, max rel %.3g", dt, chains*dim, m.MaxAbs, m.MaxRel)
+		assert.NoError(t, err)
+	}
+}
