@@ -25,6 +25,13 @@ type Backend interface {
 	// Normal fills dst (shape (chains, dim)) with standard normals for the draw d.
 	Normal(dst *tensor.Tensor, d Draw) error
 
+	// GMMScore evaluates the Gaussian mixture g, noised by noise, at every row of x (N, d) in one
+	// fused pass, writing the requested outputs (see ScoreOutputs and the reference in score_cpu.go).
+	GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise Noise) error
+	// EmpiricalScore evaluates the optimal denoiser of the data set e (and its log-density and
+	// score) at every row of x, streaming over the data with an online softmax.
+	EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empirical, noise Noise) error
+
 	// Close releases what the backend holds (not the device, not the caller's tensors).
 	Close() error
 }

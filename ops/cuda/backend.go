@@ -3,7 +3,9 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/scorekit/scorekit/kernels"
 	"github.com/scorekit/scorekit/ops"
@@ -13,6 +15,17 @@ import (
 // Backend runs ops on one GPU.
 type Backend struct {
 	dev *tensor.CUDADevice
+
+	mu     sync.Mutex
+	params map[paramKey]*tensor.Tensor // uploaded target parameters, freed by Close
+}
+
+// paramKey names one uploaded parameter array: the immutable target it belongs to (*ops.GMM,
+// *ops.Empirical), which array, and the dtype it was converted to.
+type paramKey struct {
+	owner any
+	name  string
+	dtype tensor.DType
 }
 
 var _ ops.Backend = (*Backend)(nil)
@@ -22,12 +35,57 @@ func New(dev *tensor.CUDADevice) (ops.Backend, error) {
 	if dev == nil {
 		return nil, fmt.Errorf("cuda backend: nil device")
 	}
-	return &Backend{dev: dev}, nil
+	return &Backend{dev: dev, params: map[paramKey]*tensor.Tensor{}}, nil
 }
 
 func (b *Backend) Name() string          { return b.dev.Name() }
 func (b *Backend) Device() tensor.Device { return b.dev }
-func (b *Backend) Close() error          { return nil }
+
+// Close frees the parameters the backend uploaded.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var errs []error
+	for k, t := range b.params {
+		if err := t.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		delete(b.params, k)
+	}
+	return errors.Join(errs...)
+}
+
+// upload returns a device copy of data (converted to dt, with the given shape) for the immutable
+// target owner, uploading it on first use and keeping it until Close. Targets are immutable after
+// construction, so the cache never goes stale.
+func (b *Backend) upload(owner any, name string, dt tensor.DType, data []float64, shape ...int) (*tensor.Tensor, error) {
+	key := paramKey{owner, name, dt}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.params[key]; ok {
+		return t, nil
+	}
+	var h *tensor.Tensor
+	var err error
+	if dt == tensor.F32 {
+		f := make([]float32, len(data))
+		for i, v := range data {
+			f[i] = float32(v)
+		}
+		h, err = tensor.FromF32(f, shape...)
+	} else {
+		h, err = tensor.FromF64(data, shape...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", name, err)
+	}
+	t, err := h.CopyTo(b.dev)
+	if err != nil {
+		return nil, fmt.Errorf("upload %s: %w", name, err)
+	}
+	b.params[key] = t
+	return t, nil
+}
 
 // CUDADevice returns the GPU the backend runs on.
 func (b *Backend) CUDADevice() *tensor.CUDADevice { return b.dev }
