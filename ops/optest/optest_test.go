@@ -66,3 +66,28 @@ func TestCompare(t *testing.T) {
 	_, err = Compare([]float64{1}, []float64{1, 2}, Exact)
 	assert.ErrorContains(t, err, "length")
 }
+
+// brokenScore perturbs one score element of the CPU reference by 1e-3 relative.
+type brokenScore struct{ ops.Backend }
+
+func (b brokenScore) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, n ops.Noise) error {
+	if err := b.Backend.GMMScore(out, x, g, n); err != nil {
+		return err
+	}
+	if out.Score != nil && out.Score.Len() > 0 {
+		if v, err := out.Score.F32(); err == nil {
+			v[len(v)-1] *= 1.001
+		}
+		if v, err := out.Score.F64(); err == nil {
+			v[len(v)-1] *= 1.001
+		}
+	}
+	return nil
+}
+
+func TestScoreSuiteCatchesErrors(t *testing.T) {
+	require.NoError(t, CheckGMMScore(ops.CPU(), 33, 3, 2, ops.Diagonal))
+	assert.ErrorContains(t, CheckGMMScore(brokenScore{ops.CPU()}, 33, 3, 2, ops.Diagonal), "score")
+	assert.Error(t, CompareRows([]float64{1, math.NaN()}, []float64{1, 2}, 2, 1e-3), "NaN where the reference is finite")
+	assert.NoError(t, CompareRows([]float64{1, 1e-9}, []float64{1, 0}, 2, 1e-6), "tolerance scales with the row")
+}

@@ -64,6 +64,25 @@ func Run(t *testing.T, b ops.Backend) {
 			})
 		}
 	}
+	t.Run("gmm score", func(t *testing.T) {
+		for _, c := range []struct{ rows, k, d int }{{0, 3, 2}, {1, 1, 1}, {33, 3, 2}, {31, 8, 9}, {1025, 64, 3}, {3, 512, 33}, {65, 5, 128}} {
+			for _, kind := range []ops.CovKind{ops.Isotropic, ops.Diagonal, ops.Full} {
+				if kind == ops.Full && c.d > 33 {
+					continue
+				}
+				if err := CheckGMMScore(b, c.rows, c.k, c.d, kind); err != nil {
+					t.Fatalf("rows %d K %d d %d %v: %v", c.rows, c.k, c.d, kind, err)
+				}
+			}
+		}
+	})
+	t.Run("empirical score", func(t *testing.T) {
+		for _, c := range []struct{ rows, m, d, q int }{{0, 3, 2, 1}, {1, 1, 1, 1}, {33, 100, 2, 1}, {31, 1025, 17, 1}, {67, 300, 64, 3}} {
+			if err := CheckEmpiricalScore(b, c.rows, c.m, c.d, c.q); err != nil {
+				t.Fatalf("rows %d M %d d %d Q %d: %v", c.rows, c.m, c.d, c.q, err)
+			}
+		}
+	})
 	t.Run("determinism", func(t *testing.T) {
 		d := ops.Draw{Seed: 7, Site: 1}
 		a, err := fillOn(b, "normal", tensor.F32, 1025, 5, d)
