@@ -1,0 +1,52 @@
+package ops_test
+
+import (
+	"fmt"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// The denoiser and log-density of a two-component mixture at VE noise level σ = 0.5.
+func ExampleBackend_GMMScore() {
+	g, err := ops.NewGMM(ops.GMMSpec{
+		Weights: []float64{0.3, 0.7},
+		Means:   [][]float64{{0, 0}, {4, 1}},
+		Vars:    []float64{1.0, 0.25},
+	})
+	if err != nil {
+		panic(err)
+	}
+	b := ops.CPU() // or cuda.New(gpu) in a -tags cuda build
+	x, _ := tensor.FromF64([]float64{0.5, 0.2, 3.5, 1.5}, 2, 2)
+	den, _ := tensor.New(b.Device(), tensor.F64, 2, 2)
+	logp, _ := tensor.New(b.Device(), tensor.F64, 2)
+	if err := b.GMMScore(ops.ScoreOutputs{Denoiser: den, LogP: logp}, x, g, ops.AtSigma(0.5)); err != nil {
+		panic(err)
+	}
+	d, _ := den.F64()
+	lp, _ := logp.F64()
+	fmt.Printf("D(x0) = (%.4f, %.4f), log p(x0) = %.4f\n", d[0], d[1], lp[0])
+	fmt.Printf("D(x1) = (%.4f, %.4f), log p(x1) = %.4f\n", d[2], d[3], lp[1])
+	// Output:
+	// D(x0) = (0.4000, 0.1600), log p(x0) = -3.3810
+	// D(x1) = (3.7492, 1.2500), log p(x1) = -2.0005
+}
+
+// One step of Gaussian mean shift: the optimal denoiser of three points.
+func ExampleBackend_EmpiricalScore() {
+	data, _ := tensor.FromF64([]float64{0, 0, 2, 0, 0, 2}, 3, 2)
+	e, err := ops.NewEmpirical(data)
+	if err != nil {
+		panic(err)
+	}
+	x, _ := tensor.FromF64([]float64{1.9, 0.1}, 1, 2)
+	den, _ := tensor.New(nil, tensor.F64, 1, 2)
+	if err := ops.CPU().EmpiricalScore(ops.ScoreOutputs{Denoiser: den}, x, e, ops.AtSigma(0.3)); err != nil {
+		panic(err)
+	}
+	d, _ := den.F64()
+	fmt.Printf("D = (%.4f, %.4f)\n", d[0], d[1])
+	// Output:
+	// D = (2.0000, 0.0000)
+}
