@@ -17,9 +17,11 @@ func (b cpuBackend) PhiloxBits(dst *tensor.Tensor, d Draw) error {
 		for i := lo; i < hi; i++ {
 			row := out[i*dim : (i+1)*dim]
 			chain := uint32(d.FirstChain + uint64(i))
-			for j := range row {
-				blk := philoxBlock(d.Seed, d.Site, chain, uint32(j/4))
-				row[j] = math.Float32frombits(blk[j%4])
+			for l := 0; 4*l < dim; l++ {
+				blk := philoxBlock(d.Seed, d.Site, chain, uint32(l))
+				for k := 0; k < 4 && 4*l+k < dim; k++ {
+					row[4*l+k] = math.Float32frombits(blk[k])
+				}
 			}
 		}
 	})
