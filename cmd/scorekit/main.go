@@ -1,10 +1,13 @@
-// Command scorekit draws random numbers and (as the library grows) runs score-based samplers on
-// the CPU or an NVIDIA GPU, writing NumPy .npy files.
+// Command scorekit draws random numbers, evaluates targets (log-density, score, denoiser) and (as
+// the library grows) runs score-based samplers on the CPU or an NVIDIA GPU, writing NumPy .npy
+// files.
 //
 //	scorekit demo                        draw, time and check 10^6 × 2 standard normals
 //	scorekit info                        version, build, devices and embedded kernels
 //	scorekit noise normal|uniform --n N [--dim D] [--seed S] [--site K] [--dtype f32|f64]
 //	               [--device auto|cpu|cuda] [--quiet] --out X.npy
+//	scorekit score --target T.json (--sigma S | --time T) --in X.npy --out D.npy
+//	               [--what logp|score|denoiser] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
 //
 // The default build is CPU-only. A binary built with `-tags cuda` runs on NVIDIA GPUs, and only
 // starts where an NVIDIA driver and GPU answer: gorgonia.org/cu initialises CUDA when the program
@@ -43,6 +46,7 @@ func commands() []command {
 		{"demo", "draw 10^6 × 2 standard normals on the best device, time and check them", runDemo},
 		{"info", "version, build, devices and embedded kernel modules", runInfo},
 		{"noise", "draw random numbers to a .npy file (normal, uniform)", runNoise},
+		{"score", "evaluate a target's log-density, score or denoiser at the points of a .npy file", runScore},
 	}
 }
 
