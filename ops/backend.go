@@ -32,6 +32,19 @@ type Backend interface {
 	// score) at every row of x, streaming over the data with an online softmax.
 	EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empirical, noise Noise) error
 
+	// Step is the fused linear update dst = α x + β score + γ ξ of Langevin, MALA-proposal and
+	// exponential-integrator steps (see Coeffs); dst may be x.
+	Step(dst, x, score *tensor.Tensor, c Coeffs, d Draw) error
+	// MALAAccept applies the Metropolis–Hastings correction to a batch of MALA proposals, in place
+	// on cur, counting acceptances per chain in accepted (f64, (N)). Step sizes: h, or per chain hs.
+	MALAAccept(cur, prop MALAState, h float64, hs *tensor.Tensor, d Draw, accepted *tensor.Tensor) error
+	// ULDStep advances underdamped Langevin dynamics (x, v) by one frozen-gradient step, in place;
+	// it uses the normals of sites d.Site and d.Site+1.
+	ULDStep(x, v, score *tensor.Tensor, h float64, p ULDParams, d Draw) error
+	// AddGaussianFactor adds the reverse-transition-kernel factor −‖c − a x‖²/(2v) to log p and its
+	// gradient a (c − a x)/v to the score, in place.
+	AddGaussianFactor(out ScoreOutputs, x, center *tensor.Tensor, a, v float64) error
+
 	// Close releases what the backend holds (not the device, not the caller's tensors).
 	Close() error
 }

@@ -13,6 +13,7 @@ import (
 //	VE  (variance exploding, level σ > 0):     a = 1,       s = σ²
 //	VP  (Ornstein–Uhlenbeck time t > 0):       a = e^{−t},  s = 1 − e^{−2t}
 //	Affine (a > 0 and s > 0 given directly):   for samplers with their own parametrisation
+//	Clean  (no noise):                         a = 1,       s = 0  (the target itself; GMM only)
 //
 // and the posterior mean of x0 (the denoiser) is, by Tweedie's formula, D = (x + s ∇log p(x)) / a.
 type NoiseKind int
@@ -21,7 +22,12 @@ const (
 	VE NoiseKind = iota + 1
 	VP
 	Affine
+	Clean
 )
+
+// NoNoise evaluates the target itself (Langevin samplers of p0). Only targets with a density
+// accept it: an empirical data set has none.
+var NoNoise = Noise{Kind: Clean}
 
 func (k NoiseKind) String() string {
 	switch k {
@@ -31,6 +37,8 @@ func (k NoiseKind) String() string {
 		return "vp"
 	case Affine:
 		return "affine"
+	case Clean:
+		return "clean"
 	}
 	return fmt.Sprintf("NoiseKind(%d)", int(k))
 }
@@ -73,6 +81,8 @@ func (n Noise) ScaleVar(level float64) (a, s float64, ok bool) {
 			return math.NaN(), math.NaN(), false
 		}
 		return n.Scale, n.Var, true
+	case Clean:
+		return 1, 0, true
 	}
 	return math.NaN(), math.NaN(), false
 }
@@ -81,6 +91,11 @@ func (n Noise) ScaleVar(level float64) (a, s float64, ok bool) {
 func (n Noise) check(op string, dev tensor.Device, dt tensor.DType, rows int) error {
 	switch n.Kind {
 	case VE, VP:
+	case Clean:
+		if n.Levels != nil {
+			return fmt.Errorf("%s: clean (noise-free) evaluation takes no per-row levels", op)
+		}
+		return nil
 	case Affine:
 		if n.Levels != nil {
 			return fmt.Errorf("%s: affine noise takes no per-row levels", op)

@@ -75,40 +75,54 @@ func (b cpuBackend) Normal(dst *tensor.Tensor, d Draw) error {
 		return err
 	}
 	dim := dst.Dim(1)
-	if dst.DType() == tensor.F32 {
-		out, _ := dst.F32()
-		b.parallelRows(dst.Dim(0), 8*dim, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				chain := uint32(d.FirstChain + uint64(i))
-				row := out[i*dim : (i+1)*dim]
-				for l := 0; 4*l < dim; l++ {
-					blk := philoxBlock(d.Seed, d.Site, chain, uint32(l))
-					for p := 0; p < 2 && 4*l+2*p < dim; p++ {
-						z0, z1 := boxMuller(float64(Uniform32(blk[2*p])), float64(Uniform32(blk[2*p+1])))
-						row[4*l+2*p] = float32(z0)
-						if j := 4*l + 2*p + 1; j < dim {
-							row[j] = float32(z1)
-						}
-					}
-				}
-			}
-		})
-		return nil
-	}
-	out, _ := dst.F64()
+	f32 := dst.DType() == tensor.F32
 	b.parallelRows(dst.Dim(0), 8*dim, func(lo, hi int) {
+		row := make([]float64, dim)
 		for i := lo; i < hi; i++ {
-			chain := uint32(d.FirstChain + uint64(i))
-			row := out[i*dim : (i+1)*dim]
-			for l := 0; 2*l < dim; l++ {
-				blk := philoxBlock(d.Seed, d.Site, chain, uint32(l))
-				z0, z1 := boxMuller(Uniform64(blk[0], blk[1]), Uniform64(blk[2], blk[3]))
-				row[2*l] = z0
-				if 2*l+1 < dim {
-					row[2*l+1] = z1
+			normalRow(row, d.Seed, d.Site, uint32(d.FirstChain+uint64(i)), f32)
+			if f32 {
+				out, _ := dst.F32()
+				for j, v := range row {
+					out[i*dim+j] = float32(v)
 				}
+			} else {
+				out, _ := dst.F64()
+				copy(out[i*dim:(i+1)*dim], row)
 			}
 		}
 	})
 	return nil
+}
+
+// normalRow fills row with chain's standard normals at (seed, site): the float32 stream (24-bit
+// uniforms, values rounded to float32) when f32 is set, else the float64 stream.
+func normalRow(row []float64, seed, site uint64, chain uint32, f32 bool) {
+	dim := len(row)
+	if f32 {
+		for l := 0; 4*l < dim; l++ {
+			blk := philoxBlock(seed, site, chain, uint32(l))
+			for p := 0; p < 2 && 4*l+2*p < dim; p++ {
+				z0, z1 := boxMuller(float64(Uniform32(blk[2*p])), float64(Uniform32(blk[2*p+1])))
+				row[4*l+2*p] = float64(float32(z0))
+				if j := 4*l + 2*p + 1; j < dim {
+					row[j] = float64(float32(z1))
+				}
+			}
+		}
+		return
+	}
+	for l := 0; 2*l < dim; l++ {
+		blk := philoxBlock(seed, site, chain, uint32(l))
+		z0, z1 := boxMuller(Uniform64(blk[0], blk[1]), Uniform64(blk[2], blk[3]))
+		row[2*l] = z0
+		if 2*l+1 < dim {
+			row[2*l+1] = z1
+		}
+	}
+}
+
+// uniform64 is chain's first float64 uniform at (seed, site): column 0 of the f64 Uniform fill.
+func uniform64(seed, site uint64, chain uint32) float64 {
+	blk := philoxBlock(seed, site, chain, 0)
+	return Uniform64(blk[0], blk[1])
 }

@@ -34,6 +34,9 @@ func CheckEmpiricalScore(dev tensor.Device, out ScoreOutputs, x *tensor.Tensor, 
 	if out.Resp != nil {
 		return fmt.Errorf("%s: responsibilities are not available for empirical targets (they would be N × M)", op)
 	}
+	if noise.Kind == Clean {
+		return fmt.Errorf("%s: a data set has no noise-free density: evaluate it at a noise level σ > 0", op)
+	}
 	return checkScore(op, dev, out, x, e.d, 0, noise)
 }
 
