@@ -36,7 +36,9 @@ var (
 type allocCounter interface{ Allocated() int64 }
 
 // Run runs the whole suite against b as subtests. When b is not the CPU reference itself, every
-// output is also compared with ops.CPU()'s.
+// output is also compared with ops.CPU()'s. Run takes ownership of b and closes it at the end
+// (backends cache uploaded target parameters until Close); on devices that count allocations it
+// then checks that everything allocated during the suite was freed.
 func Run(t *testing.T, b ops.Backend) {
 	var before int64
 	counter, counts := b.Device().(allocCounter)
@@ -102,9 +104,12 @@ func Run(t *testing.T, b ops.Backend) {
 			t.Fatal(err)
 		}
 	})
+	if err := b.Close(); err != nil {
+		t.Errorf("close backend: %v", err)
+	}
 	if counts {
 		if after := counter.Allocated(); after != before {
-			t.Errorf("device memory leak: %d bytes allocated before the suite, %d after", before, after)
+			t.Errorf("device memory leak: %d bytes allocated before the suite, %d after closing the backend", before, after)
 		}
 	}
 }
