@@ -5,5 +5,41 @@
 // same code runs on the CPU reference and on the GPU, and the same seed gives the same samples on
 // both (within the ops' tolerances).
 //
+// # Samplers
+//
+//   - Langevin: ULA, MALA (optionally with dual-averaging step-size adaptation, shared or per
+//     chain) and underdamped Langevin (ULD) on a target, noised or not (ALGORITHMS §2).
+//   - RTK: reverse transition kernels, RTK-MALA and RTK-ULD (ALGORITHMS §3, Huang et al. 2024):
+//     the OU diffusion reversed over a few long segments, each segment's exact conditional law
+//     sampled by a short inner MALA or ULD run.
+//   - DDPM: the exponential integrator of the reverse OU SDE, RTK's baseline.
+//
+// Each sampler's doc comment is its mathematics, including every default and why it was chosen.
+// Configs are plain structs whose zero fields mean "default"; what has no sensible default
+// (a method, a step count, a step size) must be given, and every invalid value is an error that
+// names it.
+//
+// # Randomness
+//
+// Every random number is drawn through ops.Backend from the counter-based Philox stream at a draw
+// site chosen by Site(step, purpose) = step·16 + purpose, with chains as rows: row i of a call is
+// chain FirstChain + i. The numbers are therefore a pure function of (seed, chain, step, purpose,
+// coordinate): a run split into batches of chains (each with its FirstChain) reproduces the
+// single run exactly, on any backend.
+//
+// # Results
+//
+// A Result holds the samples (on the backend's device), an optional trace, acceptance rates
+// (MALA), step sizes, evaluation counts and a NaN report:
+//
+//   - Evals counts target evaluations twice: ScoreEvals/LogPEvals per chain (N per batched call,
+//     the unit of the papers and of the command's --steps budget) and ScoreCalls/LogPCalls per op
+//     call (one per batched call, the unit of kernel launches).
+//   - NaNReport lists the chains whose state became NaN or ±Inf, checked at every trace point and
+//     at the end; adaptation skips such chains and nothing averages over them silently.
+//
+// Every tensor a sampler allocates is freed before it returns, except the Result's, which
+// Result.Close frees.
+//
 // What may not live here: kernels or device code (ops/cuda), file formats, command-line handling.
 package solvers

@@ -1,0 +1,131 @@
+package solvers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// The Langevin-family methods.
+const (
+	MethodULA  = "ula"
+	MethodMALA = "mala"
+	MethodULD  = "uld"
+)
+
+// chains is a batch of N chains of one Langevin-family method with its scratch tensors: the
+// machinery shared by Langevin and by the inner samplers of RTK. x is the caller's state tensor,
+// updated in place; every other tensor is owned here and freed by close.
+type chains struct {
+	b           ops.Backend
+	method      string
+	seed, first uint64
+	x           *tensor.Tensor // (N, d) current state
+	score       *tensor.Tensor // (N, d) score at x (MALA: of the current state)
+	logp        *tensor.Tensor // (N) MALA: log p at x
+	prop        ops.MALAState  // MALA proposal
+	acc         *tensor.Tensor // (N) f64 MALA acceptance counts
+	v           *tensor.Tensor // (N, d) ULD velocity
+	ev          *evaluator
+}
+
+func newChains(b ops.Backend, method string, x *tensor.Tensor, seed, first uint64) (*chains, error) {
+	c := &chains{b: b, method: method, seed: seed, first: first, x: x}
+	dev, dt, n, d := b.Device(), x.DType(), x.Dim(0), x.Dim(1)
+	alloc := func(dt tensor.DType, shape ...int) (*tensor.Tensor, error) {
+		t, err := tensor.New(dev, dt, shape...)
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("allocate %v %v: %w", dt, shape, err)
+		}
+		return t, nil
+	}
+	var err error
+	if c.score, err = alloc(dt, n, d); err != nil {
+		return nil, err
+	}
+	switch method {
+	case MethodMALA:
+		if c.logp, err = alloc(dt, n); err != nil {
+			return nil, err
+		}
+		if c.prop.X, err = alloc(dt, n, d); err != nil {
+			return nil, err
+		}
+		if c.prop.LogP, err = alloc(dt, n); err != nil {
+			return nil, err
+		}
+		if c.prop.Score, err = alloc(dt, n, d); err != nil {
+			return nil, err
+		}
+		if c.acc, err = alloc(tensor.F64, n); err != nil {
+			return nil, err
+		}
+	case MethodULD:
+		if c.v, err = alloc(dt, n, d); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *chains) close() {
+	closeAll(c.score, c.logp, c.prop.X, c.prop.LogP, c.prop.Score, c.acc, c.v)
+}
+
+func (c *chains) cur() ops.MALAState { return ops.MALAState{X: c.x, LogP: c.logp, Score: c.score} }
+
+// start prepares a run from the current x: MALA evaluates log p and the score of the current
+// state (one fused evaluation); the other methods evaluate at the start of every step.
+func (c *chains) start() error {
+	if c.method != MethodMALA {
+		return nil
+	}
+	return c.ev.eval(ops.ScoreOutputs{LogP: c.logp, Score: c.score}, c.x)
+}
+
+// initVelocity draws v ~ N(0, u I) at Site(s, PurposeVelocity) (v = √u ξ, one fused step).
+func (c *chains) initVelocity(s int, u float64) error {
+	if err := c.v.Fill(0); err != nil {
+		return err
+	}
+	return c.b.Step(c.v, c.v, nil, ops.Coeffs{Alpha: 0, Gamma: math.Sqrt(u)}, drawAt(c.seed, s, PurposeVelocity, c.first))
+}
+
+// step advances every chain by one step of size h (or per-chain sizes hs, ULA and MALA only),
+// drawing at step index s.
+func (c *chains) step(s int, h float64, hs *tensor.Tensor, p ops.ULDParams) error {
+	switch c.method {
+	case MethodULA:
+		if err := c.ev.eval(ops.ScoreOutputs{Score: c.score}, c.x); err != nil {
+			return err
+		}
+		return c.b.Step(c.x, c.x, c.score, coeffs(h, hs), drawAt(c.seed, s, PurposeStep, c.first))
+	case MethodMALA:
+		if err := c.b.Step(c.prop.X, c.x, c.score, coeffs(h, hs), drawAt(c.seed, s, PurposeStep, c.first)); err != nil {
+			return fmt.Errorf("propose: %w", err)
+		}
+		if err := c.ev.eval(ops.ScoreOutputs{LogP: c.prop.LogP, Score: c.prop.Score}, c.prop.X); err != nil {
+			return err
+		}
+		if err := c.b.MALAAccept(c.cur(), c.prop, h, hs, drawAt(c.seed, s, PurposeAccept, c.first), c.acc); err != nil {
+			return fmt.Errorf("accept: %w", err)
+		}
+		return nil
+	case MethodULD:
+		if err := c.ev.eval(ops.ScoreOutputs{Score: c.score}, c.x); err != nil {
+			return err
+		}
+		return c.b.ULDStep(c.x, c.v, c.score, h, p, drawAt(c.seed, s, PurposeULD, c.first))
+	}
+	return fmt.Errorf("unknown method %q", c.method)
+}
+
+func coeffs(h float64, hs *tensor.Tensor) ops.Coeffs {
+	if hs != nil {
+		return ops.ULAPerChain(hs)
+	}
+	return ops.ULA(h)
+}

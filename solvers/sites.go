@@ -1,0 +1,67 @@
+package solvers
+
+import (
+	"math"
+
+	"github.com/scorekit/scorekit/ops"
+)
+
+// Purpose tells apart the random draws a sampler makes within one step.
+type Purpose uint64
+
+// The purposes of the samplers in this package. A purpose is an offset below SitesPerStep.
+const (
+	// PurposeStep: the Gaussian increment of a ULA step, of a MALA proposal, or of a DDPM step.
+	PurposeStep Purpose = 0
+	// PurposeAccept: the uniform of a MALA accept/reject decision (column 0 of the f64 uniform).
+	PurposeAccept Purpose = 1
+	// PurposeULD: the two normals ξ1, ξ2 of an underdamped Langevin step; ops.Backend.ULDStep
+	// reads sites Site(s, PurposeULD) and Site(s, PurposeULD)+1, so the offset PurposeULD+1 = 3 is
+	// taken too.
+	PurposeULD Purpose = 2
+	// PurposeInit: the initial state x ~ N(0, I) of RTK and DDPM (step 0).
+	PurposeInit Purpose = 4
+	// PurposeVelocity: the initial velocity v ~ N(0, u I) of an underdamped Langevin run.
+	PurposeVelocity Purpose = 5
+	// PurposeSegmentInit: the normals of an RTK segment's DDPM-step initialisation.
+	PurposeSegmentInit Purpose = 6
+)
+
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..6
+// are used. The rest are free for later samplers without changing any existing stream.
+const SitesPerStep = 16
+
+// MaxSteps bounds the step index of Site so that Site(step, p) never overflows uint64.
+const MaxSteps = math.MaxUint64/SitesPerStep - 1
+
+// Site is the draw site of step s and purpose p:
+//
+//	site = s·16 + p
+//
+// Every random number a sampler uses is therefore the pure function
+// (seed, chain, s, p, coordinate) ↦ Philox4x32-10 (ops/philox.go): reproducible, the same on
+// every backend, independent across steps and purposes (distinct Philox counters), and
+// independent of how many chains run in one call. Chains are rows: row i of a batch is chain
+// FirstChain + i, where FirstChain is the caller's per-chain offset (the FirstChain field of every
+// config here), so a run of N chains split into batches [0, n1) and [n1, N) — the second called
+// with FirstChain = n1 — draws exactly the numbers of the single run.
+//
+// What "step" means per sampler:
+//
+//	Langevin (ula, mala, uld)   s = 0..Steps−1, the step index; the ULD initial velocity is
+//	                            Site(0, PurposeVelocity)
+//	RTK                         x_S ~ N(0, I) is Site(0, PurposeInit); segments are processed from
+//	                            the top (j = 0 is [t_{S−1}, t_S]) and inner step i of the j-th
+//	                            processed segment is s = j·InnerSteps + i; that segment's ULD
+//	                            velocity is Site(j·InnerSteps, PurposeVelocity) and its InitDDPM
+//	                            start Site(j·InnerSteps, PurposeSegmentInit)
+//	DDPM                        x_T ~ N(0, I) is Site(0, PurposeInit); step j (from t_{K−j} to
+//	                            t_{K−j−1}) is s = j
+//
+// Callers validate step counts against MaxSteps first, so s·16 + p never wraps around.
+func Site(s uint64, p Purpose) uint64 { return s*SitesPerStep + uint64(p) }
+
+// drawAt is the draw of step s, purpose p for the batch starting at chain first.
+func drawAt(seed uint64, s int, p Purpose, first uint64) ops.Draw {
+	return ops.Draw{Seed: seed, Site: Site(uint64(s), p), FirstChain: first}
+}
