@@ -1,0 +1,61 @@
+//go:build cuda
+
+package bench
+
+import (
+	"testing"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/cuda"
+	"github.com/scorekit/scorekit/solvers"
+)
+
+// The Langevin samplers on the GPU: solvers.Langevin on the CUDA backend, the problems and metrics
+// of langevin_test.go over chains ∈ {10^3, 10^4, 10^5, 10^6} × d ∈ {2, 16, 128}, f32 and f64.
+//
+// The run is what solvers.Langevin does on any backend: per step one GMMScore launch (MALA: score
+// and log p of the proposal, fused), one Step launch (the proposal or the ULA move, normals drawn
+// in the kernel) and for MALA one MALAAccept launch — separate kernels with the state in device
+// memory between them, not a fused multi-step kernel. At the end of every call the solver copies
+// the final state to the host and scans it for NaN (solvers' NaN report) and, for MALA, copies the
+// acceptance counts: at 10^6 chains × d = 128 that copy and scan are part of the time. These rows are the baseline a fused kernel
+// (ALGORITHMS §2: the chain's state in registers for S steps) is measured against; the design's
+// target for it is MALA ≥ 10× JAX (peers/mala_jax.py) at 10^5 chains, d = 2..16.
+//
+// Each problem runs on its own cuda.New backend over the shared device, closed after the problem,
+// so the mixture it uploaded does not stay on the GPU for the rest of the sweep; TimeOp's untimed
+// first call loads the kernels and uploads the mixture, and the device is synchronised before the
+// timer stops. Problems whose tensors (langevinBytes, plus cudaHeadroom) do not fit in the free
+// device memory are skipped with the reason.
+
+// cudaLangevinTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
+func cudaLangevinTarget(b *testing.B) langevinTarget {
+	if _, err := openGPU(); err != nil {
+		Skipf(b, "%v", err)
+	}
+	return langevinTarget{
+		backend: func(b *testing.B) (ops.Backend, func()) {
+			be, err := cuda.New(gpu)
+			if err != nil {
+				b.Fatalf("cuda backend on %s: %v", gpu.Name(), err)
+			}
+			return be, func() {
+				if err := be.Close(); err != nil {
+					b.Errorf("close cuda backend: %v", err)
+				}
+			}
+		},
+		fits: fitsOnGPU,
+	}
+}
+
+// BenchmarkMALACUDA is MALA (solvers.Langevin, 20 steps, h = 0.3) on GPU 0 on a K = 4 isotropic
+// mixture: chains ∈ {10^3..10^6} × d ∈ {2, 16, 128}, f32 and f64.
+func BenchmarkMALACUDA(b *testing.B) {
+	benchLangevin(b, cudaLangevinTarget(b), solvers.MethodMALA, DTypes, cudaLangevinCases)
+}
+
+// BenchmarkULACUDA is ULA on the problems of BenchmarkMALACUDA.
+func BenchmarkULACUDA(b *testing.B) {
+	benchLangevin(b, cudaLangevinTarget(b), solvers.MethodULA, DTypes, cudaLangevinCases)
+}

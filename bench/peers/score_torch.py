@@ -1,0 +1,557 @@
+#!/usr/bin/env python3
+"""PyTorch peer of scorekit's BenchmarkGMMScoreCUDA / BenchmarkEmpiricalScoreCUDA.
+
+Times, on the GPU and in the dtype of the Go benchmark, what a PyTorch user would write for the
+same problems (bench/score_test.go):
+
+GMM score and log-density (isotropic mixture, VE noise sigma = 0.5, N rows x K components x d):
+  eager    diff = x[:,None,:] - a*mu[None]; quadratic forms; r = log-weights + log-normal;
+           log p = torch.logsumexp(r); responsibilities = torch.softmax(r);
+           score = -sum_k gamma_k diff_k / c_k  -- in row chunks when the N x K x d tensor would
+           not fit in --budget-gib
+  compile  the same function under torch.compile (--compile-mode, default "default"); a compile
+           failure is reported as a skipped row with its error
+  matmul   the expanded form |x|^2 - 2a x.mu^T + a^2|mu|^2 and score = -(x sum_k w_k - w @ a mu),
+           w = gamma / c: GEMMs, no N x K x d tensor (a stronger baseline than the issue asks for)
+
+Empirical optimal denoiser (one mixture term, N queries x M data points x d):
+  eager    torch.softmax(-torch.cdist(x, y)**2 / (2 sigma^2), dim=1) @ y  -- needs the N x M
+           matrix; where it cannot be allocated the row says so (skipped, not a crash)
+  chunked  the same over chunks of M with an online softmax (running max, rescaled sums), so it
+           runs wherever one N x chunk block fits in --budget-gib
+
+GFLOP/s use scorekit's FLOP counts (bench/score_test.go: gmmFLOPsPerPair, empiricalFLOPsPerPoint),
+not what PyTorch executes, so for one problem the GFLOP/s ratio of two rows is their speed ratio.
+Float32 matmuls run in full FP32 (TF32 off) unless --tf32.
+
+Each problem: --warmup untimed calls, then --reps (>= 20) calls, each between its own pair of CUDA
+events on the current stream; the table reports the median. Inputs are drawn once per problem on
+the GPU from a fixed seed. A problem whose single call takes longer than --max-call-s is skipped
+(named in the table) so that the full sweep finishes.
+
+    python3 score_torch.py [--quick] [--json torch-score.json] [--ops gmm,empirical]
+                           [--gmm-n 1e5,1e6 --gmm-k 8 --gmm-d 128] [--variants eager,compile]
+
+Before timing, every variant (chunked paths included) is checked against the definition (autograd
+of log p for the score) on a small float64 problem; a disagreement stops the script.
+
+Exits 0 with a message when torch or a CUDA device is missing (--device cpu runs the sweep on the
+CPU, only to check the script: those timings compare with nothing). Needs no network access.
+
+The sweep, FLOP counts, argument parsing and table at module level use the standard library only;
+score_jax.py imports them from here.
+"""
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+LIBRARY = "torch"
+
+# The sweeps of bench/score_test.go (cudaGMMCases: isotropic; cudaEmpiricalCases).
+GMM_NS = [10**3, 10**4, 10**5, 10**6]
+GMM_KS = [1, 8, 64, 512]
+GMM_DS = [2, 16, 128, 512]
+EMP_NS = [10**3, 10**4, 10**5]
+EMP_MS = [10**3, 10**4, 10**5, 10**6]
+EMP_DS = [2, 16, 64, 128, 512]
+# --quick: the sizes where the design's targets apply (N >= 10^5 for the GMM, d >= 64 for the
+# denoiser), one step either side.
+QUICK = {
+    "gmm_n": [10**4, 10**5], "gmm_k": [8, 64], "gmm_d": [16, 128],
+    "emp_n": [10**3, 10**4], "emp_m": [10**4, 10**5], "emp_d": [64, 128],
+}
+SIGMA = 0.5  # VE noise level of every problem (a = 1, s = sigma^2), as in the Go benchmarks
+DTYPES = ["f32", "f64"]
+BYTES = {"f32": 4, "f64": 8}
+OPS = ["gmm", "empirical"]
+
+
+# FLOP counts: bench/score_test.go, the same for every backend and peer. An FMA counts as two.
+def gmm_flops_per_pair(d, full=False):
+    """Isotropic/diagonal: 6d + 6 per (row, component); full: 4d^2 + 6d + 6."""
+    return 6 * d + 6 + (4 * d * d if full else 0)
+
+
+def gmm_flops(n, k, d):
+    return n * k * gmm_flops_per_pair(d)
+
+
+def empirical_flops_per_point(d, q=1):
+    """3d + q(2d + 6) per (query, point): 5d + 6 with one mixture term."""
+    return 3 * d + q * (2 * d + 6)
+
+
+def empirical_flops(n, m, d):
+    return n * m * empirical_flops_per_point(d)
+
+
+def pow10_label(n):
+    """The count label of the Go benchmark names: 100000 -> "1e5", 512 -> "512"."""
+    if n >= 10:
+        k, m = 0, n
+        while m % 10 == 0:
+            m //= 10
+            k += 1
+        if m == 1:
+            return "1e%d" % k
+    return str(n)
+
+
+def go_benchmark(op, dtype, n, km, d):
+    if op == "gmm":
+        return "BenchmarkGMMScoreCUDA/%s/isotropic/N=%s/K=%d/d=%d" % (dtype, pow10_label(n), km, d)
+    return "BenchmarkEmpiricalScoreCUDA/%s/N=%s/M=%s/d=%d" % (dtype, pow10_label(n), pow10_label(km), d)
+
+
+def parse_count(s):
+    """Parses "1e5", "10^5", "2^20", "1<<20" or "100000"."""
+    s = s.strip()
+    if "e" in s.lower():
+        return int(float(s))
+    return int(common.eval_pow(s))
+
+
+def _counts(s):
+    return [parse_count(x) for x in s.split(",") if x.strip()]
+
+
+def parse_args(variants, defaults, description, extra=None):
+    """The score peers' command line. variants: {op: [names]}, defaults: {op: [names]}; extra(p)
+    adds a library's own options."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    p.add_argument("--reps", type=int, default=20, help="timed repetitions per problem (>= 20; default 20)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
+    p.add_argument("--quick", action="store_true",
+                   help="a small sweep around the design's targets instead of the full one")
+    p.add_argument("--ops", type=lambda s: s.split(","), default=OPS, help="gmm,empirical (default both)")
+    p.add_argument("--dtypes", type=lambda s: s.split(","), default=DTYPES, help="f32,f64 (default both)")
+    p.add_argument("--variants", type=lambda s: s.split(","), default=None,
+                   help="comma-separated; of %s (default: %s)" % (
+                       ", ".join("%s: %s" % (op, "/".join(v)) for op, v in variants.items()),
+                       ",".join(sorted({x for v in defaults.values() for x in v}))))
+    for name, default, what in (("gmm-n", GMM_NS, "GMM rows N"), ("gmm-k", GMM_KS, "GMM components K"),
+                                ("gmm-d", GMM_DS, "GMM dimensions d"), ("emp-n", EMP_NS, "empirical queries N"),
+                                ("emp-m", EMP_MS, "empirical data points M"),
+                                ("emp-d", EMP_DS, "empirical dimensions d")):
+        p.add_argument("--" + name, type=_counts, default=None,
+                       help="%s, comma-separated (default %s; --quick: %s)" % (
+                           what, ",".join(map(pow10_label, default)),
+                           ",".join(map(pow10_label, QUICK[name.replace("-", "_")]))))
+    p.add_argument("--budget-gib", type=float, default=2.0,
+                   help="largest intermediate tensor one chunk may create, GiB (default 2)")
+    p.add_argument("--max-call-s", type=float, default=30.0,
+                   help="skip a problem whose first call takes longer than this, seconds (default 30)")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 in float32 matmuls (default: full FP32)")
+    if extra:
+        extra(p)
+    return p
+
+
+def finish_args(p, a, variants, defaults):
+    if a.reps < 20:
+        p.error("--reps must be at least 20 (the median of fewer is too noisy to compare)")
+    for dt in a.dtypes:
+        if dt not in BYTES:
+            p.error("unknown dtype %r (want f32 or f64)" % dt)
+    for op in a.ops:
+        if op not in OPS:
+            p.error("unknown op %r (want gmm or empirical)" % op)
+    known = {x for v in variants.values() for x in v}
+    if a.variants is None:
+        a.variants = sorted({x for v in defaults.values() for x in v})
+    for v in a.variants:
+        if v not in known:
+            p.error("unknown variant %r (want one of %s)" % (v, ", ".join(sorted(known))))
+    full = {"gmm_n": GMM_NS, "gmm_k": GMM_KS, "gmm_d": GMM_DS, "emp_n": EMP_NS, "emp_m": EMP_MS, "emp_d": EMP_DS}
+    for key, default in full.items():
+        if getattr(a, key) is None:
+            setattr(a, key, QUICK[key] if a.quick else default)
+        if any(v <= 0 for v in getattr(a, key)):
+            p.error("--%s: sizes must be positive" % key.replace("_", "-"))
+    return a
+
+
+def gmm_problems(a):
+    """(dtype, N, K, d) in the order of the Go benchmark."""
+    for dt in a.dtypes:
+        for n in a.gmm_n:
+            for k in a.gmm_k:
+                for d in a.gmm_d:
+                    yield dt, n, k, d
+
+
+def empirical_problems(a):
+    """(dtype, N, M, d) in the order of the Go benchmark."""
+    for dt in a.dtypes:
+        for n in a.emp_n:
+            for m in a.emp_m:
+                for d in a.emp_d:
+                    yield dt, n, m, d
+
+
+def equal_chunks(total, per_chunk_bytes, budget_bytes):
+    """The smallest number of equal chunks (a divisor of total) whose intermediate, per_chunk_bytes
+    per unit of total, fits in budget_bytes; total when even one unit does not fit."""
+    for c in range(1, total + 1):
+        if total % c == 0 and (total // c) * per_chunk_bytes <= budget_bytes:
+            return c
+    return total
+
+
+def result(library, variant, op, dtype, n, km, d, chunks, times_ms, flops):
+    med = statistics.median(times_ms)
+    return {
+        "library": library, "variant": variant, "op": op, "dtype": dtype,
+        "n": n, ("k" if op == "gmm" else "m"): km, "d": d, "chunks": chunks,
+        "reps": len(times_ms), "ms": med, "min_ms": min(times_ms), "max_ms": max(times_ms),
+        "flops": flops, "gflop_per_s": flops / (med * 1e-3) / 1e9,
+        "go_benchmark": go_benchmark(op, dtype, n, km, d),
+    }
+
+
+def skipped(library, variant, op, dtype, n, km, d, why):
+    why = str(why).strip().splitlines()[0][:200] if str(why).strip() else type(why).__name__
+    print("%s %s %s %s N=%s %s=%s d=%d: skipped: %s" % (library, variant, op, dtype, pow10_label(n),
+          "K" if op == "gmm" else "M", pow10_label(km), d, why), file=sys.stderr)
+    sys.stderr.flush()
+    return {
+        "library": library, "variant": variant, "op": op, "dtype": dtype,
+        "n": n, ("k" if op == "gmm" else "m"): km, "d": d, "skipped": why,
+        "go_benchmark": go_benchmark(op, dtype, n, km, d),
+    }
+
+
+def print_table(rows, header):
+    print(header)
+    print()
+    print("| library | variant | op | dtype | N | K or M | d | chunks | ms (median) | GFLOP/s |")
+    print("|---|---|---|---|---|---|---|---:|---:|---:|")
+    for r in rows:
+        km = r.get("k", r.get("m"))
+        head = "| %s | %s | %s | %s | %s | %s | %d |" % (r["library"], r["variant"], r["op"], r["dtype"],
+                                                      pow10_label(r["n"]), pow10_label(km), r["d"])
+        if "skipped" in r:
+            print("%s | skipped: %s | |" % (head, r["skipped"].replace("|", "/")))
+        else:
+            print("%s %d | %.4g | %.4g |" % (head, r["chunks"], r["ms"], r["gflop_per_s"]))
+    sys.stdout.flush()
+
+
+class TooSlow(Exception):
+    """One call takes longer than --max-call-s."""
+
+
+class Unavailable(Exception):
+    """The library cannot run this variant (e.g. no torch.compile before torch 2.0)."""
+
+
+# ---- PyTorch -------------------------------------------------------------------------------
+
+VARIANTS = {"gmm": ["eager", "compile", "matmul"], "empirical": ["eager", "chunked"]}
+DEFAULTS = VARIANTS
+LOG_2PI = math.log(2 * math.pi)
+INV_2S2 = 1.0 / (2 * SIGMA * SIGMA)
+
+
+def add_args(p):
+    p.add_argument("--compile-mode", default="default",
+                   choices=["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"],
+                   help="torch.compile mode of the compile variant (default: default)")
+    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
+                   help="cuda (default); cpu only checks that the script runs (host-clock timings, "
+                        "not comparable with anything)")
+
+
+def gmm_body(torch, x, mu_a, c, lognorm):
+    """The straightforward form: an (n, K, d) difference tensor."""
+    diff = x[:, None, :] - mu_a[None]                # (n, K, d)
+    q = (diff * diff).sum(-1)                        # (n, K) quadratic forms
+    r = lognorm - 0.5 * q / c                        # (n, K) log w_k + log N(x; a mu_k, c_k I)
+    logp = torch.logsumexp(r, dim=1)
+    gamma = torch.softmax(r, dim=1)                  # responsibilities
+    score = -torch.einsum("nk,nkd->nd", gamma / c, diff)
+    return score, logp
+
+
+def gmm_body_matmul(torch, x, mu_a, c, lognorm):
+    """The expanded form: GEMMs and (n, K) matrices only."""
+    q = (x * x).sum(1, keepdim=True) - 2 * (x @ mu_a.T) + (mu_a * mu_a).sum(1)
+    r = lognorm - 0.5 * q / c
+    logp = torch.logsumexp(r, dim=1)
+    w = torch.softmax(r, dim=1) / c
+    score = w @ mu_a - x * w.sum(1, keepdim=True)
+    return score, logp
+
+
+def gmm_call(torch, f, x, mu, var, logw, score, logp, chunks):
+    """One GMM evaluation into (score, logp): the per-noise-level constants (K and K x d arrays:
+    a mu_k, c_k = a^2 v_k + s, the log-normalisers), then f on `chunks` equal row blocks."""
+    n, d = x.shape
+    rows = n // chunks
+    a, s = 1.0, SIGMA * SIGMA
+
+    def call():
+        c = a * a * var + s
+        mu_a, lognorm = a * mu, logw - 0.5 * d * (LOG_2PI + torch.log(c))
+        for i in range(chunks):
+            lo, hi = i * rows, (i + 1) * rows
+            sc, lp = f(x[lo:hi], mu_a, c, lognorm)
+            score[lo:hi].copy_(sc)
+            logp[lo:hi].copy_(lp)
+    return call
+
+
+def empirical_eager_call(torch, x, y, den):
+    """softmax(-cdist(x, y)^2 / (2 sigma^2)) @ y, the whole N x M matrix at once."""
+    def call():
+        w = torch.softmax(-torch.cdist(x, y).square() * INV_2S2, dim=1)
+        torch.matmul(w, y, out=den)
+    return call
+
+
+def empirical_chunked_call(torch, x, y, den, mc):
+    """The same over chunks of mc data points with an online softmax."""
+    n, d = x.shape
+
+    def call():
+        run_max = torch.full((n, 1), -math.inf, device=x.device, dtype=x.dtype)
+        run_sum = torch.zeros(n, 1, device=x.device, dtype=x.dtype)
+        acc = torch.zeros(n, d, device=x.device, dtype=x.dtype)
+        for yc in y.split(mc):
+            logits = torch.cdist(x, yc).square_().mul_(-INV_2S2)
+            new_max = torch.maximum(run_max, logits.amax(1, keepdim=True))
+            scale = torch.exp(run_max - new_max)
+            pc = logits.sub_(new_max).exp_()
+            run_sum = run_sum * scale + pc.sum(1, keepdim=True)
+            acc = torch.addmm(acc * scale, pc, yc)
+            run_max = new_max
+        torch.div(acc, run_sum, out=den)
+    return call
+
+
+def self_check(torch, dev):
+    """Every variant against autograd / the definition on a small float64 problem, chunked code
+    paths included: a peer that computes something else would time the wrong thing."""
+    g = torch.Generator(device=dev)
+    g.manual_seed(7)
+    n, k, d = 12, 5, 7
+    x = 3 * torch.randn(n, d, generator=g, device=dev, dtype=torch.float64)
+    mu = 3 * torch.randn(k, d, generator=g, device=dev, dtype=torch.float64)
+    var = 0.5 + 1.5 * torch.rand(k, generator=g, device=dev, dtype=torch.float64)
+    logw = torch.log_softmax(torch.rand(k, generator=g, device=dev, dtype=torch.float64), 0)
+    # The definition: log p = log sum_k w_k N(x; mu_k, (v_k + sigma^2) I), score by autograd.
+    xr = x.clone().requires_grad_(True)
+    c = var + SIGMA * SIGMA
+    q = ((xr[:, None, :] - mu[None]) ** 2).sum(-1)
+    ref_logp = torch.logsumexp(logw - 0.5 * d * torch.log(2 * math.pi * c) - 0.5 * q / c, dim=1)
+    ref_score, = torch.autograd.grad(ref_logp.sum(), xr)
+    for name, body in (("eager", gmm_body), ("matmul", gmm_body_matmul)):
+        score, logp = torch.empty_like(x), torch.empty(n, device=dev, dtype=x.dtype)
+        gmm_call(torch, lambda *a, body=body: body(torch, *a), x, mu, var, logw, score, logp, 3)()
+        for what, got, want in (("log p", logp, ref_logp), ("score", score, ref_score)):
+            err = (got - want.detach()).abs().max().item()
+            if not err <= 1e-9 * (1 + want.abs().max().item()):
+                raise AssertionError("self-check: gmm %s %s differs from the definition by %g" % (name, what, err))
+    m = 40
+    y = torch.randn(m, d, generator=g, device=dev, dtype=torch.float64)
+    xq = 1.2 * torch.randn(n, d, generator=g, device=dev, dtype=torch.float64)
+    w = torch.softmax(-((xq[:, None, :] - y[None]) ** 2).sum(-1) * INV_2S2, dim=1)
+    ref = w @ y
+    for name, make in (("eager", lambda den: empirical_eager_call(torch, xq, y, den)),
+                       ("chunked", lambda den: empirical_chunked_call(torch, xq, y, den, 8))):
+        den = torch.empty_like(xq)
+        make(den)()
+        err = (den - ref).abs().max().item()
+        if not err <= 1e-9:
+            raise AssertionError("self-check: empirical %s differs from the definition by %g" % (name, err))
+
+
+def main():
+    p = parse_args(VARIANTS, DEFAULTS,
+                   "Time PyTorch on the problems of scorekit's BenchmarkGMMScoreCUDA and "
+                   "BenchmarkEmpiricalScoreCUDA.", add_args)
+    args = finish_args(p, p.parse_args(), VARIANTS, DEFAULTS)
+    try:
+        import torch
+    except ImportError as e:
+        common.skip(LIBRARY, "PyTorch is not installed (%s)" % e)
+    on_gpu = args.device == "cuda"
+    if on_gpu and not torch.cuda.is_available():
+        common.skip(LIBRARY, "torch %s sees no CUDA device" % torch.__version__)
+
+    if on_gpu:
+        dev = torch.device("cuda", 0)
+        props = torch.cuda.get_device_properties(dev)
+        device_name, device_memory = props.name, props.total_memory
+        torch.backends.cuda.matmul.allow_tf32 = args.tf32
+        torch.backends.cudnn.allow_tf32 = args.tf32
+    else:
+        dev = torch.device("cpu")
+        device_name, device_memory = "cpu (script check only)", 0
+    self_check(torch, dev)
+    meta = {
+        "library": LIBRARY, "version": torch.__version__, "cuda": torch.version.cuda,
+        "device": device_name, "device_memory_bytes": device_memory,
+        "reps": args.reps, "warmup": args.warmup, "tf32": args.tf32, "compile_mode": args.compile_mode,
+        "budget_gib": args.budget_gib, "sigma": SIGMA,
+        "timing": "CUDA events around each call, median" if on_gpu else "host clock (cpu check run)",
+        "flops": "scorekit's counts: GMM (6d+6) per (row, component), empirical (5d+6) per (query, point)",
+    }
+    dtypes = {"f32": torch.float32, "f64": torch.float64}
+    budget = int(args.budget_gib * (1 << 30))
+    gen = torch.Generator(device=dev)
+
+    def sync():
+        if on_gpu:
+            torch.cuda.synchronize(dev)
+
+    def timed(fn):
+        """Per-call times in ms after the warm-up; TooSlow when the first call is too long."""
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        first = time.perf_counter() - t0
+        if first > args.max_call_s:
+            raise TooSlow("one call takes %.1f s (--max-call-s %g)" % (first, args.max_call_s))
+        for _ in range(args.warmup - 1):
+            fn()
+        sync()
+        if not on_gpu:
+            times = []
+            for _ in range(args.reps):
+                t0 = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t0) * 1e3)
+            return times
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
+        for s, e in zip(starts, ends):
+            s.record()
+            fn()
+            e.record()
+        sync()
+        return [s.elapsed_time(e) for s, e in zip(starts, ends)]
+
+    def free_bytes():
+        if on_gpu:
+            return torch.cuda.mem_get_info(dev)[0] - (256 << 20)
+        return 1 << 62
+
+    def release():
+        if on_gpu:
+            torch.cuda.synchronize(dev)
+            torch.cuda.empty_cache()
+
+    rows = []
+
+    def run(variant, op, dt, n, km, d, flops, make):
+        """make() returns (call, chunks); out of memory, too slow and compile failures become
+        skipped rows, anything else is a bug and stops the script."""
+        try:
+            call, chunks = make()
+            rows.append(result(LIBRARY, variant, op, dt, n, km, d, chunks, timed(call), flops))
+        except (TooSlow, Unavailable, MemoryError) as e:
+            rows.append(skipped(LIBRARY, variant, op, dt, n, km, d, e))
+        except Exception as e:  # noqa: BLE001
+            if common.is_out_of_memory(e):
+                rows.append(skipped(LIBRARY, variant, op, dt, n, km, d, "out of memory: %s" % str(e).splitlines()[0]))
+            elif variant == "compile":
+                rows.append(skipped(LIBRARY, variant, op, dt, n, km, d,
+                                    "torch.compile failed: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")))
+            else:
+                raise
+        finally:
+            release()
+
+    if "gmm" in args.ops:
+        names = [v for v in VARIANTS["gmm"] if v in args.variants]
+        for dt, n, k, d in gmm_problems(args) if names else ():
+            dtype, size = dtypes[dt], BYTES[dt]
+            flops = gmm_flops(n, k, d)
+            need = size * (2 * n * d + n + 2 * k * d + 2 * k)
+            if need > free_bytes():
+                for v in names:
+                    rows.append(skipped(LIBRARY, v, "gmm", dt, n, k, d, "out of memory: inputs and outputs need %.1f GiB"
+                                        % (need / 2**30)))
+                continue
+            gen.manual_seed(n * 1000003 + k * 1009 + d)
+            x = 3 * torch.randn(n, d, generator=gen, device=dev, dtype=dtype)
+            mu = 3 * torch.randn(k, d, generator=gen, device=dev, dtype=dtype)
+            var = 0.5 + 1.5 * torch.rand(k, generator=gen, device=dev, dtype=dtype)
+            logw = torch.log_softmax(torch.log(0.5 + torch.rand(k, generator=gen, device=dev, dtype=dtype)), 0)
+            score = torch.empty(n, d, device=dev, dtype=dtype)
+            logp = torch.empty(n, device=dev, dtype=dtype)
+            for variant in names:
+                if variant == "matmul":
+                    per_row, body = (3 * k + 2 * d) * size, gmm_body_matmul
+                else:
+                    per_row, body = (2 * k * d + 4 * k) * size, gmm_body
+                chunks = equal_chunks(n, per_row, budget)
+
+                def make(variant=variant, body=body, chunks=chunks):
+                    def f(*a):
+                        return body(torch, *a)
+                    if variant == "compile":
+                        if not hasattr(torch, "compile"):
+                            raise Unavailable("torch.compile needs torch >= 2.0 (this is %s)" % torch.__version__)
+                        torch._dynamo.reset()
+                        f = torch.compile(f, mode=args.compile_mode, dynamic=False, fullgraph=True)
+                    call = gmm_call(torch, f, x, mu, var, logw, score, logp, chunks)
+                    if variant == "compile":
+                        call()  # compiles here, outside the --max-call-s check of the first timed call
+                        sync()
+                    return call, chunks
+
+                run(variant, "gmm", dt, n, k, d, flops, make)
+            x = mu = var = logw = score = logp = None
+            release()
+
+    if "empirical" in args.ops:
+        names = [v for v in VARIANTS["empirical"] if v in args.variants]
+        for dt, n, m, d in empirical_problems(args) if names else ():
+            dtype, size = dtypes[dt], BYTES[dt]
+            flops = empirical_flops(n, m, d)
+            need = size * (2 * n * d + m * d)
+            if need > free_bytes():
+                for v in names:
+                    rows.append(skipped(LIBRARY, v, "empirical", dt, n, m, d,
+                                        "out of memory: inputs and outputs need %.1f GiB" % (need / 2**30)))
+                continue
+            gen.manual_seed(n * 1000003 + m * 1009 + d)
+            y = torch.randn(m, d, generator=gen, device=dev, dtype=dtype)
+            x = 1.2 * torch.randn(n, d, generator=gen, device=dev, dtype=dtype)
+            den = torch.empty(n, d, device=dev, dtype=dtype)
+            for variant in names:
+                if variant == "eager":
+                    def make():
+                        need = 3 * n * m * size  # cdist, its square, the softmax
+                        if need > free_bytes():
+                            raise MemoryError("out of memory: the N x M matrices need %.1f GiB" % (need / 2**30))
+                        return empirical_eager_call(torch, x, y, den), 1
+                else:
+                    def make():
+                        chunks = equal_chunks(m, 3 * n * size, budget)
+                        if 3 * n * (m // chunks) * size > budget:
+                            raise MemoryError("out of memory: one N x 1 block exceeds --budget-gib")
+                        return empirical_chunked_call(torch, x, y, den, m // chunks), chunks
+                run(variant, "empirical", dt, n, m, d, flops, make)
+            x = y = den = None
+            release()
+
+    print_table(rows, "PyTorch %s (CUDA %s) on %s, %s, median of %d reps after %d warm-up calls; "
+                "GFLOP/s by scorekit's FLOP counts" % (torch.__version__, torch.version.cuda, device_name,
+                                                       "TF32 allowed" if args.tf32 else "TF32 off", args.reps,
+                                                       args.warmup))
+    common.write_json(args.json, meta, rows)
+
+
+if __name__ == "__main__":
+    main()
