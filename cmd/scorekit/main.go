@@ -1,9 +1,10 @@
-// Command scorekit draws random numbers, evaluates targets (log-density, score, denoiser) and (as
-// the library grows) runs score-based samplers on the CPU or an NVIDIA GPU, writing NumPy .npy
-// files.
+// Command scorekit runs score-based samplers, evaluates targets (log-density, score, denoiser) and
+// draws random numbers on the CPU or an NVIDIA GPU, writing NumPy .npy files.
 //
-//	scorekit demo                        draw, time and check 10^6 × 2 standard normals
+//	scorekit demo                        samplers on a built-in 2-D mixture at equal score budget
 //	scorekit info                        version, build, devices and embedded kernels
+//	scorekit sample --target T.json --method M --n N --steps K --seed S [--device auto|cpu|cuda]
+//	               [--dtype f32|f64] --out X.npy [--trajectory TR.npy] [--plot P.png] [--stats S.json]
 //	scorekit noise normal|uniform --n N [--dim D] [--seed S] [--site K] [--dtype f32|f64]
 //	               [--device auto|cpu|cuda] [--quiet] --out X.npy
 //	scorekit score --target T.json (--sigma S | --time T) --in X.npy --out D.npy
@@ -43,10 +44,11 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"demo", "draw 10^6 × 2 standard normals on the best device, time and check them", runDemo},
+		{"demo", "compare samplers at equal score-evaluation budget on a built-in Gaussian mixture", runDemo},
 		{"info", "version, build, devices and embedded kernel modules", runInfo},
 		{"noise", "draw random numbers to a .npy file (normal, uniform)", runNoise},
 		{"score", "evaluate a target's log-density, score or denoiser at the points of a .npy file", runScore},
+		{"sample", "run a sampler (ula, mala, uld, rtk-mala, rtk-uld, ddpm) on a target file", runSample},
 	}
 }
 

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scorekit/scorekit/tensor"
+)
+
+func TestDemo(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "demo")
+	code, stdout, stderr := runCLI("demo", "--dir", dir, "--n", "400", "--steps", "40")
+	require.Equal(t, 0, code, "stdout %s\nstderr %s", stdout, stderr)
+	if tensor.CUDABuild {
+		assert.Contains(t, stderr, "scorekit: device cuda:0")
+	} else {
+		assert.Equal(t, "scorekit: device cpu\n", stderr)
+	}
+	// One table row per method: name, device, budget, wall, SW2, mode-weight error, acceptance.
+	errs := map[string]float64{}
+	for _, m := range append([]string{"exact"}, demoMethods...) {
+		re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(m) + `\s+\S+\s+(\S+)\s+(\S+)\s+([0-9.]+)\s+([0-9.]+)\s+\S+\s*$`)
+		row := re.FindStringSubmatch(stdout)
+		require.NotNil(t, row, "row %s in\n%s", m, stdout)
+		if m != "exact" {
+			assert.Equal(t, "40", row[1], "%s: score evaluations per chain", m)
+			x, err := tensor.ReadNpy(filepath.Join(dir, "samples-"+m+".npy"))
+			require.NoError(t, err)
+			assert.Equal(t, []int{400, 2}, x.Shape())
+		}
+		e, err := strconv.ParseFloat(row[4], 64)
+		require.NoError(t, err)
+		errs[m] = e
+	}
+	// The comparison must show what it is about: the diffusion-based samplers put the mode weights
+	// right, the local sampler started from N(0, I) does not.
+	assert.Less(t, errs["rtk-mala"], 0.1)
+	assert.Less(t, errs["ddpm"], 0.1)
+	assert.Greater(t, errs["mala"], 0.2)
+	f, err := os.Open(filepath.Join(dir, "demo.png"))
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = png.Decode(f)
+	require.NoError(t, err)
+	_, err = os.Stat(filepath.Join(dir, "samples-exact.npy"))
+	assert.NoError(t, err)
+}
+
+func TestDemoBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--n", "0"}, "--n"},
+		{[]string{"--steps", "3"}, "--steps"},
+		{[]string{"--dir", ""}, "--dir"},
+	} {
+		code, stdout, stderr := runCLI(append([]string{"demo", "--dir", filepath.Join(dir, "d")}, c.args...)...)
+		assert.Equal(t, 2, code, "%v", c.args)
+		assert.Empty(t, stdout)
+		requireOneLine(t, stderr, "scorekit demo:", c.want)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written")
+}

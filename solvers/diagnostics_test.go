@@ -1,0 +1,144 @@
+package solvers
+
+import (
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scorekit/scorekit/ops"
+)
+
+// Tolerances below are ≥ 4 Monte-Carlo standard errors (false-failure rate < 10⁻⁴ per assertion;
+// the seeds are fixed, so the tests are deterministic).
+
+func TestSampleGMMMoments(t *testing.T) {
+	const n = 40000
+	for _, c := range []struct {
+		name string
+		spec ops.GMMSpec
+	}{
+		{"isotropic", ops.GMMSpec{Weights: []float64{1, 3}, Means: [][]float64{{-4, 0}, {4, 2}}, Vars: []float64{0.5, 2}}},
+		{"diagonal", ops.GMMSpec{Weights: []float64{1, 3}, Means: [][]float64{{-4, 0}, {4, 2}}, Diag: [][]float64{{0.5, 1}, {2, 0.25}}}},
+		{"full", ops.GMMSpec{Weights: []float64{1, 3}, Means: [][]float64{{-4, 0}, {4, 2}},
+			Covs: [][][]float64{{{1, 0.6}, {0.6, 1}}, {{2, -0.5}, {-0.5, 0.5}}}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := gmmTarget(t, c.spec).Mixture
+			x, err := SampleGMM(g, n, 7)
+			require.NoError(t, err)
+			require.Len(t, x, n*2)
+			// Component 1 (weight 3/4): split by nearest mean, check its mean and covariance.
+			rows := make([][]float64, n)
+			for i := range rows {
+				rows[i] = x[2*i : 2*i+2]
+			}
+			parts := byNearestMean(rows, c.spec.Means)
+			frac := float64(len(parts[1])) / n
+			assert.InDelta(t, 0.75, frac, 4*math.Sqrt(0.75*0.25/n))
+			m, cov := meanCov(parts[1])
+			var want [][]float64
+			switch {
+			case c.spec.Vars != nil:
+				want = [][]float64{{2, 0}, {0, 2}}
+			case c.spec.Diag != nil:
+				want = [][]float64{{2, 0}, {0, 0.25}}
+			default:
+				want = c.spec.Covs[1]
+			}
+			n1 := float64(len(parts[1]))
+			for i := 0; i < 2; i++ {
+				assert.InDelta(t, c.spec.Means[1][i], m[i], 4*math.Sqrt(want[i][i]/n1), "mean %d", i)
+				for j := 0; j < 2; j++ {
+					se := math.Sqrt((want[i][i]*want[j][j] + want[i][j]*want[i][j]) / n1)
+					assert.InDelta(t, want[i][j], cov[i][j], 4*se, "cov %d %d", i, j)
+				}
+			}
+		})
+	}
+	// Sample i is a function of (seed, i) only.
+	g := gmmTarget(t, ops.GMMSpec{Weights: []float64{1, 1}, Means: [][]float64{{0}, {5}}, Vars: []float64{1, 1}}).Mixture
+	a, err := SampleGMM(g, 10, 3)
+	require.NoError(t, err)
+	b, err := SampleGMM(g, 100, 3)
+	require.NoError(t, err)
+	assert.Equal(t, a, b[:10])
+	c, err := SampleGMM(g, 10, 4)
+	require.NoError(t, err)
+	assert.NotEqual(t, a, c)
+	_, err = SampleGMM(g, 0, 3)
+	assert.Error(t, err)
+	_, err = SampleGMM(nil, 3, 3)
+	assert.Error(t, err)
+}
+
+func TestSlicedWasserstein(t *testing.T) {
+	std := gmmTarget(t, ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{{0}}, Vars: []float64{1}}).Mixture
+	shifted := gmmTarget(t, ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{{3}}, Vars: []float64{1}}).Mixture
+	const n = 20000
+	a, err := SampleGMM(std, n, 1)
+	require.NoError(t, err)
+	b, err := SampleGMM(shifted, n, 2)
+	require.NoError(t, err)
+	// 1-D: W2(N(0,1), N(3,1)) = |shift| = 3; sampling error of the empirical W2 ≈ 0.02 at n = 2·10⁴.
+	assert.InDelta(t, 3, SlicedWasserstein(a, b, 1, 8, 0), 0.05)
+	// Unequal sizes go through quantile interpolation: still ≈ 3.
+	assert.InDelta(t, 3, SlicedWasserstein(a[:n/3], b, 1, 8, 0), 0.08)
+	// Same law (independent seeds): ≈ 0 within the Monte-Carlo floor, and far below the shift.
+	c, err := SampleGMM(std, n, 9)
+	require.NoError(t, err)
+	same := SlicedWasserstein(a, c, 1, 8, 0)
+	assert.Less(t, same, 0.05)
+	assert.Equal(t, 0.0, SlicedWasserstein(a, a, 1, 4, 0))
+
+	// 2-D mixture: two independent exact samples are close; a sample with the weights swapped is
+	// far (the weight of 1/4 of the mass moves by ≈ 8).
+	spec := ops.GMMSpec{Weights: []float64{1, 3}, Means: [][]float64{{-4, 0}, {4, 0}}, Vars: []float64{0.5, 0.5}}
+	swapped := spec
+	swapped.Weights = []float64{3, 1}
+	g := gmmTarget(t, spec).Mixture
+	x1, err := SampleGMM(g, 5000, 11)
+	require.NoError(t, err)
+	x2, err := SampleGMM(g, 5000, 12)
+	require.NoError(t, err)
+	x3, err := SampleGMM(gmmTarget(t, swapped).Mixture, 5000, 13)
+	require.NoError(t, err)
+	near := SlicedWasserstein(x1, x2, 2, 64, 5)
+	far := SlicedWasserstein(x1, x3, 2, 64, 5)
+	assert.Less(t, near, 0.25) // dominated by the binomial fluctuation of the weights (± 0.006, moved by 8)
+	assert.Greater(t, far, 1.5)
+
+	// NaN rows are dropped, not averaged in.
+	withNaN := append([]float64{math.NaN(), 0}, x2...)
+	assert.InDelta(t, near, SlicedWasserstein(x1, withNaN, 2, 64, 5), 0.02)
+	assert.True(t, math.IsNaN(SlicedWasserstein([]float64{math.NaN(), 1}, x1, 2, 4, 0)))
+	assert.True(t, math.IsNaN(SlicedWasserstein(x1, x2, 2, 0, 0)))
+}
+
+func TestModeWeights(t *testing.T) {
+	spec := ops.GMMSpec{Weights: []float64{0.5, 0.3, 0.2}, Means: [][]float64{{-6, 0}, {6, 0}, {0, 8}},
+		Vars: []float64{0.5, 1, 0.25}}
+	g := gmmTarget(t, spec).Mixture
+	const n = 20000
+	x, err := SampleGMM(g, n, 21)
+	require.NoError(t, err)
+	w := ModeWeights(x, 2, g)
+	for k, want := range spec.Weights {
+		assert.InDelta(t, want, w[k], 4*math.Sqrt(want*(1-want)/n), "mode %d", k)
+	}
+	assert.InDelta(t, 1, w[0]+w[1]+w[2], 1e-12)
+	tv := ModeWeightError(x, 2, g)
+	assert.Less(t, tv, 0.02) // MC size ≈ 0.005 at n = 2·10⁴
+
+	// Every chain in mode 0: ŵ = (1, 0, 0), TV = ½(0.5 + 0.3 + 0.2) = 0.5.
+	all0 := make([]float64, 2*100)
+	for i := 0; i < 100; i++ {
+		all0[2*i] = -6
+	}
+	assert.InDelta(t, 0.5, ModeWeightError(all0, 2, g), 1e-12)
+	// NaN rows are excluded from numerator and denominator.
+	all0 = append(all0, math.NaN(), math.Inf(1))
+	assert.Equal(t, []float64{1, 0, 0}, ModeWeights(all0, 2, g))
+	assert.True(t, math.IsNaN(ModeWeightError([]float64{math.NaN(), 0}, 2, g)))
+}
