@@ -1,0 +1,493 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Launch geometry of kernels/empirical.cu (keep in step with its constants).
+const (
+	empiricalThreads = 256 // threads per block (16 × 16)
+	empiricalRows    = 64  // query rows per block (BR)
+	// empiricalMaxDim keeps the kernel's 32-bit offsets within a tile (BR·d) below 2^31.
+	empiricalMaxDim = 1 << 24
+	// empiricalMaxChunk bounds the data points of one launch (the kernel's tile indices are int).
+	empiricalMaxChunk = 1 << 30
+	// empiricalMaxChunkBytes bounds one chunk of the chunked path (and its host conversion
+	// buffer): at this size the copy is short next to the kernel that consumes it.
+	empiricalMaxChunkBytes = 1 << 30
+	// empiricalMinTilesPerSplit: a split (a block sharing its row tile's data with others) gets at
+	// least this many data tiles, so that the extra merge pays for itself.
+	empiricalMinTilesPerSplit = 4
+	// empiricalSplitBudget caps the scratch of the split path (per-split accumulators).
+	empiricalSplitBudget = 256 << 20
+)
+
+// empiricalTile is the number of data points per shared-memory tile (BC) for dt.
+func empiricalTile(dt tensor.DType) int {
+	if dt == tensor.F32 {
+		return 64
+	}
+	return 32
+}
+
+// Knobs that tests turn to force the paths a small problem would not take.
+var (
+	// maxChunkPoints > 0 streams the data from the host in chunks of at most this many points
+	// (rounded down to whole tiles) whenever M exceeds it, even when it would fit on the device.
+	maxChunkPoints = 0
+	// forceSplits > 0 fixes how many blocks share the data range of one row tile.
+	forceSplits = 0
+	// freeMemory reports the device's free and total memory.
+	freeMemory = func(b *Backend) (free, total int64, err error) { return b.dev.MemInfo() }
+)
+
+// empiricalScratchMu is held by a call that uses a backend's cached scratch, from taking it to
+// queuing its last launch: the launches of two such calls must not interleave on the stream. (It
+// is shared by all backends; it only covers the queuing, not the kernels.)
+var empiricalScratchMu sync.Mutex
+
+// empiricalScratchOwner keys the scratch kept between calls in the backend's parameter cache.
+type empiricalScratchOwner struct{}
+
+// EmpiricalScore: see ops.Backend. It streams the data through an online softmax
+// (kernels/empirical.cu). When the data fits on the device beside the working memory, it is
+// uploaded once per dtype (the first call waits for that copy) and kept until Close, shared by
+// every copy of the target holding the same data tensor (WithMixture); the op is then one launch,
+// or two when too few query rows fill the GPU and several blocks share a row tile's data (a
+// second kernel merges their states; that scratch is kept between calls too). Otherwise the data
+// is copied from the host in chunks that fit, the per-row state carried between launches; that
+// path waits for each copy. Outputs must not overlap x, the levels, or each other. The call does
+// not synchronise at the end: callers do before reading the outputs.
+func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.Empirical, noise ops.Noise) error {
+	if err := ops.CheckEmpiricalScore(b.dev, out, x, e, noise); err != nil {
+		return err
+	}
+	n, d, m := x.Dim(0), e.Dim(), e.Points()
+	if n == 0 {
+		return nil
+	}
+	if d > empiricalMaxDim {
+		return fmt.Errorf("empirical score: dimension %d exceeds %d", d, empiricalMaxDim)
+	}
+	if err := checkEmpiricalOverlap(out, x, noise.Levels); err != nil {
+		return err
+	}
+	dt := x.DType()
+	kind, err := empiricalNoiseKind(noise.Kind)
+	if err != nil {
+		return err
+	}
+	rowTiles := (n + empiricalRows - 1) / empiricalRows
+	if rowTiles > math.MaxInt32 {
+		return fmt.Errorf("empirical score: %d rows need more than 2^31 blocks", n)
+	}
+	mix, amax := empiricalMixture(e)
+	mixDev, err := b.upload(e, "empirical mixture", tensor.F64, mix, len(mix)/2, 2)
+	if err != nil {
+		return fmt.Errorf("empirical score: %w", err)
+	}
+
+	p, err := b.planEmpirical(e, dt, n, out)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+
+	var scratch *tensor.Tensor
+	if p.scratch > 0 {
+		empiricalScratchMu.Lock()
+		defer empiricalScratchMu.Unlock()
+		if scratch, err = b.empiricalScratch(dt, p.scratch); err != nil {
+			return fmt.Errorf("empirical score: scratch for %d splits × %d rows × %d columns: %w", p.splits, n, d, err)
+		}
+	}
+	var state, slotY, slotZ *tensor.Tensor
+	slotStride := int64(0)
+	if p.splits > 1 || p.chunks > 1 {
+		if state, err = scratch.View(0, p.splits*n*2); err != nil {
+			return fmt.Errorf("empirical score: %w", err)
+		}
+	}
+	if p.splits > 1 {
+		off := p.splits * n * 2
+		slotStride = int64(n) * int64(d)
+		if out.Denoiser != nil {
+			if slotY, err = scratch.View(off, p.splits*n*d); err != nil {
+				return fmt.Errorf("empirical score: %w", err)
+			}
+			off += p.splits * n * d
+		}
+		if out.Score != nil {
+			if slotZ, err = scratch.View(off, p.splits*n*d); err != nil {
+				return fmt.Errorf("empirical score: %w", err)
+			}
+		}
+	} else {
+		slotY, slotZ = out.Denoiser, out.Score
+	}
+
+	name := "empirical_score_f32"
+	if dt == tensor.F64 {
+		name = "empirical_score_f64"
+	}
+	k, err := b.kernel("empirical", name)
+	if err != nil {
+		return err
+	}
+	var levels any = uintptr(0)
+	if noise.Levels != nil {
+		levels = noise.Levels
+	}
+	tile := empiricalTile(dt)
+	cfg := tensor.LaunchConfig{Grid: [3]int{rowTiles, p.splits, 1}, Block: [3]int{empiricalThreads, 1, 1}}
+	logm := math.Log(float64(m))
+	for c := 0; c < p.chunks; c++ {
+		m0 := c * p.chunk
+		count := min(p.chunk, m-m0)
+		data, err := p.chunkData(m0, count)
+		if err != nil {
+			return fmt.Errorf("empirical score: data points %d..%d: %w", m0, m0+count, err)
+		}
+		tiles := (count + tile - 1) / tile
+		perSplit := (tiles + p.splits - 1) / p.splits
+		flags := int64(0)
+		if c > 0 {
+			flags |= 1 // resume the state of the earlier chunks
+		}
+		if p.splits == 1 && c == p.chunks-1 {
+			flags |= 2 // write the outputs
+		}
+		err = b.dev.Launch(k, cfg, x, levels, noise.Level, kind, noise.Scale, noise.Var,
+			data, int64(count), int64(perSplit), int64(n), int64(d), mixDev, int64(e.MixtureSize()), logm, amax,
+			nullable(slotY), nullable(slotZ), slotStride, nullable(state), flags,
+			nullable(out.LogP), nullable(out.Score), nullable(out.Denoiser))
+		if err != nil {
+			return fmt.Errorf("empirical score: %w", err)
+		}
+	}
+	if p.splits == 1 {
+		return nil
+	}
+	name = "empirical_finalize_f32"
+	if dt == tensor.F64 {
+		name = "empirical_finalize_f64"
+	}
+	if k, err = b.kernel("empirical", name); err != nil {
+		return err
+	}
+	width := int64(1)
+	if out.Score != nil || out.Denoiser != nil {
+		width = int64(d)
+	}
+	err = b.dev.Launch(k, b.gridFor(int64(n)*width), levels, noise.Level, kind, noise.Scale, noise.Var,
+		int64(n), int64(d), logm, amax, nullable(slotY), nullable(slotZ), slotStride, state, int64(p.splits),
+		nullable(out.LogP), nullable(out.Score), nullable(out.Denoiser))
+	if err != nil {
+		return fmt.Errorf("empirical score: %w", err)
+	}
+	return nil
+}
+
+// empiricalPlan says where the data comes from and how the work is cut.
+type empiricalPlan struct {
+	splits  int // blocks per row tile
+	chunk   int // data points per launch
+	chunks  int // launches
+	scratch int // elements of scratch (state and per-split accumulators)
+
+	resident *tensor.Tensor // the whole data set on the device (cached), or nil
+	e        *ops.Empirical
+	dt       tensor.DType
+	d        int
+	devBuf   *tensor.Tensor // chunk buffer on the device (chunked path), freed by close
+	hostBuf  *tensor.Tensor // conversion buffer on the host when the data's dtype differs
+}
+
+// chunkData returns the device copy of data points [m0, m0+count).
+func (p *empiricalPlan) chunkData(m0, count int) (*tensor.Tensor, error) {
+	if p.resident != nil {
+		return p.resident.View(m0*p.d, count, p.d)
+	}
+	dst, err := p.devBuf.View(0, count, p.d)
+	if err != nil {
+		return nil, err
+	}
+	src := p.e.Data()
+	if src.DType() == p.dt {
+		v, err := src.View(m0*p.d, count, p.d)
+		if err != nil {
+			return nil, err
+		}
+		return dst, dst.CopyFrom(v)
+	}
+	h, err := p.hostBuf.View(0, count, p.d)
+	if err != nil {
+		return nil, err
+	}
+	convertRows(h, src, m0*p.d, count*p.d)
+	return dst, dst.CopyFrom(h)
+}
+
+func (p *empiricalPlan) close() {
+	if p.devBuf != nil {
+		p.devBuf.Close() // waits for the launches that read it
+	}
+}
+
+// planEmpirical decides residency, chunking and splits for n query rows.
+func (b *Backend) planEmpirical(e *ops.Empirical, dt tensor.DType, n int, out ops.ScoreOutputs) (*empiricalPlan, error) {
+	m, d := e.Points(), e.Dim()
+	size := int64(dt.Size())
+	tile := empiricalTile(dt)
+	p := &empiricalPlan{e: e, dt: dt, d: d, splits: 1}
+	vectors := 0
+	if out.Score != nil {
+		vectors++
+	}
+	if out.Denoiser != nil {
+		vectors++
+	}
+	rowTiles := (n + empiricalRows - 1) / empiricalRows
+
+	// Splits: enough blocks for about two per SM, each with a few tiles, within the budget.
+	splitsFor := func(points int) int {
+		tiles := (points + tile - 1) / tile
+		if forceSplits > 0 {
+			return min(forceSplits, 65535)
+		}
+		want := 2 * max(b.dev.Info().SMs, 1)
+		if rowTiles >= want {
+			return 1
+		}
+		s := (want + rowTiles - 1) / rowTiles
+		s = min(s, max(tiles/empiricalMinTilesPerSplit, 1))
+		perSplit := int64(n) * (2 + int64(vectors)*int64(d)) * size
+		s = min(s, int(max(empiricalSplitBudget/perSplit, 1)), 65535)
+		return max(s, 1)
+	}
+	scratchFor := func(splits, chunks int) int {
+		switch {
+		case splits > 1:
+			return splits * n * (2 + vectors*d)
+		case chunks > 1:
+			return n * 2
+		}
+		return 0
+	}
+	forced := maxChunkPoints > 0 && maxChunkPoints < m
+	key := paramKey{e.Data(), "empirical data", dt}
+	b.mu.Lock()
+	cached := b.params[key]
+	b.mu.Unlock()
+	if cached != nil && !forced {
+		p.resident = cached
+		p.chunk = min(m, empiricalMaxChunk)
+		p.chunks = (m + p.chunk - 1) / p.chunk
+		p.splits = splitsFor(p.chunk)
+		p.scratch = scratchFor(p.splits, p.chunks)
+		return p, nil
+	}
+
+	free, total, err := freeMemory(b)
+	if err != nil {
+		return nil, fmt.Errorf("empirical score: query free device memory: %w", err)
+	}
+	headroom := min(max(total/32, 128<<20), 1<<30)
+	dataBytes := int64(m) * int64(d) * size
+	if !forced && m <= empiricalMaxChunk {
+		splits := splitsFor(m)
+		scratch := int64(scratchFor(splits, 1)) * size
+		if dataBytes+scratch+headroom <= free {
+			if p.resident, err = b.uploadEmpiricalData(e, dt, key); err != nil {
+				return nil, err
+			}
+			p.chunk, p.chunks, p.splits = m, 1, splits
+			p.scratch = scratchFor(splits, 1)
+			return p, nil
+		}
+	}
+
+	// Chunked: the chunk takes what is left after the state and the headroom.
+	splits := splitsFor(min(m, empiricalMaxChunk))
+	for {
+		state := int64(scratchFor(splits, 2)) * size
+		minChunk := int64(min(tile, m))
+		avail := free - headroom - state
+		if avail < minChunk*int64(d)*size {
+			if splits > 1 && forceSplits == 0 {
+				splits = 1 // give the split scratch back to the chunk
+				continue
+			}
+			return nil, fmt.Errorf("empirical score: the data (M = %d points × d = %d, %s as %v) does not fit on %s, "+
+				"and neither does one chunk of %d points: it needs %s for the chunk + %s for the row state + %s headroom, "+
+				"%s of %s is free",
+				m, d, tensor.HumanBytes(dataBytes), dt, b.dev.Name(), minChunk,
+				tensor.HumanBytes(minChunk*int64(d)*size), tensor.HumanBytes(state), tensor.HumanBytes(headroom),
+				tensor.HumanBytes(free), tensor.HumanBytes(total))
+		}
+		chunk := int(min(min(avail, empiricalMaxChunkBytes)/(int64(d)*size), int64(empiricalMaxChunk)))
+		if maxChunkPoints > 0 {
+			chunk = min(chunk, maxChunkPoints)
+		}
+		if chunk < m {
+			chunk = max(chunk/tile*tile, tile)
+		}
+		p.chunk = min(chunk, m)
+		break
+	}
+	p.chunks = (m + p.chunk - 1) / p.chunk
+	p.splits = min(splits, splitsFor(p.chunk))
+	p.scratch = scratchFor(p.splits, p.chunks)
+	if p.devBuf, err = tensor.New(b.dev, dt, p.chunk, d); err != nil {
+		return nil, fmt.Errorf("empirical score: chunk buffer of %d points × %d: %w", p.chunk, d, err)
+	}
+	if e.Data().DType() != dt {
+		if p.hostBuf, err = tensor.New(tensor.CPU(), dt, p.chunk, d); err != nil {
+			p.close()
+			return nil, fmt.Errorf("empirical score: host chunk buffer: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// uploadEmpiricalData copies the whole data set to the device as dt and keeps it in the
+// backend's cache under key (the data tensor is immutable, so copies of e made by WithMixture
+// share it).
+func (b *Backend) uploadEmpiricalData(e *ops.Empirical, dt tensor.DType, key paramKey) (*tensor.Tensor, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.params[key]; ok {
+		return t, nil
+	}
+	src := e.Data()
+	if src.DType() != dt {
+		h, err := tensor.New(tensor.CPU(), dt, e.Points(), e.Dim())
+		if err != nil {
+			return nil, fmt.Errorf("empirical score: convert data to %v: %w", dt, err)
+		}
+		convertRows(h, src, 0, e.Points()*e.Dim())
+		src = h
+	}
+	t, err := src.CopyTo(b.dev)
+	if err != nil {
+		return nil, fmt.Errorf("empirical score: upload data (%d × %d %v): %w", e.Points(), e.Dim(), dt, err)
+	}
+	b.params[key] = t
+	return t, nil
+}
+
+// empiricalScratch returns a device tensor of at least elems elements of dt, kept between calls
+// (grown when too small; freed by Close). Callers hold empiricalScratchMu.
+func (b *Backend) empiricalScratch(dt tensor.DType, elems int) (*tensor.Tensor, error) {
+	key := paramKey{empiricalScratchOwner{}, "empirical scratch", dt}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if t, ok := b.params[key]; ok {
+		if t.Len() >= elems {
+			return t, nil
+		}
+		delete(b.params, key)
+		if err := t.Close(); err != nil {
+			return nil, err
+		}
+	}
+	t, err := tensor.New(b.dev, dt, elems)
+	if err != nil {
+		return nil, err
+	}
+	b.params[key] = t
+	return t, nil
+}
+
+// convertRows writes elements [off, off+count) of the host tensor src into the host tensor dst
+// (from element 0), converting between f32 and f64.
+func convertRows(dst, src *tensor.Tensor, off, count int) {
+	if dst.DType() == tensor.F32 {
+		out, _ := dst.F32()
+		in, _ := src.F64()
+		for i, v := range in[off : off+count] {
+			out[i] = float32(v)
+		}
+		return
+	}
+	out, _ := dst.F64()
+	in, _ := src.F32()
+	for i, v := range in[off : off+count] {
+		out[i] = float64(v)
+	}
+}
+
+// empiricalMixture returns the kernel's mixture table — pairs (A_q − max A, 1/m_q) with
+// A_q = log π_q − d/2 log m_q — and max A.
+func empiricalMixture(e *ops.Empirical) ([]float64, float64) {
+	logW, scales := e.Mixture()
+	half := 0.5 * float64(e.Dim())
+	mix := make([]float64, 2*len(scales))
+	amax := math.Inf(-1)
+	for q, s := range scales {
+		mix[2*q] = logW[q] - half*math.Log(s)
+		mix[2*q+1] = 1 / s
+		amax = math.Max(amax, mix[2*q])
+	}
+	for q := range scales {
+		mix[2*q] -= amax
+	}
+	return mix, amax
+}
+
+// empiricalNoiseKind maps a noise kind to the kernel's code.
+func empiricalNoiseKind(k ops.NoiseKind) (int64, error) {
+	switch k {
+	case ops.VE:
+		return 1, nil
+	case ops.VP:
+		return 2, nil
+	case ops.Affine:
+		return 3, nil
+	}
+	return 0, fmt.Errorf("empirical score: noise kind %v is not supported", k)
+}
+
+// checkEmpiricalOverlap refuses outputs that share memory with the inputs or with each other:
+// the kernel reads x for every data tile and keeps its accumulators in the outputs.
+func checkEmpiricalOverlap(out ops.ScoreOutputs, x, levels *tensor.Tensor) error {
+	type named struct {
+		name string
+		t    *tensor.Tensor
+	}
+	outs := []named{{"log p", out.LogP}, {"score", out.Score}, {"denoiser", out.Denoiser}}
+	ins := []named{{"x", x}, {"the per-row levels", levels}}
+	for i, o := range outs {
+		if o.t == nil {
+			continue
+		}
+		for _, in := range append(ins, outs[i+1:]...) {
+			if in.t != nil && overlaps(o.t, in.t) {
+				return fmt.Errorf("empirical score: the %s output overlaps %s: outputs must not share memory with the inputs or with each other", o.name, in.name)
+			}
+		}
+	}
+	return nil
+}
+
+// overlaps reports whether two device tensors share any byte.
+func overlaps(a, b *tensor.Tensor) bool {
+	pa, pb := a.DevicePtr(), b.DevicePtr()
+	na, nb := uintptr(a.Bytes()), uintptr(b.Bytes())
+	return na > 0 && nb > 0 && pa < pb+nb && pb < pa+na
+}
+
+// nullable is t as a kernel argument, or a null pointer when t is nil.
+func nullable(t *tensor.Tensor) any {
+	if t == nil {
+		return uintptr(0)
+	}
+	return t
+}

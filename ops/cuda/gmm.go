@@ -1,0 +1,233 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// The launcher of kernels/gmm.cu (see its header comment for the algorithm).
+//
+// Tables per mixture and dtype, uploaded on first use and kept until Close (b.params):
+//
+//	"gmm/params" = [log w (K) | λ (K·l1) | μ (K·d) | U (K·d·d, full only)], l1 = 1 (isotropic) or d
+//	"gmm/consts" = [cst (K) | 1/c (K·l1) | a μ (K·d)], rewritten by gmm_prep_<dt> for every call
+//	               at a shared level, then read by the score kernel
+//
+// Kernel variant by covariance kind and d (the benchmark tables name them):
+//
+//	isotropic, diagonal: d ≤ 4 row4, d ≤ 8 row8 (a thread per row); d ≤ 32·P warp<P> for
+//	                     P = 1, 2, 4, 8, 16 (a warp per row, P coordinates per lane); d > 512 wide
+//	full:                d ≤ 4 rowfull4, d ≤ 8 rowfull8; d > 8 full (a warp per row)
+//
+// with the suffix "lv" for per-row levels: gmm_score_<variant>[lv]_<f32|f64>.
+
+// gmmConstsMu serialises the two launches of a shared-level call (prep, then score), which share
+// the mixture's "gmm/consts" table: launches on the device's one stream run in order, so holding
+// the lock from the first launch to the second keeps another call's prep from landing between them.
+var gmmConstsMu sync.Mutex
+
+// Shared-memory budgets of the tiled kernels, in bytes. The row and isotropic/diagonal warp kernels
+// stage as many components per tile as fit; the full-covariance kernel's need is fixed by d. 48 KiB
+// is the most a kernel may use without an opt-in attribute.
+const (
+	gmmRowTileBytes   = 16 << 10
+	gmmWarpTileBytes  = 24 << 10
+	gmmMaxSharedMem   = 48 << 10
+	gmmUTile          = 32 // U is streamed in 32×32 tiles
+	gmmBlockThreads   = 256
+	gmmWarpSize       = 32
+	gmmMaxBlocksPerSM = 32
+)
+
+// gmmLaunch is one score launch: the kernel variant and its geometry.
+type gmmLaunch struct {
+	variant   string // row4, row8, rowfull4, rowfull8, warp1 … warp16, wide, full
+	threads   int    // per block
+	rowsPer   int    // rows one block handles per grid-stride step
+	tile      int64  // components per shared tile (row and warp variants)
+	sharedMem int    // dynamic shared memory, bytes
+}
+
+// planGMM chooses the kernel variant and geometry for a K-component mixture in dimension d.
+func planGMM(k, d int, kind ops.CovKind, dt tensor.DType) (gmmLaunch, error) {
+	size := dt.Size()
+	l1 := d
+	if kind == ops.Isotropic {
+		l1 = 1
+	}
+	tiles := func(perComp, budget int) int64 {
+		t := budget / (perComp * size)
+		return int64(max(1, min(k, t)))
+	}
+	full := kind == ops.Full
+	switch {
+	case d <= 8:
+		v := "row4"
+		if d > 4 {
+			v = "row8"
+		}
+		perComp := 1 + l1 + d
+		if full {
+			v = "rowfull" + v[3:]
+			perComp += d * d
+		}
+		t := tiles(perComp, gmmRowTileBytes)
+		return gmmLaunch{variant: v, threads: gmmBlockThreads, rowsPer: gmmBlockThreads, tile: t,
+			sharedMem: int(t) * perComp * size}, nil
+	case full:
+		// Per block: one U tile and, per warp (row), t = z / c padded to whole tiles.
+		nb := (d + gmmUTile - 1) / gmmUTile
+		perWarp := gmmUTile * nb * size
+		warps := min(gmmBlockThreads/gmmWarpSize, (gmmMaxSharedMem-gmmUTile*gmmUTile*size)/perWarp)
+		if warps < 1 {
+			return gmmLaunch{}, fmt.Errorf("gmm score: full covariance in dimension %d needs more than %d KiB of shared memory per row on the GPU (at most d = %d for %v)",
+				d, gmmMaxSharedMem>>10, (gmmMaxSharedMem-gmmUTile*gmmUTile*size)/size/gmmUTile*gmmUTile, dt)
+		}
+		return gmmLaunch{variant: "full", threads: warps * gmmWarpSize, rowsPer: warps,
+			sharedMem: (gmmUTile*gmmUTile + warps*gmmUTile*nb) * size}, nil
+	case d > 512:
+		return gmmLaunch{variant: "wide", threads: gmmBlockThreads, rowsPer: gmmBlockThreads / gmmWarpSize}, nil
+	}
+	p := 1
+	for gmmWarpSize*p < d {
+		p *= 2
+	}
+	perComp := 1 + l1 + d
+	t := tiles(perComp, gmmWarpTileBytes)
+	return gmmLaunch{variant: fmt.Sprintf("warp%d", p), threads: gmmBlockThreads,
+		rowsPer: gmmBlockThreads / gmmWarpSize, tile: t, sharedMem: int(t) * perComp * size}, nil
+}
+
+// GMMScore: see ops.Backend. One launch of a score kernel (preceded, at a shared noise level, by
+// gmm_prep, which turns the mixture into per-component constants of that level). Nothing is
+// synchronised: the results are ready once the device's stream is (callers synchronise).
+func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, noise ops.Noise) error {
+	if err := ops.CheckGMMScore(b.dev, out, x, g, noise); err != nil {
+		return err
+	}
+	n := x.Dim(0)
+	if n == 0 {
+		return nil
+	}
+	dt := x.DType()
+	k, d, kind := g.K(), g.Dim(), g.Kind()
+	plan, err := planGMM(k, d, kind, dt)
+	if err != nil {
+		return err
+	}
+	params, err := b.gmmParams(g, dt)
+	if err != nil {
+		return fmt.Errorf("gmm score: upload the mixture (K = %d, d = %d, %v): %w", k, d, kind, err)
+	}
+	lv := ""
+	var levels any = uintptr(0)
+	var consts any = uintptr(0)
+	a, s := 1.0, 0.0
+	if noise.Levels != nil {
+		lv, levels = "lv", noise.Levels
+	} else {
+		var ok bool
+		if a, s, ok = noise.ScaleVar(noise.Level); !ok { // CheckGMMScore already refused this
+			return fmt.Errorf("gmm score: invalid noise level %g", noise.Level)
+		}
+		gmmConstsMu.Lock()
+		defer gmmConstsMu.Unlock()
+		c, err := b.gmmConsts(g, dt)
+		if err != nil {
+			return fmt.Errorf("gmm score: allocate the per-level table (K = %d, d = %d): %w", k, d, err)
+		}
+		prep, err := b.kernel("gmm", "gmm_prep_"+dt.String())
+		if err != nil {
+			return fmt.Errorf("gmm score: %w", err)
+		}
+		if err := b.dev.Launch(prep, b.gmmBlocks(int64(k), gmmBlockThreads/gmmWarpSize, gmmBlockThreads),
+			c, params, int64(d), int64(k), int64(kind), a, s); err != nil {
+			return fmt.Errorf("gmm score: %w", err)
+		}
+		consts = c
+	}
+	name := "gmm_score_" + plan.variant + lv + "_" + dt.String()
+	kern, err := b.kernel("gmm", name)
+	if err != nil {
+		return fmt.Errorf("gmm score: %w", err)
+	}
+	cfg := b.gmmBlocks(int64(n), plan.rowsPer, plan.threads)
+	cfg.SharedMem = plan.sharedMem
+	err = b.dev.Launch(kern, cfg, gmmOptional(out.LogP), gmmOptional(out.Score), gmmOptional(out.Denoiser),
+		gmmOptional(out.Resp), x, int64(n), int64(d), int64(k), int64(kind), params, consts,
+		int64(noise.Kind), levels, a, s, plan.tile)
+	if err != nil {
+		return fmt.Errorf("gmm score: N = %d, K = %d, d = %d, %v: %w", n, k, d, kind, err)
+	}
+	return nil
+}
+
+// gmmOptional passes an absent output as a null pointer.
+func gmmOptional(t *tensor.Tensor) any {
+	if t == nil {
+		return uintptr(0)
+	}
+	return t
+}
+
+// gmmBlocks returns a launch of threads-thread blocks covering items work items, perBlock per
+// block and grid-stride step, with at most gmmMaxBlocksPerSM blocks per multiprocessor.
+func (b *Backend) gmmBlocks(items int64, perBlock, threads int) tensor.LaunchConfig {
+	blocks := (items + int64(perBlock) - 1) / int64(perBlock)
+	maxBlocks := int64(b.dev.Info().SMs) * gmmMaxBlocksPerSM
+	if maxBlocks < 1 {
+		maxBlocks = 1024
+	}
+	return tensor.Grid1D(int(min(max(blocks, 1), maxBlocks)), threads)
+}
+
+// gmmParams returns the mixture's parameter table on the device (see the file comment), uploading
+// it on first use.
+func (b *Backend) gmmParams(g *ops.GMM, dt tensor.DType) (*tensor.Tensor, error) {
+	const name = "gmm/params"
+	if t := b.gmmCached(g, name, dt); t != nil {
+		return t, nil
+	}
+	p := g.Params()
+	data := make([]float64, 0, len(p.LogWeights)+len(p.Lambda)+len(p.Means)+len(p.U))
+	data = append(data, p.LogWeights...)
+	data = append(data, p.Lambda...)
+	data = append(data, p.Means...)
+	data = append(data, p.U...)
+	return b.upload(g, name, dt, data, len(data))
+}
+
+// gmmConsts returns the mixture's per-level table on the device, allocating it on first use.
+func (b *Backend) gmmConsts(g *ops.GMM, dt tensor.DType) (*tensor.Tensor, error) {
+	const name = "gmm/consts"
+	k, d := g.K(), g.Dim()
+	l1 := d
+	if g.Kind() == ops.Isotropic {
+		l1 = 1
+	}
+	size := k + k*l1 + k*d
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := paramKey{g, name, dt}
+	if t, ok := b.params[key]; ok {
+		return t, nil
+	}
+	t, err := tensor.New(b.dev, dt, size)
+	if err != nil {
+		return nil, err
+	}
+	b.params[key] = t
+	return t, nil
+}
+
+// gmmCached returns the uploaded array (owner, name, dt), or nil.
+func (b *Backend) gmmCached(owner any, name string, dt tensor.DType) *tensor.Tensor {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.params[paramKey{owner, name, dt}]
+}

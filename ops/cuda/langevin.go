@@ -1,0 +1,150 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Launchers of kernels/langevin.cu. Each validates its arguments with the ops.Check* function the
+// CPU reference uses, returns nil without a launch when there is nothing to change (N == 0, or
+// d == 0 except for MALAAccept, whose decision then rests on log p alone), passes a null
+// pointer for each absent optional tensor, and does not synchronise: results are ordered on the
+// device's stream like every other launch.
+
+// langevinKernel returns the kernel op_<dtype> of the langevin module.
+func (b *Backend) langevinKernel(op string, dt tensor.DType) (tensor.Kernel, error) {
+	name := op + "_f64"
+	if dt == tensor.F32 {
+		name = op + "_f32"
+	}
+	return b.kernel("langevin", name)
+}
+
+// langevinLanes is the number of coordinates one Philox block serves in dt's normal stream.
+func langevinLanes(dt tensor.DType) int64 {
+	if dt == tensor.F32 {
+		return 4
+	}
+	return 2
+}
+
+// langevinGroup is the number of lanes of a warp that share one row in the row-reduction kernels
+// (mala_accept, gaussian_factor): a power of two, about d/4 so that each lane handles a few
+// coordinates, at most a warp. Small rows get one thread each, so that the per-chain work (the
+// Philox block, the logarithm) is shared by as few lanes as the row allows.
+func langevinGroup(d int) int64 {
+	perLane := (d + 3) / 4
+	if perLane <= 1 {
+		return 1
+	}
+	return min(int64(1)<<bits.Len(uint(perLane-1)), 32)
+}
+
+// langevinOptional is t as a kernel argument, or a null pointer when t is nil.
+func langevinOptional(t *tensor.Tensor) any {
+	if t == nil {
+		return uintptr(0)
+	}
+	return t
+}
+
+// Step: see ops.Backend. One thread per Philox block of a row (4 coordinates in f32, 2 in f64).
+func (b *Backend) Step(dst, x, score *tensor.Tensor, c ops.Coeffs, d ops.Draw) error {
+	if err := ops.CheckStep(b.dev, dst, x, score, c, d); err != nil {
+		return err
+	}
+	n, dim := int64(x.Dim(0)), int64(x.Dim(1))
+	if n == 0 || dim == 0 {
+		return nil
+	}
+	k, err := b.langevinKernel("step", x.DType())
+	if err != nil {
+		return fmt.Errorf("step: %w", err)
+	}
+	var s any = uintptr(0) // β = 0: the kernel never reads the score
+	if c.Beta != 0 {
+		s = score
+	}
+	lanes := (dim + langevinLanes(x.DType()) - 1) / langevinLanes(x.DType())
+	err = b.dev.Launch(k, b.gridFor(n*lanes), dst, x, s, langevinOptional(c.H), n, dim,
+		c.Alpha, c.Beta, c.Gamma, d.Seed, d.Site, d.FirstChain)
+	if err != nil {
+		return fmt.Errorf("step (N=%d, d=%d, %v): %w", n, dim, x.DType(), err)
+	}
+	return nil
+}
+
+// MALAAccept: see ops.Backend. A group of lanes (langevinGroup) per chain reduces the two proposal
+// log-densities in float64 and takes the decision. Rows of width 0 are still decided (on the
+// log-densities alone), as the reference does, so only N == 0 skips the launch.
+func (b *Backend) MALAAccept(cur, prop ops.MALAState, h float64, hs *tensor.Tensor, d ops.Draw, accepted *tensor.Tensor) error {
+	if err := ops.CheckMALAAccept(b.dev, cur, prop, h, hs, d, accepted); err != nil {
+		return err
+	}
+	n, dim := int64(cur.X.Dim(0)), int64(cur.X.Dim(1))
+	if n == 0 {
+		return nil
+	}
+	k, err := b.langevinKernel("mala_accept", cur.X.DType())
+	if err != nil {
+		return fmt.Errorf("mala accept: %w", err)
+	}
+	g := langevinGroup(int(dim))
+	err = b.dev.Launch(k, b.gridFor(n*g), cur.X, cur.LogP, cur.Score, prop.X, prop.LogP, prop.Score,
+		langevinOptional(hs), h, accepted, n, dim, g, d.Seed, d.Site, d.FirstChain)
+	if err != nil {
+		return fmt.Errorf("mala accept (N=%d, d=%d, %v): %w", n, dim, cur.X.DType(), err)
+	}
+	return nil
+}
+
+// ULDStep: see ops.Backend. The step's coefficients come from ops.ULDCoefficients on the host; one
+// thread per Philox block of a row draws ξ1 (site) and ξ2 (site+1).
+func (b *Backend) ULDStep(x, v, score *tensor.Tensor, h float64, p ops.ULDParams, d ops.Draw) error {
+	if err := ops.CheckULDStep(b.dev, x, v, score, h, p, d); err != nil {
+		return err
+	}
+	n, dim := int64(x.Dim(0)), int64(x.Dim(1))
+	if n == 0 || dim == 0 {
+		return nil
+	}
+	k, err := b.langevinKernel("uld_step", x.DType())
+	if err != nil {
+		return fmt.Errorf("uld step: %w", err)
+	}
+	e, cv, cx, cxg, l11, l21, l22 := ops.ULDCoefficients(h, p)
+	lanes := (dim + langevinLanes(x.DType()) - 1) / langevinLanes(x.DType())
+	err = b.dev.Launch(k, b.gridFor(n*lanes), x, v, score, n, dim,
+		e, cv, cx, cxg, l11, l21, l22, d.Seed, d.Site, d.FirstChain)
+	if err != nil {
+		return fmt.Errorf("uld step (N=%d, d=%d, %v): %w", n, dim, x.DType(), err)
+	}
+	return nil
+}
+
+// AddGaussianFactor: see ops.Backend. A group of lanes (langevinGroup) per row.
+func (b *Backend) AddGaussianFactor(out ops.ScoreOutputs, x, center *tensor.Tensor, a, v float64) error {
+	if err := ops.CheckGaussianFactor(b.dev, out, x, center, a, v); err != nil {
+		return err
+	}
+	n, dim := int64(x.Dim(0)), int64(x.Dim(1))
+	if n == 0 || dim == 0 {
+		return nil
+	}
+	k, err := b.langevinKernel("gaussian_factor", x.DType())
+	if err != nil {
+		return fmt.Errorf("gaussian factor: %w", err)
+	}
+	g := langevinGroup(int(dim))
+	err = b.dev.Launch(k, b.gridFor(n*g), langevinOptional(out.LogP), langevinOptional(out.Score), x, center,
+		n, dim, g, a, v)
+	if err != nil {
+		return fmt.Errorf("gaussian factor (N=%d, d=%d, %v): %w", n, dim, x.DType(), err)
+	}
+	return nil
+}
