@@ -15,9 +15,19 @@ if ! command -v nvidia-smi >/dev/null 2>&1 || ! nvidia-smi -L >/dev/null 2>&1; t
   exit 2
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader | sed 's/^/gpu: /'
+# make gpu-tests ships the binaries gzip-compressed; unpack them next to this script (or, when this
+# folder is read-only, into the log folder) once.
+bin_dir=$here
+[ -w "$here" ] || bin_dir=$logs/bin
+mkdir -p "$bin_dir"
+for gz in "$here"/*.gz; do
+  [ -e "$gz" ] || continue
+  out=$bin_dir/$(basename "$gz" .gz)
+  [ -x "$out" ] || { gzip -dc "$gz" >"$out" && chmod +x "$out"; }
+done
 pass=0 fail=0
 summary=()
-for bin in "$here"/*.test; do
+for bin in "$bin_dir"/*.test; do
   name=$(basename "$bin" .test)
   [ "$name" = bench ] && continue
   start=$(date +%s)
@@ -30,11 +40,17 @@ for bin in "$here"/*.test; do
   counts=$(grep -c '^--- PASS' "$logs/$name.log")/$(grep -c '^--- FAIL' "$logs/$name.log")/$(grep -c '^--- SKIP' "$logs/$name.log")
   summary+=("$(printf '%-22s %s  %4ss  top-level pass/fail/skip %s' "$name" "$status" "$secs" "$counts")")
   grep -E '^\s+\S+_test.go:[0-9]+: .*(max abs|GB/s|sm_)' "$logs/$name.log" | head -20 | sed "s/^/  [$name] /"
-  [ $status = FAIL ] && grep -E -B2 -A12 '^--- FAIL' "$logs/$name.log" | head -60
+  if [ $status = FAIL ]; then
+    if grep -q '^--- FAIL' "$logs/$name.log"; then
+      grep -E -B2 -A12 '^--- FAIL' "$logs/$name.log" | head -60
+    else
+      tail -5 "$logs/$name.log" | sed "s/^/  [$name] /"   # died before or outside a test
+    fi
+  fi
 done
-if [ "${BENCH:-0}" = 1 ] && [ -x "$here/bench.test" ]; then
+if [ "${BENCH:-0}" = 1 ] && [ -x "$bin_dir/bench.test" ]; then
   echo "benchmarks → $logs/bench.txt"
-  "$here/bench.test" -test.run '^$' -test.bench "${BENCH_FILTER:-.}" -test.benchtime "${BENCH_TIME:-1s}" | tee "$logs/bench.txt"
+  "$bin_dir/bench.test" -test.run '^$' -test.bench "${BENCH_FILTER:-.}" -test.benchtime "${BENCH_TIME:-1s}" | tee "$logs/bench.txt"
 fi
 echo
 echo "== GPU test summary =="
