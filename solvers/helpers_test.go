@@ -21,7 +21,7 @@ func gmmTarget(t testing.TB, spec ops.GMMSpec) target.GMM {
 // hostRows returns a (N, d) tensor's rows as float64.
 func hostRows(t testing.TB, x *tensor.Tensor) [][]float64 {
 	t.Helper()
-	v, err := hostValues(x)
+	v, err := x.Float64s()
 	require.NoError(t, err)
 	n, d := x.Dim(0), x.Dim(1)
 	rows := make([][]float64, n)

@@ -223,7 +223,7 @@ func Langevin(b ops.Backend, t target.Target, x0 *tensor.Tensor, cfg LangevinCon
 				}
 			}
 			if cfg.Method == MethodMALA {
-				if accAtWarmUp, err = hostValues(c.acc); err != nil {
+				if accAtWarmUp, err = c.acc.Float64s(); err != nil {
 					return nil, fmt.Errorf("%s: %w", op, err)
 				}
 			}
@@ -252,7 +252,7 @@ func Langevin(b ops.Backend, t target.Target, x0 *tensor.Tensor, cfg LangevinCon
 		res.StepSize = math.Exp(logSum / float64(n))
 	}
 	if cfg.Method == MethodMALA {
-		acc, err := hostValues(c.acc)
+		acc, err := c.acc.Float64s()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
@@ -341,11 +341,11 @@ func (a *adapter) close() { closeAll(a.hs, a.hsHost) }
 
 // update feeds the accept/reject decisions of the step just taken to dual averaging.
 func (a *adapter) update(c *chains) error {
-	acc, err := hostValues(c.acc)
+	acc, err := c.acc.Float64s()
 	if err != nil {
 		return err
 	}
-	lp, err := hostValues(c.logp)
+	lp, err := c.logp.Float64s()
 	if err != nil {
 		return err
 	}

@@ -143,19 +143,6 @@ func (e *evaluator) eval(out ops.ScoreOutputs, x *tensor.Tensor) error {
 	return nil
 }
 
-// hostValues returns x's values as float64 on the host (a copy).
-func hostValues(x *tensor.Tensor) ([]float64, error) {
-	if x.OnHost() {
-		return x.Float64s()
-	}
-	h, err := x.CopyTo(tensor.CPU())
-	if err != nil {
-		return nil, fmt.Errorf("copy %v to the host: %w", x.Shape(), err)
-	}
-	defer h.Close()
-	return h.Float64s()
-}
-
 // nanTracker accumulates the NaN report over checks.
 type nanTracker struct {
 	seen []bool
@@ -168,7 +155,7 @@ func newNaNTracker(n int) *nanTracker {
 
 // check marks the rows of x (N, d) that hold a NaN or ±Inf.
 func (nt *nanTracker) check(x *tensor.Tensor, step int) error {
-	v, err := hostValues(x)
+	v, err := x.Float64s()
 	if err != nil {
 		return fmt.Errorf("check for NaN: %w", err)
 	}

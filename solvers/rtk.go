@@ -273,7 +273,7 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 		}
 	}
 	if cfg.Inner == MethodMALA {
-		acc, err := hostValues(c.acc)
+		acc, err := c.acc.Float64s()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}

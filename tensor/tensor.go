@@ -204,13 +204,19 @@ func (t *Tensor) hostCheck(dt DType) error {
 	return nil
 }
 
-// Float64s returns a float64 copy of a host tensor's data, whatever its dtype.
+// Float64s returns a float64 copy of the tensor's data, whatever its dtype and wherever it lives
+// (a device tensor is copied to the host first).
 func (t *Tensor) Float64s() ([]float64, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
 	if !t.OnHost() {
-		return nil, fmt.Errorf("tensor: data is on %s, copy it to the host first", t.dev.Name())
+		h, err := t.CopyTo(CPU())
+		if err != nil {
+			return nil, fmt.Errorf("copy %v to the host: %w", t.shape, err)
+		}
+		defer h.Close()
+		return h.Float64s()
 	}
 	if t.dtype == F64 {
 		return append([]float64(nil), t.f64...), nil

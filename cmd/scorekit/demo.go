@@ -154,7 +154,7 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 		wall := time.Since(start)
-		x, err := hostFloat64s(res.Samples)
+		x, err := res.Samples.Float64s()
 		if err == nil {
 			err = tensor.WriteNpy(filepath.Join(o.dir, "samples-"+m+".npy"), res.Samples)
 		}

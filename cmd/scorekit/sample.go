@@ -531,7 +531,7 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		statsJSON = append(statsJSON, '\n')
 	}
 	if o.plot != "" {
-		x, err := hostFloat64s(res.Samples)
+		x, err := res.Samples.Float64s()
 		if err != nil {
 			return err
 		}
@@ -571,17 +571,4 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 			o.spec.method, o.n, d, st.ScoreEvals, acc, wall.Round(time.Millisecond), strings.Join(written, ", "))
 	}
 	return nil
-}
-
-// hostFloat64s returns a tensor's values as float64 on the host.
-func hostFloat64s(x *tensor.Tensor) ([]float64, error) {
-	if x.OnHost() {
-		return x.Float64s()
-	}
-	h, err := x.CopyTo(tensor.CPU())
-	if err != nil {
-		return nil, fmt.Errorf("copy %v to the host: %w", x.Shape(), err)
-	}
-	defer h.Close()
-	return h.Float64s()
 }
