@@ -135,3 +135,12 @@ func meminfo(key string) int64 {
 	}
 	return 0
 }
+
+// parseDTypeFlag parses --dtype (f32/float32, f64/float64) as a usage error when it is neither.
+func parseDTypeFlag(s string) (tensor.DType, error) {
+	dt, err := tensor.ParseDType(s)
+	if err != nil {
+		return 0, usagef("--dtype must be f32 or f64 (got %q)", s)
+	}
+	return dt, nil
+}

@@ -110,13 +110,9 @@ func parseNoise(kind string, args []string, stdout io.Writer) (noiseOptions, err
 		return o, usagef("--n %d × --dim %d is more than 2^40 elements", n, dim)
 	}
 	o.n, o.dim = int(n), int(dim)
-	switch dtype {
-	case "f32", "float32":
-		o.dtype = tensor.F32
-	case "f64", "float64":
-		o.dtype = tensor.F64
-	default:
-		return o, usagef("--dtype must be f32 or f64 (got %q)", dtype)
+	var err error
+	if o.dtype, err = parseDTypeFlag(dtype); err != nil {
+		return o, err
 	}
 	if err := checkDeviceFlag(o.device); err != nil {
 		return o, err

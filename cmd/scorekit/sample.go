@@ -362,13 +362,9 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		return o, usagef("--steps must be ≥ 1 (got %d)", steps)
 	}
 	o.n, o.spec.steps = int(n), int(steps)
-	switch dtype {
-	case "f32", "float32":
-		o.dtype = tensor.F32
-	case "f64", "float64":
-		o.dtype = tensor.F64
-	default:
-		return o, usagef("--dtype must be f32 or f64 (got %q)", dtype)
+	var err error
+	if o.dtype, err = parseDTypeFlag(dtype); err != nil {
+		return o, err
 	}
 	if err := checkDeviceFlag(o.device); err != nil {
 		return o, err

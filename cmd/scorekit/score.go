@@ -128,13 +128,9 @@ func parseScore(args []string, stdout io.Writer) (scoreOptions, error) {
 			"is undefined; use a smaller --time", tau)
 	}
 	if dtype != "" || isSet(fs, "dtype") {
-		switch dtype {
-		case "f32", "float32":
-			o.dtype = tensor.F32
-		case "f64", "float64":
-			o.dtype = tensor.F64
-		default:
-			return o, usagef("--dtype must be f32 or f64 (got %q)", dtype)
+		var err error
+		if o.dtype, err = parseDTypeFlag(dtype); err != nil {
+			return o, err
 		}
 		o.dtypeSet = true
 	}
