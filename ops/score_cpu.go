@@ -6,97 +6,49 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// rowIO gives float64 access to the rows of x and the outputs, whatever their dtype.
+// rowIO gives float64 access to the rows of x, the outputs and the per-row levels, whatever their
+// dtype (absent tensors give rows that are not ok()).
 type rowIO struct {
-	d, k                                     int
-	x, logp, score, den, resp, levels        []float64
-	x32, logp32, score32, den32, resp32, l32 []float32
-	f32                                      bool
+	x, logp, score, den, resp, levels rows
 }
 
-func newRowIO(out ScoreOutputs, x *tensor.Tensor, k int, noise Noise) *rowIO {
-	r := &rowIO{d: x.Dim(1), k: k, f32: x.DType() == tensor.F32}
-	if r.f32 {
-		r.x32, _ = x.F32()
-		get := func(t *tensor.Tensor) []float32 {
-			if t == nil {
-				return nil
-			}
-			v, _ := t.F32()
-			return v
-		}
-		r.logp32, r.score32, r.den32, r.resp32, r.l32 = get(out.LogP), get(out.Score), get(out.Denoiser), get(out.Resp), get(noise.Levels)
-		return r
-	}
-	r.x, _ = x.F64()
-	get := func(t *tensor.Tensor) []float64 {
-		if t == nil {
-			return nil
-		}
-		v, _ := t.F64()
-		return v
-	}
-	r.logp, r.score, r.den, r.resp, r.levels = get(out.LogP), get(out.Score), get(out.Denoiser), get(out.Resp), get(noise.Levels)
-	return r
+func newRowIO(out ScoreOutputs, x *tensor.Tensor, noise Noise) *rowIO {
+	return &rowIO{x: rowsOf(x), logp: rowsOf(out.LogP), score: rowsOf(out.Score), den: rowsOf(out.Denoiser),
+		resp: rowsOf(out.Resp), levels: rowsOf(noise.Levels)}
 }
 
 // load copies row i of x into buf and returns the row's noise (a, s); ok is false for a bad level.
 func (r *rowIO) load(i int, buf []float64, noise Noise) (a, s float64, ok bool) {
-	if r.f32 {
-		for j, v := range r.x32[i*r.d : (i+1)*r.d] {
-			buf[j] = float64(v)
-		}
-	} else {
-		copy(buf, r.x[i*r.d:(i+1)*r.d])
-	}
+	r.x.get(i, buf)
 	level := noise.Level
-	switch {
-	case r.l32 != nil:
-		level = float64(r.l32[i])
-	case r.levels != nil:
-		level = r.levels[i]
+	if r.levels.ok() {
+		level = r.levels.at(i)
 	}
 	return noise.ScaleVar(level)
 }
 
-// store writes row i's results (score may be nil when only log p was asked for).
-func (r *rowIO) store(i int, logp float64, score, x []float64, a, s float64, resp []float64) {
-	d := r.d
-	if r.f32 {
-		if r.logp32 != nil {
-			r.logp32[i] = float32(logp)
-		}
-		for j := 0; j < d; j++ {
-			if r.score32 != nil {
-				r.score32[i*d+j] = float32(score[j])
-			}
-			if r.den32 != nil {
-				r.den32[i*d+j] = float32((x[j] + s*score[j]) / a)
-			}
-		}
-		for c := range resp {
-			r.resp32[i*r.k+c] = float32(resp[c])
-		}
-		return
+// store writes row i's requested outputs (resp may be nil when responsibilities were not asked for).
+func (r *rowIO) store(i int, logp float64, score, den, resp []float64) {
+	if r.logp.ok() {
+		r.logp.put(i, logp)
 	}
-	if r.logp != nil {
-		r.logp[i] = logp
+	if r.score.ok() {
+		r.score.set(i, score)
 	}
-	for j := 0; j < d; j++ {
-		if r.score != nil {
-			r.score[i*d+j] = score[j]
-		}
-		if r.den != nil {
-			r.den[i*d+j] = (x[j] + s*score[j]) / a
-		}
+	if r.den.ok() {
+		r.den.set(i, den)
 	}
-	for c := range resp {
-		r.resp[i*r.k+c] = resp[c]
+	if r.resp.ok() {
+		r.resp.set(i, resp)
 	}
 }
 
-// wantsResp reports whether responsibilities were asked for.
-func (r *rowIO) wantsResp() bool { return r.resp != nil || r.resp32 != nil }
+// tweedie writes the denoiser (x + s·score)/a into den.
+func tweedie(den, x, score []float64, a, s float64) {
+	for j := range den {
+		den[j] = (x[j] + s*score[j]) / a
+	}
+}
 
 // onlineLSE is the streaming log-sum-exp with a weighted vector sum: after adding terms (r_c, g_c)
 // it holds m = max r_c, sum = Σ e^{r_c − m}, acc = Σ e^{r_c − m} g_c, rescaled whenever the
@@ -151,7 +103,7 @@ func (b cpuBackend) GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise N
 	if err := CheckGMMScore(tensor.CPU(), out, x, g, noise); err != nil {
 		return err
 	}
-	io := newRowIO(out, x, g.k, noise)
+	io := newRowIO(out, x, noise)
 	d, k := g.d, g.k
 	cost := k * d
 	if g.kind == Full {
@@ -164,7 +116,8 @@ func (b cpuBackend) GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise N
 		grad := make([]float64, d)
 		score := make([]float64, d)
 		var resp, rs []float64
-		if io.wantsResp() {
+		den := make([]float64, d)
+		if io.resp.ok() {
 			resp, rs = make([]float64, k), make([]float64, k)
 		}
 		acc := onlineLSE{acc: make([]float64, d)}
@@ -172,7 +125,7 @@ func (b cpuBackend) GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise N
 			a, s, ok := io.load(i, xr, noise)
 			if !ok {
 				nanRow(score, resp)
-				io.store(i, math.NaN(), score, xr, 1, 0, resp)
+				io.store(i, math.NaN(), score, score, resp)
 				continue
 			}
 			acc.reset()
@@ -236,7 +189,8 @@ func (b cpuBackend) GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise N
 			for c := range rs {
 				resp[c] = math.Exp(rs[c] - lse)
 			}
-			io.store(i, lse, score, xr, a, s, resp)
+			tweedie(den, xr, score, a, s)
+			io.store(i, lse, score, den, resp)
 		}
 	})
 	return nil
@@ -256,7 +210,7 @@ func (b cpuBackend) EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empiri
 	if err := CheckEmpiricalScore(tensor.CPU(), out, x, e, noise); err != nil {
 		return err
 	}
-	io := newRowIO(out, x, 0, noise)
+	io := newRowIO(out, x, noise)
 	d, m, nq := e.d, e.m, len(e.scales)
 	logM := math.Log(float64(m))
 	b.parallelRows(x.Dim(0), m*nq*d, func(lo, hi int) {
@@ -269,7 +223,7 @@ func (b cpuBackend) EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empiri
 			a, s, ok := io.load(i, xr, noise)
 			if !ok {
 				nanRow(score, nil)
-				io.store(i, math.NaN(), score, xr, 1, 0, nil)
+				io.store(i, math.NaN(), score, score, nil)
 				continue
 			}
 			den.reset()
@@ -297,26 +251,11 @@ func (b cpuBackend) EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empiri
 				denoised[j] = den.acc[j] / den.sum
 				score[j] = (a*den.acc[d+j] - xr[j]*den.acc[2*d]) / (s * den.sum)
 			}
-			// store() forms the denoiser as (x + s·score)/a, which equals Σ w y only with one
-			// mixture term; write the exact posterior mean instead.
-			io.store(i, lse, score, xr, a, s, nil)
-			io.storeDenoiser(i, denoised)
+			// The posterior mean Σ w y itself: (x + s·score)/a equals it only with one mixture term.
+			io.store(i, lse, score, denoised, nil)
 		}
 	})
 	return nil
-}
-
-// storeDenoiser overwrites row i of the denoiser output (if requested) with den.
-func (r *rowIO) storeDenoiser(i int, den []float64) {
-	d := r.d
-	for j, v := range den {
-		if r.den32 != nil {
-			r.den32[i*d+j] = float32(v)
-		}
-		if r.den != nil {
-			r.den[i*d+j] = v
-		}
-	}
 }
 
 func nanRow(score, resp []float64) {
