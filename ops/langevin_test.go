@@ -68,14 +68,7 @@ func TestStepIsTheFusedLinearUpdate(t *testing.T) {
 
 func mustHost(t *testing.T, dt tensor.DType, v []float64, shape ...int) *tensor.Tensor {
 	t.Helper()
-	if dt == tensor.F64 {
-		return f64Tensor(t, v, shape...)
-	}
-	f := make([]float32, len(v))
-	for i, x := range v {
-		f[i] = float32(x)
-	}
-	x, err := tensor.FromF32(f, shape...)
+	x, err := tensor.FromFloat64s(dt, v, shape...)
 	require.NoError(t, err)
 	return x
 }

@@ -143,6 +143,22 @@ func FromF64(data []float64, shape ...int) (*Tensor, error) {
 	return &Tensor{dtype: F64, shape: append([]int(nil), shape...), n: n, dev: CPU(), f64: data}, nil
 }
 
+// FromFloat64s returns a new host tensor of dtype dt holding values (copied; rounded once to
+// float32 for F32).
+func FromFloat64s(dt DType, values []float64, shape ...int) (*Tensor, error) {
+	switch dt {
+	case F64:
+		return FromF64(append([]float64(nil), values...), shape...)
+	case F32:
+		f := make([]float32, len(values))
+		for i, v := range values {
+			f[i] = float32(v)
+		}
+		return FromF32(f, shape...)
+	}
+	return nil, fmt.Errorf("tensor: invalid dtype %v", dt)
+}
+
 // DType returns the element type.
 func (t *Tensor) DType() DType { return t.dtype }
 

@@ -220,3 +220,20 @@ func TestViewIsBoundedAndDoesNotOwn(t *testing.T) {
 	_, err = a.F64()
 	require.NoError(t, err, "closing a view leaves the owner open")
 }
+
+func TestFromFloat64sCopiesAndRounds(t *testing.T) {
+	src := []float64{1.0 / 3, 2}
+	x, err := FromFloat64s(F64, src, 2)
+	require.NoError(t, err)
+	src[0] = 9
+	xd, _ := x.F64()
+	assert.Equal(t, 1.0/3, xd[0], "values are copied")
+	y, err := FromFloat64s(F32, []float64{1.0 / 3}, 1)
+	require.NoError(t, err)
+	yd, _ := y.F32()
+	assert.Equal(t, float32(1.0/3), yd[0])
+	_, err = FromFloat64s(DType(9), src, 2)
+	assert.ErrorContains(t, err, "invalid dtype")
+	_, err = FromFloat64s(F32, src, 3)
+	assert.ErrorContains(t, err, "needs 3 elements")
+}

@@ -184,14 +184,7 @@ func readPoints(path string, d int, dt tensor.DType, convert bool, targetName st
 	if err != nil {
 		return nil, err
 	}
-	if dt == tensor.F64 {
-		return tensor.FromF64(v, x.Shape()...)
-	}
-	v32 := make([]float32, len(v))
-	for i, e := range v {
-		v32[i] = float32(e)
-	}
-	return tensor.FromF32(v32, x.Shape()...)
+	return tensor.FromFloat64s(dt, v, x.Shape()...)
 }
 
 // shapeString writes a shape as NumPy does: (5,), (2, 3), ().

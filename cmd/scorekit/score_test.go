@@ -87,17 +87,7 @@ func writeTensor(t *testing.T, path string, dt tensor.DType, values []float64, s
 
 func hostTensor(t *testing.T, dt tensor.DType, values []float64, shape ...int) *tensor.Tensor {
 	t.Helper()
-	var x *tensor.Tensor
-	var err error
-	if dt == tensor.F64 {
-		x, err = tensor.FromF64(append([]float64(nil), values...), shape...)
-	} else {
-		v := make([]float32, len(values))
-		for i, e := range values {
-			v[i] = float32(e)
-		}
-		x, err = tensor.FromF32(v, shape...)
-	}
+	x, err := tensor.FromFloat64s(dt, values, shape...)
 	require.NoError(t, err)
 	return x
 }

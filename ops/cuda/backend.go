@@ -65,17 +65,7 @@ func (b *Backend) upload(owner any, name string, dt tensor.DType, data []float64
 	if t, ok := b.params[key]; ok {
 		return t, nil
 	}
-	var h *tensor.Tensor
-	var err error
-	if dt == tensor.F32 {
-		f := make([]float32, len(data))
-		for i, v := range data {
-			f[i] = float32(v)
-		}
-		h, err = tensor.FromF32(f, shape...)
-	} else {
-		h, err = tensor.FromF64(data, shape...)
-	}
+	h, err := tensor.FromFloat64s(dt, data, shape...)
 	if err != nil {
 		return nil, fmt.Errorf("upload %s: %w", name, err)
 	}

@@ -111,19 +111,9 @@ func lvInput(n, d int, phase, scale float64) []float64 {
 // lvHost returns a host tensor of dt holding vals (rounded to float32 for F32).
 func lvHost(t *testing.T, dt tensor.DType, vals []float64, shape ...int) *tensor.Tensor {
 	t.Helper()
-	var h *tensor.Tensor
-	var err error
-	if dt == tensor.F64 {
-		h, err = tensor.FromF64(append([]float64(nil), vals...), shape...)
-	} else {
-		f := make([]float32, len(vals))
-		for i, v := range vals {
-			f[i] = float32(v)
-		}
-		h, err = tensor.FromF32(f, shape...)
-	}
+	x, err := tensor.FromFloat64s(dt, vals, shape...)
 	require.NoError(t, err)
-	return h
+	return x
 }
 
 // lvRounded returns vals as dt stores them.

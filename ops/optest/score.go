@@ -60,7 +60,7 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 	}
 	run := func(be ops.Backend, guarded bool) (map[string][]float64, error) {
 		dev := be.Device()
-		hx, err := hostTensor(dt, x, n, d)
+		hx, err := tensor.FromFloat64s(dt, x, n, d)
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +75,7 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 			if err != nil {
 				return nil, err
 			}
-			hl, err := hostTensor(dt, vals, n)
+			hl, err := tensor.FromFloat64s(dt, vals, n)
 			if err != nil {
 				return nil, err
 			}
@@ -154,17 +154,6 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 		}
 	}
 	return nil
-}
-
-func hostTensor(dt tensor.DType, x []float64, shape ...int) (*tensor.Tensor, error) {
-	if dt == tensor.F64 {
-		return tensor.FromF64(append([]float64(nil), x...), shape...)
-	}
-	f := make([]float32, len(x))
-	for i, v := range x {
-		f[i] = float32(v)
-	}
-	return tensor.FromF32(f, shape...)
 }
 
 // testInput returns n×d deterministic inputs spread over [-4, 4], with one NaN coordinate in row 1
