@@ -44,6 +44,35 @@ type Backend interface {
 	// AddGaussianFactor adds the reverse-transition-kernel factor −‖c − a x‖²/(2v) to log p and its
 	// gradient a (c − a x)/v to the score, in place.
 	AddGaussianFactor(out ScoreOutputs, x, center *tensor.Tensor, a, v float64) error
+	// GMMChains runs many steps of ULA, MALA or ULD on a Gaussian mixture in one call (on the GPU
+	// in one launch); it equals the step-by-step sequence of the ops above (see GMMChains).
+	GMMChains(c GMMChains) error
+
+	// FFT computes the discrete Fourier transform of every signal in src into dst (both
+	// (batch, n, 2): complex values as interleaved real and imaginary parts; dst may be src), n a
+	// power of two. Forward: X_k = Σ_j x_j e^{−2πi jk/n}; inverse: x_j = (1/n) Σ_k X_k e^{+2πi jk/n}.
+	FFT(dst, src *tensor.Tensor, inverse bool) error
+	// FGN fills dst (paths, n) with fractional Gaussian noise (or fBM paths, see FGNForm) of the
+	// plan's Hurst index by the Davies–Harte method (ALGORITHMS §4.1), row i from chain
+	// d.FirstChain+i of the draw.
+	FGN(dst *tensor.Tensor, p *FGNPlan, form FGNForm, d Draw) error
+	// MAFBM advances the Markov approximation of fBM (ALGORITHMS §4.2) for every path: y (paths, K)
+	// holds the OU states (in and out), dst (paths, S) receives B̂ after each of S steps of size h.
+	// Step s draws K normals at site d.Site + s·stride.
+	MAFBM(dst, y *tensor.Tensor, m *MAFBM, h float64, d Draw, stride uint64) error
+	// Stable fills dst with α-stable variates (ALGORITHMS §4.3) of the spec and returns how many
+	// values were clamped (0 unless s.Clamp > 0).
+	Stable(dst *tensor.Tensor, s StableSpec, d Draw) (clamped int64, err error)
+	// Brownian fills dst (paths, n) with Brownian paths or increments on [0, T], plain or restarted
+	// as a bridge every epoch (ALGORITHMS §4.4).
+	Brownian(dst *tensor.Tensor, s BrownianSpec, d Draw) error
+
+	// Combine is the fused multi-term update dst = Σ_k C_k T_k + noise·ξ (ξ ~ N(0, I) from the
+	// draw when noise ≠ 0) of the diffusion solvers (ALGORITHMS §5); dst may be any of the terms.
+	Combine(dst *tensor.Tensor, terms []Term, noise float64, d Draw) error
+	// MetropolisStep moves each row of x to the matching row of prop when prop's row lies in the
+	// domain, and otherwise keeps it and adds 1 to rejected[i] (f64, (N)) (ALGORITHMS §5.4).
+	MetropolisStep(x, prop *tensor.Tensor, dom *Domain, rejected *tensor.Tensor) error
 
 	// Close releases what the backend holds (not the device, not the caller's tensors).
 	Close() error

@@ -25,9 +25,16 @@ const (
 	PurposeVelocity Purpose = 5
 	// PurposeSegmentInit: the normals of an RTK segment's DDPM-step initialisation.
 	PurposeSegmentInit Purpose = 6
+	// PurposeDiffusion: the fresh Gaussian noise of a stochastic diffusion step (EDM churn, DDIM
+	// with η > 0, stochastic rectified flow, the ancestral step of the diffusion suite).
+	PurposeDiffusion Purpose = 7
+	// PurposeConstrained: the Gaussian proposal of a constrained Metropolis step.
+	PurposeConstrained Purpose = 8
+	// PurposeFractional: the fractional or heavy-tailed noise of a step (fPGD's fGn paths).
+	PurposeFractional Purpose = 9
 )
 
-// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..6
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..9
 // are used. The rest are free for later samplers without changing any existing stream.
 const SitesPerStep = 16
 

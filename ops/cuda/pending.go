@@ -1,0 +1,33 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+func errPending(op string) error { return fmt.Errorf("%s: not available in this build", op) }
+
+func (b *Backend) GMMChains(c ops.GMMChains) error                 { return errPending("gmm chains") }
+func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error { return errPending("fft") }
+func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d ops.Draw) error {
+	return errPending("fgn")
+}
+func (b *Backend) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Draw, stride uint64) error {
+	return errPending("ma-fbm")
+}
+func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int64, error) {
+	return 0, errPending("stable")
+}
+func (b *Backend) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw) error {
+	return errPending("brownian")
+}
+func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d ops.Draw) error {
+	return errPending("combine")
+}
+func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, rejected *tensor.Tensor) error {
+	return errPending("metropolis step")
+}

@@ -1,0 +1,3 @@
+package ops
+
+// FFT contract: see Backend.FFT. The CPU reference and its checks live here.
