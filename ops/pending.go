@@ -21,9 +21,3 @@ func (cpuBackend) Stable(dst *tensor.Tensor, s StableSpec, d Draw) (int64, error
 func (cpuBackend) Brownian(dst *tensor.Tensor, s BrownianSpec, d Draw) error {
 	return errPending("brownian")
 }
-func (cpuBackend) Combine(dst *tensor.Tensor, terms []Term, noise float64, d Draw) error {
-	return errPending("combine")
-}
-func (cpuBackend) MetropolisStep(x, prop *tensor.Tensor, dom *Domain, rejected *tensor.Tensor) error {
-	return errPending("metropolis step")
-}
