@@ -1,10 +1,12 @@
 package solvers
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/target"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -29,6 +31,8 @@ type chains struct {
 	acc         *tensor.Tensor // (N) f64 MALA acceptance counts
 	v           *tensor.Tensor // (N, d) ULD velocity
 	ev          *evaluator
+	// stepByStep disables the fused multi-step path (ops.Backend.GMMChains).
+	stepByStep bool
 }
 
 func newChains(b ops.Backend, method string, x *tensor.Tensor, seed, first uint64) (*chains, error) {
@@ -128,4 +132,63 @@ func coeffs(h float64, hs *tensor.Tensor) ops.Coeffs {
 		return ops.ULAPerChain(hs)
 	}
 	return ops.ULA(h)
+}
+
+// run advances every chain through steps s0..s1−1 (step indices of Site). Where the target is a
+// Gaussian mixture the fused kernels accept (ops.CheckGMMChains: isotropic or diagonal, d ≤
+// ops.FusedMaxDim, one shared noise level) the whole range is one ops.Backend.GMMChains call, which
+// draws exactly the numbers of the step-by-step path; otherwise, or with stepByStep, one step at a
+// time.
+func (c *chains) run(s0, s1 int, h float64, hs *tensor.Tensor, p ops.ULDParams) error {
+	if s1 <= s0 {
+		return nil
+	}
+	if req, ok := c.fusedRequest(s0, s1, h, hs, p); ok {
+		err := ops.CheckGMMChains(c.b.Device(), req)
+		switch {
+		case err == nil:
+			if err := c.b.GMMChains(req); err != nil {
+				return fmt.Errorf("steps %d..%d: %w", s0, s1-1, err)
+			}
+			c.ev.count(int64(c.x.Dim(0)), int64(s1-s0), c.method == MethodMALA)
+			return nil
+		case !errors.Is(err, ops.ErrNotFusable):
+			return fmt.Errorf("steps %d..%d: %w", s0, s1-1, err)
+		}
+	}
+	for s := s0; s < s1; s++ {
+		if err := c.step(s, h, hs, p); err != nil {
+			return fmt.Errorf("step %d: %w", s, err)
+		}
+	}
+	return nil
+}
+
+// fusedRequest is the GMMChains request for steps s0..s1−1, when the target is a mixture.
+func (c *chains) fusedRequest(s0, s1 int, h float64, hs *tensor.Tensor, p ops.ULDParams) (ops.GMMChains, bool) {
+	g, isGMM := c.ev.t.(target.GMM)
+	if c.stepByStep || !isGMM {
+		return ops.GMMChains{}, false
+	}
+	req := ops.GMMChains{
+		Mixture: g.Mixture, Noise: c.ev.noise, Steps: s1 - s0, H: h, HS: hs, ULD: p,
+		Seed: c.seed, FirstChain: c.first,
+		Sites: ops.ChainSites{First: uint64(s0), Stride: SitesPerStep,
+			Step: uint64(PurposeStep), Accept: uint64(PurposeAccept), ULD: uint64(PurposeULD)},
+		X: c.x,
+	}
+	if c.ev.center != nil {
+		req.Factor = &ops.GaussianFactor{Center: c.ev.center, A: c.ev.a, V: c.ev.v}
+	}
+	switch c.method {
+	case MethodULA:
+		req.Method = ops.ChainULA
+	case MethodMALA:
+		req.Method, req.LogP, req.Score, req.Accepted = ops.ChainMALA, c.logp, c.score, c.acc
+	case MethodULD:
+		req.Method, req.V = ops.ChainULD, c.v
+	default:
+		return ops.GMMChains{}, false
+	}
+	return req, true
 }

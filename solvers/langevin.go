@@ -68,6 +68,12 @@ type LangevinConfig struct {
 	// Noise is the noise level at which the target is sampled. The zero value means ops.NoNoise:
 	// the target itself. Any other level samples the noised target (e.g. ops.AtTime(t)).
 	Noise ops.Noise
+	// StepByStep runs one op per step even where the fused multi-step path applies. By default a
+	// Gaussian-mixture target with isotropic or diagonal covariances (d ≤ ops.FusedMaxDim, one
+	// shared noise level) runs every stretch of steps without adaptation or trace point in one
+	// ops.Backend.GMMChains call — on the GPU one launch — drawing the same numbers; StepByStep is
+	// for checking that equality and for benchmarks.
+	StepByStep bool
 }
 
 // validate checks cfg against a batch of n chains and fills in the defaults.
@@ -174,6 +180,7 @@ func Langevin(b ops.Backend, t target.Target, x0 *tensor.Tensor, cfg LangevinCon
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.close()
+	c.stepByStep = cfg.StepByStep
 	c.ev = &evaluator{b: b, t: t, noise: cfg.Noise, ev: &res.Evals}
 	if err := checkCapability(op, b, t, cfg.Method, c, cfg.Noise, "uld"); err != nil {
 		return nil, err
@@ -206,17 +213,32 @@ func Langevin(b ops.Backend, t target.Target, x0 *tensor.Tensor, cfg LangevinCon
 	}
 	defer ad.close()
 
+	// done counts the steps taken. Adaptation needs the host between steps; every other stretch up
+	// to the next event (end of warm-up, trace point, end) is one c.run, fused where possible.
 	var accAtWarmUp []float64
-	for s := 0; s < cfg.Steps; s++ {
-		if err := c.step(s, ad.h, ad.hs, uld); err != nil {
-			return nil, fmt.Errorf("%s: step %d: %w", op, s, err)
-		}
-		if s < cfg.WarmUp && ad.on {
-			if err := ad.update(c); err != nil {
-				return nil, fmt.Errorf("%s: step %d: adapt the step size: %w", op, s, err)
+	for done := 0; done < cfg.Steps; {
+		if ad.on && done < cfg.WarmUp {
+			if err := c.step(done, ad.h, ad.hs, uld); err != nil {
+				return nil, fmt.Errorf("%s: step %d: %w", op, done, err)
 			}
+			if err := ad.update(c); err != nil {
+				return nil, fmt.Errorf("%s: step %d: adapt the step size: %w", op, done, err)
+			}
+			done++
+		} else {
+			end := cfg.Steps
+			if done < cfg.WarmUp {
+				end = cfg.WarmUp
+			}
+			if tr != nil {
+				end = min(end, (done/cfg.Thin+1)*cfg.Thin)
+			}
+			if err := c.run(done, end, ad.h, ad.hs, uld); err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			done = end
 		}
-		if s+1 == cfg.WarmUp {
+		if done == cfg.WarmUp {
 			if ad.on {
 				if err := ad.freeze(); err != nil {
 					return nil, fmt.Errorf("%s: freeze the step size: %w", op, err)
@@ -228,8 +250,8 @@ func Langevin(b ops.Backend, t target.Target, x0 *tensor.Tensor, cfg LangevinCon
 				}
 			}
 		}
-		if tr != nil && (s+1)%cfg.Thin == 0 {
-			if err := keepAndCheck(tr, nt, x, s+1); err != nil {
+		if tr != nil && done%cfg.Thin == 0 {
+			if err := keepAndCheck(tr, nt, x, done); err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
 		}

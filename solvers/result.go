@@ -122,6 +122,17 @@ type evaluator struct {
 	ev     *Evals
 }
 
+// count records calls evaluations of n rows each made inside a fused run: a score per call, and
+// a log-density too when logp is set.
+func (e *evaluator) count(n, calls int64, logp bool) {
+	e.ev.ScoreEvals += n * calls
+	e.ev.ScoreCalls += calls
+	if logp {
+		e.ev.LogPEvals += n * calls
+		e.ev.LogPCalls += calls
+	}
+}
+
 func (e *evaluator) eval(out ops.ScoreOutputs, x *tensor.Tensor) error {
 	if err := e.t.Evaluate(e.b, out, x, e.noise); err != nil {
 		return fmt.Errorf("evaluate target: %w", err)

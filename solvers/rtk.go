@@ -114,6 +114,10 @@ type RTKConfig struct {
 	// Seed keys the random stream and FirstChain is the chain index of row 0 (see Site).
 	Seed       uint64
 	FirstChain uint64
+	// StepByStep runs the inner samplers one op per step even where the fused path applies (see
+	// LangevinConfig.StepByStep): by default each segment's inner chain on a Gaussian mixture with
+	// isotropic or diagonal covariances is one ops.Backend.GMMChains call.
+	StepByStep bool
 }
 
 // RTK samples the target t by reverse transition kernels (ALGORITHMS §3; Huang, Zou, Dong,
@@ -180,6 +184,7 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	defer c.close()
+	c.stepByStep = cfg.StepByStep
 	c.ev = &evaluator{b: b, t: t, ev: &res.Evals}
 	for k := 0; k < S; k++ {
 		if err := checkCapability(op, b, t, cfg.Inner, c, rtkNoise(grid[k]), "rtk-uld"); err != nil {
@@ -252,10 +257,8 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 		if err := c.start(); err != nil {
 			return nil, fmt.Errorf("%s: segment %d: %w", op, k, err)
 		}
-		for i := 0; i < cfg.InnerSteps; i++ {
-			if err := c.step(base+i, steps[k], nil, uld); err != nil {
-				return nil, fmt.Errorf("%s: segment %d, inner step %d: %w", op, k, i, err)
-			}
+		if err := c.run(base, base+cfg.InnerSteps, steps[k], nil, uld); err != nil {
+			return nil, fmt.Errorf("%s: segment %d, inner %w", op, k, err)
 		}
 		if err := keep(k, j+1); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
