@@ -31,3 +31,8 @@ func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d
 func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, rejected *tensor.Tensor) error {
 	return errPending("metropolis step")
 }
+
+// fftBatch transforms batch signals of length n held in buf (device, interleaved complex) in place.
+func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool) error {
+	return errPending("fft")
+}
