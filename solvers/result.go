@@ -70,8 +70,17 @@ type Result struct {
 	StepSizes []float64
 	// SegmentStepSizes (RTK) holds the inner step size of segment k = [t_k, t_{k+1}].
 	SegmentStepSizes []float64
-	// Evals counts the target evaluations of the run (see Evals).
+	// Evals counts the target evaluations of the run (see Evals). The diffusion samplers count
+	// each denoiser evaluation as a score evaluation (D and the score are affine functions of each
+	// other, ScoreFromDenoiser).
 	Evals
+	// Denoised (diffusion samplers, with Trajectory) is the denoising trajectory, (Steps, N, d):
+	// row i is the denoiser output D(x_i; σ_i) of step i, alongside the sampling trajectory x_i in
+	// Trace.
+	Denoised *tensor.Tensor
+	// Sigmas (diffusion samplers) is the noise-level grid σ_0 > … > σ_K the run used (increasing
+	// for DiffusionEncode): Trace row i is the state at σ_i.
+	Sigmas []float64
 	// NaN reports the chains whose state became non-finite.
 	NaN NaNReport
 }
@@ -82,7 +91,7 @@ func (r *Result) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, t := range []*tensor.Tensor{r.Samples, r.Trace} {
+	for _, t := range []*tensor.Tensor{r.Samples, r.Trace, r.Denoised} {
 		if t != nil {
 			errs = append(errs, t.Close())
 		}
