@@ -127,6 +127,10 @@ func CheckGMMChains(dev tensor.Device, c GMMChains) error {
 	if err := checkSame(op, "X", x, dev, dt, n, g.d); err != nil {
 		return err
 	}
+	if c.FirstChain >= MaxChains || uint64(n) > MaxChains-c.FirstChain {
+		return fmt.Errorf("%s: chains %d..%d out of range: chain indices must be below 2^32",
+			op, c.FirstChain, c.FirstChain+uint64(n))
+	}
 	if c.Steps < 1 {
 		return fmt.Errorf("%s: steps = %d: need at least one step", op, c.Steps)
 	}
@@ -191,7 +195,10 @@ func CheckGMMChains(dev tensor.Device, c GMMChains) error {
 		noise = NoNoise
 	}
 	// The score op's own checks (noise level, dtype) with the outputs the method needs.
-	return CheckGMMScore(dev, ScoreOutputs{Score: x}, x, g, noise)
+	if err := CheckGMMScore(dev, ScoreOutputs{Score: x}, x, g, noise); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
 }
 
 // GMMChains is the reference of the fused chains: literally the step-by-step sequence of the

@@ -11,7 +11,6 @@ import (
 
 func errPending(op string) error { return fmt.Errorf("%s: not available in this build", op) }
 
-func (b *Backend) GMMChains(c ops.GMMChains) error                 { return errPending("gmm chains") }
 func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error { return errPending("fft") }
 func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d ops.Draw) error {
 	return errPending("fgn")

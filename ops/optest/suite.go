@@ -99,6 +99,7 @@ func Run(t *testing.T, b ops.Backend) {
 			t.Fatalf("two runs of the same draw differ: %v", err)
 		}
 	})
+	t.Run("langevin", func(t *testing.T) { RunLangevin(t, b) })
 	t.Run("bad input", func(t *testing.T) {
 		if err := CheckRejections(b); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,176 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// The launcher of kernels/chains.cu (see its header comment for the algorithm): one launch runs
+// every step of a GMMChains request, after gmm_prep (kernels/gmm.cu) has written the mixture's
+// per-component constants for the request's noise level into the mixture's "gmm/consts" table,
+// the table GMMScore uses. Both launches happen under gmmConstsMu, so no other call's prep lands
+// between them.
+//
+// Kernel variant by d (entries chains_<ula|mala|uld>_<variant>_<f32|f64>):
+//
+//	d ≤ 2 row2, ≤ 4 row4, ≤ 8 row8, ≤ 16 row16    one thread per chain, 256 per block
+//	d ≤ 32·P warp<P>, P ∈ {1, 2, 4, 8}             one warp per chain, 8 per block (d ≤ 256)
+
+// Shared-memory budget of the component tiles (the whole table when it fits, so that the run
+// stages it once), and the launch geometry.
+const (
+	chainsTileBytes = 24 << 10
+	chainsBlock     = 256
+	chainsWarps     = chainsBlock / 32
+)
+
+// chainsLaunch is one fused launch: the kernel variant and its geometry.
+type chainsLaunch struct {
+	variant   string // row2, row4, row8, row16, warp1, warp2, warp4, warp8
+	rowsPer   int    // chains one block handles per grid-stride step
+	tile      int64  // components per shared tile
+	sharedMem int    // dynamic shared memory, bytes
+}
+
+// planChains chooses the variant and geometry for a K-component mixture in dimension d (≤
+// ops.FusedMaxDim; the caller has checked it).
+func planChains(k, d int, kind ops.CovKind, dt tensor.DType) chainsLaunch {
+	size := dt.Size()
+	l1 := d
+	if kind == ops.Isotropic {
+		l1 = 1
+	}
+	perComp := (1 + l1 + d) * size
+	tile := int64(max(1, min(k, chainsTileBytes/perComp)))
+	plan := chainsLaunch{tile: tile, sharedMem: int(tile) * perComp}
+	switch {
+	case d <= 2:
+		plan.variant = "row2"
+	case d <= 4:
+		plan.variant = "row4"
+	case d <= 8:
+		plan.variant = "row8"
+	case d <= 16:
+		plan.variant = "row16"
+	}
+	if plan.variant != "" {
+		plan.rowsPer = chainsBlock
+		return plan
+	}
+	p := 1
+	for 32*p < d {
+		p *= 2
+	}
+	plan.variant = fmt.Sprintf("warp%d", p)
+	plan.rowsPer = chainsWarps
+	plan.sharedMem += chainsWarps * 32 * p * size // per-warp buffer of the normals
+	return plan
+}
+
+// chainsRowGroup is the reduction group the thread variant of dimension bound D assumes for the
+// MALA norms and the factor (the kernel's RowGroup<D>); it must equal langevinGroup(d) for every
+// d the variant serves, which the tests check.
+func chainsRowGroup(variant string) int64 {
+	switch variant {
+	case "row8":
+		return 2
+	case "row16":
+		return 4
+	}
+	return 1
+}
+
+// GMMChains: see ops.Backend. One gmm_prep launch and one chains launch; nothing is
+// synchronised (the results are ready once the device's stream is).
+func (b *Backend) GMMChains(c ops.GMMChains) error {
+	if err := ops.CheckGMMChains(b.dev, c); err != nil {
+		return err
+	}
+	n := c.X.Dim(0)
+	if n == 0 {
+		return nil
+	}
+	op := "gmm chains " + c.Method.String()
+	if c.FirstChain >= ops.MaxChains || uint64(n) > ops.MaxChains-c.FirstChain {
+		return fmt.Errorf("%s: chains %d..%d out of range: chain indices must be below 2^32",
+			op, c.FirstChain, c.FirstChain+uint64(n))
+	}
+	dt, g := c.X.DType(), c.Mixture
+	k, d, kind := g.K(), g.Dim(), g.Kind()
+	plan := planChains(k, d, kind, dt)
+	noise := c.Noise
+	if noise.Kind == 0 {
+		noise = ops.NoNoise
+	}
+	a, s, ok := noise.ScaleVar(noise.Level)
+	if !ok { // CheckGMMChains already refused this
+		return fmt.Errorf("%s: invalid noise level %g", op, noise.Level)
+	}
+	kern, err := b.kernel("chains", "chains_"+c.Method.String()+"_"+plan.variant+"_"+dt.String())
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	prep, err := b.kernel("gmm", "gmm_prep_"+dt.String())
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	params, err := b.gmmParams(g, dt)
+	if err != nil {
+		return fmt.Errorf("%s: upload the mixture (K = %d, d = %d, %v): %w", op, k, d, kind, err)
+	}
+
+	// Step coefficients exactly as the step ops receive them.
+	coeffs := ops.ULA(c.H)
+	if c.HS != nil {
+		coeffs = ops.ULAPerChain(c.HS)
+	}
+	var e, cv, cx, cxg, l11, l21, l22 float64
+	if c.Method == ops.ChainULD {
+		e, cv, cx, cxg, l11, l21, l22 = ops.ULDCoefficients(c.H, c.ULD)
+	}
+	var center any = uintptr(0)
+	fa, fv := 0.0, 1.0
+	if f := c.Factor; f != nil {
+		center, fa, fv = f.Center, f.A, f.V
+	}
+	var v, logp, score, accepted, hs, trace any = uintptr(0), uintptr(0), uintptr(0), uintptr(0), uintptr(0), uintptr(0)
+	switch c.Method {
+	case ops.ChainMALA:
+		logp, score, accepted = c.LogP, c.Score, c.Accepted
+	case ops.ChainULD:
+		v = c.V
+	}
+	if c.HS != nil {
+		hs = c.HS
+	}
+	thin := int64(0)
+	if c.Trace != nil {
+		trace, thin = c.Trace, int64(c.Thin)
+	}
+
+	gmmConstsMu.Lock()
+	defer gmmConstsMu.Unlock()
+	consts, err := b.gmmConsts(g, dt)
+	if err != nil {
+		return fmt.Errorf("%s: allocate the per-level table (K = %d, d = %d): %w", op, k, d, err)
+	}
+	if err := b.dev.Launch(prep, b.gmmBlocks(int64(k), gmmBlockThreads/gmmWarpSize, gmmBlockThreads),
+		consts, params, int64(d), int64(k), int64(kind), a, s); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	cfg := b.gmmBlocks(int64(n), plan.rowsPer, chainsBlock)
+	cfg.SharedMem = plan.sharedMem
+	si := c.Sites
+	err = b.dev.Launch(kern, cfg, c.X, v, logp, score, accepted, hs, center, trace, consts,
+		int64(n), int64(d), int64(k), int64(kind), plan.tile, int64(c.Steps), thin, langevinGroup(d),
+		c.H, coeffs.Beta, coeffs.Gamma, fa, fv, e, cv, cx, cxg, l11, l21, l22,
+		c.Seed, si.First, si.Stride, si.Step, si.Accept, si.ULD, c.FirstChain)
+	if err != nil {
+		return fmt.Errorf("%s: N = %d, K = %d, d = %d, %d steps: %w", op, n, k, d, c.Steps, err)
+	}
+	return nil
+}
