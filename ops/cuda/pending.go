@@ -24,12 +24,6 @@ func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int6
 func (b *Backend) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw) error {
 	return errPending("brownian")
 }
-func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d ops.Draw) error {
-	return errPending("combine")
-}
-func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, rejected *tensor.Tensor) error {
-	return errPending("metropolis step")
-}
 
 // fftBatch transforms batch signals of length n held in buf (device, interleaved complex) in place.
 func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool) error {

@@ -100,6 +100,7 @@ func Run(t *testing.T, b ops.Backend) {
 		}
 	})
 	t.Run("langevin", func(t *testing.T) { RunLangevin(t, b) })
+	RunDiffusion(t, b)
 	t.Run("bad input", func(t *testing.T) {
 		if err := CheckRejections(b); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,172 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Launchers of kernels/diffusion.cu: the multi-term update and the Metropolis constraint step.
+// Each validates its arguments with the ops.Check* function the CPU reference uses, returns nil
+// without a launch when there is nothing to do (N == 0 or d == 0), and does not synchronise.
+
+// diffusionKernel returns the kernel op_<dtype> of the diffusion module.
+func (b *Backend) diffusionKernel(op string, dt tensor.DType) (tensor.Kernel, error) {
+	name := op + "_f64"
+	if dt == tensor.F32 {
+		name = op + "_f32"
+	}
+	return b.kernel("diffusion", name)
+}
+
+// diffusionLanes is the number of elements one thread of combine handles: 16 bytes of dt, which
+// is also the number of coordinates one Philox block serves in dt's normal stream.
+func diffusionLanes(dt tensor.DType) int64 {
+	if dt == tensor.F32 {
+		return 4
+	}
+	return 2
+}
+
+// Combine: see ops.Backend. Terms travel as MaxTerms pointer and coefficient parameters, null
+// pointers (and zero coefficients) past the last term. Without noise one thread per 16 bytes of
+// the flat tensors; with noise one thread per Philox block of a row.
+func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d ops.Draw) error {
+	if err := ops.CheckCombine(b.dev, dst, terms, noise, d); err != nil {
+		return err
+	}
+	n, dim := int64(dst.Dim(0)), int64(dst.Dim(1))
+	if n == 0 || dim == 0 {
+		return nil
+	}
+	k, err := b.diffusionKernel("combine", dst.DType())
+	if err != nil {
+		return fmt.Errorf("combine: %w", err)
+	}
+	args := make([]any, 0, 2*ops.MaxTerms+8)
+	args = append(args, dst)
+	for i := 0; i < ops.MaxTerms; i++ {
+		if i < len(terms) {
+			args = append(args, terms[i].T)
+		} else {
+			args = append(args, uintptr(0))
+		}
+	}
+	for i := 0; i < ops.MaxTerms; i++ {
+		c := 0.0
+		if i < len(terms) {
+			c = terms[i].C
+		}
+		args = append(args, c)
+	}
+	args = append(args, int64(len(terms)), noise, n, dim, d.Seed, d.Site, d.FirstChain)
+	w := diffusionLanes(dst.DType())
+	work := (n*dim + w - 1) / w
+	if noise != 0 {
+		work = n * ((dim + w - 1) / w)
+	}
+	if err := b.dev.Launch(k, b.gridFor(work), args...); err != nil {
+		return fmt.Errorf("combine (N=%d, d=%d, %d terms, %v): %w", n, dim, len(terms), dst.DType(), err)
+	}
+	return nil
+}
+
+// metropolisGroup is the number of lanes of a warp that share one row in the Metropolis kernels:
+// a power of two, about d/4 so that each lane tests a few coordinates, at most a warp; rows of up
+// to 4 coordinates get one thread each.
+func metropolisGroup(d int) int64 {
+	perLane := (d + 3) / 4
+	if perLane <= 1 {
+		return 1
+	}
+	return min(int64(1)<<bits.Len(uint(perLane-1)), 32)
+}
+
+// domainArray returns the device copy (float64, whatever the data's dtype: membership is decided
+// in float64 on every backend) of one of dom's parameter arrays, uploading all of them on first
+// use. Domains are immutable, so the copies stay valid until Close.
+func (b *Backend) domainArray(dom *ops.Domain, name string) (*tensor.Tensor, error) {
+	key := paramKey{dom, "domain " + name, tensor.F64}
+	b.mu.Lock()
+	t, ok := b.params[key]
+	b.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	p := dom.Params()
+	var data []float64
+	switch name {
+	case "lo":
+		data = p.Lo
+	case "hi":
+		data = p.Hi
+	case "center":
+		data = p.Center
+	case "a":
+		data = p.A
+	case "b":
+		data = p.B
+	default:
+		return nil, fmt.Errorf("domain parameter %q: no such array", name)
+	}
+	return b.upload(dom, "domain "+name, tensor.F64, data, len(data))
+}
+
+// MetropolisStep: see ops.Backend. A group of lanes (metropolisGroup) per row decides membership
+// in float64 with the reference's decisions exactly (see kernels/diffusion.cu), then copies the
+// row or counts the rejection.
+func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, rejected *tensor.Tensor) error {
+	if err := ops.CheckMetropolisStep(b.dev, x, prop, dom, rejected); err != nil {
+		return err
+	}
+	n, dim := int64(x.Dim(0)), int64(x.Dim(1))
+	if n == 0 || dim == 0 {
+		return nil
+	}
+	g := metropolisGroup(int(dim))
+	grid := b.gridFor(n * g)
+	args := []any{x, prop, rejected, n, dim, g}
+	var op string
+	switch kind := dom.Kind(); kind {
+	case ops.Box:
+		lo, err := b.domainArray(dom, "lo")
+		if err != nil {
+			return fmt.Errorf("metropolis step: %w", err)
+		}
+		hi, err := b.domainArray(dom, "hi")
+		if err != nil {
+			return fmt.Errorf("metropolis step: %w", err)
+		}
+		op, args = "metropolis_box", append(args, lo, hi)
+	case ops.Ball:
+		center, err := b.domainArray(dom, "center")
+		if err != nil {
+			return fmt.Errorf("metropolis step: %w", err)
+		}
+		op, args = "metropolis_ball", append(args, center, dom.Params().Radius)
+	case ops.Polytope:
+		a, err := b.domainArray(dom, "a")
+		if err != nil {
+			return fmt.Errorf("metropolis step: %w", err)
+		}
+		bv, err := b.domainArray(dom, "b")
+		if err != nil {
+			return fmt.Errorf("metropolis step: %w", err)
+		}
+		op, args = "metropolis_polytope", append(args, a, bv, int64(dom.Constraints()))
+	default:
+		return fmt.Errorf("metropolis step: domain kind %v: not supported", kind)
+	}
+	k, err := b.diffusionKernel(op, x.DType())
+	if err != nil {
+		return fmt.Errorf("metropolis step: %w", err)
+	}
+	if err := b.dev.Launch(k, grid, args...); err != nil {
+		return fmt.Errorf("metropolis step (N=%d, d=%d, %v %v): %w", n, dim, dom.Kind(), x.DType(), err)
+	}
+	return nil
+}
