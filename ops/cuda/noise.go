@@ -1,0 +1,178 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Launchers of kernels/noise.cu: MA-fBM paths, α-stable variates and Brownian paths or bridges.
+// Each validates its arguments with the ops.Check* function the CPU reference uses and returns
+// nil without a launch when there is nothing to write. MAFBM and Brownian do not synchronise;
+// Stable synchronises only when it counts clamped values (it must read the count back).
+
+// maxKernelStates is the largest K the mafbm kernel holds in registers.
+const maxKernelStates = 16
+
+// pathThreads is the block size of the per-path kernels (mafbm, brownian): 4 warps, each owning
+// 32 consecutive paths (the kernels' __launch_bounds__ and kNoiseWarps).
+const pathThreads = 128
+
+// noiseKernel returns the kernel op_<dtype> of the noise module.
+func (b *Backend) noiseKernel(op string, dt tensor.DType) (tensor.Kernel, error) {
+	name := op + "_f64"
+	if dt == tensor.F32 {
+		name = op + "_f32"
+	}
+	return b.kernel("noise", name)
+}
+
+// pathGrid is the launch of the per-path kernels: one warp per 32 paths, grid-stride beyond a few
+// blocks per SM.
+func (b *Backend) pathGrid(paths int64) tensor.LaunchConfig {
+	blocks := (paths + pathThreads - 1) / pathThreads
+	maxBlocks := int64(b.dev.Info().SMs) * 16
+	if maxBlocks < 1 {
+		maxBlocks = 1024
+	}
+	return tensor.Grid1D(int(min(max(blocks, 1), maxBlocks)), pathThreads)
+}
+
+// mafbmTable returns the device table (float64) of the kernel for m and step h: decay[K],
+// weights[K], then the lower factor L[K×K] row-major. Tables are cached per (m, h) until Close.
+func (b *Backend) mafbmTable(m *ops.MAFBM, h float64) (*tensor.Tensor, error) {
+	decay, chol, err := m.Transition(h)
+	if err != nil {
+		return nil, err
+	}
+	data := append(append(decay, m.Weights()...), chol...)
+	return b.upload(m, fmt.Sprintf("mafbm transition h=%016x", math.Float64bits(h)), tensor.F64, data, len(data))
+}
+
+// MAFBM: see ops.Backend. One thread per path keeps the K ≤ 16 OU states in float64 registers and
+// reads decays, weights and the factor from the cached table.
+func (b *Backend) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Draw, stride uint64) error {
+	if err := ops.CheckMAFBM(b.dev, dst, y, m, h, d, stride); err != nil {
+		return err
+	}
+	if m.K() > maxKernelStates {
+		return fmt.Errorf("ma-fbm: K = %d OU processes: the CUDA kernel holds at most %d per path", m.K(), maxKernelStates)
+	}
+	paths, steps := int64(dst.Dim(0)), int64(dst.Dim(1))
+	if paths == 0 || steps == 0 {
+		return nil
+	}
+	table, err := b.mafbmTable(m, h)
+	if err != nil {
+		return err
+	}
+	k, err := b.noiseKernel("mafbm", dst.DType())
+	if err != nil {
+		return fmt.Errorf("ma-fbm: %w", err)
+	}
+	err = b.dev.Launch(k, b.pathGrid(paths), dst, y, table, paths, steps, int64(m.K()),
+		d.Seed, d.Site, stride, d.FirstChain)
+	if err != nil {
+		return fmt.Errorf("ma-fbm (paths=%d, steps=%d, K=%d, %v): %w", paths, steps, m.K(), dst.DType(), err)
+	}
+	return nil
+}
+
+// Stable: see ops.Backend. Scalar kinds: one thread per Philox block (2 values in f32, 1 in f64);
+// isotropic: one thread per block of normals (4 in f32, 2 in f64), the row's mixing variable
+// computed once per warp and row. With a clamp, the count goes to an 8-byte device counter that
+// is read back (a synchronising copy).
+func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int64, error) {
+	if err := ops.CheckStable(b.dev, dst, s, d); err != nil {
+		return 0, err
+	}
+	rows, dim := int64(dst.Dim(0)), int64(dst.Dim(1))
+	if rows == 0 || dim == 0 {
+		return 0, nil
+	}
+	var counter *tensor.Tensor
+	var counterArg any = uintptr(0)
+	if s.Clamp > 0 {
+		var err error
+		if counter, err = tensor.New(b.dev, tensor.F64, 1); err != nil {
+			return 0, fmt.Errorf("stable: clamp counter: %w", err)
+		}
+		defer counter.Close()
+		if err := counter.Fill(0); err != nil {
+			return 0, fmt.Errorf("stable: clamp counter: %w", err)
+		}
+		counterArg = counter
+	}
+	c := s.Constants()
+	f32 := dst.DType() == tensor.F32
+	var err error
+	if s.Kind == ops.StableIsotropic {
+		k, kerr := b.noiseKernel("stable_isotropic", dst.DType())
+		if kerr != nil {
+			return 0, fmt.Errorf("stable: %w", kerr)
+		}
+		per := int64(2)
+		if f32 {
+			per = 4
+		}
+		degenerate := int64(0)
+		if c.Degenerate {
+			degenerate = 1
+		}
+		err = b.dev.Launch(k, b.gridFor(rows*((dim+per-1)/per)), dst, rows, dim, c.Alpha, c.InvAlpha,
+			degenerate, s.Clamp, counterArg, d.Seed, d.Site, d.FirstChain)
+	} else {
+		k, kerr := b.noiseKernel("stable", dst.DType())
+		if kerr != nil {
+			return 0, fmt.Errorf("stable: %w", kerr)
+		}
+		per := int64(1)
+		if f32 {
+			per = 2
+		}
+		err = b.dev.Launch(k, b.gridFor(rows*((dim+per-1)/per)), dst, rows, dim, c.Alpha, c.Beta,
+			c.Shift, c.Scale, c.InvAlpha, s.Clamp, counterArg, d.Seed, d.Site, d.FirstChain)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("stable (%v, rows=%d, dim=%d, %v): %w", s.Kind, rows, dim, dst.DType(), err)
+	}
+	if counter == nil {
+		return 0, nil
+	}
+	h, err := counter.CopyTo(nil)
+	if err != nil {
+		return 0, fmt.Errorf("stable: read the clamp count: %w", err)
+	}
+	v, _ := h.F64()
+	return int64(math.Float64bits(v[0])), nil
+}
+
+// Brownian: see ops.Backend. One thread per path scans its normals in float64 (twice per epoch
+// when bridging: once for the epoch's total, once for the values).
+func (b *Backend) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw) error {
+	if err := ops.CheckBrownian(b.dev, dst, s, d); err != nil {
+		return err
+	}
+	paths, n := int64(dst.Dim(0)), int64(dst.Dim(1))
+	if paths == 0 {
+		return nil
+	}
+	k, err := b.noiseKernel("brownian", dst.DType())
+	if err != nil {
+		return fmt.Errorf("brownian: %w", err)
+	}
+	inc := int64(0)
+	if s.Increments {
+		inc = 1
+	}
+	sh := math.Sqrt(s.Horizon / float64(n))
+	err = b.dev.Launch(k, b.pathGrid(paths), dst, paths, n, int64(s.Epoch), sh, inc, d.Seed, d.Site, d.FirstChain)
+	if err != nil {
+		return fmt.Errorf("brownian (paths=%d, n=%d, %v): %w", paths, n, dst.DType(), err)
+	}
+	return nil
+}
