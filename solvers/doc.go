@@ -13,6 +13,31 @@
 //     the OU diffusion reversed over a few long segments, each segment's exact conditional law
 //     sampled by a short inner MALA or ULD run.
 //   - DDPM: the exponential integrator of the reverse OU SDE, RTK's baseline.
+//   - Diffusion: the diffusion-model samplers (ALGORITHMS §5.1, §5.2) — Euler, Heun, DPM-Solver-2,
+//     DPM-Solver++(2M)/(3M), iPNDM, EDM's stochastic sampler, DDIM and ancestral DDPM — on one
+//     Denoiser D(x; σ) = E[x0 | x0 + σξ = x] (TargetDenoiser for analytic and empirical targets; a
+//     learned network implements the same interface), over a grid of noise levels (EDMSigmas,
+//     LogSNRSigmas, TimeUniformSigmas or one given by hand). Every update is one
+//     ops.Backend.Combine of the state and the recent denoiser outputs with coefficients computed
+//     on the host, so the solvers run unchanged on any backend; the VP methods run through the
+//     same denoiser by the exact map between the VP and VE parametrisations (VPFromSigma), and
+//     the score, noise and flow-velocity forms are affine functions of D (ScoreFromDenoiser,
+//     EpsFromDenoiser, VelocityFromDenoiser). With Trajectory the run keeps the sampling
+//     trajectory x_i (Result.Trace), the denoising trajectory D(x_i; σ_i) (Result.Denoised) and
+//     the grid (Result.Sigmas); DiffusionEncode runs a deterministic method up the grid (DDIM
+//     inversion).
+//   - RectifiedFlow: Euler on the flow x_t = (1 − t) x0 + t x1 with the closed-form velocity of a
+//     mixture or data set (ALGORITHMS §5.3), on the uniform or the U-shaped LowDimGrid, and the
+//     stochastic (stochastic-localisation) sampler.
+//   - Constrained sampling (ALGORITHMS §5.4): MetropolisWalk (the forward walk that discretises
+//     reflected Brownian motion), ConstrainedSample (the reverse sampler rejecting steps that
+//     leave the domain), SampleUniform (exact uniform starts in a box or ball); domains are
+//     ops.Domain or a Go predicate.
+//
+// Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights (diagnostics.go) and the trajectory
+// geometry of the VE ODE (geometry.go): TrajectoryGeometry (deviation from the chord, length,
+// turning angles), ConvergenceSteps, MeanShiftCheck (one Euler step to σ = 0 under the empirical
+// denoiser is one mean-shift iteration) and Memorisation (distance of samples to the data).
 //
 // Each sampler's doc comment is its mathematics, including every default and why it was chosen.
 // Configs are plain structs whose zero fields mean "default"; what has no sensible default

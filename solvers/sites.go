@@ -64,6 +64,12 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	                            start Site(j·InnerSteps, PurposeSegmentInit)
 //	DDPM                        x_T ~ N(0, I) is Site(0, PurposeInit); step j (from t_{K−j} to
 //	                            t_{K−j−1}) is s = j
+//	Diffusion                   x_0 = σ_0 ξ with ξ at Site(0, PurposeInit); the fresh noise of
+//	                            step i (edm-sde, ddim with η > 0, ddpm) at Site(i, PurposeDiffusion)
+//	RectifiedFlow               x_0 ~ N(0, I) at Site(0, PurposeInit); the noise of stochastic
+//	                            step i at Site(i, PurposeDiffusion)
+//	MetropolisWalk,             the Gaussian proposal of step i at Site(i, PurposeConstrained)
+//	ConstrainedSample
 //
 // Callers validate step counts against MaxSteps first, so s·16 + p never wraps around.
 func Site(s uint64, p Purpose) uint64 { return s*SitesPerStep + uint64(p) }
