@@ -8,7 +8,6 @@ import (
 
 func errPending(op string) error { return fmt.Errorf("%s: not available in this build", op) }
 
-func (cpuBackend) FFT(dst, src *tensor.Tensor, inverse bool) error { return errPending("fft") }
 func (cpuBackend) FGN(dst *tensor.Tensor, p *FGNPlan, form FGNForm, d Draw) error {
 	return errPending("fgn")
 }

@@ -1,0 +1,257 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Launcher of kernels/fft.cu: the batched complex FFT as a sequence of Stockham passes.
+//
+// Plan. A signal of n ≤ the block length (4096 in f32, 2048 in f64) is one pass with R = n. Longer
+// signals take P = ⌈log₂n / 11⌉ passes — two up to 2^22, three up to MaxFFTLength = 2^24 — with
+// radices as equal as possible, larger first, each at most 2^11. The bound keeps C = tile/R ≥ 2
+// adjacent columns per tile in f32 and ≥ 1 in f64, so every strided access of a pass moves runs
+// of at least 16 bytes, and C divides n/R and, after the first pass, the pass's Ns (the kernel's
+// conditions).
+//
+// Memory traffic. Every pass reads and writes each complex value once: 2·P·batch·n·(8 or 16)
+// bytes per transform — P = 1 for n ≤ 4096 (f32) / 2048 (f64), 2 up to 2^22, 3 beyond — plus
+// reads of the 8 KiB twiddle table, which stay in cache. An in-place transform with an odd P > 1
+// adds one device-to-device copy of the data.
+//
+// Buffers. Passes ping-pong between dst and a scratch buffer of batch·n values owned by the backend
+// (one per dtype, grown on demand, freed by Close), arranged so that the last pass writes dst; a
+// single pass may run in place. The inverse is conj(DFT(conj(X)))/n: the first pass conjugates
+// its input, the last conjugates and scales its output, so the kernels only compute the forward
+// transform.
+
+// fftTables and fftScratch key the backend's cached twiddle tables and scratch buffers in
+// Backend.params (freed by Close).
+type (
+	fftTables  struct{}
+	fftScratch struct{}
+)
+
+// fftMaxLogRadix is log₂ of the largest radix of a pass in a multi-pass plan.
+const fftMaxLogRadix = 11
+
+// fftLogTile is log₂ of the kernel's tile (values per block), which is also the longest
+// single-pass transform and the full circle of the twiddle table.
+func fftLogTile(dt tensor.DType) int {
+	if dt == tensor.F32 {
+		return 12
+	}
+	return 11
+}
+
+// fftThreads is the kernel's block size.
+func fftThreads(dt tensor.DType) int {
+	if dt == tensor.F32 {
+		return 512
+	}
+	return 256
+}
+
+// fftPlan returns log₂ of the radix of every pass for a transform of length 2^logn (logn ≥ 1).
+func fftPlan(logn, logTile int) []int {
+	if logn <= logTile {
+		return []int{logn}
+	}
+	p := (logn + fftMaxLogRadix - 1) / fftMaxLogRadix
+	parts := make([]int, p)
+	for i := range parts {
+		parts[i] = logn / p
+		if i < logn%p {
+			parts[i]++
+		}
+	}
+	return parts
+}
+
+// fftQuarterWave is the kernel's twiddle table for a full circle of 2^logTile: e^{−2πi k/N} for
+// k < N/4 as interleaved (re, im), computed in float64 with the angle reduced to at most π/4 (the
+// complement gives the other half of the quarter: cos θ = sin(π/2 − θ)), so each entry is within
+// about one float64 ulp.
+func fftQuarterWave(logTile int) []float64 {
+	n := 1 << logTile
+	q := n / 4
+	out := make([]float64, 2*q)
+	for k := 0; k < q; k++ {
+		var c, s float64
+		if 2*k <= q {
+			s, c = math.Sincos(2 * math.Pi * float64(k) / float64(n))
+		} else {
+			c, s = math.Sincos(2 * math.Pi * float64(q-k) / float64(n))
+		}
+		out[2*k], out[2*k+1] = c, -s
+	}
+	return out
+}
+
+// FFT: see ops.Backend.
+func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error {
+	if err := ops.CheckFFT(b.dev, dst, src); err != nil {
+		return err
+	}
+	return b.fft(dst, src, src.Dim(0), src.Dim(1), inverse)
+}
+
+// fftBatch transforms batch signals of length n held in buf (a device tensor of either dtype with
+// batch·n·2 elements, any shape: signal b's value j at elements 2(b·n + j), 2(b·n + j) + 1) in
+// place, forward or inverse, exactly as FFT does. It takes the backend's lock while it queues its
+// passes: callers must not hold it.
+func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool) error {
+	if buf == nil || buf.Closed() {
+		return fmt.Errorf("fft: buffer is nil or closed")
+	}
+	if buf.Device() != tensor.Device(b.dev) {
+		return fmt.Errorf("fft: buffer is on %s, want %s", buf.Device().Name(), b.dev.Name())
+	}
+	if n < 1 || n&(n-1) != 0 || n > ops.MaxFFTLength {
+		return fmt.Errorf("fft: length n = %d: must be a power of two in [1, %d]", n, ops.MaxFFTLength)
+	}
+	if batch < 0 || batch > buf.Len()/(2*n) || buf.Len() != 2*batch*n {
+		return fmt.Errorf("fft: buffer of %d elements does not hold batch = %d signals of n = %d complex values",
+			buf.Len(), batch, n)
+	}
+	return b.fft(buf, buf, batch, n, inverse)
+}
+
+// fft runs the plan for validated arguments.
+func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error {
+	dt := src.DType()
+	wrap := func(err error) error {
+		return fmt.Errorf("fft (batch=%d, n=%d, %v, inverse=%v): %w", batch, n, dt, inverse, err)
+	}
+	if batch == 0 {
+		return nil
+	}
+	csize := uintptr(2 * dt.Size())
+	bytes := uintptr(batch) * uintptr(n) * csize
+	ps, pd := src.DevicePtr(), dst.DevicePtr()
+	if ps%csize != 0 || pd%csize != 0 {
+		return wrap(fmt.Errorf("device data must be aligned to a complex value (%d bytes)", csize))
+	}
+	inPlace := ps == pd
+	if !inPlace && ps < pd+bytes && pd < ps+bytes {
+		return wrap(fmt.Errorf("dst and src overlap without being the same tensor"))
+	}
+	if n == 1 { // the identity (the inverse's 1/n is 1)
+		if inPlace {
+			return nil
+		}
+		if err := dst.CopyFrom(src); err != nil {
+			return wrap(err)
+		}
+		return nil
+	}
+
+	logTile := fftLogTile(dt)
+	tw, err := b.upload(fftTables{}, "fft twiddles", dt, fftQuarterWave(logTile), 1<<(logTile-2), 2)
+	if err != nil {
+		return wrap(err)
+	}
+	plan := fftPlan(bits.Len(uint(n))-1, logTile)
+	suffix := "_f64"
+	if dt == tensor.F32 {
+		suffix = "_f32"
+	}
+	kernels := make([]tensor.Kernel, len(plan))
+	for i, logr := range plan {
+		if kernels[i], err = b.kernel("fft", fmt.Sprintf("fft_r%d%s", 1<<logr, suffix)); err != nil {
+			return wrap(err)
+		}
+	}
+
+	// The scratch buffer is shared by every call of this dtype: hold the lock until all passes are
+	// queued, so that no other call's passes interleave with ours on the stream.
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var scratch *tensor.Tensor
+	if len(plan) > 1 {
+		if scratch, err = b.fftScratchLocked(dt, 2*batch*n); err != nil {
+			return wrap(err)
+		}
+	}
+	// Pass i writes dst when the passes after it number an even count, else the scratch; in place,
+	// pass 0 must not write the data it reads, so the passes alternate scratch, dst, … and an odd
+	// count ends with a copy.
+	p := len(plan)
+	in := src
+	ns := int64(1)
+	for i, logr := range plan {
+		out := dst
+		switch {
+		case p == 1:
+		case inPlace && i%2 == 0, !inPlace && (p-1-i)%2 == 1:
+			out = scratch
+		}
+		var flags int64
+		scale := 1.0
+		if inverse && i == 0 {
+			flags |= 1
+		}
+		if inverse && i == p-1 {
+			flags |= 2
+			scale = 1 / float64(n)
+		}
+		if err := b.dev.Launch(kernels[i], b.fftGrid(dt, batch, n, logr), out, in, tw,
+			int64(batch), int64(n), ns, flags, scale); err != nil {
+			return wrap(err)
+		}
+		in = out
+		ns <<= logr
+	}
+	if in != dst {
+		view, err := in.View(0, dst.Shape()...)
+		if err != nil {
+			return wrap(err)
+		}
+		if err := dst.CopyFrom(view); err != nil {
+			return wrap(err)
+		}
+	}
+	return nil
+}
+
+// fftGrid is the launch of one pass of radix 2^logr: a block per tile of C = tile/R columns (at
+// most the block size), capped at 64 blocks per SM (the kernel strides over the rest).
+func (b *Backend) fftGrid(dt tensor.DType, batch, n, logr int) tensor.LaunchConfig {
+	threads := fftThreads(dt)
+	logE := min(logr, 3)
+	logC := bits.Len(uint(threads)) - 1 - (logr - logE)
+	cols := int64(batch) * int64(n>>logr)
+	tiles := (cols + 1<<logC - 1) >> logC
+	maxBlocks := int64(max(b.dev.Info().SMs, 1)) * 64
+	return tensor.Grid1D(int(min(tiles, maxBlocks)), threads)
+}
+
+// fftScratchLocked returns the dtype's scratch buffer with at least elems elements, replacing a
+// smaller one (after the stream drains, since queued passes may still use it). b.mu is held.
+func (b *Backend) fftScratchLocked(dt tensor.DType, elems int) (*tensor.Tensor, error) {
+	key := paramKey{fftScratch{}, "fft scratch", dt}
+	if t, ok := b.params[key]; ok {
+		if t.Len() >= elems {
+			return t, nil
+		}
+		if err := b.dev.Synchronize(); err != nil {
+			return nil, err
+		}
+		delete(b.params, key)
+		if err := t.Close(); err != nil {
+			return nil, err
+		}
+	}
+	t, err := tensor.New(b.dev, dt, elems)
+	if err != nil {
+		return nil, fmt.Errorf("allocate scratch of %s: %w", tensor.HumanBytes(int64(elems)*int64(dt.Size())), err)
+	}
+	b.params[key] = t
+	return t, nil
+}
