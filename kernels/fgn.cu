@@ -1,0 +1,262 @@
+// Fractional Gaussian noise by the Davies-Harte method (ALGORITHMS 4.1; the reference and its
+// math are in ops/fgn.go). A call of ops/cuda's FGN runs, per chunk of paths:
+//
+//   fgn_spectrum_<T>   V = w o xi: the Hermitian vector of each path, written as interleaved
+//                      complex values into buf (paths, m), from the path's normals drawn in the
+//                      kernel exactly as kernels/random.cu draws them (bit-identical words and
+//                      uniforms, Box-Muller in T);
+//   (batched FFT)      buf <- FFT(buf), forward, unnormalised, in place (ops/cuda fft);
+//   fgn_increments_<T> dst[i, k] = scale * Re buf[i, k], k < n; or
+//   fgn_path_<T>       dst[i, k] = sum_{l <= k} scale * Re buf[i, l] (a block scan per path).
+//
+// The embedding has n_e (a power of two >= 2) pairs and m = 2 n_e points. Pair j of a path is the
+// Box-Muller pair (xi_{2j}, xi_{2j+1}) of the draw layout (ops/philox.go): float lane L holds the
+// pairs 2L and 2L+1 (four normals), double lane L the pair L. The weights are
+// w_0 = s_0, w_{n_e} = s_{n_e} and w_j = s_j / sqrt(2) otherwise (s_j = sqrt(lambda_j / m), computed
+// on the host in double and rounded once to T), so that
+//
+//   V_0 = w_0 xi_0,  V_{n_e} = w_{n_e} xi_1,
+//   V_j = w_j (xi_{2j} + i xi_{2j+1}),  V_{m-j} = conj(V_j)     (1 <= j < n_e).
+//
+// Everything is computed in T (the IEEE-exact build contracts nothing). Every parameter is 8
+// bytes wide (pointers, long long, unsigned long long, double).
+
+#include <cstdint>
+
+#include "philox.cuh"
+
+// Threads per block of fgn_path_* (the launcher uses the same number).
+#define FGN_SCAN_THREADS 256
+#define FGN_SCAN_WARPS (FGN_SCAN_THREADS / 32)
+
+namespace {
+
+template <typename T>
+struct Cplx;
+
+template <>
+struct Cplx<float> {
+    typedef float2 type;
+    __device__ __forceinline__ static float2 make(float re, float im) { return make_float2(re, im); }
+};
+
+template <>
+struct Cplx<double> {
+    typedef double2 type;
+    __device__ __forceinline__ static double2 make(double re, double im) { return make_double2(re, im); }
+};
+
+// The Box-Muller pairs of one Philox block: P pairs, z[2p] the cosine and z[2p + 1] the sine
+// branch of pair p (the same arithmetic as random.cu's NormalF32Op / NormalF64Op).
+template <typename T>
+struct BlockPairs;
+
+template <>
+struct BlockPairs<float> {
+    static constexpr int P = 2;
+    __device__ __forceinline__ static void apply(uint4 b, float (&z)[4]) {
+        box_muller_f32(uniform_u32(b.x), uniform_u32(b.y), &z[0], &z[1]);
+        box_muller_f32(uniform_u32(b.z), uniform_u32(b.w), &z[2], &z[3]);
+    }
+};
+
+template <>
+struct BlockPairs<double> {
+    static constexpr int P = 1;
+    __device__ __forceinline__ static void apply(uint4 b, double (&z)[2]) {
+        box_muller_f64(uniform_u64(b.x, b.y), uniform_u64(b.z, b.w), &z[0], &z[1]);
+    }
+};
+
+// fgn_spectrum writes V for every path: one thread per (path, Philox lane), P pairs each, in a
+// grid-stride loop over the flat (row, lane) index.
+template <typename T>
+__device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict__ buf,
+                                             const T* __restrict__ w, long long paths, long long ne,
+                                             unsigned long long seed, unsigned long long site,
+                                             unsigned long long chain0) {
+    constexpr int P = BlockPairs<T>::P;
+    if (paths <= 0 || ne < 2) {
+        return;
+    }
+    const unsigned long long une = static_cast<unsigned long long>(ne);
+    const unsigned long long m = 2 * une;
+    const unsigned long long lanes = une / P;  // n_e is a power of two >= 2
+    const unsigned long long total = static_cast<unsigned long long>(paths) * lanes;
+    const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
+    unsigned long long t = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (t >= total) {
+        return;
+    }
+    unsigned long long row = t / lanes;
+    unsigned long long lane = t - row * lanes;
+    const unsigned long long drow = stride / lanes;
+    const unsigned long long dlane = stride - drow * lanes;
+    const uint2 key = philox_key(seed);
+    for (; t < total; t += stride) {
+        const uint4 b = philox_block(key, site, static_cast<unsigned int>(chain0 + row),
+                                     static_cast<unsigned int>(lane));
+        T z[2 * P];
+        BlockPairs<T>::apply(b, z);
+        typename Cplx<T>::type* out = buf + row * m;
+#pragma unroll
+        for (int p = 0; p < P; ++p) {
+            const unsigned long long j = lane * P + p;
+            const T re = z[2 * p];
+            const T im = z[2 * p + 1];
+            if (j == 0) {
+                out[0] = Cplx<T>::make(w[0] * re, T(0));
+                out[une] = Cplx<T>::make(w[une] * im, T(0));
+            } else {
+                const T wj = w[j];
+                const T a = wj * re;
+                const T c = wj * im;
+                out[j] = Cplx<T>::make(a, c);
+                out[m - j] = Cplx<T>::make(a, -c);
+            }
+        }
+        lane += dlane;
+        row += drow;
+        if (lane >= lanes) {
+            lane -= lanes;
+            ++row;
+        }
+    }
+}
+
+// fgn_increments: dst[i, k] = scale * Re buf[i, k] for k < n, scale rounded to T once.
+template <typename T>
+__device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
+                                               const typename Cplx<T>::type* __restrict__ buf,
+                                               long long paths, long long n, long long m,
+                                               double scale) {
+    if (paths <= 0 || n <= 0) {
+        return;
+    }
+    const T sc = static_cast<T>(scale);
+    const unsigned long long un = static_cast<unsigned long long>(n);
+    const unsigned long long um = static_cast<unsigned long long>(m);
+    const unsigned long long total = static_cast<unsigned long long>(paths) * un;
+    const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
+    unsigned long long t = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (t >= total) {
+        return;
+    }
+    unsigned long long row = t / un;
+    unsigned long long col = t - row * un;
+    const unsigned long long drow = stride / un;
+    const unsigned long long dcol = stride - drow * un;
+    for (; t < total; t += stride) {
+        dst[t] = sc * buf[row * um + col].x;
+        col += dcol;
+        row += drow;
+        if (col >= un) {
+            col -= un;
+            ++row;
+        }
+    }
+}
+
+// fgn_path: dst[i, k] = sum_{l <= k} x_l with x_l = scale * Re buf[i, l] (rounded to T), one block
+// of FGN_SCAN_THREADS threads per path (blocks stride over the paths). The path is walked in tiles
+// of FGN_SCAN_THREADS values, thread r of the block taking value base + r; the summation order,
+// all in T, is
+//   v     = inclusive scan of the warp's 32 values (Hillis-Steele: v += v[lane - d] for
+//           d = 1, 2, 4, 8, 16),
+//   B     = ((carry + S_0) + S_1 + ... + S_{w-1}) + v   (S_u: total of warp u of the tile, w this
+//           thread's warp),
+//   carry = (carry + S_0) + ... + S_{FGN_SCAN_WARPS-1}   (so carry equals the tile's last B),
+// so B_k passes through at most 5 + FGN_SCAN_WARPS + FGN_SCAN_WARPS * floor(k / FGN_SCAN_THREADS)
+// roundings, each of a sum of consecutive x (a difference of two B values).
+template <typename T>
+__device__ __forceinline__ void fgn_path(T* __restrict__ dst,
+                                         const typename Cplx<T>::type* __restrict__ buf,
+                                         long long paths, long long n, long long m, double scale) {
+    __shared__ T warp_total[FGN_SCAN_WARPS];
+    if (paths <= 0 || n <= 0) {
+        return;
+    }
+    const T sc = static_cast<T>(scale);
+    const unsigned int lane = threadIdx.x & 31u;
+    const unsigned int warp = threadIdx.x >> 5;
+    const unsigned long long un = static_cast<unsigned long long>(n);
+    const unsigned long long um = static_cast<unsigned long long>(m);
+    for (unsigned long long row = blockIdx.x; row < static_cast<unsigned long long>(paths);
+         row += gridDim.x) {
+        const typename Cplx<T>::type* z = buf + row * um;
+        T* out = dst + row * un;
+        T carry = T(0);
+        for (unsigned long long base = 0; base < un; base += FGN_SCAN_THREADS) {
+            const unsigned long long k = base + threadIdx.x;
+            T v = T(0);
+            if (k < un) {
+                v = sc * z[k].x;
+            }
+#pragma unroll
+            for (unsigned int d = 1; d < 32; d <<= 1) {
+                const T u = __shfl_up_sync(0xffffffffu, v, d);
+                if (lane >= d) {
+                    v += u;
+                }
+            }
+            if (lane == 31) {
+                warp_total[warp] = v;
+            }
+            __syncthreads();
+            T before = carry;
+            T next = carry;
+#pragma unroll
+            for (unsigned int u = 0; u < FGN_SCAN_WARPS; ++u) {
+                const T s = warp_total[u];
+                if (u < warp) {
+                    before += s;
+                }
+                next += s;
+            }
+            if (k < un) {
+                out[k] = before + v;
+            }
+            carry = next;
+            __syncthreads();  // warp_total is rewritten by the next tile
+        }
+    }
+}
+
+}  // namespace
+
+// fgn_spectrum_f32 / _f64: buf (paths, m) interleaved complex, w (n_e + 1) weights; path i uses
+// chain chain0 + i of the draw (seed, site). See the file comment.
+extern "C" __global__ void fgn_spectrum_f32(float* buf, const float* w, long long paths,
+                                            long long ne, unsigned long long seed,
+                                            unsigned long long site, unsigned long long chain0) {
+    fgn_spectrum<float>(reinterpret_cast<float2*>(buf), w, paths, ne, seed, site, chain0);
+}
+
+extern "C" __global__ void fgn_spectrum_f64(double* buf, const double* w, long long paths,
+                                            long long ne, unsigned long long seed,
+                                            unsigned long long site, unsigned long long chain0) {
+    fgn_spectrum<double>(reinterpret_cast<double2*>(buf), w, paths, ne, seed, site, chain0);
+}
+
+// fgn_increments_f32 / _f64: dst (paths, n) = scale * Re buf[:, :n], buf (paths, m) complex.
+extern "C" __global__ void fgn_increments_f32(float* dst, const float* buf, long long paths,
+                                              long long n, long long m, double scale) {
+    fgn_increments<float>(dst, reinterpret_cast<const float2*>(buf), paths, n, m, scale);
+}
+
+extern "C" __global__ void fgn_increments_f64(double* dst, const double* buf, long long paths,
+                                              long long n, long long m, double scale) {
+    fgn_increments<double>(dst, reinterpret_cast<const double2*>(buf), paths, n, m, scale);
+}
+
+// fgn_path_f32 / _f64: dst (paths, n) = running sums of scale * Re buf[:, :n]; launched with
+// FGN_SCAN_THREADS threads per block.
+extern "C" __global__ void fgn_path_f32(float* dst, const float* buf, long long paths, long long n,
+                                        long long m, double scale) {
+    fgn_path<float>(dst, reinterpret_cast<const float2*>(buf), paths, n, m, scale);
+}
+
+extern "C" __global__ void fgn_path_f64(double* dst, const double* buf, long long paths,
+                                        long long n, long long m, double scale) {
+    fgn_path<double>(dst, reinterpret_cast<const double2*>(buf), paths, n, m, scale);
+}

@@ -1,0 +1,214 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Launcher of kernels/fgn.cu: fractional Gaussian noise by Davies–Harte (ops/fgn.go has the math).
+//
+// Per chunk of paths: fgn_spectrum writes the Hermitian vector V = w∘W of every path into a
+// complex scratch buffer (paths, m) from the normals it draws itself (the draw layout of
+// Backend.Normal, so the numbers are those of the CPU reference); fftBatch transforms it in place
+// (forward, unnormalised); fgn_increments or fgn_path writes the real parts of the first n values,
+// scaled by (T/n)^H, or their running sums. Everything runs in the destination's precision (the
+// FFT of a float32 destination is a float32 FFT).
+//
+// Memory. The weights w (n_e + 1 values per (H, n_e) and dtype, see fgnWeights) are uploaded once
+// and kept until Close. The scratch holds paths·m complex values (2·n_e·(8 or 16) bytes per path),
+// at most fgnMaxScratchBytes and at most half the free device memory (the FFT's passes ping-pong
+// with a scratch buffer of the same size); it is kept between calls (grown when too small) and
+// freed by Close. When all paths do not fit, they are processed in chunks; when not even one
+// path's buffer fits, FGN returns an error naming the bytes.
+
+// fgnMaxScratchBytes caps the complex scratch buffer (a variable so that tests can force chunks).
+var fgnMaxScratchBytes int64 = 1 << 30
+
+// fgnHeadroom is the device memory left free beside the scratch buffers.
+const fgnHeadroom = 64 << 20
+
+// fgnScanThreads is the block size of fgn_path (FGN_SCAN_THREADS in kernels/fgn.cu).
+const fgnScanThreads = 256
+
+// fgnScratchMu is held by an FGN call from taking the shared scratch to queuing its last launch,
+// so that the launches of two calls do not interleave on the stream (shared by all backends; it
+// only covers the queuing, not the kernels).
+var fgnScratchMu sync.Mutex
+
+type (
+	// fgnScratchOwner keys the scratch buffer in the backend's parameter cache.
+	fgnScratchOwner struct{}
+	// fgnWeightsOwner keys the uploaded weights: they are a function of (H, n_e) alone.
+	fgnWeightsOwner struct {
+		hurst float64
+		ne    int
+	}
+)
+
+// FGN: see ops.Backend. The call does not synchronise at the end: callers do before reading dst.
+func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d ops.Draw) error {
+	if err := ops.CheckFGN(b.dev, dst, p, form, d); err != nil {
+		return err
+	}
+	paths, n := dst.Dim(0), dst.Dim(1)
+	ne := p.EmbedSize()
+	m := 2 * ne
+	if m > ops.MaxFFTLength {
+		return fmt.Errorf("fgn: length n = %d needs a circulant of m = %d points; the GPU's FFT takes at most %d (n ≤ %d)",
+			n, m, ops.MaxFFTLength, ops.MaxFFTLength/2)
+	}
+	if paths == 0 {
+		return nil
+	}
+	dt := dst.DType()
+	suffix := "_f64"
+	if dt == tensor.F32 {
+		suffix = "_f32"
+	}
+	wrap := func(err error) error {
+		return fmt.Errorf("fgn (paths=%d, n=%d, H=%g, %v): %w", paths, n, p.Hurst(), dt, err)
+	}
+	kSpec, err := b.kernel("fgn", "fgn_spectrum"+suffix)
+	if err != nil {
+		return wrap(err)
+	}
+	finish := "fgn_increments" + suffix
+	if form.Path {
+		finish = "fgn_path" + suffix
+	}
+	kFinish, err := b.kernel("fgn", finish)
+	if err != nil {
+		return wrap(err)
+	}
+	w, err := b.fgnWeights(p, dt)
+	if err != nil {
+		return wrap(err)
+	}
+
+	fgnScratchMu.Lock()
+	defer fgnScratchMu.Unlock()
+	scratch, chunk, err := b.fgnScratch(dt, paths, n, m)
+	if err != nil {
+		return err
+	}
+	scale := form.Scale(p.Hurst(), n)
+	for first := 0; first < paths; first += chunk {
+		rows := min(chunk, paths-first)
+		buf, err := scratch.View(0, rows, m, 2)
+		if err != nil {
+			return wrap(err)
+		}
+		lanes := int64(ne)
+		if dt == tensor.F32 {
+			lanes /= 2 // two Box–Muller pairs per Philox block
+		}
+		err = b.dev.Launch(kSpec, b.gridFor(int64(rows)*lanes), buf, w, int64(rows), int64(ne),
+			d.Seed, d.Site, d.FirstChain+uint64(first))
+		if err != nil {
+			return wrap(fmt.Errorf("spectrum of paths %d..%d: %w", first, first+rows, err))
+		}
+		if err := b.fftBatch(buf, rows, m, false); err != nil {
+			return wrap(err)
+		}
+		out, err := dst.View(first*n, rows, n)
+		if err != nil {
+			return wrap(err)
+		}
+		cfg := b.gridFor(int64(rows) * int64(n))
+		if form.Path {
+			maxBlocks := max(b.dev.Info().SMs, 1) * 16
+			cfg = tensor.Grid1D(min(rows, maxBlocks), fgnScanThreads)
+		}
+		err = b.dev.Launch(kFinish, cfg, out, buf, int64(rows), int64(n), int64(m), scale)
+		if err != nil {
+			return wrap(fmt.Errorf("%s of paths %d..%d: %w", finish, first, first+rows, err))
+		}
+	}
+	return nil
+}
+
+// fgnWeights returns the device copy (dtype dt) of the kernel's weights for the plan: w_0 = s_0,
+// w_{n_e} = s_{n_e} and w_j = s_j/√2 for 0 < j < n_e, computed in float64 (the CPU reference forms
+// the same products) and rounded once. They depend on (H, n_e) only, so plans sharing those share
+// one upload; it is kept until Close.
+func (b *Backend) fgnWeights(p *ops.FGNPlan, dt tensor.DType) (*tensor.Tensor, error) {
+	key := paramKey{fgnWeightsOwner{p.Hurst(), p.EmbedSize()}, "fgn weights", dt}
+	b.mu.Lock()
+	t, ok := b.params[key]
+	b.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	s := p.SqrtEigenvalues()
+	ne := len(s) - 1
+	w := make([]float64, len(s))
+	for j, v := range s {
+		w[j] = v
+		if j > 0 && j < ne {
+			w[j] = v / math.Sqrt2
+		}
+	}
+	return b.upload(key.owner, key.name, dt, w, len(w))
+}
+
+// fgnScratch returns the complex scratch buffer for FGN and the number of paths it holds at once
+// (at least 1, at most paths). fgnScratchMu is held. The buffer is the one kept from an earlier
+// call when it holds the chunk this call wants (all paths, or what fgnMaxScratchBytes allows);
+// otherwise it is replaced by one sized from the free memory: half of it (less fgnHeadroom), the
+// other half left to the FFT's own scratch.
+func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, int, error) {
+	perPath := int64(2 * m)                 // elements
+	pathBytes := perPath * int64(dt.Size()) // bytes per path
+	want := int64(paths)                    // paths wanted in one chunk
+	if capPaths := fgnMaxScratchBytes / pathBytes; want > capPaths {
+		want = max(capPaths, 1)
+	}
+	key := paramKey{fgnScratchOwner{}, "fgn scratch", dt}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	old, ok := b.params[key]
+	if ok && int64(old.Len()) >= want*perPath {
+		return old, int(want), nil
+	}
+	free, total, err := freeMemory(b)
+	if err != nil {
+		return nil, 0, fmt.Errorf("fgn: query free memory: %w", err)
+	}
+	if ok {
+		free += old.Bytes() // it is given back before the new one is allocated
+	}
+	avail := (free - fgnHeadroom) / 2
+	fit := avail / pathBytes
+	if fit < 1 {
+		return nil, 0, fmt.Errorf("fgn: one path of n = %d needs a complex buffer of m = %d values (%s) and as much again "+
+			"for the FFT; %s of %s free on %s", n, m, tensor.HumanBytes(pathBytes), tensor.HumanBytes(max(free, 0)),
+			tensor.HumanBytes(total), b.dev.Name())
+	}
+	chunk := min(want, fit)
+	if ok {
+		if int64(old.Len()) >= chunk*perPath {
+			return old, int(chunk), nil
+		}
+		// Queued launches of earlier calls may still use the old buffer.
+		if err := b.dev.Synchronize(); err != nil {
+			return nil, 0, fmt.Errorf("fgn: %w", err)
+		}
+		delete(b.params, key)
+		if err := old.Close(); err != nil {
+			return nil, 0, fmt.Errorf("fgn: %w", err)
+		}
+	}
+	t, err := tensor.New(b.dev, dt, int(chunk*perPath))
+	if err != nil {
+		return nil, 0, fmt.Errorf("fgn: allocate scratch for %d paths of m = %d complex values (%s): %w",
+			chunk, m, tensor.HumanBytes(chunk*pathBytes), err)
+	}
+	b.params[key] = t
+	return t, int(chunk), nil
+}

@@ -1,0 +1,326 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Tolerances of FGN against the CPU reference.
+//
+// Increments. Path i's values are x_k = σ Z_k with Z = FFT(V), V = w∘W. The two backends differ in
+//   - the FFT's rounding: the GPU transforms in the destination's precision, the reference in
+//     float64. A radix-2^r FFT of length m in precision u has errors of about √log2(m)·u·‖V‖₂ per
+//     output on average and below log2(m)·u·‖V‖₂ at the worst of many outputs (an emulated
+//     float32 radix-2 FFT with correctly rounded twiddles: 0.65·log2(m)·u·‖V‖₂ at most over 2^21
+//     outputs of m = 2^17); ‖V‖₂ is the RMS of Z (Parseval: Σ_k |Z_k|² = m ‖V‖₂²). Bound used:
+//     4·log2(m)·u·‖V‖₂;
+//   - the inputs: the kernel's normals are within optest.NormalF32 = 1e-6 (f32) or NormalF64 = 1e-14
+//     (f64) of the reference's, relative to each value, and w is rounded once to the dtype (u/2
+//     relative). An FFT spreads these independent input perturbations over its outputs: their RMS
+//     is at most the RMS relative perturbation times ‖V‖₂ (Parseval again), and their maximum over
+//     outputs a few times that. Bound used: 2e-6·‖V‖₂ (f32), 5e-14·‖V‖₂ (f64);
+//   - the final rounding of a float32 output, 2^-24 of |x_k| on each side.
+//
+// So |gpu − ref| ≤ σ‖V_i‖₂·(4·log2(m)·u + 2e-6 or 5e-14) + 2^-23·|ref| (f32; 2^-52·|ref| for f64),
+// with ‖V_i‖₂ computed per path from the reference's normals.
+//
+// Paths. (a) Against the GPU's own increments (the same draw, the same rounded x_l): fgn_path sums
+// in the element type in a fixed order (kernels/fgn.cu) in which B_k passes through at most
+// 13 + 8·⌊k/256⌋ roundings, each of a sum of consecutive x_l — a difference of two prefix sums,
+// at most 2·M_k = 2·max_{l≤k} |B_l| — so |gpu B_k − Σ_{l≤k} x_l| ≤ 2u·(13 + 8⌊k/256⌋)·M_k to first
+// order; checked at twice that. (b) Against the reference's path: the sum over l ≤ k of the
+// increment tolerance (no cancellation assumed), plus u·Σ_{l≤k}|x_l| for the rounding of the
+// increments the GPU sums (the reference rounds only its final sums), plus (a).
+func fgnRtol(dt tensor.DType, m int) float64 {
+	lg := float64(bits.Len(uint(m)) - 1)
+	if dt == tensor.F32 {
+		return 4*lg*0x1p-24 + 2e-6
+	}
+	return 4*lg*0x1p-53 + 5e-14
+}
+
+// fgnUnitRoundoff is u of dt.
+func fgnUnitRoundoff(dt tensor.DType) float64 {
+	if dt == tensor.F32 {
+		return 0x1p-24
+	}
+	return 0x1p-53
+}
+
+// fgnScanBound is the bound (a) above for output k (without its factor M_k).
+func fgnScanBound(dt tensor.DType, k int) float64 {
+	return 2 * 2 * fgnUnitRoundoff(dt) * float64(13+8*(k/fgnScanThreads))
+}
+
+// fgnRowNorms returns σ·‖V_i‖₂ for every path of the draw (dt's normal stream).
+func fgnRowNorms(t *testing.T, dt tensor.DType, p *ops.FGNPlan, paths int, sigma float64, d ops.Draw) []float64 {
+	t.Helper()
+	ne := p.EmbedSize()
+	s := p.SqrtEigenvalues()
+	xi := lvNormals(t, dt, paths, 2*ne, d)
+	out := make([]float64, paths)
+	for i := range out {
+		row := xi[i*2*ne : (i+1)*2*ne]
+		ss := s[0]*s[0]*row[0]*row[0] + s[ne]*s[ne]*row[1]*row[1]
+		for j := 1; j < ne; j++ {
+			ss += s[j] * s[j] * (row[2*j]*row[2*j] + row[2*j+1]*row[2*j+1]) // |V_j|² + |V_{m−j}|²
+		}
+		out[i] = sigma * math.Sqrt(ss)
+	}
+	return out
+}
+
+// fgnCPU returns the reference's output.
+func fgnCPU(t *testing.T, dt tensor.DType, p *ops.FGNPlan, paths int, form ops.FGNForm, d ops.Draw) []float64 {
+	t.Helper()
+	h, err := tensor.New(nil, dt, paths, p.N())
+	require.NoError(t, err)
+	require.NoError(t, ops.CPU().FGN(h, p, form, d))
+	return lvValues(t, h)
+}
+
+// fgnGPU runs FGN on the device into a NaN-guarded destination and returns its values.
+func fgnGPU(t *testing.T, b ops.Backend, dt tensor.DType, p *ops.FGNPlan, paths int, form ops.FGNForm, d ops.Draw) []float64 {
+	t.Helper()
+	g := newGuarded(t, dt, nil, paths, p.N())
+	defer g.close()
+	require.NoError(t, b.FGN(g.view, p, form, d))
+	require.NoError(t, gpu.Synchronize())
+	return g.values(t, "fgn dst")
+}
+
+// fgnCompareIncrements checks the increment tolerance and returns the largest |gpu − ref| / (σ‖V‖).
+func fgnCompareIncrements(got, ref, norms []float64, n int, dt tensor.DType, m int) (float64, error) {
+	rtol := fgnRtol(dt, m)
+	worst := 0.0
+	for idx, r := range ref {
+		g, scale := got[idx], norms[idx/n]
+		d := math.Abs(g - r)
+		tol := rtol*scale + 2*fgnUnitRoundoff(dt)*math.Abs(r)
+		if !(d <= tol) {
+			return worst, fmt.Errorf("path %d k=%d: got %v, reference %v (|diff| %.3g > %.3g; σ‖V‖ = %.3g)",
+				idx/n, idx%n, g, r, d, tol, scale)
+		}
+		worst = math.Max(worst, d/scale)
+	}
+	return worst, nil
+}
+
+// fgnComparePath checks a path against the running sums sums (float64) of increments inc, with
+// extra(k, row) added to the scan bound; it returns the largest |gpu − sum| / (2u·M_k·rounds).
+func fgnComparePath(got, sums []float64, n int, dt tensor.DType, extra func(row, k int) float64) (float64, error) {
+	worst := 0.0
+	for row := 0; row < len(sums)/n; row++ {
+		mk := 0.0
+		for k := 0; k < n; k++ {
+			idx := row*n + k
+			mk = math.Max(mk, math.Abs(sums[idx]))
+			scan := fgnScanBound(dt, k) * mk
+			tol := scan + extra(row, k) + fgnUnitRoundoff(dt)*math.Abs(sums[idx])
+			d := math.Abs(got[idx] - sums[idx])
+			if !(d <= tol) {
+				return worst, fmt.Errorf("path %d k=%d: got %v, want %v (|diff| %.3g > %.3g)", row, k, got[idx], sums[idx], d, tol)
+			}
+			if scan > 0 {
+				worst = math.Max(worst, d/scan*2) // in units of the first-order bound
+			}
+		}
+	}
+	return worst, nil
+}
+
+// runningSums returns the float64 running sums of every row of x (rows of n).
+func runningSums(x []float64, n int) []float64 {
+	out := make([]float64, len(x))
+	for row := 0; row < len(x)/n; row++ {
+		s := 0.0
+		for k := 0; k < n; k++ {
+			s += x[row*n+k]
+			out[row*n+k] = s
+		}
+	}
+	return out
+}
+
+// fgnAbs returns |x| element-wise.
+func fgnAbs(x []float64) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = math.Abs(v)
+	}
+	return out
+}
+
+var (
+	fgnLengths = []int{1, 3, 1000, 1024, 1 << 16}
+	fgnPaths   = []int{1, 33, 257}
+	fgnHursts  = []float64{0.1, 0.5, 0.9}
+)
+
+// FGN on the GPU equals the CPU reference for the same draw: lengths 1, 3, 1000, 1024, 2^16 ×
+// paths 1, 33, 257 × H ∈ {0.1, 0.5, 0.9}, f32 and f64, unit-step and horizon increments and paths,
+// inside NaN guard bands, with a nonzero FirstChain and a site above 2^32; no device memory is
+// left allocated after Close.
+func TestFGNParity(t *testing.T) {
+	lvLeakCheck(t)
+	b := lvBackend(t)
+	errs := lvErrors{}
+	const horizon = 2.0
+	for _, dt := range lvDTypes {
+		for _, n := range fgnLengths {
+			for _, paths := range fgnPaths {
+				for hi, h := range fgnHursts {
+					p, err := ops.NewFGNPlan(h, n)
+					require.NoError(t, err)
+					m := 2 * p.EmbedSize()
+					d := ops.Draw{Seed: 0xf9 + uint64(n) + uint64(hi), Site: 1<<33 + 7, FirstChain: 3}
+					label := fmt.Sprintf("%v n=%d paths=%d H=%g", dt, n, paths, h)
+					for _, T := range []float64{0, horizon} {
+						sigma := ops.FGNForm{Horizon: T}.Scale(h, n)
+						norms := fgnRowNorms(t, dt, p, paths, sigma, d)
+						inc := fgnGPU(t, b, dt, p, paths, ops.FGNForm{Horizon: T}, d)
+						ref := fgnCPU(t, dt, p, paths, ops.FGNForm{Horizon: T}, d)
+						w, err := fgnCompareIncrements(inc, ref, norms, n, dt, m)
+						require.NoError(t, err, "%s T=%g increments", label, T)
+						errs.add(fmt.Sprintf("%v increments m=%d", dt, m), w)
+
+						path := fgnGPU(t, b, dt, p, paths, ops.FGNForm{Horizon: T, Path: true}, d)
+						w, err = fgnComparePath(path, runningSums(inc, n), n, dt, func(int, int) float64 { return 0 })
+						require.NoError(t, err, "%s T=%g path vs running sums of the GPU's increments", label, T)
+						errs.add(fmt.Sprintf("%v path scan (× first-order bound) n=%d", dt, n), w)
+
+						// The reference rounds its path once; the GPU sums rounded increments: u·Σ|x_l| more.
+						refPath := fgnCPU(t, dt, p, paths, ops.FGNForm{Horizon: T, Path: true}, d)
+						rtol, u := fgnRtol(dt, m), fgnUnitRoundoff(dt)
+						absSums := runningSums(fgnAbs(inc), n)
+						_, err = fgnComparePath(path, refPath, n, dt, func(row, k int) float64 {
+							return float64(k+1)*rtol*norms[row] + u*absSums[row*n+k]
+						})
+						require.NoError(t, err, "%s T=%g path vs reference", label, T)
+					}
+				}
+			}
+		}
+	}
+	errs.log(t, "fgn")
+}
+
+// Paths processed in chunks (a scratch cap of 3 paths forces 4 chunks of 10 paths) give the same
+// numbers as the reference, and as one unchunked call.
+func TestFGNChunks(t *testing.T) {
+	lvLeakCheck(t)
+	const n, paths = 1000, 10
+	p, err := ops.NewFGNPlan(0.7, n)
+	require.NoError(t, err)
+	m := 2 * p.EmbedSize()
+	for _, dt := range lvDTypes {
+		d := ops.Draw{Seed: 17, Site: 2, FirstChain: 40}
+		form := ops.FGNForm{Horizon: 1, Path: true}
+		whole := fgnGPU(t, lvBackend(t), dt, p, paths, form, d)
+
+		b := lvBackend(t)
+		chunked := func() []float64 {
+			old := fgnMaxScratchBytes
+			defer func() { fgnMaxScratchBytes = old }()
+			fgnMaxScratchBytes = 3*int64(2*m*dt.Size()) + 1
+			return fgnGPU(t, b, dt, p, paths, form, d)
+		}()
+		scratch := b.(*Backend).params[paramKey{fgnScratchOwner{}, "fgn scratch", dt}]
+		require.NotNil(t, scratch)
+		assert.Equal(t, 3*2*m, scratch.Len(), "%v: the scratch holds 3 paths", dt)
+
+		inc := fgnCPU(t, dt, p, paths, ops.FGNForm{Horizon: 1}, d)
+		absSums := runningSums(fgnAbs(inc), n)
+		ref := fgnCPU(t, dt, p, paths, form, d)
+		norms := fgnRowNorms(t, dt, p, paths, form.Scale(0.7, n), d)
+		rtol, u := fgnRtol(dt, m), fgnUnitRoundoff(dt)
+		_, err := fgnComparePath(chunked, ref, n, dt, func(row, k int) float64 {
+			return float64(k+1)*rtol*norms[row] + 2*u*absSums[row*n+k]
+		})
+		require.NoError(t, err, "%v chunked vs reference", dt)
+		if !lvSame(whole, chunked) {
+			_, err := fgnComparePath(chunked, whole, n, dt, func(row, k int) float64 { return 2 * float64(k+1) * rtol * norms[row] })
+			require.NoError(t, err, "%v chunked vs whole", dt)
+			t.Logf("%v: chunked and whole calls differ in the last bits (the FFT's plan depends on the batch)", dt)
+		}
+	}
+}
+
+// When not even one path's buffer fits in the free memory, FGN says how much it needs.
+func TestFGNOutOfMemory(t *testing.T) {
+	lvLeakCheck(t)
+	old := freeMemory
+	t.Cleanup(func() { freeMemory = old })
+	freeMemory = func(*Backend) (int64, int64, error) { return fgnHeadroom + 1<<20, 80 << 30, nil }
+	b := lvBackend(t)
+	p, err := ops.NewFGNPlan(0.4, 1<<16) // one path: 2^17 complex values, 1 MiB in f32
+	require.NoError(t, err)
+	dst, err := tensor.New(gpu, tensor.F32, 2, 1<<16)
+	require.NoError(t, err)
+	defer dst.Close()
+	err = b.FGN(dst, p, ops.FGNForm{}, ops.Draw{Seed: 1})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "fgn: one path of n = 65536 needs a complex buffer of m = 131072 values (1.0 MiB)")
+}
+
+// Arguments are validated as on the CPU (host destination, wrong width, nil plan).
+func TestFGNRejectsOnDevice(t *testing.T) {
+	b := lvBackend(t)
+	p, err := ops.NewFGNPlan(0.4, 8)
+	require.NoError(t, err)
+	host, _ := tensor.New(nil, tensor.F64, 2, 8)
+	err = b.FGN(host, p, ops.FGNForm{}, ops.Draw{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "fgn: destination is on cpu")
+	wrong, err := tensor.New(gpu, tensor.F64, 2, 9)
+	require.NoError(t, err)
+	defer wrong.Close()
+	assert.ErrorContains(t, b.FGN(wrong, p, ops.FGNForm{}, ops.Draw{}), "want (paths, 8)")
+	assert.ErrorContains(t, b.FGN(wrong, nil, ops.FGNForm{}, ops.Draw{}), "plan is nil")
+}
+
+// The GPU's own output has the fGn autocovariance at lags 0 and 1 (f32, H = 0.3, 2048 paths of
+// length 1000, standard error from 64 batches of 32 paths: Student's t with 63 degrees of freedom,
+// P(|t| > 5.5) = 7.4e-7 per comparison, false-failure rate 1.5e-6).
+func TestFGNAutocovarianceOnDevice(t *testing.T) {
+	const n, paths, batches, h, z = 1000, 2048, 64, 0.3, 5.5
+	b := lvBackend(t)
+	p, err := ops.NewFGNPlan(h, n)
+	require.NoError(t, err)
+	x := fgnGPU(t, b, tensor.F32, p, paths, ops.FGNForm{}, ops.Draw{Seed: 2718, Site: 5})
+	per := paths / batches
+	for k := 0; k <= 1; k++ {
+		est := make([]float64, batches)
+		for bt := range est {
+			sum := 0.0
+			for i := bt * per; i < (bt+1)*per; i++ {
+				for s := 0; s+k < n; s++ {
+					sum += x[i*n+s] * x[i*n+s+k]
+				}
+			}
+			est[bt] = sum / float64(per*(n-k))
+		}
+		mean, ss := 0.0, 0.0
+		for _, v := range est {
+			mean += v / batches
+		}
+		for _, v := range est {
+			ss += (v - mean) * (v - mean)
+		}
+		se := math.Sqrt(ss / (batches - 1) / batches)
+		want := 0.5 * (math.Pow(float64(k+1), 2*h) - 2*math.Pow(float64(k), 2*h) + math.Pow(math.Abs(float64(k-1)), 2*h))
+		t.Logf("lag %d: γ̂ = %.5f ± %.5f, ρ = %.5f", k, mean, se, want)
+		assert.InDelta(t, want, mean, z*se, "lag %d", k)
+		assert.Less(t, se, 0.01, "lag %d: the test has power", k)
+	}
+}
