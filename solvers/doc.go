@@ -33,6 +33,8 @@
 //     reflected Brownian motion), ConstrainedSample (the reverse sampler rejecting steps that
 //     leave the domain), SampleUniform (exact uniform starts in a box or ball); domains are
 //     ops.Domain or a Go predicate.
+//   - FPGD: gradient descent with fractional noise (ALGORITHMS §4.5) on a host-side Objective
+//     (DoubleWell, Rastrigin, Quadratic), with escape-time recording.
 //
 // Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights (diagnostics.go) and the trajectory
 // geometry of the VE ODE (geometry.go): TrajectoryGeometry (deviation from the chord, length,

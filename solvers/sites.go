@@ -70,6 +70,8 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	                            step i at Site(i, PurposeDiffusion)
 //	MetropolisWalk,             the Gaussian proposal of step i at Site(i, PurposeConstrained)
 //	ConstrainedSample
+//	FPGD                        the fGn path of coordinate j of chain c is chain c·d + j of the draw
+//	                            at Site(0, PurposeFractional)
 //
 // Callers validate step counts against MaxSteps first, so s·16 + p never wraps around.
 func Site(s uint64, p Purpose) uint64 { return s*SitesPerStep + uint64(p) }

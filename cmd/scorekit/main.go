@@ -5,8 +5,16 @@
 //	scorekit info                        version, build, devices and embedded kernels
 //	scorekit sample --target T.json --method M --n N --steps K --seed S [--device auto|cpu|cuda]
 //	               [--dtype f32|f64] --out X.npy [--trajectory TR.npy] [--plot P.png] [--stats S.json]
+//	               [method flags]
 //	scorekit noise normal|uniform --n N [--dim D] [--seed S] [--site K] [--dtype f32|f64]
 //	               [--device auto|cpu|cuda] [--quiet] --out X.npy
+//	scorekit noise fgn|fbm --hurst H --length L --paths N [--horizon T]
+//	               [--method davies-harte|cholesky|mafbm] [--k K] [--seed S] --out P.npy [--plot P.png]
+//	scorekit noise stable --alpha A [--beta B] [--dim D] --n N [--isotropic] [--seed S] --out X.npy
+//	scorekit noise bridge --length L --paths N [--horizon T] --epoch E --out P.npy
+//	scorekit optimize fpgd --objective J.json --hurst H --step h --sigma s --steps K --n N
+//	               [--x0 x1,...] [--method M] [--seed S] [--device auto|cpu|cuda] --out P.npy
+//	               [--trace TR.npy] [--stats S.json] [--plot P.png]
 //	scorekit score --target T.json (--sigma S | --time T) --in X.npy --out D.npy
 //	               [--what logp|score|denoiser] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
 //
@@ -46,9 +54,10 @@ func commands() []command {
 	return []command{
 		{"demo", "compare samplers at equal score-evaluation budget on a built-in Gaussian mixture", runDemo},
 		{"info", "version, build, devices and embedded kernel modules", runInfo},
-		{"noise", "draw random numbers to a .npy file (normal, uniform)", runNoise},
+		{"noise", "draw random numbers to a .npy file (normal, uniform, fgn, fbm, stable, bridge)", runNoise},
+		{"optimize", "gradient descent with fractional noise (fpgd) on an objective file", runOptimize},
 		{"score", "evaluate a target's log-density, score or denoiser at the points of a .npy file", runScore},
-		{"sample", "run a sampler (ula, mala, uld, rtk-mala, rtk-uld, ddpm) on a target file", runSample},
+		{"sample", "run a sampler (Langevin, RTK, diffusion, rectified flow, constrained) on a target file", runSample},
 	}
 }
 
@@ -63,9 +72,9 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "scorekit %s — score-based sampling on the CPU or an NVIDIA GPU.\n\n", version)
 	fmt.Fprintf(w, "Usage:\n  scorekit <command> [flags]\n\nCommands:\n")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "  %-7s %s\n", "help", "this message; help <command> for a command's flags")
+	fmt.Fprintf(w, "  %-8s %s\n", "help", "this message; help <command> for a command's flags")
 	fmt.Fprintf(w, "\nRun 'scorekit <command> --help' for a command's flags.\n\n%s", buildNote)
 }
 

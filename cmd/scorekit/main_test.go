@@ -239,8 +239,8 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown command", []string{"sampel"}, []string{"unknown command \"sampel\"", "noise"}},
 		{"noise without kind", []string{"noise"}, []string{"scorekit noise:", "normal, uniform"}},
-		{"noise kind not in this version", []string{"noise", "fgn", "--hurst", "0.7"},
-			[]string{"fgn is not available in scorekit " + version, "normal, uniform"}},
+		{"noise fgn without length", []string{"noise", "fgn", "--hurst", "0.7"},
+			[]string{"scorekit noise fgn:", "--length is required"}},
 		{"unknown noise kind", []string{"noise", "pink"}, []string{"unknown kind \"pink\"", "normal, uniform"}},
 		{"info with a flag", []string{"info", "--verbose"}, []string{"scorekit info:", "verbose"}},
 		{"demo with a bad device", []string{"demo", "--device", "tpu"}, []string{"scorekit demo:", "--device"}},

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,34 +14,80 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// noiseKinds are the kinds `scorekit noise` draws in this version.
-var noiseKinds = []string{"normal", "uniform"}
-
-// plannedNoiseKinds are the kinds of the command's contract that this version does not draw yet.
-var plannedNoiseKinds = []string{"fgn", "fbm", "stable", "bridge"}
+// noiseKinds are the kinds `scorekit noise` draws.
+var noiseKinds = []string{"normal", "uniform", "fgn", "fbm", "stable", "bridge"}
 
 const noiseHelp = `Usage: scorekit noise normal|uniform --n N [--dim D] [--seed S] [--site K] [--dtype f32|f64]
                       [--device auto|cpu|cuda] [--quiet] --out X.npy
+       scorekit noise fgn|fbm --hurst H --length L --paths N [--horizon T]
+                      [--method davies-harte|cholesky|mafbm] [--k K] [--gamma-max G] [--seed S]
+                      [--site K] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet] --out P.npy
+                      [--plot P.png]
+       scorekit noise stable --alpha A [--beta B] [--dim D] --n N [--isotropic] [--positive]
+                      [--clamp C] [--seed S] [--site K] [--dtype f32|f64] [--device auto|cpu|cuda]
+                      [--quiet] --out X.npy [--plot P.png]
+       scorekit noise bridge --length L --paths N [--horizon T] --epoch E [--increments] [--seed S]
+                      [--site K] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet] --out P.npy
+                      [--plot P.png]
 
-Draws an (N, D) array of random numbers and writes it to X.npy (NumPy, C order), atomically: a
-failed run leaves no file and never overwrites an existing one.
+Draws random numbers and writes them to a .npy file (NumPy, C order), atomically: a failed run
+leaves no file and never overwrites an existing one; with --plot the PNG is rendered before
+anything is written.
 
-  normal   standard normals (Box–Muller on Philox4x32-10 uniforms)
-  uniform  uniforms in [0, 1) (24 random bits in f32, 53 in f64)
+  normal   (N, D) standard normals (Box–Muller on Philox4x32-10 uniforms)
+  uniform  (N, D) uniforms in [0, 1) (24 random bits in f32, 53 in f64)
+  fgn      (paths, L) fractional Gaussian noise of Hurst index H: the increments
+           B(t_k) − B(t_{k−1}) of fBM on [0, T], t_k = k·T/L, each of variance (T/L)^{2H}; with
+           the default T = L, unit-step fGn (variance 1, lag-k covariance
+           ρ(k) = ½(|k+1|^{2H} − 2|k|^{2H} + |k−1|^{2H}))
+  fbm      (paths, L) fractional Brownian motion B(t_k), k = 1..L, Var B(t) = t^{2H}; the origin
+           B(0) = 0 is implied and not stored (the plot adds it)
+  stable   (N, D) α-stable values: symmetric (E e^{itX} = e^{−|t|^α}), skewed S_α(1, β, 0) when
+           --beta ≠ 0, positive (--positive, α < 1: E e^{−sA} = e^{−s^α}), or, with --isotropic,
+           one sub-Gaussian vector per row (E e^{i⟨t,X⟩} = e^{−(‖t‖²/2)^{α/2}})
+  bridge   (paths, L) Brownian motion on [0, T] at t_k = k·T/L, k = 1..L, restarted every E steps as
+           a Brownian bridge pinned to 0 at each multiple of E steps (E = 0: plain Brownian
+           motion); --increments writes the increments instead
 
-Row i is chain i of the draw (seed, site): its numbers depend only on (seed, site, i, column), so
-the same seed gives the same numbers on the CPU and the GPU (normals within a few ulp), whatever N.
+Row i is chain i of the draw (seed, site): its numbers depend only on (seed, site, i, column) and
+the law's parameters, so the same seed gives the same numbers on the CPU and the GPU (within the
+ops' tolerance), whatever the number of rows.
+
+fgn/fbm methods (--method):
+  davies-harte  exact, by circulant embedding and FFT (default)
+  cholesky      exact, by the Cholesky factor of the L×L covariance; runs on the host whatever
+                --device, L ≤ 4096; the same law as davies-harte, other numbers
+  mafbm         Markov approximation of type-II (Riemann–Liouville) fBM by K Ornstein–Uhlenbeck
+                processes with speeds from 1/G to G (GFDM): not exact, and type-II fBM has
+                Var B(t) = t^{2H} / (2H Γ(H+½)²); the relative L² error of its weights on [0, T]
+                is printed on stderr
 
 Flags:
-  --n N          number of rows (chains), 1 ≤ N ≤ 2^32 (required)
+  --n N          rows, 1 ≤ N ≤ 2^32 (normal, uniform, stable; required)
   --dim D        columns per row (default 1)
+  --paths N      paths, 1 ≤ N ≤ 2^32 (fgn, fbm, bridge; required)
+  --length L     points per path, L ≥ 1 (fgn, fbm, bridge; required)
+  --horizon T    the paths' time span, a finite number > 0 (default L: unit time steps)
+  --hurst H      Hurst index in (0, 1) (fgn, fbm; required)
+  --method M     davies-harte, cholesky or mafbm (fgn, fbm; default davies-harte)
+  --k K          mafbm: number of OU processes, K ≥ 1 (default 5)
+  --gamma-max G  mafbm: largest OU speed, G > 1 (default 20)
+  --alpha A      stability index in (0, 2]; in (0, 1) with --positive (stable; required)
+  --beta B       skewness in [−1, 1] (stable, default 0)
+  --isotropic    stable: one isotropic α-stable vector of dimension D per row
+  --positive     stable: positive stable of index α ∈ (0, 1)
+  --clamp C      stable: clip every value to [−C, C] and report how many were clipped (default 0:
+                 no clamp)
+  --epoch E      bridge: epoch length in steps, E ≥ 0 (required; 0: plain Brownian motion)
+  --increments   bridge: write the increments instead of the path
   --seed S       Philox key, an unsigned 64-bit integer (default 0)
   --site K       draw site: different sites give independent draws of one seed (default 0)
   --dtype T      f32 or f64 (default f32); the f32 and f64 streams of one seed differ
 ` + deviceFlagHelp + `  --quiet        say nothing on stderr unless something fails
   --out X.npy    file to write (required)
-
-Not in this version: fgn, fbm, stable, bridge.
+  --plot P.png   PNG: a fan of (at most 50) paths with the exact law's ±√Var envelope and the
+                 sample standard deviation over all paths (fgn and bridge --increments are summed
+                 into paths first); for stable a histogram of the values on a log scale (tails)
 `
 
 // runNoise is `scorekit noise <kind> ...`.
@@ -56,12 +104,12 @@ func runNoise(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "normal", "uniform":
 		return exitStatus(stderr, name+" "+kind, noise(kind, args[1:], stdout, stderr))
-	}
-	for _, k := range plannedNoiseKinds {
-		if kind == k {
-			return exitStatus(stderr, name, usagef("%s is not available in scorekit %s (available: %s)",
-				kind, version, strings.Join(noiseKinds, ", ")))
-		}
+	case "fgn", "fbm":
+		return exitStatus(stderr, name+" "+kind, fractionalNoise(kind, args[1:], stdout, stderr))
+	case "stable":
+		return exitStatus(stderr, name+" "+kind, stableNoise(args[1:], stdout, stderr))
+	case "bridge":
+		return exitStatus(stderr, name+" "+kind, bridgeNoise(args[1:], stdout, stderr))
 	}
 	return exitStatus(stderr, name, usagef("unknown kind %q (available: %s)", kind,
 		strings.Join(noiseKinds, ", ")))
@@ -182,6 +230,565 @@ func noise(kind string, args []string, stdout, stderr io.Writer) (err error) {
 	if !o.quiet {
 		fmt.Fprintf(stderr, "scorekit: wrote %s: (%d, %d) %v, %s in %v\n", o.out, o.n, o.dim, o.dtype,
 			tensor.HumanBytes(bytes), time.Since(start).Round(time.Millisecond))
+	}
+	return nil
+}
+
+// Defaults of the fractional noise kinds.
+const (
+	defaultMAFBMK        = 5
+	defaultMAFBMGammaMax = 20
+	choleskyMaxLength    = 4096
+)
+
+// drawFlags are the flags every kind but normal/uniform shares.
+type drawFlags struct {
+	seed, site  uint64
+	dtypeName   string
+	dtype       tensor.DType
+	device      string
+	quiet       bool
+	out, plot   string
+	description string // "--paths 10 × --length 100", for messages
+}
+
+func (c *drawFlags) register(fs *flag.FlagSet) {
+	fs.Uint64Var(&c.seed, "seed", 0, "")
+	fs.Uint64Var(&c.site, "site", 0, "")
+	fs.StringVar(&c.dtypeName, "dtype", "f32", "")
+	fs.StringVar(&c.device, "device", "auto", "")
+	fs.BoolVar(&c.quiet, "quiet", false, "")
+	fs.StringVar(&c.out, "out", "", "")
+	fs.StringVar(&c.plot, "plot", "", "")
+}
+
+// check validates --dtype, --device, --out and --plot.
+func (c *drawFlags) check() error {
+	var err error
+	if c.dtype, err = parseDTypeFlag(c.dtypeName); err != nil {
+		return err
+	}
+	if err := checkDeviceFlag(c.device); err != nil {
+		return err
+	}
+	return checkOutputs(c.out, []namedPath{{"--plot", c.plot}})
+}
+
+// namedPath is an optional output file and its flag.
+type namedPath struct{ flag, path string }
+
+// checkOutputs validates --out and the optional outputs: each in an existing directory, none a
+// directory, no two the same file.
+func checkOutputs(out string, optional []namedPath) error {
+	if err := checkOut(out); err != nil {
+		return err
+	}
+	seen := map[string]string{absPath(out): "--out"}
+	for _, f := range optional {
+		if f.path == "" {
+			continue
+		}
+		if err := checkOut(f.path); err != nil {
+			return usagef("%s", strings.Replace(err.Error(), "--out", f.flag, 1))
+		}
+		if prev, dup := seen[absPath(f.path)]; dup {
+			return usagef("%s and %s name the same file %s", prev, f.flag, f.path)
+		}
+		seen[absPath(f.path)] = f.flag
+	}
+	return nil
+}
+
+// checkRowsCols validates a (rows, cols) size given by the flags rowFlag and colFlag.
+func checkRowsCols(fs *flag.FlagSet, rowFlag string, rows int64, colFlag string, cols int64, what string) error {
+	switch {
+	case !isSet(fs, rowFlag):
+		return usagef("--%s is required (%s)", rowFlag, what)
+	case rows < 1:
+		return usagef("--%s must be ≥ 1 (got %d)", rowFlag, rows)
+	case rows > ops.MaxChains:
+		return usagef("--%s must be ≤ 2^32 = %d, the number of chain indices of one seed (got %d)",
+			rowFlag, int64(ops.MaxChains), rows)
+	case cols < 1:
+		return usagef("--%s must be ≥ 1 (got %d)", colFlag, cols)
+	case cols > tensor.MaxElements/rows:
+		return usagef("--%s %d × --%s %d is more than 2^40 elements", rowFlag, rows, colFlag, cols)
+	}
+	return nil
+}
+
+// finitePositiveFlag checks that a float flag is a finite number > 0.
+func finitePositiveFlag(name string, v float64) error {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return usagef("--%s must be a finite number > 0 (got %g)", name, v)
+	}
+	return nil
+}
+
+// fractionalOptions are the parsed flags of `scorekit noise fgn|fbm`.
+type fractionalOptions struct {
+	drawFlags
+	hurst, horizon, gammaMax float64
+	paths, length, k         int
+	method                   string
+}
+
+func parseFractional(kind string, args []string, stdout io.Writer) (fractionalOptions, error) {
+	fs := newFlagSet("scorekit noise " + kind)
+	var (
+		o                fractionalOptions
+		paths, length, k int64
+	)
+	o.register(fs)
+	fs.Float64Var(&o.hurst, "hurst", 0, "")
+	fs.Int64Var(&length, "length", 0, "")
+	fs.Int64Var(&paths, "paths", 0, "")
+	fs.Float64Var(&o.horizon, "horizon", 0, "")
+	fs.StringVar(&o.method, "method", "davies-harte", "")
+	fs.Int64Var(&k, "k", defaultMAFBMK, "")
+	fs.Float64Var(&o.gammaMax, "gamma-max", defaultMAFBMGammaMax, "")
+	if err := parse(fs, args, stdout, noiseHelp); err != nil {
+		return o, err
+	}
+	switch {
+	case !isSet(fs, "hurst"):
+		return o, usagef("--hurst is required (the Hurst index, in (0, 1))")
+	case !(o.hurst > 0 && o.hurst < 1):
+		return o, usagef("--hurst must be in (0, 1) (got %g)", o.hurst)
+	case !isSet(fs, "length"):
+		return o, usagef("--length is required (the number of points per path)")
+	}
+	if err := checkRowsCols(fs, "paths", paths, "length", length, "the number of paths"); err != nil {
+		return o, err
+	}
+	o.paths, o.length = int(paths), int(length)
+	if !isSet(fs, "horizon") {
+		o.horizon = float64(length)
+	} else if err := finitePositiveFlag("horizon", o.horizon); err != nil {
+		return o, err
+	}
+	switch o.method {
+	case "davies-harte", "mafbm":
+	case "cholesky":
+		if length > choleskyMaxLength {
+			return o, usagef("--method cholesky generates at most --length %d (got %d; use davies-harte)", choleskyMaxLength, length)
+		}
+	default:
+		return o, usagef("--method must be davies-harte, cholesky or mafbm (got %q)", o.method)
+	}
+	if o.method != "mafbm" {
+		for _, f := range []string{"k", "gamma-max"} {
+			if isSet(fs, f) {
+				return o, usagef("--%s applies to --method mafbm, not to %s", f, o.method)
+			}
+		}
+	}
+	if k < 1 || k > 64 {
+		return o, usagef("--k must be in [1, 64] (got %d)", k)
+	}
+	o.k = int(k)
+	if !(o.gammaMax > 1) || math.IsInf(o.gammaMax, 0) {
+		return o, usagef("--gamma-max must be a finite number > 1 (got %g)", o.gammaMax)
+	}
+	o.description = fmt.Sprintf("--paths %d × --length %d", paths, length)
+	return o, o.check()
+}
+
+// fractionalNoise draws and writes fGn increments or fBM paths.
+func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseFractional(kind, args, stdout)
+	if err != nil {
+		return err
+	}
+	form := ops.FGNForm{Horizon: o.horizon, Path: kind == "fbm"}
+	var (
+		plan *ops.FGNPlan
+		ma   *ops.MAFBM
+	)
+	switch o.method {
+	case "davies-harte":
+		if plan, err = ops.NewFGNPlan(o.hurst, o.length); err != nil {
+			return usageError{err}
+		}
+	case "mafbm":
+		if ma, err = ops.NewMAFBM(o.hurst, o.k, o.gammaMax, o.horizon); err != nil {
+			return usageError{err}
+		}
+	}
+	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	dev := b.Device()
+	if o.method == "cholesky" {
+		dev = tensor.CPU()
+	}
+	bytes := int64(o.paths) * int64(o.length) * int64(o.dtype.Size())
+	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
+		return err
+	}
+
+	start := time.Now()
+	x, err := tensor.New(dev, o.dtype, o.paths, o.length)
+	if err != nil {
+		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", o.paths, o.length, o.dtype, dev.Name(), err)
+	}
+	defer x.Close()
+	draw := ops.Draw{Seed: o.seed, Site: o.site}
+	switch o.method {
+	case "davies-harte":
+		err = b.FGN(x, plan, form, draw)
+	case "cholesky":
+		err = ops.FGNCholesky(x, o.hurst, form, draw)
+	case "mafbm":
+		err = drawMAFBM(b, x, ma, o, kind == "fgn", draw)
+	}
+	if err != nil {
+		return err
+	}
+	if err := dev.Synchronize(); err != nil {
+		return err
+	}
+	wall := time.Since(start)
+
+	var png []byte
+	if o.plot != "" {
+		v, err := x.Float64s()
+		if err != nil {
+			return err
+		}
+		sd, law := func(t float64) float64 { return math.Pow(t, o.hurst) }, "exact ±t^H"
+		if o.method == "mafbm" {
+			c := math.Sqrt(2*o.hurst) * math.Gamma(o.hurst+0.5)
+			sd = func(t float64) float64 { return math.Pow(t, o.hurst) / c }
+			law = "type-II ±t^H/(√(2H)Γ(H+½))"
+		}
+		title := fmt.Sprintf("%s, H = %g, %s (%d paths)", kind, o.hurst, o.method, o.paths)
+		if kind == "fgn" {
+			title = fmt.Sprintf("fgn summed into paths, H = %g, %s (%d paths)", o.hurst, o.method, o.paths)
+		}
+		if png, err = renderFan(fan{title: title, values: v, paths: o.paths, length: o.length,
+			horizon: o.horizon, cumulate: kind == "fgn", sd: sd, sdLabel: law}); err != nil {
+			return err
+		}
+	}
+	if err := writeNoiseOutputs(o.out, x, o.plot, png); err != nil {
+		return err
+	}
+	if !o.quiet {
+		if ma != nil {
+			fmt.Fprintf(stderr, "scorekit: mafbm K = %d, γ_max = %g on [0, %g]: relative L² error of the weights %.3g\n",
+				o.k, o.gammaMax, o.horizon, ma.RelError())
+		}
+		reportWritten(stderr, o.drawFlags, x, bytes, wall)
+	}
+	return nil
+}
+
+// drawMAFBM fills x (paths, L) with the MA-fBM approximation at t_k = k·T/L, k = 1..L, or, with
+// increments, its differences (B̂(t_0) = 0). Step s draws at site o.site + s.
+func drawMAFBM(b ops.Backend, x *tensor.Tensor, ma *ops.MAFBM, o fractionalOptions, increments bool, draw ops.Draw) error {
+	y, err := tensor.New(b.Device(), o.dtype, o.paths, o.k)
+	if err != nil {
+		return fmt.Errorf("allocate the mafbm state (%d, %d) %v: %w", o.paths, o.k, o.dtype, err)
+	}
+	defer y.Close()
+	if err := y.Fill(0); err != nil {
+		return err
+	}
+	if err := b.MAFBM(x, y, ma, o.horizon/float64(o.length), draw, 1); err != nil {
+		return err
+	}
+	if !increments {
+		return nil
+	}
+	v, err := x.Float64s()
+	if err != nil {
+		return err
+	}
+	for p := 0; p < o.paths; p++ {
+		row := v[p*o.length : (p+1)*o.length]
+		for k := o.length - 1; k > 0; k-- {
+			row[k] -= row[k-1]
+		}
+	}
+	h, err := tensor.FromFloat64s(o.dtype, v, o.paths, o.length)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	return x.CopyFrom(h)
+}
+
+// writeNoiseOutputs writes x to out and, when png is not nil, the PNG to plot.
+func writeNoiseOutputs(out string, x *tensor.Tensor, plot string, png []byte) error {
+	if err := tensor.WriteNpy(out, x); err != nil {
+		return err
+	}
+	if png != nil {
+		return tensor.WriteFileAtomic(plot, func(w io.Writer) error { _, err := w.Write(png); return err })
+	}
+	return nil
+}
+
+// reportWritten says on stderr what was written.
+func reportWritten(stderr io.Writer, o drawFlags, x *tensor.Tensor, bytes int64, wall time.Duration) {
+	files := o.out
+	if o.plot != "" {
+		files += ", " + o.plot
+	}
+	fmt.Fprintf(stderr, "scorekit: wrote %s: %s %v, %s in %v\n", files, shapeString(x.Shape()), o.dtype,
+		tensor.HumanBytes(bytes), wall.Round(time.Millisecond))
+}
+
+// stableOptions are the parsed flags of `scorekit noise stable`.
+type stableOptions struct {
+	drawFlags
+	spec   ops.StableSpec
+	n, dim int
+}
+
+func parseStable(args []string, stdout io.Writer) (stableOptions, error) {
+	fs := newFlagSet("scorekit noise stable")
+	var (
+		o                   stableOptions
+		n, dim              int64
+		alpha, beta, clamp  float64
+		isotropic, positive bool
+	)
+	o.register(fs)
+	fs.Float64Var(&alpha, "alpha", 0, "")
+	fs.Float64Var(&beta, "beta", 0, "")
+	fs.Int64Var(&dim, "dim", 1, "")
+	fs.Int64Var(&n, "n", 0, "")
+	fs.BoolVar(&isotropic, "isotropic", false, "")
+	fs.BoolVar(&positive, "positive", false, "")
+	fs.Float64Var(&clamp, "clamp", 0, "")
+	if err := parse(fs, args, stdout, noiseHelp); err != nil {
+		return o, err
+	}
+	switch {
+	case !isSet(fs, "alpha"):
+		return o, usagef("--alpha is required (the stability index, in (0, 2])")
+	case !(alpha > 0 && alpha <= 2):
+		return o, usagef("--alpha must be in (0, 2] (got %g)", alpha)
+	case !(math.Abs(beta) <= 1):
+		return o, usagef("--beta must be in [-1, 1] (got %g)", beta)
+	case isotropic && positive:
+		return o, usagef("--isotropic and --positive exclude each other")
+	case (isotropic || positive) && isSet(fs, "beta"):
+		return o, usagef("--beta applies to scalar stable laws, not with --isotropic or --positive")
+	case positive && !(alpha < 1):
+		return o, usagef("--positive needs --alpha in (0, 1) (got %g)", alpha)
+	case !(clamp >= 0) || math.IsInf(clamp, 0):
+		return o, usagef("--clamp must be a finite number ≥ 0 (got %g; 0: no clamp)", clamp)
+	}
+	if err := checkRowsCols(fs, "n", n, "dim", dim, "the number of rows to draw"); err != nil {
+		return o, err
+	}
+	o.n, o.dim = int(n), int(dim)
+	o.spec = ops.StableSpec{Kind: ops.StableSymmetric, Alpha: alpha, Beta: beta, Clamp: clamp}
+	switch {
+	case isotropic:
+		o.spec.Kind = ops.StableIsotropic
+	case positive:
+		o.spec.Kind = ops.StablePositive
+	case beta != 0:
+		o.spec.Kind = ops.StableSkewed
+	}
+	o.description = fmt.Sprintf("--n %d × --dim %d", n, dim)
+	return o, o.check()
+}
+
+// stableLawName describes the law of a spec for messages and plot titles.
+func stableLawName(s ops.StableSpec) string {
+	switch s.Kind {
+	case ops.StableIsotropic:
+		return fmt.Sprintf("isotropic α-stable, α = %g", s.Alpha)
+	case ops.StablePositive:
+		return fmt.Sprintf("positive stable, α = %g", s.Alpha)
+	case ops.StableSkewed:
+		return fmt.Sprintf("S_α(1, β, 0), α = %g, β = %g", s.Alpha, s.Beta)
+	}
+	return fmt.Sprintf("symmetric α-stable, α = %g", s.Alpha)
+}
+
+// stableNoise draws and writes α-stable values.
+func stableNoise(args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseStable(args, stdout)
+	if err != nil {
+		return err
+	}
+	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	dev := b.Device()
+	bytes := int64(o.n) * int64(o.dim) * int64(o.dtype.Size())
+	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
+		return err
+	}
+	start := time.Now()
+	x, err := tensor.New(dev, o.dtype, o.n, o.dim)
+	if err != nil {
+		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", o.n, o.dim, o.dtype, dev.Name(), err)
+	}
+	defer x.Close()
+	clamped, err := b.Stable(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site})
+	if err != nil {
+		return err
+	}
+	if err := dev.Synchronize(); err != nil {
+		return err
+	}
+	wall := time.Since(start)
+	var png []byte
+	if o.plot != "" {
+		v, err := x.Float64s()
+		if err != nil {
+			return err
+		}
+		if o.spec.Kind == ops.StableIsotropic && o.dim > 1 {
+			first := make([]float64, o.n)
+			for i := range first {
+				first[i] = v[i*o.dim]
+			}
+			v = first
+		}
+		if png, err = renderStableHistogram(v, o.spec); err != nil {
+			return err
+		}
+	}
+	if err := writeNoiseOutputs(o.out, x, o.plot, png); err != nil {
+		return err
+	}
+	if !o.quiet {
+		if o.spec.Clamp > 0 {
+			fmt.Fprintf(stderr, "scorekit: clamped %d of %d values to [−%g, %g]\n", clamped, int64(o.n)*int64(o.dim),
+				o.spec.Clamp, o.spec.Clamp)
+		}
+		reportWritten(stderr, o.drawFlags, x, bytes, wall)
+	}
+	return nil
+}
+
+// bridgeOptions are the parsed flags of `scorekit noise bridge`.
+type bridgeOptions struct {
+	drawFlags
+	spec          ops.BrownianSpec
+	paths, length int
+}
+
+func parseBridge(args []string, stdout io.Writer) (bridgeOptions, error) {
+	fs := newFlagSet("scorekit noise bridge")
+	var (
+		o                    bridgeOptions
+		paths, length, epoch int64
+	)
+	o.register(fs)
+	fs.Int64Var(&length, "length", 0, "")
+	fs.Int64Var(&paths, "paths", 0, "")
+	fs.Float64Var(&o.spec.Horizon, "horizon", 0, "")
+	fs.Int64Var(&epoch, "epoch", 0, "")
+	fs.BoolVar(&o.spec.Increments, "increments", false, "")
+	if err := parse(fs, args, stdout, noiseHelp); err != nil {
+		return o, err
+	}
+	if !isSet(fs, "length") {
+		return o, usagef("--length is required (the number of points per path)")
+	}
+	if err := checkRowsCols(fs, "paths", paths, "length", length, "the number of paths"); err != nil {
+		return o, err
+	}
+	switch {
+	case !isSet(fs, "epoch"):
+		return o, usagef("--epoch is required (the epoch length in steps; 0: plain Brownian motion)")
+	case epoch < 0:
+		return o, usagef("--epoch must be ≥ 0 (got %d; 0: plain Brownian motion)", epoch)
+	}
+	o.paths, o.length, o.spec.Epoch = int(paths), int(length), int(epoch)
+	if !isSet(fs, "horizon") {
+		o.spec.Horizon = float64(length)
+	} else if err := finitePositiveFlag("horizon", o.spec.Horizon); err != nil {
+		return o, err
+	}
+	o.description = fmt.Sprintf("--paths %d × --length %d", paths, length)
+	return o, o.check()
+}
+
+// bridgeNoise draws and writes epoched Brownian paths (or their increments).
+func bridgeNoise(args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseBridge(args, stdout)
+	if err != nil {
+		return err
+	}
+	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	dev := b.Device()
+	bytes := int64(o.paths) * int64(o.length) * int64(o.dtype.Size())
+	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
+		return err
+	}
+	start := time.Now()
+	x, err := tensor.New(dev, o.dtype, o.paths, o.length)
+	if err != nil {
+		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", o.paths, o.length, o.dtype, dev.Name(), err)
+	}
+	defer x.Close()
+	if err := b.Brownian(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site}); err != nil {
+		return err
+	}
+	if err := dev.Synchronize(); err != nil {
+		return err
+	}
+	wall := time.Since(start)
+	var png []byte
+	if o.plot != "" {
+		v, err := x.Float64s()
+		if err != nil {
+			return err
+		}
+		tau := float64(o.spec.Epoch) * o.spec.Horizon / float64(o.length) // epoch length in time
+		sd, law := math.Sqrt, "exact ±√t"
+		title := fmt.Sprintf("Brownian motion (%d paths)", o.paths)
+		if o.spec.Epoch > 0 {
+			sd = func(t float64) float64 {
+				s := t - tau*math.Floor(t/tau+1e-9)
+				return math.Sqrt(math.Max(s*(tau-s)/tau, 0))
+			}
+			law = "exact ±√(s(τ−s)/τ)"
+			title = fmt.Sprintf("Brownian bridge, epoch %d steps (%d paths)", o.spec.Epoch, o.paths)
+		}
+		if o.spec.Increments {
+			title += ", increments summed"
+		}
+		if png, err = renderFan(fan{title: title, values: v, paths: o.paths, length: o.length,
+			horizon: o.spec.Horizon, cumulate: o.spec.Increments, sd: sd, sdLabel: law}); err != nil {
+			return err
+		}
+	}
+	if err := writeNoiseOutputs(o.out, x, o.plot, png); err != nil {
+		return err
+	}
+	if !o.quiet {
+		reportWritten(stderr, o.drawFlags, x, bytes, wall)
 	}
 	return nil
 }

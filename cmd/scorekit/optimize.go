@@ -1,0 +1,567 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/scorekit/scorekit/solvers"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+const optimizeHelp = `Usage: scorekit optimize fpgd --objective J.json --hurst H --step h --sigma s --steps K --n N
+                       [--x0 x1,x2,...] [--method davies-harte|cholesky|mafbm] [--k K]
+                       [--gamma-max G] [--seed S] [--dtype f32|f64] [--device auto|cpu|cuda]
+                       [--escape X] [--quiet] --out P.npy [--trace TR.npy] [--thin T]
+                       [--stats S.json] [--plot P.png]
+
+fpgd: gradient descent with fractional noise. N chains, all from x0, each run K steps of
+
+  x_{n+1} = x_n − h ∇f(x_n) + σ ΔB^H_n
+
+where ΔB^H_n = B^H((n+1)h) − B^H(nh) are the increments of a fractional Brownian motion of
+Hurst index H sampled at step h (variance h^{2H}; one independent path per chain and
+coordinate). H = ½ is perturbed gradient descent (per-step variance σ² h); H > ½ gives
+persistent noise, H < ½ anti-persistent. To compare H at equal per-step variance v, take
+σ = √v · h^{−H}. The noise is generated on --device; f is evaluated on the host.
+Writes the final states, (N, d), to P.npy (NumPy, C order). Every output is written atomically:
+a failed run leaves no file and never overwrites an existing one. Same --seed: same result.
+
+Objectives (J.json), strictly checked (an unknown field or kind is refused):
+  {"kind": "double-well", "dim": 2, "barrier": 1}
+        f = b (x1² − 1)² + ½ Σ_{j>1} x_j²: minima at ±e1, barrier b at the origin (default b = 1)
+  {"kind": "rastrigin", "dim": 2, "a": 10}
+        f = A d + Σ (x_j² − A cos 2πx_j): global minimum at 0, local minima near the integers
+        (default A = 10)
+  {"kind": "quadratic", "dim": 2, "a": 1, "center": [0, 0]}
+  {"kind": "quadratic", "curvatures": [1, 4], "center": [1, -1]}
+        f = ½ Σ a_j (x_j − c_j)², curvatures ≥ 0 (one "a" for all, or a list), center default 0
+
+Escape times: for a double well, each chain's first step with x1 beyond ½ on the side opposite to
+its start (x1 > ½ from x1(0) ≤ 0, x1 < −½ otherwise); --escape X sets the threshold X for any
+objective (crossing from x1(0)'s side of X to the other). Reported in --stats: the fraction of
+chains that escaped within K steps and the mean and median escape step of those chains.
+
+Flags:
+  --objective J.json  the objective (required)
+  --hurst H           Hurst index in (0, 1) (required)
+  --step h            step size, a finite number > 0 (required)
+  --sigma s           noise scale, a finite number ≥ 0 (required; 0: plain gradient descent)
+  --steps K           number of steps, K ≥ 1 (required)
+  --n N               number of chains, 1 ≤ N ≤ 2^32 (required)
+  --x0 x1,x2,...      start of every chain, d comma-separated numbers (default: −e1 for a
+                      double well, the origin otherwise)
+  --method M          fractional noise: davies-harte (exact, default), cholesky (exact, host,
+                      K ≤ 4096) or mafbm (Markov approximation of type-II fBM, not exact)
+  --k K               mafbm: number of OU processes (default 5)
+  --gamma-max G       mafbm: largest OU speed, G > 1 (default 20)
+  --seed S            Philox key, an unsigned 64-bit integer (default 0)
+  --escape X          escape threshold on x1 (see above)
+  --dtype T           f32 or f64 (default f32): the noise's and the outputs' precision (the
+                      recursion runs in float64)
+` + deviceFlagHelp + `  --out P.npy         final states, (N, d) (required)
+  --trace TR.npy      states every --thin steps, (K/T + 1, N, d), row 0 the start
+  --thin T            trace every T steps (default 1)
+  --stats S.json      JSON: method, noise, objective, device, dtype, n, d, steps, hurst, step,
+                      sigma, seed, grad_evals (per chain), wall_seconds, final_value_mean,
+                      nan_chains, noise_rel_error (mafbm), escape (fraction, mean and median step)
+  --plot P.png        PNG: the final states over contours of f (first two coordinates; a
+                      histogram when d = 1) and, with --trace, x1 of up to 50 chains against the
+                      step
+  --quiet             say nothing on stderr unless something fails or chains turn non-finite
+`
+
+// runOptimize is `scorekit optimize <method> ...`.
+func runOptimize(args []string, stdout, stderr io.Writer) int {
+	const name = "scorekit optimize"
+	if len(args) == 0 {
+		return exitStatus(stderr, name, usagef("which method? want fpgd (see %s --help)", name))
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, optimizeHelp)
+		return 0
+	case "fpgd":
+		return exitStatus(stderr, name+" fpgd", optimizeFPGD(args[1:], stdout, stderr))
+	}
+	return exitStatus(stderr, name, usagef("unknown method %q (available: fpgd)", args[0]))
+}
+
+// objectiveFile is the JSON of every objective kind; kindFields says which fields each takes.
+type objectiveFile struct {
+	Kind       string    `json:"kind"`
+	Dim        *int      `json:"dim"`
+	Barrier    *float64  `json:"barrier"`
+	A          *float64  `json:"a"`
+	Curvatures []float64 `json:"curvatures"`
+	Center     []float64 `json:"center"`
+}
+
+var objectiveKinds = []string{"double-well", "rastrigin", "quadratic"}
+
+var kindFields = map[string][]string{
+	"double-well": {"kind", "dim", "barrier"},
+	"rastrigin":   {"kind", "dim", "a"},
+	"quadratic":   {"kind", "dim", "a", "curvatures", "center"},
+}
+
+// parseObjective reads an objective from JSON: a usage-level error names the field and the
+// problem.
+func parseObjective(data []byte) (solvers.Objective, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %v", err)
+	}
+	var o objectiveFile
+	if raw, ok := fields["kind"]; !ok {
+		return nil, fmt.Errorf(`"kind" is missing (want one of %s)`, strings.Join(objectiveKinds, ", "))
+	} else if err := json.Unmarshal(raw, &o.Kind); err != nil {
+		return nil, fmt.Errorf(`"kind" must be a string (one of %s)`, strings.Join(objectiveKinds, ", "))
+	}
+	allowed, ok := kindFields[o.Kind]
+	if !ok {
+		return nil, fmt.Errorf(`"kind": unknown kind %q (want one of %s)`, o.Kind, strings.Join(objectiveKinds, ", "))
+	}
+	for name := range fields {
+		if !contains(allowed, name) {
+			return nil, fmt.Errorf(`unknown field %q for kind %q (it takes %s)`, name, o.Kind, strings.Join(allowed, ", "))
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&o); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("%q: %s is not a valid %s", te.Field, te.Value, te.Type)
+		}
+		return nil, err
+	}
+	if o.Dim != nil && *o.Dim < 1 {
+		return nil, fmt.Errorf(`"dim" must be ≥ 1 (got %d)`, *o.Dim)
+	}
+	if o.Dim != nil && *o.Dim > 1<<20 {
+		return nil, fmt.Errorf(`"dim" must be ≤ 2^20 (got %d)`, *o.Dim)
+	}
+	switch o.Kind {
+	case "double-well", "rastrigin":
+		if o.Dim == nil {
+			return nil, fmt.Errorf(`"dim" is missing (the dimension, ≥ 1)`)
+		}
+		if o.Kind == "double-well" {
+			b := 1.0
+			if o.Barrier != nil {
+				b = *o.Barrier
+			}
+			if !(b > 0) || math.IsInf(b, 0) {
+				return nil, fmt.Errorf(`"barrier" must be a finite number > 0 (got %g)`, b)
+			}
+			return solvers.NewDoubleWell(*o.Dim, b)
+		}
+		a := 10.0
+		if o.A != nil {
+			a = *o.A
+		}
+		if !(a >= 0) || math.IsInf(a, 0) {
+			return nil, fmt.Errorf(`"a" must be a finite number ≥ 0 (got %g)`, a)
+		}
+		return solvers.NewRastrigin(*o.Dim, a)
+	}
+	// quadratic
+	curv := o.Curvatures
+	switch {
+	case curv != nil && o.A != nil:
+		return nil, fmt.Errorf(`give "a" (one curvature for all coordinates) or "curvatures", not both`)
+	case curv == nil:
+		if o.Dim == nil {
+			return nil, fmt.Errorf(`"dim" is missing (or give "curvatures")`)
+		}
+		a := 1.0
+		if o.A != nil {
+			a = *o.A
+		}
+		curv = make([]float64, *o.Dim)
+		for j := range curv {
+			curv[j] = a
+		}
+	case o.Dim != nil && *o.Dim != len(curv):
+		return nil, fmt.Errorf(`"dim" %d does not match the %d "curvatures"`, *o.Dim, len(curv))
+	}
+	for j, a := range curv {
+		if !(a >= 0) || math.IsInf(a, 0) {
+			name := `"a"`
+			if o.Curvatures != nil {
+				name = fmt.Sprintf(`"curvatures"[%d]`, j)
+			}
+			return nil, fmt.Errorf(`%s must be a finite number ≥ 0 (got %g)`, name, a)
+		}
+	}
+	if o.Center != nil && len(o.Center) != len(curv) {
+		return nil, fmt.Errorf(`"center" has %d coordinates, the dimension is %d`, len(o.Center), len(curv))
+	}
+	return solvers.NewQuadratic(curv, o.Center)
+}
+
+// loadObjective reads and parses the objective file.
+func loadObjective(path string) (solvers.Objective, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("--objective: %v", err)
+	}
+	f, err := parseObjective(data)
+	if err != nil {
+		return nil, usagef("--objective %s: %v", path, err)
+	}
+	return f, nil
+}
+
+// fpgdOptions are the parsed flags of `scorekit optimize fpgd`.
+type fpgdOptions struct {
+	objective               string
+	cfg                     solvers.FPGDConfig
+	n                       int
+	x0                      []float64
+	escape                  float64
+	escapeSet               bool
+	dtype                   tensor.DType
+	device                  string
+	quiet                   bool
+	out, trace, stats, plot string
+}
+
+func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
+	fs := newFlagSet("scorekit optimize fpgd")
+	var (
+		o                 fpgdOptions
+		n, steps, k, thin int64
+		x0, dtype, method string
+	)
+	fs.StringVar(&o.objective, "objective", "", "")
+	fs.Float64Var(&o.cfg.Hurst, "hurst", 0, "")
+	fs.Float64Var(&o.cfg.StepSize, "step", 0, "")
+	fs.Float64Var(&o.cfg.Sigma, "sigma", 0, "")
+	fs.Int64Var(&steps, "steps", 0, "")
+	fs.Int64Var(&n, "n", 0, "")
+	fs.StringVar(&x0, "x0", "", "")
+	fs.StringVar(&method, "method", solvers.FGNDaviesHarte, "")
+	fs.Int64Var(&k, "k", solvers.DefaultMAFBMOrder, "")
+	fs.Float64Var(&o.cfg.GammaMax, "gamma-max", solvers.DefaultMAFBMGammaMax, "")
+	fs.Uint64Var(&o.cfg.Seed, "seed", 0, "")
+	fs.Float64Var(&o.escape, "escape", 0, "")
+	fs.StringVar(&dtype, "dtype", "f32", "")
+	fs.StringVar(&o.device, "device", "auto", "")
+	fs.BoolVar(&o.quiet, "quiet", false, "")
+	fs.StringVar(&o.out, "out", "", "")
+	fs.StringVar(&o.trace, "trace", "", "")
+	fs.Int64Var(&thin, "thin", 1, "")
+	fs.StringVar(&o.stats, "stats", "", "")
+	fs.StringVar(&o.plot, "plot", "", "")
+	if err := parse(fs, args, stdout, optimizeHelp); err != nil {
+		return o, err
+	}
+	for _, req := range []struct{ name, what string }{
+		{"objective", "the objective file"}, {"hurst", "the Hurst index, in (0, 1)"},
+		{"step", "the step size h"}, {"sigma", "the noise scale σ"}, {"steps", "the number of steps"},
+		{"n", "the number of chains"},
+	} {
+		if !isSet(fs, req.name) {
+			return o, usagef("--%s is required (%s)", req.name, req.what)
+		}
+	}
+	switch {
+	case !(o.cfg.Hurst > 0 && o.cfg.Hurst < 1):
+		return o, usagef("--hurst must be in (0, 1) (got %g)", o.cfg.Hurst)
+	case !(o.cfg.StepSize > 0) || math.IsInf(o.cfg.StepSize, 0):
+		return o, usagef("--step must be a finite number > 0 (got %g)", o.cfg.StepSize)
+	case !(o.cfg.Sigma >= 0) || math.IsInf(o.cfg.Sigma, 0):
+		return o, usagef("--sigma must be a finite number ≥ 0 (got %g)", o.cfg.Sigma)
+	case steps < 1 || uint64(steps) > solvers.MaxSteps:
+		return o, usagef("--steps must be ≥ 1 (got %d)", steps)
+	case n < 1 || n > 1<<32:
+		return o, usagef("--n must be in [1, 2^32] (got %d)", n)
+	case thin < 1 || thin > steps:
+		return o, usagef("--thin must be in [1, --steps %d] (got %d)", steps, thin)
+	case isSet(fs, "thin") && o.trace == "":
+		return o, usagef("--thin applies to --trace")
+	case isSet(fs, "escape") && (math.IsNaN(o.escape) || math.IsInf(o.escape, 0)):
+		return o, usagef("--escape must be a finite number (got %g)", o.escape)
+	}
+	o.n, o.cfg.Steps, o.escapeSet = int(n), int(steps), isSet(fs, "escape")
+	switch method {
+	case solvers.FGNDaviesHarte, solvers.FGNMAFBM:
+	case solvers.FGNCholesky:
+		if steps > solvers.FGNCholeskyMaxSteps {
+			return o, usagef("--method cholesky generates at most %d steps (got --steps %d; use davies-harte)",
+				solvers.FGNCholeskyMaxSteps, steps)
+		}
+	default:
+		return o, usagef("--method must be davies-harte, cholesky or mafbm (got %q)", method)
+	}
+	o.cfg.Method = method
+	if method != solvers.FGNMAFBM {
+		for _, f := range []string{"k", "gamma-max"} {
+			if isSet(fs, f) {
+				return o, usagef("--%s applies to --method mafbm, not to %s", f, method)
+			}
+		}
+	}
+	if k < 1 || k > 64 {
+		return o, usagef("--k must be in [1, 64] (got %d)", k)
+	}
+	o.cfg.K = int(k)
+	if !(o.cfg.GammaMax > 1) || math.IsInf(o.cfg.GammaMax, 0) {
+		return o, usagef("--gamma-max must be a finite number > 1 (got %g)", o.cfg.GammaMax)
+	}
+	if x0 != "" {
+		for i, s := range strings.Split(x0, ",") {
+			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return o, usagef("--x0: coordinate %d %q is not a finite number", i+1, s)
+			}
+			o.x0 = append(o.x0, v)
+		}
+	}
+	if o.trace != "" {
+		o.cfg.Thin = int(thin)
+	}
+	var err error
+	if o.dtype, err = parseDTypeFlag(dtype); err != nil {
+		return o, err
+	}
+	if err := checkDeviceFlag(o.device); err != nil {
+		return o, err
+	}
+	return o, checkOutputs(o.out, []namedPath{{"--trace", o.trace}, {"--stats", o.stats}, {"--plot", o.plot}})
+}
+
+// escapeJSON is the escape summary of --stats.
+type escapeJSON struct {
+	Coord      int      `json:"coord"`
+	Threshold  float64  `json:"threshold"`
+	Below      bool     `json:"below"`
+	Fraction   float64  `json:"fraction"`
+	Escaped    int      `json:"escaped"`
+	MeanStep   *float64 `json:"mean_step,omitempty"`
+	MedianStep *float64 `json:"median_step,omitempty"`
+}
+
+// fpgdStats is the --stats JSON.
+type fpgdStats struct {
+	Method         string      `json:"method"`
+	Noise          string      `json:"noise"`
+	Objective      string      `json:"objective"`
+	Device         string      `json:"device"`
+	DType          string      `json:"dtype"`
+	N              int         `json:"n"`
+	D              int         `json:"d"`
+	Steps          int         `json:"steps"`
+	Hurst          float64     `json:"hurst"`
+	Step           float64     `json:"step"`
+	Sigma          float64     `json:"sigma"`
+	Seed           uint64      `json:"seed"`
+	GradEvals      int64       `json:"grad_evals"`
+	WallSeconds    float64     `json:"wall_seconds"`
+	FinalValueMean *float64    `json:"final_value_mean,omitempty"`
+	NaNChains      int         `json:"nan_chains"`
+	NaNFirstChain  *int        `json:"nan_first_chain,omitempty"`
+	NoiseRelError  *float64    `json:"noise_rel_error,omitempty"`
+	Escape         *escapeJSON `json:"escape,omitempty"`
+}
+
+func objectiveName(f solvers.Objective) string {
+	if s, ok := f.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("%T", f)
+}
+
+// optimizeFPGD is `scorekit optimize fpgd`.
+func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
+	o, err := parseFPGD(args, stdout)
+	if err != nil {
+		return err
+	}
+	f, err := loadObjective(o.objective)
+	if err != nil {
+		return err
+	}
+	d := f.Dim()
+	_, doubleWell := f.(solvers.DoubleWell)
+	if o.x0 == nil {
+		o.x0 = make([]float64, d)
+		if doubleWell {
+			o.x0[0] = -1
+		}
+	}
+	if len(o.x0) != d {
+		return usagef("--x0 has %d coordinates, the objective %s has dimension %d", len(o.x0), objectiveName(f), d)
+	}
+	if (uint64(o.n))*uint64(d) > 1<<32 {
+		return usagef("--n %d × dimension %d is more than 2^32 noise paths (one per chain and coordinate)", o.n, d)
+	}
+	switch {
+	case o.escapeSet: // from x1(0)'s side of the threshold to the other
+		o.cfg.Escape = &solvers.EscapeSpec{Threshold: o.escape, Below: o.x0[0] > o.escape}
+	case doubleWell: // half way into the other well
+		if o.x0[0] > 0 {
+			o.cfg.Escape = &solvers.EscapeSpec{Threshold: -0.5, Below: true}
+		} else {
+			o.cfg.Escape = &solvers.EscapeSpec{Threshold: 0.5}
+		}
+	}
+	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := cleanup(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	rows := int64(1)
+	if o.cfg.Thin > 0 {
+		rows += int64(o.cfg.Steps / o.cfg.Thin)
+	}
+	if err := checkFits(tensor.CPU(), 8*(rows+1)*int64(o.n)*int64(d),
+		fmt.Sprintf("--n %d × d %d (× %d rows with --trace) in float64 on the host", o.n, d, rows)); err != nil {
+		return err
+	}
+	x0 := make([]float64, 0, o.n*d)
+	for i := 0; i < o.n; i++ {
+		x0 = append(x0, o.x0...)
+	}
+	xh, err := tensor.FromFloat64s(o.dtype, x0, o.n, d)
+	if err != nil {
+		return err
+	}
+	defer xh.Close()
+	x := xh
+	if b.Device().Kind() != tensor.KindCPU {
+		if x, err = xh.CopyTo(b.Device()); err != nil {
+			return fmt.Errorf("copy the start to %s: %w", b.Device().Name(), err)
+		}
+		defer x.Close()
+	}
+
+	start := time.Now()
+	res, err := solvers.FPGD(b, f, x, o.cfg)
+	if err != nil {
+		return err
+	}
+	defer res.Close()
+	if err := b.Device().Synchronize(); err != nil {
+		return err
+	}
+	wall := time.Since(start)
+
+	final, err := res.Final.Float64s()
+	if err != nil {
+		return err
+	}
+	st := fpgdStats{Method: "fpgd", Noise: o.cfg.Method, Objective: objectiveName(f), Device: b.Device().Name(),
+		DType: o.dtype.String(), N: o.n, D: d, Steps: o.cfg.Steps, Hurst: o.cfg.Hurst, Step: o.cfg.StepSize,
+		Sigma: o.cfg.Sigma, Seed: o.cfg.Seed, GradEvals: res.GradEvals / int64(o.n), WallSeconds: wall.Seconds(),
+		NaNChains: res.NaN.Chains}
+	if m := meanValue(f, final, d, res.NaN.Rows); !math.IsNaN(m) {
+		st.FinalValueMean = &m
+	}
+	if o.cfg.Method == solvers.FGNMAFBM && o.cfg.Sigma > 0 {
+		e := res.NoiseRelError
+		st.NoiseRelError = &e
+	}
+	if e := o.cfg.Escape; e != nil {
+		frac, mean, med := res.EscapeStats()
+		ej := &escapeJSON{Coord: e.Coord, Threshold: e.Threshold, Below: e.Below, Fraction: frac,
+			Escaped: int(math.Round(frac * float64(o.n)))}
+		if !math.IsNaN(mean) {
+			ej.MeanStep, ej.MedianStep = &mean, &med
+		}
+		st.Escape = ej
+	}
+	if res.NaN.Chains > 0 {
+		first := res.NaN.First
+		st.NaNFirstChain = &first
+		fmt.Fprintf(stderr, "scorekit optimize fpgd: warning: %d of %d chains turned NaN or ±Inf (first: chain %d, at step %d); they are in the output as they are\n",
+			res.NaN.Chains, o.n, first, res.NaN.Step)
+	}
+	// Everything is rendered before anything is written.
+	var statsJSON, png []byte
+	if o.stats != "" {
+		if statsJSON, err = json.MarshalIndent(st, "", "  "); err != nil {
+			return fmt.Errorf("stats: %w", err)
+		}
+		statsJSON = append(statsJSON, '\n')
+	}
+	if o.plot != "" {
+		po := optimizePlot{title: fmt.Sprintf("fpgd on %s: H = %g, h = %g, σ = %g, %d steps", objectiveName(f),
+			o.cfg.Hurst, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Steps), final: final, n: o.n, d: d, f: f, escape: o.cfg.Escape}
+		if res.Trace != nil {
+			if po.trace, err = res.Trace.Float64s(); err != nil {
+				return err
+			}
+			po.traceSteps = res.TraceSteps
+		}
+		if png, err = renderOptimize(po); err != nil {
+			return err
+		}
+	}
+	if err := tensor.WriteNpy(o.out, res.Final); err != nil {
+		return err
+	}
+	written := []string{o.out}
+	if o.trace != "" {
+		if err := tensor.WriteNpy(o.trace, res.Trace); err != nil {
+			return err
+		}
+		written = append(written, o.trace)
+	}
+	for _, w := range []struct {
+		path string
+		data []byte
+	}{{o.stats, statsJSON}, {o.plot, png}} {
+		if w.data == nil {
+			continue
+		}
+		if err := tensor.WriteFileAtomic(w.path, func(wr io.Writer) error { _, err := wr.Write(w.data); return err }); err != nil {
+			return err
+		}
+		written = append(written, w.path)
+	}
+	if !o.quiet {
+		esc := ""
+		if st.Escape != nil {
+			esc = fmt.Sprintf(", %d of %d chains escaped", st.Escape.Escaped, o.n)
+			if st.Escape.MeanStep != nil {
+				esc += fmt.Sprintf(" (mean step %.1f, median %.1f)", *st.Escape.MeanStep, *st.Escape.MedianStep)
+			}
+		}
+		fmt.Fprintf(stderr, "scorekit: fpgd: %d chains × d %d, %d steps, %s noise%s, %v; wrote %s\n",
+			o.n, d, o.cfg.Steps, o.cfg.Method, esc, wall.Round(time.Millisecond), strings.Join(written, ", "))
+	}
+	return nil
+}
+
+// meanValue is the mean of f over the rows of x (n × d) not listed in skip (NaN if none).
+func meanValue(f solvers.Objective, x []float64, d int, skip []int) float64 {
+	bad := make(map[int]bool, len(skip))
+	for _, i := range skip {
+		bad[i] = true
+	}
+	s, n := 0.0, 0
+	for i := 0; i*d < len(x); i++ {
+		if !bad[i] {
+			s += f.Value(x[i*d : (i+1)*d])
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return s / float64(n)
+}

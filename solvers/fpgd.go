@@ -1,0 +1,602 @@
+package solvers
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// Noise methods of FPGD (FPGDConfig.Method).
+const (
+	// FGNDaviesHarte: exact fGn by circulant embedding (ops.Backend.FGN), on the backend.
+	FGNDaviesHarte = "davies-harte"
+	// FGNMAFBM: increments of the Markov approximation of type-II fBM (ops.Backend.MAFBM).
+	FGNMAFBM = "mafbm"
+	// FGNCholesky: exact fGn by the Cholesky factor of the Toeplitz covariance
+	// (ops.FGNCholesky), on the host, at most FGNCholeskyMaxSteps steps.
+	FGNCholesky = "cholesky"
+)
+
+// Defaults and limits of FPGDConfig.
+const (
+	// DefaultMAFBMOrder is K, the number of Ornstein–Uhlenbeck processes of the "mafbm" noise.
+	DefaultMAFBMOrder = 5
+	// DefaultMAFBMGammaMax is γ_max of the "mafbm" speed grid (GFDM's choice).
+	DefaultMAFBMGammaMax = 20
+	// DefaultNoiseBlock is the default bound on the elements of one noise call (NoiseBlock):
+	// 2^23 values, 64 MiB in f64.
+	DefaultNoiseBlock = 1 << 23
+	// FGNCholeskyMaxSteps is the longest path the host Cholesky reference generates.
+	FGNCholeskyMaxSteps = 4096
+)
+
+// EscapeSpec asks FPGD to record, per chain, the first step at which the state crosses a
+// threshold in one coordinate: the smallest n ∈ [0, Steps] with x_n[Coord] > Threshold (with
+// Below: x_n[Coord] < Threshold). n = 0 means the start already lies beyond the threshold; a chain
+// that never crosses gets −1. For a chain started in the left well of DoubleWell (x_1 = −1),
+// {Coord: 0, Threshold: 0.5} records the step at which it first reaches half way into the right
+// well: past the saddle by a margin, so that a chain merely sitting on the ridge does not count.
+type EscapeSpec struct {
+	Coord     int
+	Threshold float64
+	Below     bool
+}
+
+// crossed reports whether v lies beyond the threshold.
+func (e *EscapeSpec) crossed(v float64) bool {
+	if e.Below {
+		return v < e.Threshold
+	}
+	return v > e.Threshold
+}
+
+// FPGDConfig configures FPGD. Hurst, StepSize and Steps must be given; everything else has a
+// default.
+type FPGDConfig struct {
+	// Hurst is H ∈ (0, 1) of the noise: H > ½ persistent (positively correlated increments),
+	// H = ½ independent increments (perturbed gradient descent), H < ½ anti-persistent.
+	Hurst float64
+	// StepSize is h > 0.
+	StepSize float64
+	// Sigma is the noise scale σ ≥ 0 (0: plain gradient descent, no noise is drawn).
+	Sigma float64
+	// Steps is the number of steps (≥ 1).
+	Steps int
+	// Method generates the fractional increments: FGNDaviesHarte (the default), FGNMAFBM or
+	// FGNCholesky (see FPGD).
+	Method string
+	// K (≥ 1) and GammaMax (> 1) are the order and the largest speed of the "mafbm" noise
+	// (defaults DefaultMAFBMOrder and DefaultMAFBMGammaMax); other methods ignore them.
+	K        int
+	GammaMax float64
+	// Seed keys the random stream; FirstChain is the chain index of row 0 of x0 (see FPGD).
+	Seed       uint64
+	FirstChain uint64
+	// Thin > 0 keeps the state every Thin steps in Trace, shape (Steps/Thin + 1, N, d): row 0 the
+	// initial state, row k the state after k·Thin steps. 0 keeps no trace.
+	Thin int
+	// Escape, when set, records every chain's first crossing of a threshold (FPGDResult.Escape).
+	Escape *EscapeSpec
+	// NoiseBlock bounds the number of noise values generated in one backend call (default
+	// DefaultNoiseBlock): chains are processed in blocks of ⌊NoiseBlock/(d·Steps)⌋ (at least one)
+	// so that memory stays O(NoiseBlock) whatever N. Blocks draw exactly the numbers of one call.
+	NoiseBlock int
+}
+
+// FPGDResult is what FPGD returns. Tensors live on the backend's device; Close frees them.
+type FPGDResult struct {
+	// Final holds the states after Steps steps, (N, d), in the dtype of x0.
+	Final *tensor.Tensor
+	// Trace (with Thin > 0) holds states along the run, (T, N, d); TraceSteps[k] is the step of
+	// row k.
+	Trace      *tensor.Tensor
+	TraceSteps []int
+	// Escape holds, with an EscapeSpec, each chain's escape step (−1: never); nil otherwise.
+	Escape []int
+	// GradEvals is the number of gradient evaluations, N·Steps (all on the host).
+	GradEvals int64
+	// NoiseRelError is, for "mafbm", the relative L² error of the approximation of type-II fBM
+	// on [0, Steps·h] (ALGORITHMS §4.2); 0 for the exact methods.
+	NoiseRelError float64
+	// NaN reports the chains whose state became NaN or ±Inf (checked after every step; Step is the
+	// first step at which one was seen, 0 for a non-finite start).
+	NaN NaNReport
+}
+
+// Close frees the result's tensors.
+func (r *FPGDResult) Close() error {
+	if r == nil {
+		return nil
+	}
+	var errs []error
+	for _, t := range []*tensor.Tensor{r.Final, r.Trace} {
+		if t != nil {
+			errs = append(errs, t.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EscapeStats summarises Escape: the fraction of chains that escaped within the budget, and the
+// mean and median escape step over those chains (NaN when none escaped or there is no Escape).
+// Chains that did not escape are censored at the budget, so the mean and median describe the
+// escaped chains only; compare runs by the fraction first.
+func (r *FPGDResult) EscapeStats() (fraction, mean, median float64) {
+	return EscapeStats(r.Escape)
+}
+
+// EscapeStats summarises escape steps (−1: never) as FPGDResult.EscapeStats does.
+func EscapeStats(steps []int) (fraction, mean, median float64) {
+	if len(steps) == 0 {
+		return math.NaN(), math.NaN(), math.NaN()
+	}
+	var esc []int
+	for _, s := range steps {
+		if s >= 0 {
+			esc = append(esc, s)
+		}
+	}
+	fraction = float64(len(esc)) / float64(len(steps))
+	if len(esc) == 0 {
+		return fraction, math.NaN(), math.NaN()
+	}
+	slices.Sort(esc)
+	sum := 0.0
+	for _, s := range esc {
+		sum += float64(s)
+	}
+	m := len(esc) / 2
+	median = float64(esc[m])
+	if len(esc)%2 == 0 {
+		median = 0.5 * float64(esc[m-1]+esc[m])
+	}
+	return fraction, sum / float64(len(esc)), median
+}
+
+// validate checks cfg and fills in the defaults.
+func (cfg FPGDConfig) validate() (FPGDConfig, error) {
+	if !(cfg.Hurst > 0 && cfg.Hurst < 1) {
+		return cfg, fmt.Errorf("hurst %g: must be in (0, 1)", cfg.Hurst)
+	}
+	if !finitePositive(cfg.StepSize) {
+		return cfg, fmt.Errorf("step size h = %g: must be a finite number > 0", cfg.StepSize)
+	}
+	if !(cfg.Sigma >= 0) || math.IsInf(cfg.Sigma, 0) {
+		return cfg, fmt.Errorf("sigma %g: must be a finite number ≥ 0", cfg.Sigma)
+	}
+	if cfg.Steps < 1 {
+		return cfg, fmt.Errorf("steps = %d: need at least one step", cfg.Steps)
+	}
+	if uint64(cfg.Steps) > MaxSteps {
+		return cfg, fmt.Errorf("steps = %d: at most %d", cfg.Steps, uint64(MaxSteps))
+	}
+	switch cfg.Method {
+	case "":
+		cfg.Method = FGNDaviesHarte
+	case FGNDaviesHarte, FGNMAFBM:
+	case FGNCholesky:
+		if cfg.Steps > FGNCholeskyMaxSteps {
+			return cfg, fmt.Errorf("cholesky: steps = %d: the host reference generates at most %d (use %q)",
+				cfg.Steps, FGNCholeskyMaxSteps, FGNDaviesHarte)
+		}
+	default:
+		return cfg, fmt.Errorf("unknown noise method %q (want %q, %q or %q)", cfg.Method, FGNDaviesHarte, FGNMAFBM, FGNCholesky)
+	}
+	if cfg.K == 0 {
+		cfg.K = DefaultMAFBMOrder
+	}
+	if cfg.K < 1 {
+		return cfg, fmt.Errorf("mafbm: K = %d: must be ≥ 1", cfg.K)
+	}
+	if cfg.GammaMax == 0 {
+		cfg.GammaMax = DefaultMAFBMGammaMax
+	}
+	if !(cfg.GammaMax > 1) || math.IsInf(cfg.GammaMax, 0) {
+		return cfg, fmt.Errorf("mafbm: gamma max %g: must be a finite number > 1", cfg.GammaMax)
+	}
+	if cfg.Thin < 0 {
+		return cfg, fmt.Errorf("thin = %d: must be ≥ 0 (0 keeps no trace)", cfg.Thin)
+	}
+	if cfg.Thin > cfg.Steps {
+		return cfg, fmt.Errorf("thin = %d > steps = %d: the trace would hold only the initial state", cfg.Thin, cfg.Steps)
+	}
+	if cfg.NoiseBlock == 0 {
+		cfg.NoiseBlock = DefaultNoiseBlock
+	}
+	if cfg.NoiseBlock < 0 {
+		return cfg, fmt.Errorf("noise block %d: must be ≥ 0 (0: default)", cfg.NoiseBlock)
+	}
+	return cfg, nil
+}
+
+// FPGD runs N chains of gradient descent with fractional noise (ALGORITHMS §4.5) from the rows
+// of x0 (N, d) on the objective f:
+//
+//	x_{n+1} = x_n − h ∇f(x_n) + σ ΔB^H_n,   n = 0 … Steps−1,
+//
+// with one fractional path per (chain, coordinate), independent across both.
+//
+// Noise scaling. ΔB^H_n = B^H((n+1)h) − B^H(nh) are the increments of fBM sampled at step h:
+// fGn with Var ΔB^H_n = h^{2H} and Cov(ΔB^H_n, ΔB^H_{n+k}) = h^{2H} ρ(k),
+// ρ(k) = ½(|k+1|^{2H} − 2|k|^{2H} + |k−1|^{2H}). They are generated as unit-step fGn (Var 1)
+// times h^H — the self-similarity of fBM — so σ is the noise scale of the continuous-time SDE
+// dx = −∇f dt + σ dB^H, and at H = ½ the step is the Euler–Maruyama step of
+// dx = −∇f dt + σ dW (per-step variance σ² h). At equal σ the per-step variance σ² h^{2H}
+// depends on H; to compare H at equal per-step variance s², take σ = s h^{−H}.
+//
+// Methods (cfg.Method):
+//
+//	davies-harte  exact stationary fGn, ops.Backend.FGN (plan of length Steps), on the backend
+//	cholesky      exact stationary fGn, ops.FGNCholesky, on the host (Steps ≤ 4096); same law
+//	              as davies-harte, other numbers
+//	mafbm         increments B̂((n+1)h) − B̂(nh) of the Markov approximation of type-II
+//	              (Riemann–Liouville) fBM on [0, Steps·h] with K OU processes (ALGORITHMS §4.2),
+//	              ops.Backend.MAFBM, B̂(0) = 0. Type-II fBM is not stationary and has
+//	              Var B(t) = t^{2H} / (2H Γ(H+½)²); its increments are used as they are (not
+//	              rescaled by h^H, which would be wrong for a non-self-similar approximation). At
+//	              H = ½ type-II fBM is Brownian motion, which the approximation then approaches.
+//
+// Randomness. The path of coordinate j of chain c (c = FirstChain + row) is chain c·d + j of the
+// draw (Seed, Site(0, PurposeFractional)) for davies-harte and cholesky: a whole path of Steps
+// increments from one draw site. The mafbm step s draws its K normals at Site(s,
+// PurposeFractional) (stride SitesPerStep). A chain's noise therefore depends only on
+// (Seed, c, j) and the law (Method, H, Steps; h, K, GammaMax for mafbm): a run split into batches of chains (FirstChain) reproduces the
+// single run exactly, and so does any NoiseBlock. A path depends on Steps too (through the
+// Davies–Harte embedding size, the Cholesky factor, the MA-fBM weights fitted on [0, Steps·h]): do
+// not expect a shorter run to be a prefix of a longer one. The noise is drawn in x0's dtype.
+//
+// Cost and memory. The noise is generated on the backend in blocks of chains, each block's
+// paths (block·d, Steps) in one call, bounded by NoiseBlock elements, then copied to the host.
+// f is a Go function, so the recursion itself runs on the host in float64, in parallel over
+// chains (GOMAXPROCS goroutines): N·Steps gradient evaluations plus N·d·Steps noise values
+// copied from the device. On the CPU reference the noise generation dominates a run with a cheap
+// analytic f (O(Steps log Steps) per path for davies-harte, O(Steps²) for cholesky, O(Steps·K²)
+// for mafbm, against O(Steps·d) for the recursion); on a GPU backend the noise moves to the
+// device and the host recursion and the copy remain. The final states are rounded to x0's dtype.
+//
+// Checks: NaN or ±Inf in a chain's state is reported (FPGDResult.NaN), and the chain keeps running
+// as it is. Bad input (H ∉ (0, 1), h ≤ 0, σ < 0, Steps < 1, a dimension mismatch, an unknown
+// method) is an error naming it.
+func FPGD(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDResult, error) {
+	res, err := fpgd(b, f, x0, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("fpgd: %w", err)
+	}
+	return res, nil
+}
+
+func fpgd(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDResult, error) {
+	if b == nil {
+		return nil, fmt.Errorf("nil backend")
+	}
+	if f == nil {
+		return nil, fmt.Errorf("nil objective")
+	}
+	if x0 == nil || x0.Closed() {
+		return nil, fmt.Errorf("initial state is nil or closed")
+	}
+	if x0.Device() != b.Device() {
+		return nil, fmt.Errorf("initial state is on %s, the backend runs on %s", x0.Device().Name(), b.Device().Name())
+	}
+	if x0.Rank() != 2 {
+		return nil, fmt.Errorf("initial state has shape %v: want (chains, dim)", x0.Shape())
+	}
+	n, d := x0.Dim(0), x0.Dim(1)
+	if f.Dim() < 1 {
+		return nil, fmt.Errorf("objective has dimension %d: must be ≥ 1", f.Dim())
+	}
+	if d != f.Dim() {
+		return nil, fmt.Errorf("initial state has dimension %d, the objective %d", d, f.Dim())
+	}
+	cfg, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkChains("chains", n, cfg.FirstChain); err != nil {
+		return nil, err
+	}
+	// Noise paths are draw chains c·d + j.
+	if last := (cfg.FirstChain + uint64(n)) * uint64(d); last > ops.MaxChains {
+		return nil, fmt.Errorf("chains %d..%d × dim %d: the noise paths' chain indices (chain·dim + coordinate) must be below 2^32",
+			cfg.FirstChain, cfg.FirstChain+uint64(n), d)
+	}
+	if e := cfg.Escape; e != nil {
+		if e.Coord < 0 || e.Coord >= d {
+			return nil, fmt.Errorf("escape coordinate %d: must be in [0, %d)", e.Coord, d)
+		}
+		if math.IsNaN(e.Threshold) {
+			return nil, fmt.Errorf("escape threshold is NaN")
+		}
+	}
+
+	x, err := x0.Float64s()
+	if err != nil {
+		return nil, fmt.Errorf("read the initial state: %w", err)
+	}
+	run := &fpgdRun{cfg: cfg, f: f, n: n, d: d, x: x}
+	run.init()
+
+	noise, err := newNoiseSource(b, cfg, d, x0.DType())
+	if err != nil {
+		return nil, err
+	}
+	defer noise.close()
+	block := max(1, cfg.NoiseBlock/(d*cfg.Steps))
+	if cfg.Sigma == 0 {
+		block = n // no noise is drawn
+	}
+	for c0 := 0; c0 < n; c0 += block {
+		c1 := min(c0+block, n)
+		var xi []float64
+		if cfg.Sigma > 0 {
+			if xi, err = noise.generate(c0, c1); err != nil {
+				return nil, err
+			}
+		}
+		run.chains(c0, c1, xi, noise.scale)
+	}
+
+	res := &FPGDResult{GradEvals: int64(n) * int64(cfg.Steps), NoiseRelError: noise.relError, NaN: run.nanReport()}
+	if cfg.Escape != nil {
+		res.Escape = run.escape
+	}
+	dev, dt := b.Device(), x0.DType()
+	if res.Final, err = toDevice(dev, dt, run.x, n, d); err != nil {
+		return nil, fmt.Errorf("final states: %w", err)
+	}
+	if cfg.Thin > 0 {
+		rows := cfg.Steps/cfg.Thin + 1
+		if res.Trace, err = toDevice(dev, dt, run.trace, rows, n, d); err != nil {
+			res.Close()
+			return nil, fmt.Errorf("trace: %w", err)
+		}
+		for k := 0; k < rows; k++ {
+			res.TraceSteps = append(res.TraceSteps, k*cfg.Thin)
+		}
+	}
+	return res, nil
+}
+
+// toDevice builds a tensor of dtype dt on dev from host values.
+func toDevice(dev tensor.Device, dt tensor.DType, v []float64, shape ...int) (*tensor.Tensor, error) {
+	h, err := tensor.FromFloat64s(dt, v, shape...)
+	if err != nil {
+		return nil, err
+	}
+	if dev.Kind() == tensor.KindCPU {
+		return h, nil
+	}
+	defer h.Close()
+	return h.CopyTo(dev)
+}
+
+// fpgdRun is the host state of a run: x (N·d, row-major), the trace, escape steps and the steps at
+// which chains turned non-finite.
+type fpgdRun struct {
+	cfg    FPGDConfig
+	f      Objective
+	n, d   int
+	x      []float64
+	trace  []float64
+	escape []int
+	nanAt  []int // −1: finite throughout
+}
+
+func (r *fpgdRun) init() {
+	n, d := r.n, r.d
+	if r.cfg.Thin > 0 {
+		r.trace = make([]float64, (r.cfg.Steps/r.cfg.Thin+1)*n*d)
+		copy(r.trace, r.x)
+	}
+	r.escape = make([]int, n)
+	r.nanAt = make([]int, n)
+	for i := 0; i < n; i++ {
+		r.escape[i], r.nanAt[i] = -1, -1
+		row := r.x[i*d : (i+1)*d]
+		if e := r.cfg.Escape; e != nil && e.crossed(row[e.Coord]) {
+			r.escape[i] = 0
+		}
+		if !allFinite(row) {
+			r.nanAt[i] = 0
+		}
+	}
+}
+
+func allFinite(v []float64) bool {
+	for _, e := range v {
+		if math.IsNaN(e) || math.IsInf(e, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// chains runs chains [c0, c1) through all steps. xi holds their noise paths, row (i−c0)·d + j of
+// length Steps for chain i, coordinate j (nil when σ = 0); each increment is multiplied by
+// σ·scale.
+func (r *fpgdRun) chains(c0, c1 int, xi []float64, scale float64) {
+	workers := runtime.GOMAXPROCS(0)
+	if work := (c1 - c0) * r.cfg.Steps * r.d; work < 1<<15 {
+		workers = 1
+	}
+	workers = min(workers, c1-c0)
+	var wg sync.WaitGroup
+	chunk := (c1 - c0 + workers - 1) / workers
+	for lo := c0; lo < c1; lo += chunk {
+		hi := min(lo+chunk, c1)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g := make([]float64, r.d)
+			for i := lo; i < hi; i++ {
+				r.chain(i, c0, xi, scale, g)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// chain runs chain i (its noise is block row i − c0) with gradient scratch g.
+func (r *fpgdRun) chain(i, c0 int, xi []float64, scale float64, g []float64) {
+	cfg, d, steps := r.cfg, r.d, r.cfg.Steps
+	h, amp := cfg.StepSize, cfg.Sigma*scale
+	x := r.x[i*d : (i+1)*d]
+	var paths []float64
+	if xi != nil {
+		paths = xi[(i-c0)*d*steps : (i-c0+1)*d*steps]
+	}
+	e := cfg.Escape
+	for s := 0; s < steps; s++ {
+		r.f.Grad(g, x)
+		finite := true
+		for j := range x {
+			v := x[j] - h*g[j]
+			if paths != nil {
+				v += amp * paths[j*steps+s]
+			}
+			x[j] = v
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				finite = false
+			}
+		}
+		if !finite && r.nanAt[i] < 0 {
+			r.nanAt[i] = s + 1
+		}
+		if e != nil && r.escape[i] < 0 && e.crossed(x[e.Coord]) {
+			r.escape[i] = s + 1
+		}
+		if cfg.Thin > 0 && (s+1)%cfg.Thin == 0 {
+			row := (s + 1) / cfg.Thin
+			copy(r.trace[(row*r.n+i)*d:(row*r.n+i+1)*d], x)
+		}
+	}
+}
+
+func (r *fpgdRun) nanReport() NaNReport {
+	rep := NaNReport{First: -1, Step: -1}
+	for i, s := range r.nanAt {
+		if s < 0 {
+			continue
+		}
+		rep.Chains++
+		rep.Rows = append(rep.Rows, i)
+		if rep.First < 0 {
+			rep.First = i
+		}
+		if rep.Step < 0 || s < rep.Step {
+			rep.Step = s
+		}
+	}
+	return rep
+}
+
+// noiseSource generates the fractional increments of blocks of chains.
+type noiseSource struct {
+	b        ops.Backend
+	cfg      FPGDConfig
+	d        int
+	dt       tensor.DType
+	plan     *ops.FGNPlan
+	ma       *ops.MAFBM
+	scale    float64 // the increments are multiplied by σ·scale
+	relError float64
+	buf, y   *tensor.Tensor // (block·d, Steps) and, for mafbm, (block·d, K)
+}
+
+func newNoiseSource(b ops.Backend, cfg FPGDConfig, d int, dt tensor.DType) (*noiseSource, error) {
+	s := &noiseSource{b: b, cfg: cfg, d: d, dt: dt, scale: math.Pow(cfg.StepSize, cfg.Hurst)}
+	if cfg.Sigma == 0 {
+		return s, nil
+	}
+	var err error
+	switch cfg.Method {
+	case FGNDaviesHarte:
+		if s.plan, err = ops.NewFGNPlan(cfg.Hurst, cfg.Steps); err != nil {
+			return nil, err
+		}
+	case FGNMAFBM:
+		if s.ma, err = ops.NewMAFBM(cfg.Hurst, cfg.K, cfg.GammaMax, float64(cfg.Steps)*cfg.StepSize); err != nil {
+			return nil, err
+		}
+		s.scale = 1
+		s.relError = s.ma.RelError()
+	}
+	return s, nil
+}
+
+func (s *noiseSource) close() { closeAll(s.buf, s.y) }
+
+// generate returns the noise paths of chains [c0, c1) on the host: row (i−c0)·d + j is the path
+// of chain i, coordinate j.
+func (s *noiseSource) generate(c0, c1 int) ([]float64, error) {
+	cfg, paths, steps := s.cfg, (c1-c0)*s.d, s.cfg.Steps
+	draw := ops.Draw{Seed: cfg.Seed, Site: Site(0, PurposeFractional), FirstChain: (cfg.FirstChain + uint64(c0)) * uint64(s.d)}
+	dev := s.b.Device()
+	if cfg.Method == FGNCholesky {
+		dev = tensor.CPU()
+	}
+	if s.buf == nil || s.buf.Dim(0) < paths {
+		closeAll(s.buf, s.y)
+		s.buf, s.y = nil, nil
+		var err error
+		if s.buf, err = tensor.New(dev, s.dt, paths, steps); err != nil {
+			return nil, fmt.Errorf("allocate the noise (%d paths, %d steps) %v on %s: %w", paths, steps, s.dt, dev.Name(), err)
+		}
+		if cfg.Method == FGNMAFBM {
+			if s.y, err = tensor.New(dev, s.dt, paths, cfg.K); err != nil {
+				return nil, fmt.Errorf("allocate the ma-fbm state (%d, %d) %v on %s: %w", paths, cfg.K, s.dt, dev.Name(), err)
+			}
+		}
+	}
+	buf := s.buf
+	if buf.Dim(0) != paths {
+		var err error
+		if buf, err = s.buf.View(0, paths, steps); err != nil {
+			return nil, fmt.Errorf("noise block: %w", err)
+		}
+	}
+	switch cfg.Method {
+	case FGNDaviesHarte:
+		if err := s.b.FGN(buf, s.plan, ops.FGNForm{}, draw); err != nil {
+			return nil, err
+		}
+	case FGNCholesky:
+		if err := ops.FGNCholesky(buf, cfg.Hurst, ops.FGNForm{}, draw); err != nil {
+			return nil, err
+		}
+	case FGNMAFBM:
+		y := s.y
+		if y.Dim(0) != paths {
+			var err error
+			if y, err = s.y.View(0, paths, cfg.K); err != nil {
+				return nil, fmt.Errorf("ma-fbm state block: %w", err)
+			}
+		}
+		if err := y.Fill(0); err != nil {
+			return nil, fmt.Errorf("ma-fbm state: %w", err)
+		}
+		if err := s.b.MAFBM(buf, y, s.ma, cfg.StepSize, draw, SitesPerStep); err != nil {
+			return nil, err
+		}
+	}
+	v, err := buf.Float64s()
+	if err != nil {
+		return nil, fmt.Errorf("copy the noise to the host: %w", err)
+	}
+	if cfg.Method == FGNMAFBM {
+		// B̂(t_1..t_S) → increments, B̂(0) = 0.
+		for p := 0; p < paths; p++ {
+			row := v[p*steps : (p+1)*steps]
+			for k := steps - 1; k > 0; k-- {
+				row[k] -= row[k-1]
+			}
+		}
+	}
+	return v, nil
+}
