@@ -21,15 +21,20 @@ const demoHelp = `Usage: scorekit demo [--dir DIR] [--device auto|cpu|cuda] [--n
 The sampler comparison on a built-in target: a 2-D Gaussian mixture of five well-separated
 modes with unequal weights (0.35, 0.25, 0.2, 0.12, 0.08). Runs N chains of
 
-  ddpm      exponential integrator of the reverse OU SDE (geometric grid, T = 5)
-  rtk-mala  reverse transition kernels, 5 segments, inner MALA (Huang et al. 2024)
-  rtk-uld   reverse transition kernels, 5 segments, inner ULD
-  mala      MALA on the target itself from N(0, I), step size adapted (for reference: a local
-            sampler that does not move mass between separated modes)
+  ddpm       exponential integrator of the reverse OU SDE (geometric grid, T = 5)
+  heun       EDM's second-order sampler on the EDM noise-level grid (σ from 80 to 0.002, ρ = 7)
+  dpmpp-2m   DPM-Solver++(2M) on the same grid
+  edm-sde    EDM's stochastic sampler (S_churn = 40) on the same grid
+  rf-lowdim  rectified flow, Euler on the low-dimension-adaptive time grid
+  rtk-mala   reverse transition kernels, 5 segments, inner MALA (Huang et al. 2024)
+  rtk-uld    reverse transition kernels, 5 segments, inner ULD
+  mala       MALA on the target itself from N(0, I), step size adapted (for reference: a local
+             sampler that does not move mass between separated modes)
 
 at the same score-evaluation budget K per chain (see scorekit sample --help for each method's
-defaults) on the best device, and prints for each: the device, the score evaluations per chain,
-the wall time, the sliced-Wasserstein distance SW2 (64 random directions) to N exact samples of
+defaults; heun and edm-sde take ⌊(K+1)/2⌋ steps of two evaluations but the last, so they use
+K − 1 when K is even) on the best device, and prints for each: the device, the score
+evaluations per chain, the wall time, the sliced-Wasserstein distance SW2 (64 random directions) to N exact samples of
 the mixture, and the mode-weight error (total variation between the fraction of chains nearest
 each mode's mean and the mode's weight). The "exact" row compares two independent exact sample
 sets: the Monte-Carlo floor below which differences mean nothing.
@@ -61,7 +66,7 @@ var demoMixture = ops.GMMSpec{
 }
 
 // demoMethods are the methods the demo runs, in the order of its table.
-var demoMethods = []string{"ddpm", "rtk-mala", "rtk-uld", "mala"}
+var demoMethods = []string{"ddpm", "heun", "dpmpp-2m", "edm-sde", "rf-lowdim", "rtk-mala", "rtk-uld", "mala"}
 
 // runDemo is `scorekit demo`.
 func runDemo(args []string, stdout, stderr io.Writer) int {

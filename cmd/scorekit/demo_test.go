@@ -30,7 +30,12 @@ func TestDemo(t *testing.T) {
 		row := re.FindStringSubmatch(stdout)
 		require.NotNil(t, row, "row %s in\n%s", m, stdout)
 		if m != "exact" {
-			assert.Equal(t, "40", row[1], "%s: score evaluations per chain", m)
+			// The budget is 40; heun and edm-sde take 20 steps of 2 evaluations but the last.
+			want := "40"
+			if m == "heun" || m == "edm-sde" {
+				want = "39"
+			}
+			assert.Equal(t, want, row[1], "%s: score evaluations per chain", m)
 			x, err := tensor.ReadNpy(filepath.Join(dir, "samples-"+m+".npy"))
 			require.NoError(t, err)
 			assert.Equal(t, []int{400, 2}, x.Shape())
@@ -40,9 +45,11 @@ func TestDemo(t *testing.T) {
 		errs[m] = e
 	}
 	// The comparison must show what it is about: the diffusion-based samplers put the mode weights
-	// right, the local sampler started from N(0, I) does not.
-	assert.Less(t, errs["rtk-mala"], 0.1)
-	assert.Less(t, errs["ddpm"], 0.1)
+	// right, the local sampler started from N(0, I) does not. At 400 chains the mode-weight error
+	// of exact samples has mean ≈ 0.04 and standard deviation ≈ 0.015: 0.1 is 4 of them above.
+	for _, m := range []string{"ddpm", "heun", "dpmpp-2m", "edm-sde", "rf-lowdim", "rtk-mala"} {
+		assert.Less(t, errs[m], 0.1, m)
+	}
 	assert.Greater(t, errs["mala"], 0.2)
 	f, err := os.Open(filepath.Join(dir, "demo.png"))
 	require.NoError(t, err)
