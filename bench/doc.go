@@ -15,7 +15,12 @@
 //
 // Benchmark names read <Op>[CUDA]/<dtype>/n=<elements>/dim=<dim>, for example
 // BenchmarkNormalCUDA/f32/n=256Mi/dim=128: n is the total element count chains×dim, so the same
-// n with dim 2 and dim 128 is the same amount of output in a different shape.
+// n with dim 2 and dim 128 is the same amount of output in a different shape. Every other family
+// names its sizes the same way, <Op>[CUDA]/<dtype>/<size>=<value>/…, and states its pattern at the
+// top of its file: Chains{MALA,ULD}[StepByStep]CUDA …/chains=<N>/d=<dim> (fused chains),
+// FFT[CUDA] …/n=<n>/batch=<batch>, FGN[CUDA] …/<form>/n=<n>/paths=<paths>, Stable, MAFBM and
+// Brownian (noise_test.go), Combine[CUDA] …/terms=<k>/noise=<0|1>/n=<elements> and
+// Diffusion[CUDA] …/<method>/steps=<S>/d=<d>/K=<K>/samples=<N> (whole sampler runs).
 //
 // How to run:
 //

@@ -41,7 +41,9 @@ func New(dev *tensor.CUDADevice) (ops.Backend, error) {
 func (b *Backend) Name() string          { return b.dev.Name() }
 func (b *Backend) Device() tensor.Device { return b.dev }
 
-// Close frees the parameters the backend uploaded.
+// Close frees what the backend holds on the device: the parameter tables it uploaded (mixtures,
+// data sets, fGn spectra, MA-fBM transitions, domains, FFT twiddles) and its scratch buffers (FFT
+// and fGn work space).
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
