@@ -83,66 +83,19 @@
 
 #include <cstdint>
 
-#include "philox.cuh"
+#include "gmm.cuh"
+#include "normals.cuh"
 
 namespace {
 
-constexpr int kWarp = 32;
 constexpr int kBlock = 256;
 constexpr int kWarpsPerBlock = kBlock / kWarp;
-constexpr unsigned kAllLanes = 0xffffffffu;
 constexpr long long kIsotropic = 1;  // ops.Isotropic
 
 // Methods (template parameter).
 constexpr int kULA = 1;
 constexpr int kMALA = 2;
 constexpr int kULD = 3;
-
-template <typename T>
-struct Math;
-
-template <>
-struct Math<float> {
-    __device__ __forceinline__ static float exp(float v) { return ::expf(v); }
-    __device__ __forceinline__ static float log(float v) { return ::logf(v); }
-    __device__ __forceinline__ static float inf() { return __int_as_float(0x7f800000); }
-};
-
-template <>
-struct Math<double> {
-    __device__ __forceinline__ static double exp(double v) { return ::exp(v); }
-    __device__ __forceinline__ static double log(double v) { return ::log(v); }
-    __device__ __forceinline__ static double inf() { return __longlong_as_double(0x7ff0000000000000LL); }
-};
-
-// Draws<T>: the W coordinates one Philox block serves and their normals in T's stream, as
-// langevin.cu's Lane<T>::normals (a float pair no valid coordinate needs is skipped).
-template <typename T>
-struct Draws;
-
-template <>
-struct Draws<float> {
-    static constexpr int W = 4;
-    __device__ __forceinline__ static void normals(uint4 b, int cnt, double (&z)[4]) {
-        float z0, z1, z2 = 0.0f, z3 = 0.0f;
-        box_muller_f32(uniform_u32(b.x), uniform_u32(b.y), &z0, &z1);
-        if (cnt > 2) {
-            box_muller_f32(uniform_u32(b.z), uniform_u32(b.w), &z2, &z3);
-        }
-        z[0] = z0;
-        z[1] = z1;
-        z[2] = z2;
-        z[3] = z3;
-    }
-};
-
-template <>
-struct Draws<double> {
-    static constexpr int W = 2;
-    __device__ __forceinline__ static void normals(uint4 b, int /*cnt*/, double (&z)[2]) {
-        box_muller_f64(uniform_u64(b.x, b.y), uniform_u64(b.z, b.w), &z[0], &z[1]);
-    }
-};
 
 // Launch arguments, unpacked once per thread.
 template <typename T>
@@ -172,14 +125,6 @@ struct Params {
     }
 };
 
-// block_copy copies len elements from global to shared memory with the whole block.
-template <typename T>
-__device__ __forceinline__ void block_copy(T* dst, const T* __restrict__ src, long long len) {
-    for (long long i = threadIdx.x; i < len; i += blockDim.x) {
-        dst[i] = __ldg(src + i);
-    }
-}
-
 // stage copies the constants of components [k0, k0 + nk) into shared memory: sc0 (nk), sv1
 // (nk·l1), sv2 (nk·d).
 template <typename T>
@@ -188,6 +133,18 @@ __device__ __forceinline__ void stage(const Params<T>& P, long long k0, long lon
     block_copy(sc0, P.c0() + k0, nk);
     block_copy(sv1, P.v1() + k0 * P.l1, nk * P.l1);
     block_copy(sv2, P.v2() + k0 * P.d, nk * P.d);
+}
+
+// stage_tile stages the tile [k0, k0 + nk) between two block barriers when multi is set (the
+// components do not fit one tile); every thread of the block must call it.
+template <typename T>
+__device__ __forceinline__ void stage_tile(const Params<T>& P, bool multi, long long k0, int nk, T* sc0,
+                                           T* sv1, T* sv2) {
+    if (multi) {
+        __syncthreads();
+        stage(P, k0, nk, sc0, sv1, sv2);
+        __syncthreads();
+    }
 }
 
 // Step coefficients of one chain: the Step op's (β_i, γ_i) and MALAAccept's h_i.
@@ -280,11 +237,7 @@ __device__ __forceinline__ void row_eval(const Params<T>& P, bool multi, T* sc0,
     const long long K = P.k, TK = P.tile;
     for (long long k0 = 0; k0 < K; k0 += TK) {
         const int nk = static_cast<int>(K - k0 < TK ? K - k0 : TK);
-        if (multi) {
-            __syncthreads();
-            stage(P, k0, nk, sc0, sv1, sv2);
-            __syncthreads();
-        }
+        stage_tile(P, multi, k0, nk, sc0, sv1, sv2);
         for (int kk = 0; kk < nk; ++kk) {
             const T* mu = sv2 + kk * dd;
             const T* lam = sv1 + (P.iso ? kk : kk * dd);
@@ -367,14 +320,14 @@ __device__ __forceinline__ double row_score(const Params<T>& P, long long row, b
 template <typename T, int D, typename F>
 __device__ __forceinline__ void row_normals(uint2 key, unsigned long long site, unsigned int chain, int dd,
                                             F fn) {
-    constexpr int W = Draws<T>::W;
+    constexpr int W = Normals<T>::W;
     constexpr int NL = (D + W - 1) / W;
 #pragma unroll
     for (int L = 0; L < NL; ++L) {
         if (L * W < dd) {
             const int cnt = dd - L * W < W ? dd - L * W : W;
             double z[W];
-            Draws<T>::normals(philox_block(key, site, chain, static_cast<unsigned int>(L)), cnt, z);
+            Normals<T>::widened(philox_block(key, site, chain, static_cast<unsigned int>(L)), cnt, z);
 #pragma unroll
             for (int k = 0; k < W; ++k) {
                 if (L * W + k < D && L * W + k < dd) {
@@ -389,15 +342,15 @@ __device__ __forceinline__ void row_normals(uint2 key, unsigned long long site, 
 template <typename T, int D, typename F>
 __device__ __forceinline__ void row_normals2(uint2 key, unsigned long long site, unsigned int chain, int dd,
                                              F fn) {
-    constexpr int W = Draws<T>::W;
+    constexpr int W = Normals<T>::W;
     constexpr int NL = (D + W - 1) / W;
 #pragma unroll
     for (int L = 0; L < NL; ++L) {
         if (L * W < dd) {
             const int cnt = dd - L * W < W ? dd - L * W : W;
             double z1[W], z2[W];
-            Draws<T>::normals(philox_block(key, site, chain, static_cast<unsigned int>(L)), cnt, z1);
-            Draws<T>::normals(philox_block(key, site + 1, chain, static_cast<unsigned int>(L)), cnt, z2);
+            Normals<T>::widened(philox_block(key, site, chain, static_cast<unsigned int>(L)), cnt, z1);
+            Normals<T>::widened(philox_block(key, site + 1, chain, static_cast<unsigned int>(L)), cnt, z2);
 #pragma unroll
             for (int k = 0; k < W; ++k) {
                 if (L * W + k < D && L * W + k < dd) {
@@ -555,40 +508,6 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
 // ---------------------------------------------------------------------------------------------
 // One warp per chain, 16 < d ≤ 32·PP: lane l owns coordinates l + 32c, c < PP.
 
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-    for (int o = kWarp / 2; o > 0; o >>= 1) {
-        v += __shfl_xor_sync(kAllLanes, v, o);
-    }
-    return v;
-}
-
-// Online log-sum-exp with a warp-uniform branch (r has the same bits in every lane), as the gmm
-// warp kernels.
-template <typename T>
-struct Online {
-    T m, sum;
-    bool grow;
-    T f;
-    __device__ __forceinline__ void init() {
-        m = -Math<T>::inf();
-        sum = T(0);
-    }
-    __device__ __forceinline__ void add(T r) {
-        grow = r > m;
-        if (grow) {
-            f = Math<T>::exp(m - r);  // 0 on the first term
-            sum = sum * f + T(1);
-            m = r;
-        } else {
-            f = Math<T>::exp(r - m);
-            sum += f;
-        }
-    }
-    __device__ __forceinline__ T update(T acc, T g) const { return grow ? acc * f + g : acc + f * g; }
-};
-
 // warp_eval is GMMScore at x for the warp's chain (gmm_score_warp<PP>'s arithmetic).
 template <typename T, int PP>
 __device__ __forceinline__ void warp_eval(const Params<T>& P, bool multi, T* sc0, T* sv1, T* sv2, int lane,
@@ -604,11 +523,7 @@ __device__ __forceinline__ void warp_eval(const Params<T>& P, bool multi, T* sc0
     const long long K = P.k, TK = P.tile;
     for (long long k0 = 0; k0 < K; k0 += TK) {
         const int nk = static_cast<int>(K - k0 < TK ? K - k0 : TK);
-        if (multi) {
-            __syncthreads();
-            stage(P, k0, nk, sc0, sv1, sv2);
-            __syncthreads();
-        }
+        stage_tile(P, multi, k0, nk, sc0, sv1, sv2);
         for (int kk = 0; kk < nk; ++kk) {
             const T* mu = sv2 + kk * d;
             const T* lam = sv1 + (P.iso ? kk : kk * d);
@@ -689,12 +604,12 @@ struct LayoutSum {
 template <typename T, int PP>
 __device__ __forceinline__ void warp_normals(uint2 key, unsigned long long site, unsigned int chain, int d,
                                              int lane, T* zs, T (&z)[PP]) {
-    constexpr int W = Draws<T>::W;
+    constexpr int W = Normals<T>::W;
     const int nb = (d + W - 1) / W;
     for (int L = lane; L < nb; L += kWarp) {
         const int cnt = d - L * W < W ? d - L * W : W;
         double w[W];
-        Draws<T>::normals(philox_block(key, site, chain, static_cast<unsigned int>(L)), cnt, w);
+        Normals<T>::widened(philox_block(key, site, chain, static_cast<unsigned int>(L)), cnt, w);
 #pragma unroll
         for (int k = 0; k < W; ++k) {
             if (k < cnt) {

@@ -23,7 +23,7 @@
 
 #include <cstdint>
 
-#include "philox.cuh"
+#include "normals.cuh"
 
 // Threads per block of fgn_path_* (the launcher uses the same number).
 #define FGN_SCAN_THREADS 256
@@ -46,28 +46,6 @@ struct Cplx<double> {
     __device__ __forceinline__ static double2 make(double re, double im) { return make_double2(re, im); }
 };
 
-// The Box-Muller pairs of one Philox block: P pairs, z[2p] the cosine and z[2p + 1] the sine
-// branch of pair p (the same arithmetic as random.cu's NormalF32Op / NormalF64Op).
-template <typename T>
-struct BlockPairs;
-
-template <>
-struct BlockPairs<float> {
-    static constexpr int P = 2;
-    __device__ __forceinline__ static void apply(uint4 b, float (&z)[4]) {
-        box_muller_f32(uniform_u32(b.x), uniform_u32(b.y), &z[0], &z[1]);
-        box_muller_f32(uniform_u32(b.z), uniform_u32(b.w), &z[2], &z[3]);
-    }
-};
-
-template <>
-struct BlockPairs<double> {
-    static constexpr int P = 1;
-    __device__ __forceinline__ static void apply(uint4 b, double (&z)[2]) {
-        box_muller_f64(uniform_u64(b.x, b.y), uniform_u64(b.z, b.w), &z[0], &z[1]);
-    }
-};
-
 // fgn_spectrum writes V for every path: one thread per (path, Philox lane), P pairs each, in a
 // grid-stride loop over the flat (row, lane) index.
 template <typename T>
@@ -75,7 +53,7 @@ __device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict_
                                              const T* __restrict__ w, long long paths, long long ne,
                                              unsigned long long seed, unsigned long long site,
                                              unsigned long long chain0) {
-    constexpr int P = BlockPairs<T>::P;
+    constexpr int P = Normals<T>::W / 2;  // Box-Muller pairs per block: z[2p] cosine, z[2p + 1] sine
     if (paths <= 0 || ne < 2) {
         return;
     }
@@ -97,7 +75,7 @@ __device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict_
         const uint4 b = philox_block(key, site, static_cast<unsigned int>(chain0 + row),
                                      static_cast<unsigned int>(lane));
         T z[2 * P];
-        BlockPairs<T>::apply(b, z);
+        Normals<T>::block(b, z);
         typename Cplx<T>::type* out = buf + row * m;
 #pragma unroll
         for (int p = 0; p < P; ++p) {

@@ -72,41 +72,18 @@
 // d² : 0)) elements; full needs (32·32 + warps · 32·⌈d/32⌉) elements, wide none.
 // gmm_prep_<dt> takes (consts, params, d, k, cov, a, s), one warp per component.
 
+#include "gmm.cuh"
+
 namespace {
 
-constexpr int kWarp = 32;
 constexpr int kBlock = 256;
 constexpr int kWarpsPerBlock = kBlock / kWarp;
-constexpr unsigned kAllLanes = 0xffffffffu;
 constexpr int kTile = 32;  // U tiles are kTile × kTile
 
 // The values of ops.CovKind and ops.NoiseKind.
 constexpr long long kIsotropic = 1;
 constexpr long long kFull = 3;
 constexpr long long kVE = 1;
-
-template <typename T>
-struct Math;
-
-template <>
-struct Math<float> {
-    __device__ __forceinline__ static float exp(float v) { return ::expf(v); }
-    __device__ __forceinline__ static float log(float v) { return ::logf(v); }
-    __device__ __forceinline__ static float expm1(float v) { return ::expm1f(v); }
-    __device__ __forceinline__ static float nan() { return __int_as_float(0x7fc00000); }
-    __device__ __forceinline__ static float inf() { return __int_as_float(0x7f800000); }
-    __device__ __forceinline__ static bool finite(float v) { return ::isfinite(v); }
-};
-
-template <>
-struct Math<double> {
-    __device__ __forceinline__ static double exp(double v) { return ::exp(v); }
-    __device__ __forceinline__ static double log(double v) { return ::log(v); }
-    __device__ __forceinline__ static double expm1(double v) { return ::expm1(v); }
-    __device__ __forceinline__ static double nan() { return __longlong_as_double(0x7ff8000000000000LL); }
-    __device__ __forceinline__ static double inf() { return __longlong_as_double(0x7ff0000000000000LL); }
-    __device__ __forceinline__ static bool finite(double v) { return ::isfinite(v); }
-};
 
 // log(2π), rounded to T.
 template <typename T>
@@ -207,23 +184,6 @@ __device__ __noinline__ Coef<T> level_coef(T a, T s, T lam) {
 template <typename T>
 __device__ __noinline__ T level_inv(T a, T s, T lam) {
     return T(1) / (a * a * lam + s);
-}
-
-template <typename T>
-__device__ __forceinline__ T warp_sum(T v) {
-#pragma unroll
-    for (int o = kWarp / 2; o > 0; o >>= 1) {
-        v += __shfl_xor_sync(kAllLanes, v, o);
-    }
-    return v;
-}
-
-// block_copy copies len elements from global to shared memory with the whole block.
-template <typename T>
-__device__ __forceinline__ void block_copy(T* dst, const T* __restrict__ src, long long len) {
-    for (long long i = threadIdx.x; i < len; i += blockDim.x) {
-        dst[i] = __ldg(src + i);
-    }
 }
 
 // stage copies the table rows of components [k0, k0 + nk) (and their U when su is not null) into
@@ -484,30 +444,6 @@ __device__ __forceinline__ void rows_upto4(const Args<T>& A, T* sm) {
 
 // ---------------------------------------------------------------------------------------------
 // 8 < d ≤ 32·P: one warp per row, P coordinates per lane in registers.
-
-// Online update shared by the warp kernels: r is warp-uniform, so is the branch.
-template <typename T>
-struct Online {
-    T m, sum;
-    bool grow;  // the last term raised the max: acc = acc·f + g; otherwise acc += f·g
-    T f;
-    __device__ __forceinline__ void init() {
-        m = -Math<T>::inf();
-        sum = T(0);
-    }
-    __device__ __forceinline__ void add(T r) {
-        grow = r > m;
-        if (grow) {
-            f = Math<T>::exp(m - r);  // 0 on the first term
-            sum = sum * f + T(1);
-            m = r;
-        } else {
-            f = Math<T>::exp(r - m);
-            sum += f;
-        }
-    }
-    __device__ __forceinline__ T update(T acc, T g) const { return grow ? acc * f + g : acc + f * g; }
-};
 
 // KEEP_G: the gradient of the current component stays in registers between the reduction and the
 // accumulator update (P more registers); otherwise it is recomputed from shared memory, which keeps

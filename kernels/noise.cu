@@ -54,7 +54,7 @@
 
 #include <cstdint>
 
-#include "philox.cuh"
+#include "normals.cuh"
 
 namespace {
 
@@ -298,12 +298,7 @@ struct NormalLane<float> {
     static constexpr int W = 4;
     float v0, v1, v2, v3;
     __device__ __forceinline__ void make(uint4 b, bool second_pair) {
-        box_muller_f32(uniform_u32(b.x), uniform_u32(b.y), &v0, &v1);
-        v2 = 0.0f;
-        v3 = 0.0f;
-        if (second_pair) {
-            box_muller_f32(uniform_u32(b.z), uniform_u32(b.w), &v2, &v3);
-        }
+        normals_f32(b, second_pair, &v0, &v1, &v2, &v3);
     }
     __device__ __forceinline__ float at(int k) const {
         return k == 0 ? v0 : k == 1 ? v1 : k == 2 ? v2 : v3;
@@ -315,7 +310,7 @@ struct NormalLane<double> {
     static constexpr int W = 2;
     double v0, v1;
     __device__ __forceinline__ void make(uint4 b, bool /*second_pair*/) {
-        box_muller_f64(uniform_u64(b.x, b.y), uniform_u64(b.z, b.w), &v0, &v1);
+        normals_f64(b, &v0, &v1);
     }
     __device__ __forceinline__ double at(int k) const { return k == 0 ? v0 : v1; }
 };

@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-#include "philox.cuh"
+#include "normals.cuh"
 
 namespace {
 
@@ -83,8 +83,7 @@ struct NormalF32Op {
     typedef float T;
     static constexpr int W = 4;
     __device__ __forceinline__ static void apply(uint4 b, T (&v)[W]) {
-        box_muller_f32(uniform_u32(b.x), uniform_u32(b.y), &v[0], &v[1]);
-        box_muller_f32(uniform_u32(b.z), uniform_u32(b.w), &v[2], &v[3]);
+        Normals<float>::block(b, v);
     }
 };
 
@@ -93,7 +92,7 @@ struct NormalF64Op {
     typedef double T;
     static constexpr int W = 2;
     __device__ __forceinline__ static void apply(uint4 b, T (&v)[W]) {
-        box_muller_f64(uniform_u64(b.x, b.y), uniform_u64(b.z, b.w), &v[0], &v[1]);
+        Normals<double>::block(b, v);
     }
 };
 
