@@ -187,8 +187,9 @@ func CheckGMMChains(dev tensor.Device, c GMMChains) error {
 	if s.Stride <= maxP {
 		return fmt.Errorf("%s: site stride %d must exceed every purpose offset (%d)", op, s.Stride, maxP)
 	}
-	if s.First > (math.MaxUint64-maxP)/s.Stride-uint64(c.Steps) {
-		return fmt.Errorf("%s: sites of steps %d..%d overflow 64 bits", op, s.First, s.First+uint64(c.Steps))
+	// The largest step index (First + Steps − 1) times Stride plus the largest purpose must fit.
+	if lim := (math.MaxUint64 - maxP) / s.Stride; uint64(c.Steps-1) > lim || s.First > lim-uint64(c.Steps-1) {
+		return fmt.Errorf("%s: sites of steps %d..%d (stride %d) overflow 64 bits", op, s.First, s.First+uint64(c.Steps)-1, s.Stride)
 	}
 	noise := c.Noise
 	if noise.Kind == 0 {
@@ -204,16 +205,16 @@ func CheckGMMChains(dev tensor.Device, c GMMChains) error {
 // GMMChains is the reference of the fused chains: literally the step-by-step sequence of the
 // backend's own ops (see the GMMChains type), with scratch tensors for the proposal and the score.
 func (b cpuBackend) GMMChains(c GMMChains) error {
-	if err := CheckGMMChains(tensor.CPU(), c); err != nil {
-		return err
-	}
 	return StepByStepChains(b, c)
 }
 
 // StepByStepChains runs c on b one op at a time: the definition of GMMChains, usable on any
-// backend (the CUDA parity tests compare its result with the fused kernel's). The caller
-// validates c (CheckGMMChains).
+// backend (the CUDA parity tests compare its result with the fused kernel's). It validates c
+// with CheckGMMChains first.
 func StepByStepChains(b Backend, c GMMChains) error {
+	if err := CheckGMMChains(b.Device(), c); err != nil {
+		return err
+	}
 	op := "gmm chains " + c.Method.String()
 	dev, dt, n, dim := b.Device(), c.X.DType(), c.X.Dim(0), c.X.Dim(1)
 	noise := c.Noise

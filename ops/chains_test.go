@@ -249,6 +249,7 @@ func TestGMMChainsRejectsBadInput(t *testing.T) {
 		}, "trace has shape", false},
 		{"site stride too small", p, func(c *GMMChains) { c.Sites.Stride = 2 }, "site stride", false},
 		{"sites overflow", p, func(c *GMMChains) { c.Sites.First = math.MaxUint64 / 16 }, "overflow 64 bits", false},
+		{"sites overflow with a huge stride", p, func(c *GMMChains) { c.Sites.Stride = 1 << 63 }, "overflow 64 bits", false},
 		{"bad noise level", p, func(c *GMMChains) { c.Noise = AtSigma(-1) }, "noise level", false},
 		{"chains beyond 2^32", p, func(c *GMMChains) { c.FirstChain = MaxChains - 1 }, "out of range", false},
 	}

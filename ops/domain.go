@@ -125,12 +125,16 @@ func (dom *Domain) Params() DomainParams {
 		Radius: dom.radius, A: cp(dom.a), B: cp(dom.b), M: dom.m}
 }
 
-// Contains reports whether x (d coordinates) lies in the domain; a NaN coordinate never does.
+// Contains reports whether x (d coordinates) lies in the domain; a NaN coordinate never does, and
+// neither does an x with the wrong number of coordinates.
 //
 //	box       lo_j ≤ x_j ≤ hi_j for every j
 //	ball      Σ_j (x_j − c_j)² ≤ r²
 //	polytope  Σ_j A_ij x_j ≤ b_i for every i
 func (dom *Domain) Contains(x []float64) bool {
+	if len(x) != dom.d {
+		return false
+	}
 	switch dom.kind {
 	case Box:
 		for j, v := range x {

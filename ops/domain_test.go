@@ -133,6 +133,10 @@ func TestDomainContains(t *testing.T) {
 		{"triangle negative", tri, []float64{-1e-300, 0.5}, false},
 		{"triangle NaN", tri, []float64{nan, 0.1}, false},
 		{"triangle Inf", tri, []float64{0.1, inf}, false},
+		{"box, too few coordinates", box, []float64{0, 0.25}, false},
+		{"box, no coordinates", box, nil, false},
+		{"ball, too many coordinates", ball, []float64{1, -1, 0}, false},
+		{"triangle, too few coordinates", tri, []float64{0.25}, false},
 	} {
 		assert.Equal(t, tc.want, tc.dom.Contains(tc.x), tc.name)
 	}

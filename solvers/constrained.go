@@ -494,9 +494,16 @@ func SampleUniform(dom *ops.Domain, n int, seed uint64) ([]float64, error) {
 			for j := range row {
 				row[j] = p.Center[j] + s*row[j]
 			}
-			if !dom.Contains(row) { // ‖x − c‖ = r up to rounding: pull it in by an ulp's worth
+			// ‖x − c‖ = r up to rounding (of c + s·z, which can lose ulp(|c|) ≫ ulp(r) far from
+			// the origin): pull the point towards the center until it is inside; the center
+			// itself always is.
+			for shrink := 1e-15; !dom.Contains(row); shrink *= 4 {
 				for j := range row {
-					row[j] = p.Center[j] + (row[j]-p.Center[j])*(1-1e-15)
+					if shrink >= 1 {
+						row[j] = p.Center[j]
+					} else {
+						row[j] = p.Center[j] + (row[j]-p.Center[j])*(1-shrink)
+					}
 				}
 			}
 		}

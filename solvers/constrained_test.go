@@ -412,3 +412,16 @@ func BenchmarkMetropolisWalk(b *testing.B) {
 		}
 	}
 }
+
+// Far from the origin c + s·z loses ulp(|c|), far more than ulp(r): every uniform sample of a
+// tiny ball there must still be inside it.
+func TestSampleUniformTinyBallFarAway(t *testing.T) {
+	ball, err := ops.NewBall([]float64{1e6, -1e6}, 1e-6)
+	require.NoError(t, err)
+	const n = 200000
+	u, err := SampleUniform(ball, n, 3)
+	require.NoError(t, err)
+	for i := 0; i < n; i++ {
+		require.True(t, ball.Contains(u[2*i:2*i+2]), "sample %d %v outside", i, u[2*i:2*i+2])
+	}
+}

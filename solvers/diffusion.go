@@ -140,6 +140,11 @@ func (cfg DiffusionConfig) validate(n int) (DiffusionConfig, []float64, error) {
 		if grid, err = Sigmas(cfg.Schedule, cfg.Steps, cfg.SigmaMin, cfg.SigmaMax, cfg.Rho); err != nil {
 			return cfg, nil, err
 		}
+		// σ_min and σ_max so close (or ρ so large) that neighbouring levels round to the same
+		// number would make empty steps and infinite multistep coefficients.
+		if err := CheckSigmas(grid); err != nil {
+			return cfg, nil, fmt.Errorf("%s schedule with %d steps on [%g, %g]: %w", cfg.Schedule, cfg.Steps, cfg.SigmaMin, cfg.SigmaMax, err)
+		}
 	}
 	if cfg.Method == MethodEDMSDE {
 		if cfg.SChurn == 0 {

@@ -594,3 +594,11 @@ func TestDiffusionDenoiserError(t *testing.T) {
 	assert.Contains(t, err.Error(), "step 1 (sigma 2 → 0.5)")
 	assert.Contains(t, err.Error(), "out of range")
 }
+
+// A generated grid whose neighbouring levels round to the same number is refused up front.
+func TestDiffusionRefusesDegenerateGrids(t *testing.T) {
+	den := TargetDenoiser(gmmTarget(t, ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{{0}}, Vars: []float64{1}}))
+	_, err := Diffusion(ops.CPU(), den, 4, tensor.F64, DiffusionConfig{Method: MethodDPMPP2M, Steps: 1000, SigmaMin: 1, SigmaMax: 1 + 1e-13})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "edm schedule with 1000 steps")
+}

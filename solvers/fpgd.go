@@ -327,7 +327,10 @@ func fpgd(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDR
 		return nil, err
 	}
 	defer noise.close()
-	block := max(1, cfg.NoiseBlock/(d*cfg.Steps))
+	block := 1 // chains per noise call: NoiseBlock/(d·Steps), at least one (no product that can overflow)
+	if perChain := cfg.NoiseBlock / d; cfg.Steps <= perChain {
+		block = max(1, perChain/cfg.Steps)
+	}
 	if cfg.Sigma == 0 {
 		block = n // no noise is drawn
 	}
