@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/scorekit/scorekit/ops"
-	"github.com/scorekit/scorekit/ops/cuda"
 )
 
 // The fused chains on the GPU (kernels/chains.cu, one launch per 100 steps, the state in
@@ -14,9 +13,8 @@ import (
 // per step one launch per op with the state in device memory between them) — the problems and
 // metrics of chains_test.go over chains ∈ {10^3, 10^4, 10^5, 10^6} × d ∈ {2, 16, 128}, f32 and
 // f64. The peers scripts peers/chains_jax.py and peers/chains_torch.py time the same runs (100
-// steps in one compiled loop). Each problem runs on its own cuda.New backend over the shared
-// device, closed after the problem; TimeOp's untimed first call loads the kernels and uploads the
-// mixture, and the device is synchronised before the timer stops. Problems whose tensors
+// steps in one compiled loop). Each problem runs on its own backend (problemBackend: a fresh
+// cuda.New backend over the shared device, closed after the problem). Problems whose tensors
 // (chainsRunBytes, plus cudaHeadroom) do not fit in the free device memory are skipped with the
 // reason.
 
@@ -35,21 +33,9 @@ func cudaChainsCases(m ops.ChainMethod) []chainsCase {
 
 // cudaChainsTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
 func cudaChainsTarget(b *testing.B, stepByStep bool) chainsTarget {
-	if _, err := openGPU(); err != nil {
-		Skipf(b, "%v", err)
-	}
+	requireGPU(b)
 	return chainsTarget{
-		backend: func(b *testing.B) (ops.Backend, func()) {
-			be, err := cuda.New(gpu)
-			if err != nil {
-				b.Fatalf("cuda backend on %s: %v", gpu.Name(), err)
-			}
-			return be, func() {
-				if err := be.Close(); err != nil {
-					b.Errorf("close cuda backend: %v", err)
-				}
-			}
-		},
+		backend:    problemBackend,
 		fits:       fitsOnGPU,
 		stepByStep: stepByStep,
 		bandwidth:  true,

@@ -11,9 +11,5 @@ import "testing"
 // the op is memory-bound, so the large sizes should approach the peak (the 2^16 ones are
 // launch-bound). Problems that do not fit in the free device memory are skipped with the reason.
 func BenchmarkCombineCUDA(b *testing.B) {
-	be, err := openGPU()
-	if err != nil {
-		Skipf(b, "%v", err)
-	}
-	benchCombine(b, be, cudaCombineTotals, fitsOnGPU)
+	benchCombine(b, requireGPU(b), cudaCombineTotals, fitsOnGPU)
 }

@@ -2,12 +2,7 @@
 
 package bench
 
-import (
-	"testing"
-
-	"github.com/scorekit/scorekit/ops"
-	"github.com/scorekit/scorekit/ops/cuda"
-)
+import "testing"
 
 // The diffusion samplers on the GPU: solvers.Diffusion on the CUDA backend, the problems and
 // metrics of diffusion_test.go with 10^5 samples of the 2-D (K = 8) and 64-D (K = 16) mixtures,
@@ -20,29 +15,15 @@ import (
 // samplers k-diffusion style (a Python loop over steps, the closed-form denoiser in torch ops) on
 // the same mixtures and prints the same samples/s, score-evals/s, mode-tv and scale-err.
 //
-// Each problem runs on its own cuda.New backend over the shared device, closed after the problem,
-// so the mixture it uploaded does not stay on the GPU for the rest of the sweep; TimeOp's untimed
-// first call loads the kernels and uploads the mixture, and the device is synchronised before the
-// timer stops.
+// Each problem runs on its own backend (problemBackend: a fresh cuda.New backend over the shared
+// device, closed after the problem).
 
 // cudaDiffusionTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
 func cudaDiffusionTarget(b *testing.B) diffusionTarget {
-	if _, err := openGPU(); err != nil {
-		Skipf(b, "%v", err)
-	}
+	requireGPU(b)
 	return diffusionTarget{
-		backend: func(b *testing.B) (ops.Backend, func()) {
-			be, err := cuda.New(gpu)
-			if err != nil {
-				b.Fatalf("cuda backend on %s: %v", gpu.Name(), err)
-			}
-			return be, func() {
-				if err := be.Close(); err != nil {
-					b.Errorf("close cuda backend: %v", err)
-				}
-			}
-		},
-		fits: fitsOnGPU,
+		backend: problemBackend,
+		fits:    fitsOnGPU,
 	}
 }
 

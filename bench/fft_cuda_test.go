@@ -27,9 +27,5 @@ var cudaFFTCases = func() []fftCase {
 }()
 
 func BenchmarkFFTCUDA(b *testing.B) {
-	be, err := openGPU()
-	if err != nil {
-		Skipf(b, "%v", err)
-	}
-	benchFFT(b, fftTarget{backend: be, cases: cudaFFTCases, fits: fitsOnGPU})
+	benchFFT(b, fftTarget{backend: requireGPU(b), cases: cudaFFTCases, fits: fitsOnGPU})
 }

@@ -35,9 +35,5 @@ func fgnCUDAWork(dt tensor.DType, c fgnCase, ne int) int64 {
 }
 
 func BenchmarkFGNCUDA(b *testing.B) {
-	be, err := openGPU()
-	if err != nil {
-		Skipf(b, "%v", err)
-	}
-	benchFGN(b, fgnTarget{backend: be, cases: cudaFGNCases, fits: fitsOnGPU, workBytes: fgnCUDAWork})
+	benchFGN(b, fgnTarget{backend: requireGPU(b), cases: cudaFGNCases, fits: fitsOnGPU, workBytes: fgnCUDAWork})
 }

@@ -5,8 +5,6 @@ package bench
 import (
 	"testing"
 
-	"github.com/scorekit/scorekit/ops"
-	"github.com/scorekit/scorekit/ops/cuda"
 	"github.com/scorekit/scorekit/solvers"
 )
 
@@ -22,30 +20,16 @@ import (
 // (ALGORITHMS §2: the chain's state in registers for S steps) is measured against; the design's
 // target for it is MALA ≥ 10× JAX (peers/mala_jax.py) at 10^5 chains, d = 2..16.
 //
-// Each problem runs on its own cuda.New backend over the shared device, closed after the problem,
-// so the mixture it uploaded does not stay on the GPU for the rest of the sweep; TimeOp's untimed
-// first call loads the kernels and uploads the mixture, and the device is synchronised before the
-// timer stops. Problems whose tensors (langevinBytes, plus cudaHeadroom) do not fit in the free
-// device memory are skipped with the reason.
+// Each problem runs on its own backend (problemBackend: a fresh cuda.New backend over the shared
+// device, closed after the problem). Problems whose tensors (langevinBytes, plus cudaHeadroom) do
+// not fit in the free device memory are skipped with the reason.
 
 // cudaLangevinTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
 func cudaLangevinTarget(b *testing.B) langevinTarget {
-	if _, err := openGPU(); err != nil {
-		Skipf(b, "%v", err)
-	}
+	requireGPU(b)
 	return langevinTarget{
-		backend: func(b *testing.B) (ops.Backend, func()) {
-			be, err := cuda.New(gpu)
-			if err != nil {
-				b.Fatalf("cuda backend on %s: %v", gpu.Name(), err)
-			}
-			return be, func() {
-				if err := be.Close(); err != nil {
-					b.Errorf("close cuda backend: %v", err)
-				}
-			}
-		},
-		fits: fitsOnGPU,
+		backend: problemBackend,
+		fits:    fitsOnGPU,
 	}
 }
 

@@ -10,12 +10,8 @@ import "testing"
 // so the GPU fills only with ≳ 10^5 paths: paths ∈ {2^14, 2^17, 2^20} × 256 steps (up to 2^28
 // outputs: 1 GiB in f32, 2 GiB in f64).
 func cudaNoise(b *testing.B) noiseTarget {
-	be, err := openGPU()
-	if err != nil {
-		Skipf(b, "%v", err)
-	}
 	return noiseTarget{
-		backend:      be,
+		backend:      requireGPU(b),
 		stableTotals: []int{1 * Mi, 16 * Mi, 128 * Mi},
 		pathCases:    []noisePathCase{{16 * Ki, 256}, {128 * Ki, 256}, {1 * Mi, 256}},
 		fits:         fitsOnGPU,

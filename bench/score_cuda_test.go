@@ -8,8 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/scorekit/scorekit/ops"
-	"github.com/scorekit/scorekit/ops/cuda"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -22,8 +20,8 @@ import (
 // of its results. A GPU held below its boost clock (power or thermal limits) reaches less than the
 // table's figure: set the variables to the clock it actually sustains for a stricter %peak.
 //
-// Each problem runs on its own cuda.New backend over the shared device, closed after the problem,
-// so the mixture or data set it uploaded does not stay on the GPU for the rest of the sweep.
+// Each problem runs on its own backend (problemBackend: a fresh cuda.New backend over the shared
+// device, closed after the problem).
 // Problems whose tensors (plus cudaHeadroom) do not fit in the free device memory are skipped
 // with the reason. The largest empirical problems are hundreds of TFLOP per call: run the sweep
 // with a time-based -test.benchtime (1s: such a problem is timed once, after its warm-up).
@@ -38,9 +36,7 @@ func gpuPeak(dt tensor.DType) (float64, string) {
 
 // cudaScoreTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
 func cudaScoreTarget(b *testing.B) scoreTarget {
-	if _, err := openGPU(); err != nil {
-		Skipf(b, "%v", err)
-	}
+	requireGPU(b)
 	printPeaksOnce.Do(func() {
 		for _, dt := range DTypes {
 			peak, _, source := peakFLOPs(gpu.Info(), dt, os.Getenv)
@@ -49,19 +45,9 @@ func cudaScoreTarget(b *testing.B) scoreTarget {
 		}
 	})
 	return scoreTarget{
-		backend: func(b *testing.B) (ops.Backend, func()) {
-			be, err := cuda.New(gpu)
-			if err != nil {
-				b.Fatalf("cuda backend on %s: %v", gpu.Name(), err)
-			}
-			return be, func() {
-				if err := be.Close(); err != nil {
-					b.Errorf("close cuda backend: %v", err)
-				}
-			}
-		},
-		fits: fitsOnGPU,
-		peak: gpuPeak,
+		backend: problemBackend,
+		fits:    fitsOnGPU,
+		peak:    gpuPeak,
 	}
 }
 

@@ -33,7 +33,6 @@ JAX's CPU backend, only to check the script: those timings compare with nothing)
 access. XLA preallocates 75 % of the GPU (XLA_PYTHON_CLIENT_MEM_FRACTION changes it).
 """
 
-import math
 import os
 import sys
 import time
@@ -41,43 +40,25 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chains_torch as chains  # noqa: E402  (standard-library parts only; torch is imported in its main)
 import common  # noqa: E402
+import mala_jax  # noqa: E402  (standard-library parts only; jax is imported in main)
 import mala_torch as mala  # noqa: E402
 
 LIBRARY = "jax"
-VARIANTS = ["jit"]
-
-
-def add_args(p):
-    p.add_argument("--device", default="gpu", choices=["gpu", "cpu"],
-                   help="gpu (default); cpu only checks that the script runs (timings not comparable)")
+VARIANTS = mala_jax.VARIANTS
+add_args = mala_jax.add_args
 
 
 def build(jax, jnp, method, logw, mu, var):
     """logdensity, the per-chain kernel, one multi-chain step and the jitted S-step run."""
-    d = mu.shape[1]
-    lognorm = logw - 0.5 * d * jnp.log(2 * math.pi * var)
-    h = chains.STEP_SIZE
     e, cv, cx, cxg, l11, l21, l22 = chains.uld_coefficients()
-
-    def logdensity(x):
-        diff = x[None, :] - mu                                        # (K, d)
-        return jax.nn.logsumexp(lognorm - 0.5 * jnp.sum(diff * diff, -1) / var)
-
+    logdensity = mala_jax.gmm_logdensity(jax, jnp, logw, mu, var)
     value_and_grad = jax.value_and_grad(logdensity)
     grad = jax.grad(logdensity)
+    kernel = mala_jax.mala_kernel(jax, jnp, value_and_grad, chains.STEP_SIZE)
 
     def mala_kernel(key, state):
-        x, logp, g = state
-        k_noise, k_accept = jax.random.split(key)
-        xi = jax.random.normal(k_noise, x.shape, x.dtype)
-        y = x + h * g + jnp.sqrt(2 * h).astype(x.dtype) * xi
-        logp_y, g_y = value_and_grad(y)
-        fwd = jnp.sum((y - x - h * g) ** 2)
-        bwd = jnp.sum((x - y - h * g_y) ** 2)
-        log_alpha = logp_y - logp + (fwd - bwd) / (4 * h)
-        u = jax.random.uniform(k_accept, (), x.dtype)
-        acc = jnp.log(u) < log_alpha
-        return (jnp.where(acc, y, x), jnp.where(acc, logp_y, logp), jnp.where(acc, g_y, g)), acc
+        x, logp, g, acc = kernel(key, *state)
+        return (x, logp, g), acc
 
     def uld_kernel(key, state):
         x, v = state
@@ -116,12 +97,7 @@ def self_check(jax, jnp, dev):
         for method in chains.METHODS:
             logdensity, one_step, run, init = build(jax, jnp, method, logw, mu, var)
             x = 3 * jax.random.normal(jax.random.PRNGKey(3), (7, 5), jnp.float64)
-            g = jax.vmap(jax.grad(logdensity))(x)
-            diff = x[:, None, :] - mu[None]
-            r = logw - 2.5 * jnp.log(2 * math.pi * var) - 0.5 * jnp.sum(diff ** 2, -1) / var
-            want = -jnp.sum((jax.nn.softmax(r, axis=1) / var)[:, :, None] * diff, 1)
-            if not float(jnp.max(jnp.abs(g - want))) <= 1e-10 * (1 + float(jnp.max(jnp.abs(want)))):
-                raise AssertionError("self-check: the gradient of the GMM log-density differs from its closed form")
+            mala_jax.check_gradient(jax, jnp, logdensity, logw, mu, var, x)
             key = jax.random.PRNGKey(11)
             carry = (init(x), jnp.zeros(7, jnp.int32))
             for s in range(chains.STEPS):
@@ -136,20 +112,7 @@ def self_check(jax, jnp, dev):
 
 def main():
     args = chains.parse_args(LIBRARY, VARIANTS, add_args)
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as e:
-        common.skip(LIBRARY, "JAX is not installed (%s)" % e)
-    jax.config.update("jax_enable_x64", True)
-    try:
-        devs = jax.devices(args.device)
-    except RuntimeError as e:
-        common.skip(LIBRARY, "jax %s has no %s backend (%s)" % (jax.__version__, args.device.upper(),
-                                                                  str(e).splitlines()[0]))
-    if not devs:
-        common.skip(LIBRARY, "jax %s found no %s" % (jax.__version__, args.device.upper()))
-    dev = devs[0]
+    jax, jnp, dev = common.import_jax(LIBRARY, args.device)
     self_check(jax, jnp, dev)
     meta = {
         "library": LIBRARY, "version": jax.__version__, "device": dev.device_kind,
@@ -161,17 +124,11 @@ def main():
     }
     dtypes = {"f32": jnp.float32, "f64": jnp.float64}
 
-    def memory_limit():
-        stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
-        if stats and "bytes_limit" in stats:
-            return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-        return 1 << 62  # unknown: let XLA say RESOURCE_EXHAUSTED
-
     rows = []
     with jax.default_device(dev):
         for method, dt, n, d in chains.problems(args):
             need = chains.state_bytes(dt, n, d)
-            if need > memory_limit():
+            if need > common.jax_free_bytes(dev):
                 rows.append(chains.skipped(LIBRARY, "jit", method, dt, n, d, "out of memory: needs %.1f GiB"
                                            % (need / 2**30)))
                 continue
@@ -189,20 +146,18 @@ def main():
                     elapsed = time.perf_counter() - t0
                     runs += 1
                     if i == args.warmup - 1 and elapsed > args.max_call_s:
-                        raise mala.TooSlow("one run takes %.1f s (--max-call-s %g)" % (elapsed, args.max_call_s))
+                        raise common.TooSlow("one run takes %.1f s (--max-call-s %g)" % (elapsed, args.max_call_s))
                     if i >= args.warmup:
                         times.append(elapsed * 1e3)
                 accept = None
                 if method == "mala":
                     accept = float(jnp.mean(accepted.astype(jnp.float64))) / (runs * chains.STEPS)
                 rows.append(chains.result(LIBRARY, "jit", method, dt, n, d, times, accept))
-            except (mala.TooSlow, MemoryError) as e:
-                rows.append(chains.skipped(LIBRARY, "jit", method, dt, n, d, e))
             except Exception as e:  # noqa: BLE001
-                if not common.is_out_of_memory(e):
+                why = common.skip_reason(e, direct=(common.TooSlow, MemoryError))
+                if why is None:
                     raise
-                rows.append(chains.skipped(LIBRARY, "jit", method, dt, n, d,
-                                           "out of memory: %s" % str(e).splitlines()[0]))
+                rows.append(chains.skipped(LIBRARY, "jit", method, dt, n, d, why))
             finally:
                 state = accepted = None
                 if hasattr(jax, "clear_caches"):

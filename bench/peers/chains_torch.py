@@ -48,9 +48,7 @@ only; chains_jax.py imports them from here.
 import argparse
 import math
 import os
-import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -58,19 +56,15 @@ import mala_torch as mala  # noqa: E402  (standard-library parts: labels, counts
 
 LIBRARY = "torch"
 
-# bench/chains_test.go and chains_cuda_test.go: cudaChainsGrid, chainsSteps, langevinK,
-# langevinStepSize, chainsFriction.
-CHAINS = [10**3, 10**4, 10**5, 10**6]
-DIMS = [2, 16, 128]
-QUICK = {"chains": [10**4, 10**5], "dims": [2, 16], "dtypes": ["f32"]}
-K = 4
+# bench/chains_test.go and chains_cuda_test.go: cudaChainsGrid (the chains and dimensions of
+# BenchmarkMALACUDA), chainsSteps, chainsFriction; the mixture (langevinK) and the step size
+# (langevinStepSize) are those of mala_torch.py.
+CHAINS, DIMS, QUICK, DTYPES, BYTES = mala.CHAINS, mala.DIMS, mala.QUICK, mala.DTYPES, mala.BYTES
+K, STEP_SIZE = mala.K, mala.STEP_SIZE
 STEPS = 100
-STEP_SIZE = 0.3
 FRICTION = 1.5
 INV_MASS = 1.0
 METHODS = ["mala", "uld"]
-DTYPES = ["f32", "f64"]
-BYTES = {"f32": 4, "f64": 8}
 TORCH_VARIANTS = ["eager", "compile", "graph"]
 
 
@@ -97,50 +91,22 @@ def uld_coefficients(h=STEP_SIZE, gamma=FRICTION, u=INV_MASS):
 
 
 def go_benchmark(method, dtype, n, d):
-    return "BenchmarkChains%sCUDA/%s/chains=%s/d=%d" % (method.upper(), dtype, mala.pow10_label(n), d)
+    return "BenchmarkChains%sCUDA/%s/chains=%s/d=%d" % (method.upper(), dtype, common.pow10_label(n), d)
 
 
 def parse_args(library, variants, extra=None):
     p = argparse.ArgumentParser(
         description="Time %s's MALA and ULD runs of %d steps on the problems of scorekit's "
         "BenchmarkChains{MALA,ULD}CUDA (K = %d isotropic Gaussian mixture, h = %g)." % (library, STEPS, K, STEP_SIZE))
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    p.add_argument("--reps", type=int, default=20, help="timed runs per problem (>= 20; default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default 3)")
-    p.add_argument("--quick", action="store_true",
-                   help="chains 1e4,1e5, d 2,16, f32 only: the design's target sizes and one step below")
-    p.add_argument("--chains", type=lambda s: [mala.parse_count(x) for x in s.split(",") if x.strip()], default=None,
-                   help="comma-separated chain counts (default %s)" % ",".join(map(mala.pow10_label, CHAINS)))
-    p.add_argument("--dims", type=lambda s: [int(x) for x in s.split(",") if x.strip()], default=None,
-                   help="comma-separated dimensions (default %s)" % ",".join(map(str, DIMS)))
-    p.add_argument("--dtypes", type=lambda s: s.split(","), default=None, help="f32,f64 (default both)")
-    p.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS), help="mala,uld (default both)")
-    p.add_argument("--variants", type=lambda s: s.split(","), default=list(variants),
-                   help="comma-separated, of %s (default all)" % ", ".join(variants))
-    p.add_argument("--max-call-s", type=float, default=30.0,
-                   help="skip a problem whose last warm-up run takes longer than this, seconds (default 30)")
+    mala.add_sweep_args(p, "chains 1e4,1e5, d 2,16, f32 only: the design's target sizes and one step below")
+    p.add_argument("--methods", type=common.name_list, default=list(METHODS), help="mala,uld (default both)")
+    common.add_variants_arg(p, variants)
+    common.add_max_call_arg(p, "last warm-up run")
     if extra:
         extra(p)
     a = p.parse_args()
-    if a.reps < 20:
-        p.error("--reps must be at least 20 (the median of fewer is too noisy to compare)")
-    if a.warmup < 1:
-        p.error("--warmup must be at least 1 (the first run compiles)")
-    a.chains = a.chains or (QUICK["chains"] if a.quick else CHAINS)
-    a.dims = a.dims or (QUICK["dims"] if a.quick else DIMS)
-    a.dtypes = a.dtypes or (QUICK["dtypes"] if a.quick else DTYPES)
-    for dt in a.dtypes:
-        if dt not in BYTES:
-            p.error("unknown dtype %r (want f32 or f64)" % dt)
-    for m in a.methods:
-        if m not in METHODS:
-            p.error("unknown method %r (want mala or uld)" % m)
-    for v in a.variants:
-        if v not in variants:
-            p.error("unknown variant %r (want one of %s)" % (v, ", ".join(variants)))
-    if any(n <= 0 for n in a.chains) or any(d <= 0 for d in a.dims):
-        p.error("chain counts and dimensions must be positive")
-    return a
+    return mala.finish_sweep_args(p, a, variants,
+                                  more=lambda: common.check_known(p, "method", a.methods, METHODS, "mala or uld"))
 
 
 def problems(a):
@@ -159,84 +125,37 @@ def state_bytes(dtype, n, d):
 
 
 def result(library, variant, method, dtype, n, d, times_ms, accept):
-    med = statistics.median(times_ms)
-    return {
-        "library": library, "variant": variant, "method": method, "dtype": dtype,
-        "chains": n, "chains_label": mala.pow10_label(n), "dim": d, "k": K, "steps": STEPS, "step_size": STEP_SIZE,
-        "reps": len(times_ms), "ms": med, "min_ms": min(times_ms), "max_ms": max(times_ms),
-        "chain_steps_per_s": n * STEPS / (med * 1e-3), "accept": accept,
-        "go_benchmark": go_benchmark(method, dtype, n, d),
-    }
+    return dict(mala.chain_result(library, variant, method, dtype, n, d, STEPS, times_ms, accept),
+                go_benchmark=go_benchmark(method, dtype, n, d))
 
 
 def skipped(library, variant, method, dtype, n, d, why):
-    return {
-        "library": library, "variant": variant, "method": method, "dtype": dtype,
-        "chains": n, "chains_label": mala.pow10_label(n), "dim": d, "k": K, "steps": STEPS, "step_size": STEP_SIZE,
-        "skipped": str(why).splitlines()[0] if str(why) else type(why).__name__,
-        "go_benchmark": go_benchmark(method, dtype, n, d),
-    }
+    return dict(mala.chain_skipped(library, variant, method, dtype, n, d, STEPS, why),
+                go_benchmark=go_benchmark(method, dtype, n, d))
 
 
 def print_table(rows, header):
-    print(header)
-    print()
-    print("| library | variant | method | dtype | chains | d | ms per run (median) | chain-steps/s | accept |")
-    print("|---|---|---|---|---|---:|---:|---:|---:|")
-    for r in rows:
-        if "skipped" in r:
-            print("| %s | %s | %s | %s | %s | %d | skipped: %s | | |" % (
-                r["library"], r["variant"], r["method"], r["dtype"], r["chains_label"], r["dim"], r["skipped"]))
-            continue
-        acc = "%.3f" % r["accept"] if r["accept"] is not None else ""
-        print("| %s | %s | %s | %s | %s | %d | %.4g | %.3g | %s |" % (
-            r["library"], r["variant"], r["method"], r["dtype"], r["chains_label"], r["dim"], r["ms"],
-            r["chain_steps_per_s"], acc))
-    sys.stdout.flush()
+    mala.print_chain_table(rows, header)
 
 
 def add_args(p):
-    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
-                   help="cuda (default); cpu only checks that the script runs (timings not comparable)")
-    p.add_argument("--compile-mode", default="default",
-                   help="torch.compile mode of the compile variant (default \"default\")")
+    common.add_device_arg(p, "cuda")
+    common.add_compile_mode_arg(p)
 
 
 def build(torch, logw, mu, var):
     """The closed-form score of the mixture and the in-place MALA and ULD steps."""
-    d = mu.shape[1]
-    lognorm = logw - 0.5 * d * torch.log(2 * math.pi * var)  # (K)
-    h = STEP_SIZE
-    noise_scale = math.sqrt(2 * h)
+    import torch_common
+    gmm = torch_common.gmm(logw, mu, var)
+    score = gmm["score"]
     e, cv, cx, cxg, l11, l21, l22 = uld_coefficients()
-
-    def evaluate(x):
-        diff = x[:, None, :] - mu[None]                                  # (n, K, d)
-        r = lognorm - 0.5 * (diff * diff).sum(-1) / var
-        logp = torch.logsumexp(r, 1)
-        gamma = torch.softmax(r, 1) / var                                # (n, K)
-        return logp, -(gamma[:, :, None] * diff).sum(1)
-
-    def score(x):
-        diff = x[:, None, :] - mu[None]
-        r = lognorm - 0.5 * (diff * diff).sum(-1) / var
-        return -((torch.softmax(r, 1) / var)[:, :, None] * diff).sum(1)
-
-    def mala_step(x, logp, grad, xi, u):
-        y = x + h * grad + noise_scale * xi
-        logp_y, grad_y = evaluate(y)
-        fwd = ((y - x - h * grad) ** 2).sum(1)
-        bwd = ((x - y - h * grad_y) ** 2).sum(1)
-        log_alpha = logp_y - logp + (fwd - bwd) / (4 * h)
-        acc = torch.log(u) < log_alpha
-        return (torch.where(acc[:, None], y, x), torch.where(acc, logp_y, logp),
-                torch.where(acc[:, None], grad_y, grad), acc)
 
     def uld_step(x, v, xi1, xi2):
         g = score(x)
         return x + cx * v + cxg * g + l11 * xi1, e * v + cv * g + l21 * xi1 + l22 * xi2
 
-    return {"evaluate": evaluate, "score": score, "mala_step": mala_step, "uld_step": uld_step}
+    return {"evaluate": gmm["closed"], "score": score,
+            "mala_step": torch_common.mala_step(gmm["closed"], STEP_SIZE), "uld_step": uld_step}
 
 
 def make_run(torch, method, step, state):
@@ -266,18 +185,9 @@ def make_run(torch, method, step, state):
 
 
 def self_check(torch, dev):
-    """The closed-form log p and gradient against autograd (float64)."""
-    logw, mu, var = mala.mixture(5, 99)
-    t = lambda v: torch.tensor(v, dtype=torch.float64, device=dev)  # noqa: E731
-    fns = build(torch, t(logw), t(mu), t(var))
-    gen = torch.Generator(device=dev).manual_seed(3)
-    x = 3 * torch.randn(7, 5, dtype=torch.float64, device=dev, generator=gen)
-    lp, g = fns["evaluate"](x)
-    with torch.enable_grad():
-        xr = x.detach().requires_grad_(True)
-        (ga,) = torch.autograd.grad(fns["evaluate"](xr)[0].sum(), xr)
-    if not torch.allclose(g, ga, rtol=1e-9, atol=1e-12) or not torch.allclose(fns["score"](x), g, rtol=1e-12, atol=1e-12):
-        raise AssertionError("self-check: the closed-form GMM gradient differs from autograd")
+    """The closed-form log p and gradient against autograd (float64); the ULD coefficients."""
+    import torch_common
+    torch_common.check_gmm(dev, *mala.mixture(5, 99))
     e, cv, cx, cxg, l11, l21, l22 = uld_coefficients()
     if not (0 < e < 1 and l11 > 0 and l22 > 0):
         raise AssertionError("self-check: ULD coefficients out of range")
@@ -285,12 +195,8 @@ def self_check(torch, dev):
 
 def main():
     args = parse_args(LIBRARY, TORCH_VARIANTS, add_args)
-    try:
-        import torch
-    except ImportError as e:
-        common.skip(LIBRARY, "PyTorch is not installed (%s)" % e)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        common.skip(LIBRARY, "torch %s sees no CUDA device" % torch.__version__)
+    torch = common.import_torch(LIBRARY, cuda=args.device == "cuda")
+    import torch_common
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     torch.set_grad_enabled(False)
@@ -304,43 +210,13 @@ def main():
         "timing": "CUDA events around one run of %d steps (state carried from run to run), median" % STEPS,
     }
 
-    def sync():
-        if cuda:
-            torch.cuda.synchronize(dev)
-
-    def timed(call):
-        for i in range(args.warmup):
-            t0 = time.perf_counter()
-            call()
-            sync()
-            if i == args.warmup - 1 and time.perf_counter() - t0 > args.max_call_s:
-                raise mala.TooSlow("one run takes %.1f s (--max-call-s %g)" % (time.perf_counter() - t0, args.max_call_s))
-        times = []
-        for _ in range(args.reps):
-            if cuda:
-                start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                call()
-                stop.record()
-                stop.synchronize()
-                times.append(start.elapsed_time(stop))
-            else:
-                t0 = time.perf_counter()
-                call()
-                times.append((time.perf_counter() - t0) * 1e3)
-        return times, args.warmup + args.reps
-
     rows = []
     for method, dt, n, d in problems(args):
         dtype = dtypes[dt]
-        if cuda:
-            free, _ = torch.cuda.mem_get_info(dev)
-            need = state_bytes(dt, n, d)
-            if need > free:
-                for v in args.variants:
-                    rows.append(skipped(LIBRARY, v, method, dt, n, d, "out of memory: needs %.1f GiB, %.1f GiB free"
-                                        % (need / 2**30, free / 2**30)))
-                continue
+        short = torch_common.lacks_memory(dev, state_bytes(dt, n, d)) if cuda else None
+        if short:
+            rows.extend(skipped(LIBRARY, v, method, dt, n, d, short) for v in args.variants)
+            continue
         logw, mu, var = mala.mixture(d, n * 1009 + d)
         t = lambda v: torch.tensor(v, dtype=dtype, device=dev)  # noqa: E731
         fns = build(torch, t(logw), t(mu), t(var))
@@ -377,21 +253,16 @@ def main():
                     call = graph.replay
                     if method == "mala":
                         state["accepted"].zero_()
-                times, runs = timed(call)
+                times, _ = torch_common.timed_runs(dev, call, args.warmup, args.reps, args.max_call_s)
                 accept = None
                 if method == "mala":
-                    accept = float(state["accepted"].double().mean()) / (runs * STEPS)
+                    accept = float(state["accepted"].double().mean()) / ((args.warmup + args.reps) * STEPS)
                 rows.append(result(LIBRARY, v, method, dt, n, d, times, accept))
-            except mala.TooSlow as e:
-                rows.append(skipped(LIBRARY, v, method, dt, n, d, e))
             except Exception as e:  # noqa: BLE001
-                if common.is_out_of_memory(e):
-                    rows.append(skipped(LIBRARY, v, method, dt, n, d, "out of memory: %s" % str(e).splitlines()[0]))
-                elif v in ("compile", "graph"):
-                    rows.append(skipped(LIBRARY, v, method, dt, n, d, "%s failed: %s: %s"
-                                        % (v, type(e).__name__, (str(e).splitlines() or [""])[0])))
-                else:
+                why = common.skip_reason(e, v, {"compile": "compile", "graph": "graph"})
+                if why is None:
                     raise
+                rows.append(skipped(LIBRARY, v, method, dt, n, d, why))
             finally:
                 del state
                 if cuda:

@@ -63,7 +63,6 @@ import math
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -83,24 +82,9 @@ VARIANTS = ["eager", "compile"]
 SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0
 
 
-class TooSlow(Exception):
-    pass
-
-
-def pow10_label(n):
-    """The count label of the Go benchmark names: 100000 -> "1e5", 512 -> "512"."""
-    if n >= 10:
-        k, m = 0, n
-        while m % 10 == 0:
-            m //= 10
-            k += 1
-        if m == 1:
-            return "1e%d" % k
-    return str(n)
-
-
 def go_benchmark(dtype, method, steps, d, k, n):
-    return "BenchmarkDiffusionCUDA/%s/%s/steps=%d/d=%d/K=%d/samples=%s" % (dtype, method, steps, d, k, pow10_label(n))
+    return "BenchmarkDiffusionCUDA/%s/%s/steps=%d/d=%d/K=%d/samples=%s" % (dtype, method, steps, d, k,
+                                                                        common.pow10_label(n))
 
 
 def mixture(k, d):
@@ -176,59 +160,36 @@ def exact_factor(sigmas, var):
     return math.sqrt(var / (var + sigmas[0] ** 2))
 
 
-def parse_count(s):
-    """Parses "1e5", "10^5", "2^20", "1<<20" or "100000"."""
-    s = s.strip()
-    if "e" in s.lower():
-        return int(float(s))
-    return int(common.eval_pow(s))
-
-
 def parse_args():
     p = argparse.ArgumentParser(
         description="Time PyTorch (k-diffusion-style samplers, closed-form GMM denoiser) on the problems "
         "of scorekit's BenchmarkDiffusionCUDA.")
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    p.add_argument("--reps", type=int, default=20, help="timed runs per problem (>= 20; default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default 3)")
+    common.add_output_args(p, reps=20, warmup=3, timed="runs", untimed="runs")
     p.add_argument("--quick", action="store_true", help="steps 18,50 and f32 only")
-    p.add_argument("--methods", type=lambda s: s.split(","), default=METHODS,
+    p.add_argument("--methods", type=common.name_list, default=METHODS,
                    help="comma-separated, of %s (default all)" % ", ".join(METHODS))
-    p.add_argument("--steps", type=lambda s: [int(x) for x in s.split(",") if x.strip()], default=None,
+    p.add_argument("--steps", type=common.int_list, default=None,
                    help="comma-separated step counts (default %s)" % ",".join(map(str, STEPS)))
-    p.add_argument("--dims", type=lambda s: [int(x) for x in s.split(",") if x.strip()], default=None,
+    p.add_argument("--dims", type=common.int_list, default=None,
                    help="comma-separated dimensions, of %s (default all)" % ",".join(str(d) for d, _ in PROBLEMS))
-    p.add_argument("--samples", type=parse_count, default=SAMPLES, help="samples per run (default 1e5)")
-    p.add_argument("--dtypes", type=lambda s: s.split(","), default=None, help="f32,f64 (default both)")
-    p.add_argument("--variants", type=lambda s: s.split(","), default=list(VARIANTS),
-                   help="comma-separated, of %s (default all)" % ", ".join(VARIANTS))
-    p.add_argument("--max-call-s", type=float, default=30.0,
-                   help="skip a problem whose warm-up run takes longer than this, seconds (default 30)")
-    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
-                   help="cuda (default); cpu only checks that the script runs (timings not comparable)")
-    p.add_argument("--compile-mode", default="default",
-                   help="torch.compile mode of the compile variant (default \"default\")")
+    p.add_argument("--samples", type=common.parse_count, default=SAMPLES, help="samples per run (default 1e5)")
+    p.add_argument("--dtypes", type=common.name_list, default=None, help="f32,f64 (default both)")
+    common.add_variants_arg(p, VARIANTS)
+    common.add_max_call_arg(p, "warm-up run")
+    common.add_device_arg(p, "cuda")
+    common.add_compile_mode_arg(p)
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls in float32 (default off)")
     a = p.parse_args()
-    if a.reps < 20:
-        p.error("--reps must be at least 20 (the median of fewer is too noisy to compare)")
-    if a.warmup < 1:
-        p.error("--warmup must be at least 1 (the first run compiles)")
+    common.check_reps(p, a, compiles=True)
     a.steps = a.steps or (QUICK["steps"] if a.quick else STEPS)
     a.dtypes = a.dtypes or (QUICK["dtypes"] if a.quick else DTYPES)
     dims = dict(PROBLEMS)
     a.problems = [(d, dims[d]) for d in (a.dims or [d for d, _ in PROBLEMS]) if d in dims]
     if a.dims and len(a.problems) != len(a.dims):
         p.error("--dims: each of %s" % ",".join(str(d) for d, _ in PROBLEMS))
-    for dt in a.dtypes:
-        if dt not in BYTES:
-            p.error("unknown dtype %r (want f32 or f64)" % dt)
-    for m in a.methods:
-        if m not in METHODS:
-            p.error("unknown method %r (want one of %s)" % (m, ", ".join(METHODS)))
-    for v in a.variants:
-        if v not in VARIANTS:
-            p.error("unknown variant %r (want one of %s)" % (v, ", ".join(VARIANTS)))
+    common.check_dtypes(p, a.dtypes)
+    common.check_known(p, "method", a.methods, METHODS)
+    common.check_known(p, "variant", a.variants, VARIANTS)
     if a.samples <= 0 or any(s <= 0 for s in a.steps):
         p.error("samples and steps must be positive")
     return a
@@ -254,7 +215,7 @@ def result(variant, dtype, method, steps, d, k, n, times_ms, tv, se):
     ev = evals_per_sample(method, steps)
     return {
         "library": LIBRARY, "variant": variant, "dtype": dtype, "method": method, "steps": steps,
-        "dim": d, "k": k, "samples": n, "samples_label": pow10_label(n), "evals_per_sample": ev,
+        "dim": d, "k": k, "samples": n, "samples_label": common.pow10_label(n), "evals_per_sample": ev,
         "reps": len(times_ms), "ms": med, "min_ms": min(times_ms), "max_ms": max(times_ms),
         "samples_per_s": n / (med * 1e-3), "score_evals_per_s": n * ev / (med * 1e-3),
         "mode_tv": tv, "scale_err": se,
@@ -265,8 +226,8 @@ def result(variant, dtype, method, steps, d, k, n, times_ms, tv, se):
 def skipped(variant, dtype, method, steps, d, k, n, why):
     return {
         "library": LIBRARY, "variant": variant, "dtype": dtype, "method": method, "steps": steps,
-        "dim": d, "k": k, "samples": n, "samples_label": pow10_label(n),
-        "skipped": str(why).splitlines()[0] if str(why) else type(why).__name__,
+        "dim": d, "k": k, "samples": n, "samples_label": common.pow10_label(n),
+        "skipped": common.reason_text(why),
         "go_benchmark": go_benchmark(dtype, method, steps, d, k, n),
     }
 
@@ -393,12 +354,8 @@ def self_check(torch, dev):
 
 def main():
     args = parse_args()
-    try:
-        import torch
-    except ImportError as e:
-        common.skip(LIBRARY, "PyTorch is not installed (%s)" % e)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        common.skip(LIBRARY, "torch %s sees no CUDA device" % torch.__version__)
+    torch = common.import_torch(LIBRARY, cuda=args.device == "cuda")
+    import torch_common
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     if cuda:
@@ -415,49 +372,14 @@ def main():
                    else "host clock (cpu check run)"),
     }
 
-    def sync():
-        if cuda:
-            torch.cuda.synchronize(dev)
-
-    def timed(run, shape, dtype, gen, sigma0):
-        """Per-run times in ms and the samples of the last run."""
-        def once():
-            return run(sigma0 * torch.randn(*shape, dtype=dtype, device=dev, generator=gen))
-        for i in range(args.warmup):
-            t0 = time.perf_counter()
-            out = once()
-            sync()
-            if i == 0 and time.perf_counter() - t0 > args.max_call_s:
-                raise TooSlow("one run takes %.1f s (--max-call-s %g)" % (time.perf_counter() - t0, args.max_call_s))
-            del out
-        times, x = [], None
-        for _ in range(args.reps):
-            x = None
-            if cuda:
-                start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                x = once()
-                stop.record()
-                stop.synchronize()
-                times.append(start.elapsed_time(stop))
-            else:
-                t0 = time.perf_counter()
-                x = once()
-                times.append((time.perf_counter() - t0) * 1e3)
-        return times, x
-
     rows = []
     n = args.samples
     for dt, method, steps, d, k in problems(args):
         dtype = dtypes[dt]
-        if cuda:
-            free, _ = torch.cuda.mem_get_info(dev)
-            need = state_bytes(dt, n, d, k)
-            if need > free:
-                for v in args.variants:
-                    rows.append(skipped(v, dt, method, steps, d, k, n, "out of memory: needs %.1f GiB, %.1f GiB free"
-                                        % (need / 2**30, free / 2**30)))
-                continue
+        short = torch_common.lacks_memory(dev, state_bytes(dt, n, d, k)) if cuda else None
+        if short:
+            rows.extend(skipped(v, dt, method, steps, d, k, n, short) for v in args.variants)
+            continue
         w, mu, var = mixture(k, d)
         t = lambda v: torch.tensor(v, dtype=dtype, device=dev)  # noqa: E731
         fns = build(torch, t(w), t(mu), t(var))
@@ -472,20 +394,20 @@ def main():
                         raise RuntimeError("this torch has no torch.compile")
                     denoise = torch.compile(denoise, mode=args.compile_mode, dynamic=False)
                 run = make_sampler(torch, method, denoise, grid, sigmas_dev)
-                times, x = timed(run, (n, d), dtype, gen, grid[0])
+
+                def once(run=run, shape=(n, d), dtype=dtype, sigma0=grid[0]):
+                    return run(sigma0 * torch.randn(*shape, dtype=dtype, device=dev, generator=gen))
+
+                times, x = torch_common.timed_runs(dev, once, args.warmup, args.reps, args.max_call_s,
+                                                   check_first=True)
                 tv, se = fns["accuracy"](x)
                 rows.append(result(v, dt, method, steps, d, k, n, times, tv, se))
                 del x
-            except TooSlow as e:
-                rows.append(skipped(v, dt, method, steps, d, k, n, e))
             except Exception as e:  # noqa: BLE001
-                if common.is_out_of_memory(e):
-                    rows.append(skipped(v, dt, method, steps, d, k, n, "out of memory: %s" % str(e).splitlines()[0]))
-                elif v == "compile":
-                    rows.append(skipped(v, dt, method, steps, d, k, n, "torch.compile failed: %s: %s"
-                                        % (type(e).__name__, (str(e).splitlines() or [""])[0])))
-                else:
+                why = common.skip_reason(e, v, {"compile": "torch.compile"})
+                if why is None:
                     raise
+                rows.append(skipped(v, dt, method, steps, d, k, n, why))
             finally:
                 if cuda:
                     torch.cuda.empty_cache()

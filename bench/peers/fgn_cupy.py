@@ -18,7 +18,6 @@ median over --reps after --warmup untimed calls.
 Exits 0 with a message when CuPy or a CUDA device is missing. Needs no network access.
 """
 
-import math
 import os
 import sys
 
@@ -31,32 +30,14 @@ LIBRARY = "cupy"
 
 def main():
     args = sweep.parse_args("CuPy")
-    try:
-        import cupy
-    except ImportError as e:
-        common.skip(LIBRARY, "CuPy is not installed (%s)" % e)
-    try:
-        if cupy.cuda.runtime.getDeviceCount() < 1:
-            common.skip(LIBRARY, "CuPy %s sees no CUDA device" % cupy.__version__)
-    except cupy.cuda.runtime.CUDARuntimeError as e:
-        common.skip(LIBRARY, "CuPy %s sees no CUDA device (%s)" % (cupy.__version__, e))
-
-    props = cupy.cuda.runtime.getDeviceProperties(0)
-    name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+    cupy, props, name = common.import_cupy(LIBRARY)
 
     def spectrum(hurst, ne):
         """s = sqrt(max(rfft(c), 0) / m) in float64 (once per problem)."""
         c = cupy.asarray(sweep.circulant_row(hurst, ne), dtype=cupy.float64)
         lam = cupy.fft.rfft(c).real
-        if float(lam.min()) < -1e-12 * float(lam.max()):
-            raise ValueError("negative circulant eigenvalue %g" % float(lam.min()))
+        sweep.check_eigenvalues(float(lam.min()), float(lam.max()))
         return cupy.sqrt(cupy.maximum(lam, 0) / (2 * ne))
-
-    def weights(s):
-        """w_j = s_j / sqrt(2) for 0 < j < n_e; w_0 = s_0, w_ne = s_ne."""
-        w = s / math.sqrt(2)
-        w[0], w[-1] = s[0], s[-1]
-        return w
 
     def dh(w, xi, n, scale, path):
         """Davies-Harte from the normals xi (paths, m)."""
@@ -72,66 +53,42 @@ def main():
         return cupy.cumsum(z, axis=-1) if path else z
 
     def transform(s, rows, n):
-        w = weights(cupy.asarray(s, dtype=cupy.float64))
+        w = sweep.weights(cupy.asarray(s, dtype=cupy.float64))
         xi = cupy.asarray(rows, dtype=cupy.float64)
         return cupy.asnumpy(dh(w, xi, n, 1.0, False)).tolist()
 
     sweep.check_against_definition(lambda h, ne: cupy.asnumpy(spectrum(h, ne)).tolist(), transform,
                                    "cupy Davies-Harte")
-    meta = {
-        "library": LIBRARY,
-        "version": cupy.__version__,
-        "cuda_runtime": cupy.cuda.runtime.runtimeGetVersion(),
-        "device": name,
-        "device_memory_bytes": props["totalGlobalMem"],
-        "hurst": sweep.HURST,
-        "reps": args.reps,
-        "warmup": args.warmup,
-        "timing": "CUDA events around each call (standard_normal, irfft, scale, cumsum), median",
-    }
+    meta = common.cupy_meta(LIBRARY, cupy, props, name, args,
+                            "CUDA events around each call (standard_normal, irfft, scale, cumsum), median",
+                            hurst=sweep.HURST)
     dtypes = {"f32": cupy.float32, "f64": cupy.float64}
     pool = cupy.get_default_memory_pool()
     rng = cupy.random.default_rng(0x5EED)
 
     rows = []
     for dt, form, n, paths in sweep.problems(args):
+        label = "%s fgn %s %s %dx%d" % (LIBRARY, form, dt, paths, n)
         need = sweep.work_bytes(dt, n, paths)
         free, _ = cupy.cuda.runtime.memGetInfo()
         free += pool.free_bytes()
         if need + sweep.HEADROOM > free:
-            print("%s fgn %s %s %dx%d: skipped: needs %d MiB, %d MiB free"
-                  % (LIBRARY, form, dt, paths, n, need >> 20, free >> 20), file=sys.stderr)
+            common.note_skip(label, "needs %d MiB, %d MiB free" % (need >> 20, free >> 20))
             continue
-        ne = sweep.embed_size(n)
-        w = weights(spectrum(sweep.HURST, ne)).astype(dtypes[dt])
-        scale = (1.0 / n) ** sweep.HURST if form == "path" else 1.0
-        path = form == "path"
 
-        def call():
-            xi = rng.standard_normal((paths, 2 * ne), dtype=dtypes[dt])
-            return dh(w, xi, n, scale, path)
+        def make_call(n=n, paths=paths, dtype=dtypes[dt], path=form == "path"):
+            ne = sweep.embed_size(n)
+            w = sweep.weights(spectrum(sweep.HURST, ne)).astype(dtype)
+            scale = (1.0 / n) ** sweep.HURST if path else 1.0
 
-        try:
-            for _ in range(args.warmup):
-                call()
-            cupy.cuda.Device(0).synchronize()
-            starts = [cupy.cuda.Event() for _ in range(args.reps)]
-            ends = [cupy.cuda.Event() for _ in range(args.reps)]
-            for s, e in zip(starts, ends):
-                s.record()
-                call()
-                e.record()
-            ends[-1].synchronize()
-            times = [cupy.cuda.get_elapsed_time(s, e) for s, e in zip(starts, ends)]  # milliseconds
-        except cupy.cuda.memory.OutOfMemoryError as e:
-            print("%s fgn %s %s %dx%d: skipped: %s" % (LIBRARY, form, dt, paths, n, str(e).splitlines()[0]),
-                  file=sys.stderr)
-            continue
-        finally:
-            w = None
-            cupy.fft.config.get_plan_cache().clear()
-            pool.free_all_blocks()
-        rows.append(sweep.row(LIBRARY, dt, form, n, paths, times))
+            def call():
+                xi = rng.standard_normal((paths, 2 * ne), dtype=dtype)
+                return dh(w, xi, n, scale, path)
+            return call
+
+        times = common.cupy_time_problem(cupy, label, make_call, args.warmup, args.reps)
+        if times is not None:
+            rows.append(sweep.row(LIBRARY, dt, form, n, paths, times))
 
     common.print_table(rows, "CuPy %s on %s: Davies-Harte fGn (H = %g) with cupy.fft.irfft, median of %d reps "
                        "after %d warm-up calls" % (cupy.__version__, name, sweep.HURST, args.reps, args.warmup))

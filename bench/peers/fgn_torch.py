@@ -31,7 +31,6 @@ network access.
 import argparse
 import math
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -40,7 +39,6 @@ import common  # noqa: E402
 LIBRARY = "torch"
 HURST = 0.7
 DEFAULT_LOGN = (10, 20)
-DEFAULT_TOTAL = 1 << 26
 EXTRA = [(1 << 16, 1024)]  # (n, paths) problems beyond the sweep
 FORMS = ["increments", "path"]
 HEADROOM = 256 << 20  # bytes left free next to the buffers (cuFFT's work area, the context)
@@ -51,37 +49,23 @@ def parse_args(library):
         description="Time Davies-Harte fractional Gaussian noise written with %s's FFT on the GPU for "
         "the problems of scorekit's BenchmarkFGNCUDA." % library
     )
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    p.add_argument("--reps", type=int, default=50, help="timed repetitions per problem (>= 20; default 50)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls before timing (default 5)")
-    p.add_argument("--logn", default="%d:%d" % DEFAULT_LOGN,
-                   help="range of log2 n, inclusive, even steps (default 10:20)")
-    p.add_argument("--total", type=common.eval_pow, default=DEFAULT_TOTAL,
-                   help="output values per problem, paths = total / n (default 2^26)")
+    common.add_output_args(p, reps=50, warmup=5)
+    common.add_log2_sweep_args(p, DEFAULT_LOGN, "range of log2 n, inclusive, even steps (default 10:20)",
+                               "output values per problem, paths = total / n (default 2^26)")
     p.add_argument("--no-extra", action="store_true", help="leave out n = 2^16 x 1024 paths")
-    p.add_argument("--dtypes", type=lambda s: s.split(","), default=["f32", "f64"], help="f32,f64 (default both)")
-    p.add_argument("--forms", type=lambda s: s.split(","), default=FORMS, help="increments,path (default both)")
+    p.add_argument("--dtypes", type=common.name_list, default=["f32", "f64"], help="f32,f64 (default both)")
+    p.add_argument("--forms", type=common.name_list, default=FORMS, help="increments,path (default both)")
     a = p.parse_args()
-    if a.reps < 20:
-        p.error("--reps must be at least 20 (the median of fewer is too noisy to compare)")
-    try:
-        lo, hi = (int(x) for x in a.logn.split(":"))
-    except ValueError:
-        p.error("--logn must be LO:HI, e.g. 10:20")
-    if not 0 <= lo <= hi <= 23:
-        p.error("--logn range must lie in 0:23")
+    common.check_reps(p, a)
+    lo, hi = common.log2_range(p, a.logn, "10:20", 23)
     a.cases = [(1 << k, a.total >> k) for k in range(lo, hi + 1, 2)]
     for n, _ in a.cases:
         if a.total % n:
             p.error("--total %d is not a multiple of n = %d" % (a.total, n))
     if not a.no_extra:
         a.cases += EXTRA
-    for dt in a.dtypes:
-        if dt not in common.BYTES_PER_ELEMENT:
-            p.error("unknown dtype %r (want f32 or f64)" % dt)
-    for f in a.forms:
-        if f not in FORMS:
-            p.error("unknown form %r (want increments or path)" % f)
+    common.check_dtypes(p, a.dtypes)
+    common.check_known(p, "form", a.forms, FORMS, "increments or path")
     return a
 
 
@@ -126,6 +110,19 @@ def circulant_row(hurst, ne):
     return r + r[ne - 1:0:-1]
 
 
+def check_eigenvalues(lam_min, lam_max):
+    """The circulant embedding is valid: no eigenvalue below -1e-12 of the largest (rounding)."""
+    if lam_min < -1e-12 * lam_max:
+        raise ValueError("negative circulant eigenvalue %g" % lam_min)
+
+
+def weights(s):
+    """w_j = s_j / sqrt(2) for 0 < j < n_e; w_0 = s_0, w_ne = s_ne (s an array of any library)."""
+    w = s / math.sqrt(2)
+    w[0], w[-1] = s[0], s[-1]
+    return w
+
+
 def direct(s, xi, n):
     """The real form of ops/fgn.go: Z_k = s_0 xi_0 + (-1)^k s_ne xi_1
     + sqrt(2) sum_{j=1}^{ne-1} s_j (xi_{2j} cos t + xi_{2j+1} sin t), t = 2 pi j k / m."""
@@ -165,8 +162,8 @@ def check_against_definition(spectrum, transform, name):
 
 def row(library, dt, form, n, paths, times_ms):
     """One result: the median of times_ms, the output bandwidth and samples/s."""
-    med = statistics.median(times_ms)
     nbytes = n * paths * common.BYTES_PER_ELEMENT[dt]
+    timing = common.timing_fields(times_ms, nbytes)
     return {
         "library": library,
         "op": "fgn-" + form,
@@ -177,12 +174,8 @@ def row(library, dt, form, n, paths, times_ms):
         "paths": paths,
         "shape": "%dx%d" % (paths, n),
         "bytes": nbytes,
-        "reps": len(times_ms),
-        "ms": med,
-        "min_ms": min(times_ms),
-        "max_ms": max(times_ms),
-        "gb_per_s": nbytes / (med * 1e-3) / 1e9,
-        "samples_per_s": n * paths / (med * 1e-3),
+        **timing,
+        "samples_per_s": n * paths / (timing["ms"] * 1e-3),
         "go_benchmark": "BenchmarkFGNCUDA/%s/%s/n=%s/paths=%d" % (dt, form, common.count_label(n), paths),
     }
 
@@ -200,29 +193,17 @@ def print_samples(rows):
 
 def main():
     args = parse_args("PyTorch")
-    try:
-        import torch
-    except ImportError as e:
-        common.skip(LIBRARY, "PyTorch is not installed (%s)" % e)
-    if not torch.cuda.is_available():
-        common.skip(LIBRARY, "torch %s sees no CUDA device" % torch.__version__)
+    torch = common.import_torch(LIBRARY)
+    import torch_common
 
     dev = torch.device("cuda", 0)
-    props = torch.cuda.get_device_properties(dev)
 
     def spectrum(hurst, ne):
         """s = sqrt(max(rfft(c), 0) / m) in float64 on the CPU (once per problem)."""
         c = torch.tensor(circulant_row(hurst, ne), dtype=torch.float64)
         lam = torch.fft.rfft(c).real
-        if float(lam.min()) < -1e-12 * float(lam.max()):
-            raise ValueError("negative circulant eigenvalue %g" % float(lam.min()))
+        check_eigenvalues(float(lam.min()), float(lam.max()))
         return torch.sqrt(lam.clamp(min=0) / (2 * ne))
-
-    def weights(s):
-        """w_j = s_j / sqrt(2) for 0 < j < n_e; w_0 = s_0, w_ne = s_ne."""
-        w = s / math.sqrt(2)
-        w[0], w[-1] = s[0], s[-1]
-        return w
 
     def dh(w, xi, n, scale, path):
         """Davies-Harte from the normals xi (paths, m)."""
@@ -244,65 +225,38 @@ def main():
         return dh(w, xi, n, 1.0, False).cpu().tolist()
 
     check_against_definition(lambda h, ne: spectrum(h, ne).tolist(), transform, "torch Davies-Harte")
-    meta = {
-        "library": LIBRARY,
-        "version": torch.__version__,
-        "cuda": torch.version.cuda,
-        "device": props.name,
-        "device_memory_bytes": props.total_memory,
-        "hurst": HURST,
-        "reps": args.reps,
-        "warmup": args.warmup,
-        "timing": "CUDA events around each call (randn, irfft, scale, cumsum), median",
-    }
+    meta = torch_common.device_meta(dev, args, "CUDA events around each call (randn, irfft, scale, cumsum), median",
+                                    hurst=HURST)
     dtypes = {"f32": torch.float32, "f64": torch.float64}
     gen = torch.Generator(device=dev)
     gen.manual_seed(0x5EED)
 
     rows = []
     for dt, form, n, paths in problems(args):
+        label = "%s fgn %s %s %dx%d" % (LIBRARY, form, dt, paths, n)
         need = work_bytes(dt, n, paths)
         free, _ = torch.cuda.mem_get_info(dev)
         if need + HEADROOM > free:
-            print("%s fgn %s %s %dx%d: skipped: needs %d MiB, %d MiB free"
-                  % (LIBRARY, form, dt, paths, n, need >> 20, free >> 20), file=sys.stderr)
+            common.note_skip(label, "needs %d MiB, %d MiB free" % (need >> 20, free >> 20))
             continue
-        ne = embed_size(n)
-        w = weights(spectrum(HURST, ne)).to(device=dev, dtype=dtypes[dt])
-        scale = (1.0 / n) ** HURST if form == "path" else 1.0
-        path = form == "path"
 
-        def call():
-            xi = torch.randn((paths, 2 * ne), dtype=dtypes[dt], device=dev, generator=gen)
-            return dh(w, xi, n, scale, path)
+        def make_call(n=n, paths=paths, dtype=dtypes[dt], path=form == "path"):
+            ne = embed_size(n)
+            w = weights(spectrum(HURST, ne)).to(device=dev, dtype=dtype)
+            scale = (1.0 / n) ** HURST if path else 1.0
 
-        try:
-            for _ in range(args.warmup):
-                call()
-            torch.cuda.synchronize(dev)
-            starts = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
-            ends = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
-            for s, e in zip(starts, ends):
-                s.record()
-                call()
-                e.record()
-            torch.cuda.synchronize(dev)
-            times = [s.elapsed_time(e) for s, e in zip(starts, ends)]  # milliseconds
-        except RuntimeError as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
-            if not common.is_out_of_memory(e):
-                raise
-            print("%s fgn %s %s %dx%d: skipped: %s" % (LIBRARY, form, dt, paths, n, str(e).splitlines()[0]),
-                  file=sys.stderr)
-            continue
-        finally:
-            w = None
-            torch.backends.cuda.cufft_plan_cache.clear()
-            torch.cuda.empty_cache()
-        rows.append(row(LIBRARY, dt, form, n, paths, times))
+            def call():
+                xi = torch.randn((paths, 2 * ne), dtype=dtype, device=dev, generator=gen)
+                return dh(w, xi, n, scale, path)
+            return call
+
+        times = torch_common.time_problem(dev, label, make_call, args.warmup, args.reps, fft=True)
+        if times is not None:
+            rows.append(row(LIBRARY, dt, form, n, paths, times))
 
     common.print_table(rows, "PyTorch %s (CUDA %s) on %s: Davies-Harte fGn (H = %g) with torch.fft.irfft, "
                        "median of %d reps after %d warm-up calls"
-                       % (torch.__version__, torch.version.cuda, props.name, HURST, args.reps, args.warmup))
+                       % (torch.__version__, torch.version.cuda, meta["device"], HURST, args.reps, args.warmup))
     print_samples(rows)
     common.write_json(args.json, meta, rows)
 

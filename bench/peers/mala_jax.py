@@ -50,21 +50,25 @@ VARIANTS = ["jit"]
 
 
 def add_args(p):
-    p.add_argument("--device", default="gpu", choices=["gpu", "cpu"],
-                   help="gpu (default); cpu only checks that the script runs (timings not comparable)")
+    common.add_device_arg(p, "gpu")
 
 
-def build(jax, jnp, logw, mu, var):
-    """logdensity, the per-chain kernel and the jitted multi-chain run for one mixture."""
+def gmm_logdensity(jax, jnp, logw, mu, var):
+    """log sum_k exp(log w_k + log N(x; mu_k, var_k I)) of one chain's x (d), for the mixture with
+    log-weights logw (K), means mu (K x d) and variances var (K)."""
     d = mu.shape[1]
     lognorm = logw - 0.5 * d * jnp.log(2 * math.pi * var)
-    h = mala.STEP_SIZE
 
     def logdensity(x):
         diff = x[None, :] - mu                                        # (K, d)
         return jax.nn.logsumexp(lognorm - 0.5 * jnp.sum(diff * diff, -1) / var)
 
-    value_and_grad = jax.value_and_grad(logdensity)
+    return logdensity
+
+
+def mala_kernel(jax, jnp, value_and_grad, h):
+    """One chain's MALA step as in blackjax.mcmc.mala, kernel(key, x, logp, grad) -> (x', logp',
+    grad', accepted), with value_and_grad(y) -> (log p(y), grad log p(y)) and step size h."""
 
     def kernel(key, x, logp, grad):
         k_noise, k_accept = jax.random.split(key)
@@ -78,7 +82,26 @@ def build(jax, jnp, logw, mu, var):
         acc = jnp.log(u) < log_alpha
         return jnp.where(acc, y, x), jnp.where(acc, logp_y, logp), jnp.where(acc, grad_y, grad), acc
 
-    chains_kernel = jax.vmap(kernel)
+    return kernel
+
+
+def check_gradient(jax, jnp, logdensity, logw, mu, var, x):
+    """The autodiff gradient of logdensity at the rows of x against the closed-form mixture score
+    -sum_k softmax(r)_k (x - mu_k) / var_k; AssertionError on a disagreement."""
+    grad = jax.vmap(jax.grad(logdensity))(x)
+    diff = x[:, None, :] - mu[None]
+    r = logw - 0.5 * x.shape[1] * jnp.log(2 * math.pi * var) - 0.5 * jnp.sum(diff ** 2, -1) / var
+    gamma = jax.nn.softmax(r, axis=1) / var
+    want = -jnp.sum(gamma[:, :, None] * diff, 1)
+    if not float(jnp.max(jnp.abs(grad - want))) <= 1e-10 * (1 + float(jnp.max(jnp.abs(want)))):
+        raise AssertionError("self-check: the gradient of the GMM log-density differs from its closed form")
+
+
+def build(jax, jnp, logw, mu, var):
+    """logdensity, the per-chain kernel and the jitted multi-chain run for one mixture."""
+    logdensity = gmm_logdensity(jax, jnp, logw, mu, var)
+    value_and_grad = jax.value_and_grad(logdensity)
+    chains_kernel = jax.vmap(mala_kernel(jax, jnp, value_and_grad, mala.STEP_SIZE))
 
     def one_step(s, key, state):
         x, logp, grad, accepted = state
@@ -102,13 +125,7 @@ def self_check(jax, jnp, dev):
         logw, mu, var = (jnp.asarray(v, jnp.float64) for v in mala.mixture(5, 99))
         logdensity, one_step, run = build(jax, jnp, logw, mu, var)
         x = 3 * jax.random.normal(jax.random.PRNGKey(3), (7, 5), jnp.float64)
-        grad = jax.vmap(jax.grad(logdensity))(x)
-        diff = x[:, None, :] - mu[None]
-        r = logw - 2.5 * jnp.log(2 * math.pi * var) - 0.5 * jnp.sum(diff ** 2, -1) / var
-        gamma = jax.nn.softmax(r, axis=1) / var
-        want = -jnp.sum(gamma[:, :, None] * diff, 1)
-        if not float(jnp.max(jnp.abs(grad - want))) <= 1e-10 * (1 + float(jnp.max(jnp.abs(want)))):
-            raise AssertionError("self-check: the gradient of the GMM log-density differs from its closed form")
+        check_gradient(jax, jnp, logdensity, logw, mu, var, x)
         key = jax.random.PRNGKey(11)
         xs, accepted = run(x, key)
         lp, g = jax.vmap(jax.value_and_grad(logdensity))(x)
@@ -123,20 +140,7 @@ def self_check(jax, jnp, dev):
 
 def main():
     args = mala.parse_args(LIBRARY, VARIANTS, add_args)
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as e:
-        common.skip(LIBRARY, "JAX is not installed (%s)" % e)
-    jax.config.update("jax_enable_x64", True)
-    try:
-        devs = jax.devices(args.device)
-    except RuntimeError as e:
-        common.skip(LIBRARY, "jax %s has no %s backend (%s)" % (jax.__version__, args.device.upper(),
-                                                                  str(e).splitlines()[0]))
-    if not devs:
-        common.skip(LIBRARY, "jax %s found no %s" % (jax.__version__, args.device.upper()))
-    dev = devs[0]
+    jax, jnp, dev = common.import_jax(LIBRARY, args.device)
     self_check(jax, jnp, dev)
     meta = {
         "library": LIBRARY, "version": jax.__version__, "device": dev.device_kind,
@@ -147,20 +151,14 @@ def main():
     }
     dtypes = {"f32": jnp.float32, "f64": jnp.float64}
 
-    def memory_limit():
-        stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
-        if stats and "bytes_limit" in stats:
-            return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-        return 1 << 62  # unknown: let XLA say RESOURCE_EXHAUSTED
-
     def timed(run, x0):
         times, accepted = [], None
         for i in range(args.warmup):
             t0 = time.perf_counter()
             jax.block_until_ready(run(x0, jax.random.PRNGKey(i)))  # the first compiles
             if i == args.warmup - 1 and time.perf_counter() - t0 > args.max_call_s:
-                raise mala.TooSlow("one run takes %.1f s (--max-call-s %g)" % (time.perf_counter() - t0,
-                                                                              args.max_call_s))
+                raise common.TooSlow("one run takes %.1f s (--max-call-s %g)" % (time.perf_counter() - t0,
+                                                                                args.max_call_s))
         for i in range(args.reps):
             key = jax.random.PRNGKey(1000 + i)
             t0 = time.perf_counter()
@@ -175,7 +173,7 @@ def main():
     with jax.default_device(dev):
         for dt, n, d in mala.problems(args):
             need = mala.state_bytes(dt, n, d)
-            if need > memory_limit():
+            if need > common.jax_free_bytes(dev):
                 rows.append(mala.skipped(LIBRARY, "jit", dt, n, d, "out of memory: needs %.1f GiB" % (need / 2**30)))
                 continue
             dtype = dtypes[dt]
@@ -185,12 +183,11 @@ def main():
             try:
                 times, accept = timed(run, x0)
                 rows.append(mala.result(LIBRARY, "jit", dt, n, d, times, accept))
-            except (mala.TooSlow, MemoryError) as e:
-                rows.append(mala.skipped(LIBRARY, "jit", dt, n, d, e))
             except Exception as e:  # noqa: BLE001
-                if not common.is_out_of_memory(e):
+                why = common.skip_reason(e, direct=(common.TooSlow, MemoryError))
+                if why is None:
                     raise
-                rows.append(mala.skipped(LIBRARY, "jit", dt, n, d, "out of memory: %s" % str(e).splitlines()[0]))
+                rows.append(mala.skipped(LIBRARY, "jit", dt, n, d, why))
             finally:
                 del x0
                 if hasattr(jax, "clear_caches"):

@@ -46,7 +46,6 @@ import math
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -65,72 +64,49 @@ BYTES = {"f32": 4, "f64": 8}
 TORCH_VARIANTS = ["eager", "autograd", "compile"]
 
 
-class TooSlow(Exception):
-    pass
-
-
-def pow10_label(n):
-    """The count label of the Go benchmark names: 100000 -> "1e5", 512 -> "512"."""
-    if n >= 10:
-        k, m = 0, n
-        while m % 10 == 0:
-            m //= 10
-            k += 1
-        if m == 1:
-            return "1e%d" % k
-    return str(n)
-
-
 def go_benchmark(method, dtype, n, d):
-    return "Benchmark%sCUDA/%s/chains=%s/d=%d" % (method.upper(), dtype, pow10_label(n), d)
+    return "Benchmark%sCUDA/%s/chains=%s/d=%d" % (method.upper(), dtype, common.pow10_label(n), d)
 
 
-def parse_count(s):
-    """Parses "1e5", "10^5", "2^20", "1<<20" or "100000"."""
-    s = s.strip()
-    if "e" in s.lower():
-        return int(float(s))
-    return int(common.eval_pow(s))
+def add_sweep_args(p, quick_help):
+    """The flags of the chain sweeps (this script's and chains_*.py's): --json, --reps, --warmup,
+    --quick, --chains, --dims, --dtypes."""
+    common.add_output_args(p, reps=20, warmup=3, timed="runs", untimed="runs")
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--chains", type=common.count_list, default=None,
+                   help="comma-separated chain counts (default %s)" % ",".join(map(common.pow10_label, CHAINS)))
+    p.add_argument("--dims", type=common.int_list, default=None,
+                   help="comma-separated dimensions (default %s)" % ",".join(map(str, DIMS)))
+    p.add_argument("--dtypes", type=common.name_list, default=None, help="f32,f64 (default both)")
+
+
+def finish_sweep_args(p, a, variants, more=None):
+    """Checks the flags of add_sweep_args and --variants and fills in the default sweep (QUICK with
+    --quick); more(), when given, runs after the dtype check."""
+    common.check_reps(p, a, compiles=True)
+    a.chains = a.chains or (QUICK["chains"] if a.quick else CHAINS)
+    a.dims = a.dims or (QUICK["dims"] if a.quick else DIMS)
+    a.dtypes = a.dtypes or (QUICK["dtypes"] if a.quick else DTYPES)
+    common.check_dtypes(p, a.dtypes)
+    if more:
+        more()
+    common.check_known(p, "variant", a.variants, variants)
+    if any(n <= 0 for n in a.chains) or any(d <= 0 for d in a.dims):
+        p.error("chain counts and dimensions must be positive")
+    return a
 
 
 def parse_args(library, variants, extra=None):
     p = argparse.ArgumentParser(
         description="Time %s's MALA on the problems of scorekit's BenchmarkMALACUDA "
         "(K = 4 isotropic Gaussian mixture, %d steps, h = %g)." % (library, STEPS, STEP_SIZE))
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    p.add_argument("--reps", type=int, default=20, help="timed runs per problem (>= 20; default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default 3)")
-    p.add_argument("--quick", action="store_true",
-                   help="chains 1e4,1e5, d 2,16, f32 only: the design's target (10^5 chains, d = 2..16) "
+    add_sweep_args(p, "chains 1e4,1e5, d 2,16, f32 only: the design's target (10^5 chains, d = 2..16) "
                    "and one step below")
-    p.add_argument("--chains", type=lambda s: [parse_count(x) for x in s.split(",") if x.strip()], default=None,
-                   help="comma-separated chain counts (default %s)" % ",".join(map(pow10_label, CHAINS)))
-    p.add_argument("--dims", type=lambda s: [int(x) for x in s.split(",") if x.strip()], default=None,
-                   help="comma-separated dimensions (default %s)" % ",".join(map(str, DIMS)))
-    p.add_argument("--dtypes", type=lambda s: s.split(","), default=None, help="f32,f64 (default both)")
-    p.add_argument("--variants", type=lambda s: s.split(","), default=list(variants),
-                   help="comma-separated, of %s (default all)" % ", ".join(variants))
-    p.add_argument("--max-call-s", type=float, default=30.0,
-                   help="skip a problem whose first timed run takes longer than this, seconds (default 30)")
+    common.add_variants_arg(p, variants)
+    common.add_max_call_arg(p, "first timed run")
     if extra:
         extra(p)
-    a = p.parse_args()
-    if a.reps < 20:
-        p.error("--reps must be at least 20 (the median of fewer is too noisy to compare)")
-    if a.warmup < 1:
-        p.error("--warmup must be at least 1 (the first run compiles)")
-    a.chains = a.chains or (QUICK["chains"] if a.quick else CHAINS)
-    a.dims = a.dims or (QUICK["dims"] if a.quick else DIMS)
-    a.dtypes = a.dtypes or (QUICK["dtypes"] if a.quick else DTYPES)
-    for dt in a.dtypes:
-        if dt not in BYTES:
-            p.error("unknown dtype %r (want f32 or f64)" % dt)
-    for v in a.variants:
-        if v not in variants:
-            p.error("unknown variant %r (want one of %s)" % (v, ", ".join(variants)))
-    if any(n <= 0 for n in a.chains) or any(d <= 0 for d in a.dims):
-        p.error("chain counts and dimensions must be positive")
-    return a
+    return finish_sweep_args(p, p.parse_args(), variants)
 
 
 def problems(a):
@@ -159,86 +135,72 @@ def state_bytes(dtype, n, d):
     return BYTES[dtype] * n * d * (5 + 2 * K)
 
 
-def result(library, variant, dtype, n, d, times_ms, accept):
+def chain_result(library, variant, method, dtype, n, d, steps, times_ms, accept):
+    """A result row of a chain peer (this script's and chains_*.py's): the median time per run of
+    steps steps and chain-steps/s = n x steps / median seconds."""
     med = statistics.median(times_ms)
     return {
-        "library": library, "variant": variant, "method": "mala", "dtype": dtype,
-        "chains": n, "chains_label": pow10_label(n), "dim": d, "k": K, "steps": STEPS, "step_size": STEP_SIZE,
+        "library": library, "variant": variant, "method": method, "dtype": dtype,
+        "chains": n, "chains_label": common.pow10_label(n), "dim": d, "k": K, "steps": steps, "step_size": STEP_SIZE,
         "reps": len(times_ms), "ms": med, "min_ms": min(times_ms), "max_ms": max(times_ms),
-        "chain_steps_per_s": n * STEPS / (med * 1e-3), "accept": accept,
-        "go_benchmark": go_benchmark("mala", dtype, n, d),
+        "chain_steps_per_s": n * steps / (med * 1e-3), "accept": accept,
     }
 
 
-def skipped(library, variant, dtype, n, d, why):
+def chain_skipped(library, variant, method, dtype, n, d, steps, why):
+    """A skipped row of a chain peer, with the first line of why."""
     return {
-        "library": library, "variant": variant, "method": "mala", "dtype": dtype,
-        "chains": n, "chains_label": pow10_label(n), "dim": d, "k": K, "steps": STEPS, "step_size": STEP_SIZE,
-        "skipped": str(why).splitlines()[0] if str(why) else type(why).__name__,
-        "go_benchmark": go_benchmark("mala", dtype, n, d),
+        "library": library, "variant": variant, "method": method, "dtype": dtype,
+        "chains": n, "chains_label": common.pow10_label(n), "dim": d, "k": K, "steps": steps, "step_size": STEP_SIZE,
+        "skipped": common.reason_text(why),
     }
 
 
-def print_table(rows, header):
+def print_chain_table(rows, header, with_method=True):
+    """The markdown table of chain rows (the method column only with_method)."""
+    cols = ["library", "variant"] + (["method"] if with_method else []) + [
+        "dtype", "chains", "d", "ms per run (median)", "chain-steps/s", "accept"]
     print(header)
     print()
-    print("| library | variant | dtype | chains | d | ms per run (median) | chain-steps/s | accept |")
-    print("|---|---|---|---|---:|---:|---:|---:|")
+    print("| %s |" % " | ".join(cols))
+    print("|%s|" % "|".join(["---"] * (len(cols) - 4) + ["---:"] * 4))
     for r in rows:
+        head = [r["library"], r["variant"]] + ([r["method"]] if with_method else []) + [
+            r["dtype"], r["chains_label"], "%d" % r["dim"]]
         if "skipped" in r:
-            print("| %s | %s | %s | %s | %d | skipped: %s | | |" % (
-                r["library"], r["variant"], r["dtype"], r["chains_label"], r["dim"], r["skipped"]))
+            print("| %s | skipped: %s | | |" % (" | ".join(head), r["skipped"]))
             continue
-        print("| %s | %s | %s | %s | %d | %.4g | %.3g | %.3f |" % (
-            r["library"], r["variant"], r["dtype"], r["chains_label"], r["dim"], r["ms"],
-            r["chain_steps_per_s"], r["accept"]))
+        acc = "%.3f" % r["accept"] if r["accept"] is not None else ""
+        print("| %s | %.4g | %.3g | %s |" % (" | ".join(head), r["ms"], r["chain_steps_per_s"], acc))
     sys.stdout.flush()
 
 
+def result(library, variant, dtype, n, d, times_ms, accept):
+    return dict(chain_result(library, variant, "mala", dtype, n, d, STEPS, times_ms, accept),
+                go_benchmark=go_benchmark("mala", dtype, n, d))
+
+
+def skipped(library, variant, dtype, n, d, why):
+    return dict(chain_skipped(library, variant, "mala", dtype, n, d, STEPS, why),
+                go_benchmark=go_benchmark("mala", dtype, n, d))
+
+
+def print_table(rows, header):
+    print_chain_table(rows, header, with_method=False)
+
+
 def add_args(p):
-    p.add_argument("--device", default="cuda", choices=["cuda", "cpu"],
-                   help="cuda (default); cpu only checks that the script runs (timings not comparable)")
-    p.add_argument("--compile-mode", default="default",
-                   help="torch.compile mode of the compile variant (default \"default\")")
+    common.add_device_arg(p, "cuda")
+    common.add_compile_mode_arg(p)
 
 
 def build(torch, logw, mu, var):
     """The log-density and gradient of the mixture (closed form and autograd), and a MALA run."""
-    d = mu.shape[1]
-    lognorm = logw - 0.5 * d * torch.log(2 * math.pi * var)  # (K)
-
-    def log_terms(x):
-        diff = x[:, None, :] - mu[None]                       # (n, K, d)
-        return diff, lognorm - 0.5 * (diff * diff).sum(-1) / var
-
-    def closed(x):
-        diff, r = log_terms(x)
-        logp = torch.logsumexp(r, 1)
-        gamma = torch.softmax(r, 1) / var                      # (n, K)
-        return logp, -(gamma[:, :, None] * diff).sum(1)
-
-    def autograd(x):
-        with torch.enable_grad():
-            x = x.detach().requires_grad_(True)
-            logp = torch.logsumexp(log_terms(x)[1], 1)
-            (g,) = torch.autograd.grad(logp.sum(), x)
-        return logp.detach(), g
+    import torch_common
+    gmm = torch_common.gmm(logw, mu, var)
 
     def make_step(evaluate):
-        h = STEP_SIZE
-        noise_scale = math.sqrt(2 * h)
-
-        def step(x, logp, grad, xi, u):
-            y = x + h * grad + noise_scale * xi
-            logp_y, grad_y = evaluate(y)
-            fwd = ((y - x - h * grad) ** 2).sum(1)
-            bwd = ((x - y - h * grad_y) ** 2).sum(1)
-            log_alpha = logp_y - logp + (fwd - bwd) / (4 * h)
-            acc = torch.log(u) < log_alpha
-            return (torch.where(acc[:, None], y, x), torch.where(acc, logp_y, logp),
-                    torch.where(acc[:, None], grad_y, grad), acc)
-
-        return step
+        return torch_common.mala_step(evaluate, STEP_SIZE)
 
     def make_run(evaluate, step):
         def run(x0, gen):
@@ -254,37 +216,19 @@ def build(torch, logw, mu, var):
             return x, accepted
         return run
 
-    return {"closed": closed, "autograd": autograd, "make_step": make_step, "make_run": make_run}
+    return {"closed": gmm["closed"], "autograd": gmm["autograd"], "make_step": make_step, "make_run": make_run}
 
 
 def self_check(torch, dev):
     """Closed-form log p and gradient against autograd and a central difference (float64)."""
-    logw, mu, var = mixture(5, 99)
-    t = lambda v: torch.tensor(v, dtype=torch.float64, device=dev)  # noqa: E731
-    fns = build(torch, t(logw), t(mu), t(var))
-    gen = torch.Generator(device=dev).manual_seed(3)
-    x = 3 * torch.randn(7, 5, dtype=torch.float64, device=dev, generator=gen)
-    lp, g = fns["closed"](x)
-    lp2, g2 = fns["autograd"](x)
-    if not (torch.allclose(lp, lp2, rtol=1e-12, atol=1e-12) and torch.allclose(g, g2, rtol=1e-9, atol=1e-12)):
-        raise AssertionError("self-check: closed-form GMM log p / gradient differ from autograd")
-    eps = 1e-6
-    for j in range(5):
-        e = torch.zeros_like(x)
-        e[:, j] = eps
-        fd = (fns["closed"](x + e)[0] - fns["closed"](x - e)[0]) / (2 * eps)
-        if not torch.allclose(fd, g[:, j], rtol=1e-6, atol=1e-6):
-            raise AssertionError("self-check: GMM gradient differs from a central difference in coordinate %d" % j)
+    import torch_common
+    torch_common.check_gmm(dev, *mixture(5, 99))
 
 
 def main():
     args = parse_args(LIBRARY, TORCH_VARIANTS, add_args)
-    try:
-        import torch
-    except ImportError as e:
-        common.skip(LIBRARY, "PyTorch is not installed (%s)" % e)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        common.skip(LIBRARY, "torch %s sees no CUDA device" % torch.__version__)
+    torch = common.import_torch(LIBRARY, cuda=args.device == "cuda")
+    import torch_common
     dev = torch.device(args.device)
     cuda = dev.type == "cuda"
     self_check(torch, dev)
@@ -297,45 +241,13 @@ def main():
         "timing": "CUDA events around one whole run (initial evaluation + %d steps), median" % STEPS,
     }
 
-    def sync():
-        if cuda:
-            torch.cuda.synchronize(dev)
-
-    def timed(run, x0, gen):
-        for i in range(args.warmup):
-            t0 = time.perf_counter()
-            out = run(x0, gen)
-            sync()
-            if i == args.warmup - 1 and time.perf_counter() - t0 > args.max_call_s:
-                raise TooSlow("one run takes %.1f s (--max-call-s %g)" % (time.perf_counter() - t0, args.max_call_s))
-            del out
-        times, accepted = [], None
-        for _ in range(args.reps):
-            if cuda:
-                start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                start.record()
-                x, accepted = run(x0, gen)
-                stop.record()
-                stop.synchronize()
-                times.append(start.elapsed_time(stop))
-            else:
-                t0 = time.perf_counter()
-                x, accepted = run(x0, gen)
-                times.append((time.perf_counter() - t0) * 1e3)
-            del x
-        return times, float(accepted.double().mean()) / STEPS
-
     rows = []
     for dt, n, d in problems(args):
         dtype = dtypes[dt]
-        need = state_bytes(dt, n, d)
-        if cuda:
-            free, _ = torch.cuda.mem_get_info(dev)
-            if need > free:
-                for v in args.variants:
-                    rows.append(skipped(LIBRARY, v, dt, n, d, "out of memory: needs %.1f GiB, %.1f GiB free"
-                                        % (need / 2**30, free / 2**30)))
-                continue
+        short = torch_common.lacks_memory(dev, state_bytes(dt, n, d)) if cuda else None
+        if short:
+            rows.extend(skipped(LIBRARY, v, dt, n, d, short) for v in args.variants)
+            continue
         logw, mu, var = mixture(d, n * 1009 + d)
         t = lambda v: torch.tensor(v, dtype=dtype, device=dev)  # noqa: E731
         fns = build(torch, t(logw), t(mu), t(var))
@@ -349,18 +261,16 @@ def main():
                     if not hasattr(torch, "compile"):
                         raise RuntimeError("this torch has no torch.compile")
                     step = torch.compile(step, mode=args.compile_mode, dynamic=False)
-                times, accept = timed(fns["make_run"](evaluate, step), x0, gen)
-                rows.append(result(LIBRARY, v, dt, n, d, times, accept))
-            except TooSlow as e:
-                rows.append(skipped(LIBRARY, v, dt, n, d, e))
+                run = fns["make_run"](evaluate, step)
+                times, (x, accepted) = torch_common.timed_runs(dev, lambda: run(x0, gen), args.warmup, args.reps,
+                                                               args.max_call_s)
+                del x
+                rows.append(result(LIBRARY, v, dt, n, d, times, float(accepted.double().mean()) / STEPS))
             except Exception as e:  # noqa: BLE001
-                if common.is_out_of_memory(e):
-                    rows.append(skipped(LIBRARY, v, dt, n, d, "out of memory: %s" % str(e).splitlines()[0]))
-                elif v == "compile":
-                    rows.append(skipped(LIBRARY, v, dt, n, d, "torch.compile failed: %s: %s"
-                                        % (type(e).__name__, (str(e).splitlines() or [""])[0])))
-                else:
+                why = common.skip_reason(e, v, {"compile": "torch.compile"})
+                if why is None:
                     raise
+                rows.append(skipped(LIBRARY, v, dt, n, d, why))
             finally:
                 if cuda:
                     torch.cuda.empty_cache()

@@ -40,21 +40,7 @@ def add_args(p):
 
 def main():
     args = common.parse_args("JAX", add_args)
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as e:
-        common.skip(LIBRARY, "JAX is not installed (%s)" % e)
-    # float64 needs x64 mode; the f32 problems are unaffected (dtypes are explicit below).
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_default_prng_impl", args.prng)
-    try:
-        gpus = jax.devices("gpu")
-    except RuntimeError as e:
-        common.skip(LIBRARY, "jax %s has no GPU backend (%s)" % (jax.__version__, str(e).splitlines()[0]))
-    if not gpus:
-        common.skip(LIBRARY, "jax %s found no GPU" % jax.__version__)
-    gpu = gpus[0]
+    jax, jnp, gpu = common.import_jax(LIBRARY, "gpu", [("jax_default_prng_impl", args.prng)])
 
     meta = {
         "library": LIBRARY,
@@ -94,8 +80,7 @@ def main():
             # else is a bug in this script or the installation and stops it.
             if not common.is_out_of_memory(e):
                 raise
-            print("%s %s %s %dx%d: skipped: %s" % (LIBRARY, op, dt, chains, dim, str(e).splitlines()[0]),
-                  file=sys.stderr)
+            common.note_skip("%s %s %s %dx%d" % (LIBRARY, op, dt, chains, dim), str(e).splitlines()[0])
             continue
         rows.append(common.row(label, op, dt, total, chains, dim, times))
 

@@ -27,65 +27,34 @@ HEADROOM = 256 << 20  # bytes left free next to the output, as in the Go suite
 
 def main():
     args = common.parse_args("PyTorch")
-    try:
-        import torch
-    except ImportError as e:
-        common.skip(LIBRARY, "PyTorch is not installed (%s)" % e)
-    if not torch.cuda.is_available():
-        common.skip(LIBRARY, "torch %s sees no CUDA device" % torch.__version__)
+    torch = common.import_torch(LIBRARY)
+    import torch_common
 
     dev = torch.device("cuda", 0)
-    props = torch.cuda.get_device_properties(dev)
-    meta = {
-        "library": LIBRARY,
-        "version": torch.__version__,
-        "cuda": torch.version.cuda,
-        "device": props.name,
-        "device_memory_bytes": props.total_memory,
-        "reps": args.reps,
-        "warmup": args.warmup,
-        "timing": "CUDA events around each call, median",
-    }
+    meta = torch_common.device_meta(dev, args, "CUDA events around each call, median")
     torch.manual_seed(0x5EED)
     dtypes = {"f32": torch.float32, "f64": torch.float64}
     generate = {"normal": torch.randn, "uniform": torch.rand}
 
     rows = []
     for op, dt, total, chains, dim in common.problems(args):
+        label = "%s %s %s %dx%d" % (LIBRARY, op, dt, chains, dim)
         nbytes = total * common.BYTES_PER_ELEMENT[dt]
         free, _ = torch.cuda.mem_get_info(dev)
         if nbytes + HEADROOM > free:
-            print("%s %s %s %dx%d: skipped: needs %d MiB, %d MiB free"
-                  % (LIBRARY, op, dt, chains, dim, nbytes >> 20, free >> 20), file=sys.stderr)
+            common.note_skip(label, "needs %d MiB, %d MiB free" % (nbytes >> 20, free >> 20))
             continue
-        try:
-            buf = torch.empty((chains, dim), dtype=dtypes[dt], device=dev)
-            fn = generate[op]
-            size = (chains, dim)
-            for _ in range(args.warmup):
-                fn(size, out=buf)
-            torch.cuda.synchronize(dev)
-            starts = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
-            ends = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
-            for s, e in zip(starts, ends):
-                s.record()
-                fn(size, out=buf)
-                e.record()
-            torch.cuda.synchronize(dev)
-            times = [s.elapsed_time(e) for s, e in zip(starts, ends)]  # milliseconds
-        except RuntimeError as e:  # torch.cuda.OutOfMemoryError is a RuntimeError
-            if not common.is_out_of_memory(e):
-                raise
-            print("%s %s %s %dx%d: skipped: %s" % (LIBRARY, op, dt, chains, dim, str(e).splitlines()[0]),
-                  file=sys.stderr)
-            continue
-        finally:
-            buf = None
-            torch.cuda.empty_cache()
-        rows.append(common.row(LIBRARY, op, dt, total, chains, dim, times))
+
+        def make_call(fn=generate[op], size=(chains, dim), dtype=dtypes[dt]):
+            buf = torch.empty(size, dtype=dtype, device=dev)
+            return lambda: fn(size, out=buf)
+
+        times = torch_common.time_problem(dev, label, make_call, args.warmup, args.reps)
+        if times is not None:
+            rows.append(common.row(LIBRARY, op, dt, total, chains, dim, times))
 
     common.print_table(rows, "PyTorch %s (CUDA %s) on %s, median of %d reps after %d warm-up calls"
-                       % (torch.__version__, torch.version.cuda, props.name, args.reps, args.warmup))
+                       % (torch.__version__, torch.version.cuda, meta["device"], args.reps, args.warmup))
     common.write_json(args.json, meta, rows)
 
 

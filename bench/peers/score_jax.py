@@ -156,21 +156,8 @@ def main():
                          "Time JAX on the problems of scorekit's BenchmarkGMMScoreCUDA and "
                          "BenchmarkEmpiricalScoreCUDA.", add_args)
     args = score.finish_args(p, p.parse_args(), VARIANTS, VARIANTS)
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError as e:
-        common.skip(LIBRARY, "JAX is not installed (%s)" % e)
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_default_matmul_precision", "tensorfloat32" if args.tf32 else "highest")
-    try:
-        devs = jax.devices(args.device)
-    except RuntimeError as e:
-        common.skip(LIBRARY, "jax %s has no %s backend (%s)" % (jax.__version__, args.device.upper(),
-                                                                  str(e).splitlines()[0]))
-    if not devs:
-        common.skip(LIBRARY, "jax %s found no %s" % (jax.__version__, args.device.upper()))
-    dev = devs[0]
+    jax, jnp, dev = common.import_jax(LIBRARY, args.device, [
+        ("jax_default_matmul_precision", "tensorfloat32" if args.tf32 else "highest")])
 
     fns = build(jax, jnp)
     self_check(jax, jnp, fns, dev)
@@ -184,12 +171,6 @@ def main():
     dtypes = {"f32": jnp.float32, "f64": jnp.float64}
     budget = int(args.budget_gib * (1 << 30))
 
-    def memory_limit():
-        stats = dev.memory_stats() if hasattr(dev, "memory_stats") else None
-        if stats and "bytes_limit" in stats:
-            return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-        return 1 << 62  # unknown: let XLA say RESOURCE_EXHAUSTED
-
     def timed(f, *inputs):
         t0 = time.perf_counter()
         jax.block_until_ready(f(*inputs))  # compiles
@@ -197,7 +178,7 @@ def main():
         jax.block_until_ready(f(*inputs))
         first = time.perf_counter() - t1
         if first > args.max_call_s:
-            raise score.TooSlow("one call takes %.1f s (--max-call-s %g; compiling took %.1f s)"
+            raise common.TooSlow("one call takes %.1f s (--max-call-s %g; compiling took %.1f s)"
                                 % (first, args.max_call_s, t1 - t0))
         for _ in range(args.warmup - 2):
             jax.block_until_ready(f(*inputs))
@@ -215,12 +196,11 @@ def main():
     def run(variant, op, dt, n, km, d, flops, chunks, f, *inputs):
         try:
             rows.append(score.result(LIBRARY, variant, op, dt, n, km, d, chunks, timed(f, *inputs), flops))
-        except (score.TooSlow, MemoryError) as e:
-            rows.append(score.skipped(LIBRARY, variant, op, dt, n, km, d, e))
         except Exception as e:  # noqa: BLE001
-            if not common.is_out_of_memory(e):
+            why = common.skip_reason(e, direct=(common.TooSlow, MemoryError))
+            if why is None:
                 raise
-            rows.append(score.skipped(LIBRARY, variant, op, dt, n, km, d, "out of memory: %s" % str(e).splitlines()[0]))
+            rows.append(score.skipped(LIBRARY, variant, op, dt, n, km, d, why))
         finally:
             if hasattr(jax, "clear_caches"):
                 jax.clear_caches()  # drop the executable (and the buffers it pins) of this shape
@@ -232,7 +212,7 @@ def main():
                 dtype, size = dtypes[dt], score.BYTES[dt]
                 flops = score.gmm_flops(n, k, d)
                 need = size * (2 * n * d + n + 2 * k * d + 2 * k)
-                if need > memory_limit():
+                if need > common.jax_free_bytes(dev):
                     for v in names:
                         rows.append(score.skipped(LIBRARY, v, "gmm", dt, n, k, d,
                                                   "out of memory: inputs and outputs need %.1f GiB" % (need / 2**30)))
@@ -255,7 +235,7 @@ def main():
                 dtype, size = dtypes[dt], score.BYTES[dt]
                 flops = score.empirical_flops(n, m, d)
                 need = size * (2 * n * d + m * d)
-                if need > memory_limit():
+                if need > common.jax_free_bytes(dev):
                     for v in names:
                         rows.append(score.skipped(LIBRARY, v, "empirical", dt, n, m, d,
                                                   "out of memory: inputs and outputs need %.1f GiB" % (need / 2**30)))
@@ -265,7 +245,7 @@ def main():
                 x = 1.2 * jax.random.normal(k2, (n, d), dtype)
                 for variant in names:
                     if variant == "jit":
-                        if 3 * n * m * size > memory_limit():
+                        if 3 * n * m * size > common.jax_free_bytes(dev):
                             rows.append(score.skipped(LIBRARY, variant, "empirical", dt, n, m, d,
                                                       "out of memory: the N x M matrices need %.1f GiB"
                                                       % (3 * n * m * size / 2**30)))

@@ -92,48 +92,22 @@ def empirical_flops(n, m, d):
     return n * m * empirical_flops_per_point(d)
 
 
-def pow10_label(n):
-    """The count label of the Go benchmark names: 100000 -> "1e5", 512 -> "512"."""
-    if n >= 10:
-        k, m = 0, n
-        while m % 10 == 0:
-            m //= 10
-            k += 1
-        if m == 1:
-            return "1e%d" % k
-    return str(n)
-
-
 def go_benchmark(op, dtype, n, km, d):
     if op == "gmm":
-        return "BenchmarkGMMScoreCUDA/%s/isotropic/N=%s/K=%d/d=%d" % (dtype, pow10_label(n), km, d)
-    return "BenchmarkEmpiricalScoreCUDA/%s/N=%s/M=%s/d=%d" % (dtype, pow10_label(n), pow10_label(km), d)
-
-
-def parse_count(s):
-    """Parses "1e5", "10^5", "2^20", "1<<20" or "100000"."""
-    s = s.strip()
-    if "e" in s.lower():
-        return int(float(s))
-    return int(common.eval_pow(s))
-
-
-def _counts(s):
-    return [parse_count(x) for x in s.split(",") if x.strip()]
+        return "BenchmarkGMMScoreCUDA/%s/isotropic/N=%s/K=%d/d=%d" % (dtype, common.pow10_label(n), km, d)
+    return "BenchmarkEmpiricalScoreCUDA/%s/N=%s/M=%s/d=%d" % (dtype, common.pow10_label(n), common.pow10_label(km), d)
 
 
 def parse_args(variants, defaults, description, extra=None):
     """The score peers' command line. variants: {op: [names]}, defaults: {op: [names]}; extra(p)
     adds a library's own options."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    p.add_argument("--reps", type=int, default=20, help="timed repetitions per problem (>= 20; default 20)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls before timing (default 3)")
+    common.add_output_args(p, reps=20, warmup=3)
     p.add_argument("--quick", action="store_true",
                    help="a small sweep around the design's targets instead of the full one")
-    p.add_argument("--ops", type=lambda s: s.split(","), default=OPS, help="gmm,empirical (default both)")
-    p.add_argument("--dtypes", type=lambda s: s.split(","), default=DTYPES, help="f32,f64 (default both)")
-    p.add_argument("--variants", type=lambda s: s.split(","), default=None,
+    p.add_argument("--ops", type=common.name_list, default=OPS, help="gmm,empirical (default both)")
+    p.add_argument("--dtypes", type=common.name_list, default=DTYPES, help="f32,f64 (default both)")
+    p.add_argument("--variants", type=common.name_list, default=None,
                    help="comma-separated; of %s (default: %s)" % (
                        ", ".join("%s: %s" % (op, "/".join(v)) for op, v in variants.items()),
                        ",".join(sorted({x for v in defaults.values() for x in v}))))
@@ -141,14 +115,13 @@ def parse_args(variants, defaults, description, extra=None):
                                 ("gmm-d", GMM_DS, "GMM dimensions d"), ("emp-n", EMP_NS, "empirical queries N"),
                                 ("emp-m", EMP_MS, "empirical data points M"),
                                 ("emp-d", EMP_DS, "empirical dimensions d")):
-        p.add_argument("--" + name, type=_counts, default=None,
+        p.add_argument("--" + name, type=common.count_list, default=None,
                        help="%s, comma-separated (default %s; --quick: %s)" % (
-                           what, ",".join(map(pow10_label, default)),
-                           ",".join(map(pow10_label, QUICK[name.replace("-", "_")]))))
+                           what, ",".join(map(common.pow10_label, default)),
+                           ",".join(map(common.pow10_label, QUICK[name.replace("-", "_")]))))
     p.add_argument("--budget-gib", type=float, default=2.0,
                    help="largest intermediate tensor one chunk may create, GiB (default 2)")
-    p.add_argument("--max-call-s", type=float, default=30.0,
-                   help="skip a problem whose first call takes longer than this, seconds (default 30)")
+    common.add_max_call_arg(p, "first call")
     p.add_argument("--tf32", action="store_true", help="allow TF32 in float32 matmuls (default: full FP32)")
     if extra:
         extra(p)
@@ -156,20 +129,13 @@ def parse_args(variants, defaults, description, extra=None):
 
 
 def finish_args(p, a, variants, defaults):
-    if a.reps < 20:
-        p.error("--reps must be at least 20 (the median of fewer is too noisy to compare)")
-    for dt in a.dtypes:
-        if dt not in BYTES:
-            p.error("unknown dtype %r (want f32 or f64)" % dt)
-    for op in a.ops:
-        if op not in OPS:
-            p.error("unknown op %r (want gmm or empirical)" % op)
-    known = {x for v in variants.values() for x in v}
+    common.check_reps(p, a)
+    common.check_dtypes(p, a.dtypes)
+    common.check_known(p, "op", a.ops, OPS, "gmm or empirical")
+    known = sorted({x for v in variants.values() for x in v})
     if a.variants is None:
         a.variants = sorted({x for v in defaults.values() for x in v})
-    for v in a.variants:
-        if v not in known:
-            p.error("unknown variant %r (want one of %s)" % (v, ", ".join(sorted(known))))
+    common.check_known(p, "variant", a.variants, known)
     full = {"gmm_n": GMM_NS, "gmm_k": GMM_KS, "gmm_d": GMM_DS, "emp_n": EMP_NS, "emp_m": EMP_MS, "emp_d": EMP_DS}
     for key, default in full.items():
         if getattr(a, key) is None:
@@ -219,8 +185,8 @@ def result(library, variant, op, dtype, n, km, d, chunks, times_ms, flops):
 
 def skipped(library, variant, op, dtype, n, km, d, why):
     why = str(why).strip().splitlines()[0][:200] if str(why).strip() else type(why).__name__
-    print("%s %s %s %s N=%s %s=%s d=%d: skipped: %s" % (library, variant, op, dtype, pow10_label(n),
-          "K" if op == "gmm" else "M", pow10_label(km), d, why), file=sys.stderr)
+    print("%s %s %s %s N=%s %s=%s d=%d: skipped: %s" % (library, variant, op, dtype, common.pow10_label(n),
+          "K" if op == "gmm" else "M", common.pow10_label(km), d, why), file=sys.stderr)
     sys.stderr.flush()
     return {
         "library": library, "variant": variant, "op": op, "dtype": dtype,
@@ -237,16 +203,12 @@ def print_table(rows, header):
     for r in rows:
         km = r.get("k", r.get("m"))
         head = "| %s | %s | %s | %s | %s | %s | %d |" % (r["library"], r["variant"], r["op"], r["dtype"],
-                                                      pow10_label(r["n"]), pow10_label(km), r["d"])
+                                                      common.pow10_label(r["n"]), common.pow10_label(km), r["d"])
         if "skipped" in r:
             print("%s | skipped: %s | |" % (head, r["skipped"].replace("|", "/")))
         else:
             print("%s %d | %.4g | %.4g |" % (head, r["chunks"], r["ms"], r["gflop_per_s"]))
     sys.stdout.flush()
-
-
-class TooSlow(Exception):
-    """One call takes longer than --max-call-s."""
 
 
 class Unavailable(Exception):
@@ -379,13 +341,9 @@ def main():
                    "Time PyTorch on the problems of scorekit's BenchmarkGMMScoreCUDA and "
                    "BenchmarkEmpiricalScoreCUDA.", add_args)
     args = finish_args(p, p.parse_args(), VARIANTS, DEFAULTS)
-    try:
-        import torch
-    except ImportError as e:
-        common.skip(LIBRARY, "PyTorch is not installed (%s)" % e)
     on_gpu = args.device == "cuda"
-    if on_gpu and not torch.cuda.is_available():
-        common.skip(LIBRARY, "torch %s sees no CUDA device" % torch.__version__)
+    torch = common.import_torch(LIBRARY, cuda=on_gpu)
+    import torch_common
 
     if on_gpu:
         dev = torch.device("cuda", 0)
@@ -420,25 +378,18 @@ def main():
         sync()
         first = time.perf_counter() - t0
         if first > args.max_call_s:
-            raise TooSlow("one call takes %.1f s (--max-call-s %g)" % (first, args.max_call_s))
+            raise common.TooSlow("one call takes %.1f s (--max-call-s %g)" % (first, args.max_call_s))
         for _ in range(args.warmup - 1):
             fn()
         sync()
-        if not on_gpu:
-            times = []
-            for _ in range(args.reps):
-                t0 = time.perf_counter()
-                fn()
-                times.append((time.perf_counter() - t0) * 1e3)
-            return times
-        starts = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
-        ends = [torch.cuda.Event(enable_timing=True) for _ in range(args.reps)]
-        for s, e in zip(starts, ends):
-            s.record()
+        if on_gpu:
+            return torch_common.event_times(dev, fn, args.reps)
+        times = []
+        for _ in range(args.reps):
+            t0 = time.perf_counter()
             fn()
-            e.record()
-        sync()
-        return [s.elapsed_time(e) for s, e in zip(starts, ends)]
+            times.append((time.perf_counter() - t0) * 1e3)
+        return times
 
     def free_bytes():
         if on_gpu:
@@ -458,16 +409,12 @@ def main():
         try:
             call, chunks = make()
             rows.append(result(LIBRARY, variant, op, dt, n, km, d, chunks, timed(call), flops))
-        except (TooSlow, Unavailable, MemoryError) as e:
-            rows.append(skipped(LIBRARY, variant, op, dt, n, km, d, e))
         except Exception as e:  # noqa: BLE001
-            if common.is_out_of_memory(e):
-                rows.append(skipped(LIBRARY, variant, op, dt, n, km, d, "out of memory: %s" % str(e).splitlines()[0]))
-            elif variant == "compile":
-                rows.append(skipped(LIBRARY, variant, op, dt, n, km, d,
-                                    "torch.compile failed: %s: %s" % (type(e).__name__, str(e).splitlines()[0] if str(e) else "")))
-            else:
+            why = common.skip_reason(e, variant, {"compile": "torch.compile"},
+                                     direct=(common.TooSlow, Unavailable, MemoryError))
+            if why is None:
                 raise
+            rows.append(skipped(LIBRARY, variant, op, dt, n, km, d, why))
         finally:
             release()
 
