@@ -87,17 +87,12 @@ func DDPM(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg DDPMCon
 		return nil, err
 	}
 	d, dev := t.Dim(), b.Device()
-	x, err := tensor.New(dev, dtype, n, d)
+	run, err := newSamplesRun(op, dev, dtype, n, d)
 	if err != nil {
-		return nil, fmt.Errorf("%s: allocate the samples (%d, %d): %w", op, n, d, err)
+		return nil, err
 	}
-	res := &Result{Samples: x}
-	ok := false
-	defer func() {
-		if !ok {
-			res.Close()
-		}
-	}()
+	defer run.release()
+	res, x := run.res, run.res.Samples
 	score, err := tensor.New(dev, dtype, n, d)
 	if err != nil {
 		return nil, fmt.Errorf("%s: allocate the score: %w", op, err)
@@ -140,13 +135,8 @@ func DDPM(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg DDPMCon
 			}
 		}
 	}
-	if err := nt.check(x, K); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+	if err := run.checkFinal(op, nt, tr, K); err != nil {
+		return nil, err
 	}
-	res.NaN = nt.rep
-	if tr != nil {
-		res.TraceSteps = tr.steps
-	}
-	ok = true
-	return res, nil
+	return run.keep()
 }

@@ -28,8 +28,8 @@ type DoubleWell struct {
 
 // NewDoubleWell validates d ≥ 1 and b > 0.
 func NewDoubleWell(d int, barrier float64) (DoubleWell, error) {
-	if d < 1 {
-		return DoubleWell{}, fmt.Errorf("double well: dim %d: must be ≥ 1", d)
+	if err := checkDim("double well", d); err != nil {
+		return DoubleWell{}, err
 	}
 	if !finitePositive(barrier) {
 		return DoubleWell{}, fmt.Errorf("double well: barrier %g: must be a finite number > 0", barrier)
@@ -37,12 +37,7 @@ func NewDoubleWell(d int, barrier float64) (DoubleWell, error) {
 	return DoubleWell{D: d, Barrier: barrier}, nil
 }
 
-func (w DoubleWell) b() float64 {
-	if w.Barrier == 0 {
-		return 1
-	}
-	return w.Barrier
-}
+func (w DoubleWell) b() float64 { return orDefault(w.Barrier, 1) }
 
 func (w DoubleWell) Dim() int { return w.D }
 
@@ -75,8 +70,8 @@ type Rastrigin struct {
 
 // NewRastrigin validates d ≥ 1 and A ≥ 0.
 func NewRastrigin(d int, a float64) (Rastrigin, error) {
-	if d < 1 {
-		return Rastrigin{}, fmt.Errorf("rastrigin: dim %d: must be ≥ 1", d)
+	if err := checkDim("rastrigin", d); err != nil {
+		return Rastrigin{}, err
 	}
 	if !(a >= 0) || math.IsInf(a, 0) {
 		return Rastrigin{}, fmt.Errorf("rastrigin: a %g: must be a finite number ≥ 0", a)
@@ -84,12 +79,7 @@ func NewRastrigin(d int, a float64) (Rastrigin, error) {
 	return Rastrigin{D: d, A: a}, nil
 }
 
-func (r Rastrigin) a() float64 {
-	if r.A == 0 {
-		return 10
-	}
-	return r.A
-}
+func (r Rastrigin) a() float64 { return orDefault(r.A, 10) }
 
 func (r Rastrigin) Dim() int { return r.D }
 
@@ -172,3 +162,19 @@ func (q Quadratic) Grad(dst, x []float64) {
 }
 
 func (q Quadratic) String() string { return fmt.Sprintf("quadratic(d=%d)", len(q.Curvatures)) }
+
+// checkDim refuses a dimension below 1 for the objective op.
+func checkDim(op string, d int) error {
+	if d < 1 {
+		return fmt.Errorf("%s: dim %d: must be ≥ 1", op, d)
+	}
+	return nil
+}
+
+// orDefault is v, or def where v is the zero value (a parameter left unset).
+func orDefault(v, def float64) float64 {
+	if v == 0 {
+		return def
+	}
+	return v
+}

@@ -296,17 +296,12 @@ func RectifiedFlow(b ops.Backend, t target.Target, n int, dtype tensor.DType, cf
 	if len(mean) != d {
 		return nil, fmt.Errorf("%s: target %s has dimension %d but a mean of %d coordinates", op, t, d, len(mean))
 	}
-	x, err := tensor.New(dev, dtype, n, d)
+	run, err := newSamplesRun(op, dev, dtype, n, d)
 	if err != nil {
-		return nil, fmt.Errorf("%s: allocate the samples (%d, %d): %w", op, n, d, err)
+		return nil, err
 	}
-	res := &Result{Samples: x}
-	ok := false
-	defer func() {
-		if !ok {
-			res.Close()
-		}
-	}()
+	defer run.release()
+	res, x := run.res, run.res.Samples
 	den, err := tensor.New(dev, dtype, n, d)
 	if err != nil {
 		return nil, fmt.Errorf("%s: allocate the denoiser output (%d, %d): %w", op, n, d, err)
@@ -354,15 +349,10 @@ func RectifiedFlow(b ops.Backend, t target.Target, n int, dtype tensor.DType, cf
 			}
 		}
 	}
-	if err := nt.check(x, K); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+	if err := run.checkFinal(op, nt, tr, K); err != nil {
+		return nil, err
 	}
-	res.NaN = nt.rep
-	if tr != nil {
-		res.TraceSteps = tr.steps
-	}
-	ok = true
-	return res, nil
+	return run.keep()
 }
 
 // rfStep returns the coefficients of x (term 0) and D (term 1) and the noise coefficient of one

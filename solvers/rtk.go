@@ -163,17 +163,12 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 	}
 	grid := cfg.Grid
 	S, d, dev := len(grid)-1, t.Dim(), b.Device()
-	x, err := tensor.New(dev, dtype, n, d)
+	run, err := newSamplesRun(op, dev, dtype, n, d)
 	if err != nil {
-		return nil, fmt.Errorf("%s: allocate the samples (%d, %d): %w", op, n, d, err)
+		return nil, err
 	}
-	res := &Result{Samples: x}
-	ok := false
-	defer func() {
-		if !ok {
-			res.Close()
-		}
-	}()
+	defer run.release()
+	res, x := run.res, run.res.Samples
 	center, err := tensor.New(dev, dtype, n, d)
 	if err != nil {
 		return nil, fmt.Errorf("%s: allocate the segment centers: %w", op, err)
@@ -264,10 +259,9 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
-	if err := nt.check(x, S); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+	if err := run.checkFinal(op, nt, nil, S); err != nil {
+		return nil, err
 	}
-	res.NaN = nt.rep
 	res.StepSize = steps[0]
 	if path != nil {
 		res.TraceSteps = make([]int, S+1)
@@ -285,8 +279,7 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 			res.Accept[i] = a / float64(S*cfg.InnerSteps)
 		}
 	}
-	ok = true
-	return res, nil
+	return run.keep()
 }
 
 // rtkStart sets the inner chain's state c.x from the segment's center x' (time t' = t_{k+1},

@@ -124,11 +124,7 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer closeBackend(cleanup, &err)
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return fmt.Errorf("create --dir: %w", err)
 	}

@@ -196,11 +196,7 @@ func noise(kind string, args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer closeBackend(cleanup, &err)
 	dev := b.Device()
 	bytes := int64(o.n) * int64(o.dim) * int64(o.dtype.Size())
 	if err := checkFits(dev, bytes, fmt.Sprintf("--n %d × --dim %d of %v", o.n, o.dim, o.dtype)); err != nil {
@@ -395,7 +391,7 @@ func parseFractional(kind string, args []string, stdout io.Writer) (fractionalOp
 }
 
 // fractionalNoise draws and writes fGn increments or fBM paths.
-func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) (err error) {
+func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) error {
 	o, err := parseFractional(kind, args, stdout)
 	if err != nil {
 		return err
@@ -415,53 +411,19 @@ func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) (err 
 			return usageError{err}
 		}
 	}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
+	fill := func(b ops.Backend, x *tensor.Tensor) error {
+		draw := ops.Draw{Seed: o.seed, Site: o.site}
+		switch o.method {
+		case "davies-harte":
+			return b.FGN(x, plan, form, draw)
+		case "cholesky":
+			return ops.FGNCholesky(x, o.hurst, form, draw)
+		case "mafbm":
+			return drawMAFBM(b, x, ma, o, kind == "fgn", draw)
 		}
-	}()
-	dev := b.Device()
-	if o.method == "cholesky" {
-		dev = tensor.CPU()
+		return nil
 	}
-	bytes := int64(o.paths) * int64(o.length) * int64(o.dtype.Size())
-	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
-		return err
-	}
-
-	start := time.Now()
-	x, err := tensor.New(dev, o.dtype, o.paths, o.length)
-	if err != nil {
-		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", o.paths, o.length, o.dtype, dev.Name(), err)
-	}
-	defer x.Close()
-	draw := ops.Draw{Seed: o.seed, Site: o.site}
-	switch o.method {
-	case "davies-harte":
-		err = b.FGN(x, plan, form, draw)
-	case "cholesky":
-		err = ops.FGNCholesky(x, o.hurst, form, draw)
-	case "mafbm":
-		err = drawMAFBM(b, x, ma, o, kind == "fgn", draw)
-	}
-	if err != nil {
-		return err
-	}
-	if err := dev.Synchronize(); err != nil {
-		return err
-	}
-	wall := time.Since(start)
-
-	var png []byte
-	if o.plot != "" {
-		v, err := x.Float64s()
-		if err != nil {
-			return err
-		}
+	render := func(v []float64) ([]byte, error) {
 		sd, law := func(t float64) float64 { return math.Pow(t, o.hurst) }, "exact ±t^H"
 		if o.method == "mafbm" {
 			c := math.Sqrt(2*o.hurst) * math.Gamma(o.hurst+0.5)
@@ -472,22 +434,16 @@ func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) (err 
 		if kind == "fgn" {
 			title = fmt.Sprintf("fgn summed into paths, H = %g, %s (%d paths)", o.hurst, o.method, o.paths)
 		}
-		if png, err = renderFan(fan{title: title, values: v, paths: o.paths, length: o.length,
-			horizon: o.horizon, cumulate: kind == "fgn", sd: sd, sdLabel: law}); err != nil {
-			return err
-		}
+		return renderFan(fan{title: title, values: v, paths: o.paths, length: o.length,
+			horizon: o.horizon, cumulate: kind == "fgn", sd: sd, sdLabel: law})
 	}
-	if err := writeNoiseOutputs(o.out, x, o.plot, png); err != nil {
-		return err
-	}
-	if !o.quiet {
+	note := func() {
 		if ma != nil {
 			fmt.Fprintf(stderr, "scorekit: mafbm K = %d, γ_max = %g on [0, %g]: relative L² error of the weights %.3g\n",
 				o.k, o.gammaMax, o.horizon, ma.RelError())
 		}
-		reportWritten(stderr, o.drawFlags, x, bytes, wall)
 	}
-	return nil
+	return drawNoise(o.drawFlags, o.method == "cholesky", o.paths, o.length, stderr, fill, render, note)
 }
 
 // drawMAFBM fills x (paths, L) with the MA-fBM approximation at t_k = k·T/L, k = 1..L, or, with
@@ -525,13 +481,57 @@ func drawMAFBM(b ops.Backend, x *tensor.Tensor, ma *ops.MAFBM, o fractionalOptio
 	return x.CopyFrom(h)
 }
 
-// writeNoiseOutputs writes x to out and, when png is not nil, the PNG to plot.
-func writeNoiseOutputs(out string, x *tensor.Tensor, plot string, png []byte) error {
-	if err := tensor.WriteNpy(out, x); err != nil {
+// drawNoise draws one (rows, cols) array of o.dtype with fill and writes it: it opens --device's
+// backend, allocates the array on its device (on the host with hostOnly) after checking that it
+// fits, times the draw (to the end of the device's work), renders --plot from the drawn values
+// with render, writes --out and the plot, and, unless --quiet, writes note's lines and what was
+// written to stderr.
+func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fill func(b ops.Backend, x *tensor.Tensor) error,
+	render func(v []float64) ([]byte, error), note func()) (err error) {
+	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	if err != nil {
 		return err
 	}
-	if png != nil {
-		return tensor.WriteFileAtomic(plot, func(w io.Writer) error { _, err := w.Write(png); return err })
+	defer closeBackend(cleanup, &err)
+	dev := b.Device()
+	if hostOnly {
+		dev = tensor.CPU()
+	}
+	bytes := int64(rows) * int64(cols) * int64(o.dtype.Size())
+	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
+		return err
+	}
+	start := time.Now()
+	x, err := tensor.New(dev, o.dtype, rows, cols)
+	if err != nil {
+		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", rows, cols, o.dtype, dev.Name(), err)
+	}
+	defer x.Close()
+	if err := fill(b, x); err != nil {
+		return err
+	}
+	if err := dev.Synchronize(); err != nil {
+		return err
+	}
+	wall := time.Since(start)
+	var png []byte
+	if o.plot != "" {
+		v, err := x.Float64s()
+		if err != nil {
+			return err
+		}
+		if png, err = render(v); err != nil {
+			return err
+		}
+	}
+	if _, err := writeOutputs([]npyOutput{{o.out, x}}, []fileOutput{{o.plot, png}}); err != nil {
+		return err
+	}
+	if !o.quiet {
+		if note != nil {
+			note()
+		}
+		reportWritten(stderr, o, x, bytes, wall)
 	}
 	return nil
 }
@@ -619,45 +619,17 @@ func stableLawName(s ops.StableSpec) string {
 }
 
 // stableNoise draws and writes α-stable values.
-func stableNoise(args []string, stdout, stderr io.Writer) (err error) {
+func stableNoise(args []string, stdout, stderr io.Writer) error {
 	o, err := parseStable(args, stdout)
 	if err != nil {
 		return err
 	}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
-	if err != nil {
+	var clamped int64
+	fill := func(b ops.Backend, x *tensor.Tensor) (err error) {
+		clamped, err = b.Stable(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site})
 		return err
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
-	dev := b.Device()
-	bytes := int64(o.n) * int64(o.dim) * int64(o.dtype.Size())
-	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
-		return err
-	}
-	start := time.Now()
-	x, err := tensor.New(dev, o.dtype, o.n, o.dim)
-	if err != nil {
-		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", o.n, o.dim, o.dtype, dev.Name(), err)
-	}
-	defer x.Close()
-	clamped, err := b.Stable(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site})
-	if err != nil {
-		return err
-	}
-	if err := dev.Synchronize(); err != nil {
-		return err
-	}
-	wall := time.Since(start)
-	var png []byte
-	if o.plot != "" {
-		v, err := x.Float64s()
-		if err != nil {
-			return err
-		}
+	render := func(v []float64) ([]byte, error) {
 		if o.spec.Kind == ops.StableIsotropic && o.dim > 1 {
 			first := make([]float64, o.n)
 			for i := range first {
@@ -665,21 +637,15 @@ func stableNoise(args []string, stdout, stderr io.Writer) (err error) {
 			}
 			v = first
 		}
-		if png, err = renderStableHistogram(v, o.spec); err != nil {
-			return err
-		}
+		return renderStableHistogram(v, o.spec)
 	}
-	if err := writeNoiseOutputs(o.out, x, o.plot, png); err != nil {
-		return err
-	}
-	if !o.quiet {
+	note := func() {
 		if o.spec.Clamp > 0 {
 			fmt.Fprintf(stderr, "scorekit: clamped %d of %d values to [−%g, %g]\n", clamped, int64(o.n)*int64(o.dim),
 				o.spec.Clamp, o.spec.Clamp)
 		}
-		reportWritten(stderr, o.drawFlags, x, bytes, wall)
 	}
-	return nil
+	return drawNoise(o.drawFlags, false, o.n, o.dim, stderr, fill, render, note)
 }
 
 // bridgeOptions are the parsed flags of `scorekit noise bridge`.
@@ -727,44 +693,15 @@ func parseBridge(args []string, stdout io.Writer) (bridgeOptions, error) {
 }
 
 // bridgeNoise draws and writes epoched Brownian paths (or their increments).
-func bridgeNoise(args []string, stdout, stderr io.Writer) (err error) {
+func bridgeNoise(args []string, stdout, stderr io.Writer) error {
 	o, err := parseBridge(args, stdout)
 	if err != nil {
 		return err
 	}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
-	if err != nil {
-		return err
+	fill := func(b ops.Backend, x *tensor.Tensor) error {
+		return b.Brownian(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site})
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
-	dev := b.Device()
-	bytes := int64(o.paths) * int64(o.length) * int64(o.dtype.Size())
-	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
-		return err
-	}
-	start := time.Now()
-	x, err := tensor.New(dev, o.dtype, o.paths, o.length)
-	if err != nil {
-		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", o.paths, o.length, o.dtype, dev.Name(), err)
-	}
-	defer x.Close()
-	if err := b.Brownian(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site}); err != nil {
-		return err
-	}
-	if err := dev.Synchronize(); err != nil {
-		return err
-	}
-	wall := time.Since(start)
-	var png []byte
-	if o.plot != "" {
-		v, err := x.Float64s()
-		if err != nil {
-			return err
-		}
+	render := func(v []float64) ([]byte, error) {
 		tau := float64(o.spec.Epoch) * o.spec.Horizon / float64(o.length) // epoch length in time
 		sd, law := math.Sqrt, "exact ±√t"
 		title := fmt.Sprintf("Brownian motion (%d paths)", o.paths)
@@ -779,16 +716,8 @@ func bridgeNoise(args []string, stdout, stderr io.Writer) (err error) {
 		if o.spec.Increments {
 			title += ", increments summed"
 		}
-		if png, err = renderFan(fan{title: title, values: v, paths: o.paths, length: o.length,
-			horizon: o.spec.Horizon, cumulate: o.spec.Increments, sd: sd, sdLabel: law}); err != nil {
-			return err
-		}
+		return renderFan(fan{title: title, values: v, paths: o.paths, length: o.length,
+			horizon: o.spec.Horizon, cumulate: o.spec.Increments, sd: sd, sdLabel: law})
 	}
-	if err := writeNoiseOutputs(o.out, x, o.plot, png); err != nil {
-		return err
-	}
-	if !o.quiet {
-		reportWritten(stderr, o.drawFlags, x, bytes, wall)
-	}
-	return nil
+	return drawNoise(o.drawFlags, false, o.paths, o.length, stderr, fill, render, nil)
 }

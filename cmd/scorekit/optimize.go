@@ -419,11 +419,7 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer closeBackend(cleanup, &err)
 	rows := int64(1)
 	if o.cfg.Thin > 0 {
 		rows += int64(o.cfg.Steps / o.cfg.Thin)
@@ -493,10 +489,9 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	// Everything is rendered before anything is written.
 	var statsJSON, png []byte
 	if o.stats != "" {
-		if statsJSON, err = json.MarshalIndent(st, "", "  "); err != nil {
-			return fmt.Errorf("stats: %w", err)
+		if statsJSON, err = renderStats(st); err != nil {
+			return err
 		}
-		statsJSON = append(statsJSON, '\n')
 	}
 	if o.plot != "" {
 		po := optimizePlot{title: fmt.Sprintf("fpgd on %s: H = %g, h = %g, σ = %g, %d steps", objectiveName(f),
@@ -511,27 +506,10 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	if err := tensor.WriteNpy(o.out, res.Final); err != nil {
+	written, err := writeOutputs([]npyOutput{{o.out, res.Final}, {o.trace, res.Trace}},
+		[]fileOutput{{o.stats, statsJSON}, {o.plot, png}})
+	if err != nil {
 		return err
-	}
-	written := []string{o.out}
-	if o.trace != "" {
-		if err := tensor.WriteNpy(o.trace, res.Trace); err != nil {
-			return err
-		}
-		written = append(written, o.trace)
-	}
-	for _, w := range []struct {
-		path string
-		data []byte
-	}{{o.stats, statsJSON}, {o.plot, png}} {
-		if w.data == nil {
-			continue
-		}
-		if err := tensor.WriteFileAtomic(w.path, func(wr io.Writer) error { _, err := wr.Write(w.data); return err }); err != nil {
-			return err
-		}
-		written = append(written, w.path)
 	}
 	if !o.quiet {
 		esc := ""

@@ -446,11 +446,17 @@ func renderScatter(panels []scatterPanel, g *ops.GMM, cols int) ([]byte, error) 
 		plots[i/cols][i%cols] = p
 	}
 	const tile = 4 * vg.Inch
-	img := vgimg.NewWith(vgimg.UseWH(tile*vg.Length(cols), tile*vg.Length(rows)), vgimg.UseDPI(110))
+	return encodePlots(plots, tile, tile)
+}
+
+// encodePlots draws a grid of plots (nil entries stay empty), each tile w × h, into a PNG.
+func encodePlots(plots [][]*plot.Plot, w, h vg.Length) ([]byte, error) {
+	rows, cols := len(plots), len(plots[0])
+	img := vgimg.NewWith(vgimg.UseWH(w*vg.Length(cols), h*vg.Length(rows)), vgimg.UseDPI(110))
 	dc := draw.New(img)
-	canvases := plot.Align(plots, draw.Tiles{Rows: rows, Cols: cols, PadX: vg.Millimeter * 2,
-		PadY: vg.Millimeter * 2, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2,
-		PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}, dc)
+	pad := vg.Millimeter * 2
+	canvases := plot.Align(plots, draw.Tiles{Rows: rows, Cols: cols, PadX: pad, PadY: pad, PadTop: pad,
+		PadBottom: pad, PadLeft: pad, PadRight: pad}, dc)
 	for r := range plots {
 		for c := range plots[r] {
 			if plots[r][c] != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"image/color"
 	"math"
@@ -12,7 +11,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/solvers"
@@ -50,6 +48,18 @@ var fanPalette = []color.NRGBA{
 	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
 	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
 	{188, 189, 34, 255}, {23, 190, 207, 255},
+}
+
+// addFanLine adds path i of a fan (pts, in fanColor(i), thin) to p.
+func addFanLine(p *plot.Plot, pts plotter.XYs, i int) error {
+	l, err := plotter.NewLine(pts)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	l.Color = fanColor(i)
+	l.Width = vg.Points(0.6)
+	p.Add(l)
+	return nil
 }
 
 // renderFan draws the fan: at most fanMaxPaths paths, each from (0, 0), the exact ±sd(t) envelope
@@ -109,13 +119,9 @@ func renderFan(f fan) ([]byte, error) {
 		if len(pts) < 2 {
 			continue
 		}
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return nil, fmt.Errorf("plot: %w", err)
+		if err := addFanLine(p, pts, i); err != nil {
+			return nil, err
 		}
-		l.Color = fanColor(i)
-		l.Width = vg.Points(0.6)
-		p.Add(l)
 	}
 	envelope := func(sd func(k int) float64, dashes []vg.Length, width vg.Length, label string) error {
 		var hi, lo plotter.XYs
@@ -169,28 +175,6 @@ func renderFan(f fan) ([]byte, error) {
 		}
 	}
 	return encodePlots([][]*plot.Plot{{p}}, 7*vg.Inch, 4.5*vg.Inch)
-}
-
-// encodePlots draws a grid of plots (nil entries stay empty), each tile w × h, into a PNG.
-func encodePlots(plots [][]*plot.Plot, w, h vg.Length) ([]byte, error) {
-	rows, cols := len(plots), len(plots[0])
-	img := vgimg.NewWith(vgimg.UseWH(w*vg.Length(cols), h*vg.Length(rows)), vgimg.UseDPI(110))
-	dc := draw.New(img)
-	pad := vg.Millimeter * 2
-	canvases := plot.Align(plots, draw.Tiles{Rows: rows, Cols: cols, PadX: pad, PadY: pad, PadTop: pad,
-		PadBottom: pad, PadLeft: pad, PadRight: pad}, dc)
-	for r := range plots {
-		for c := range plots[r] {
-			if plots[r][c] != nil {
-				plots[r][c].Draw(canvases[r][c])
-			}
-		}
-	}
-	var buf bytes.Buffer
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
-		return nil, fmt.Errorf("plot: encode PNG: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // finiteSorted returns the finite values of v, sorted.
@@ -412,13 +396,9 @@ func renderOptimize(o optimizePlot) ([]byte, error) {
 			if len(pts) < 2 {
 				continue
 			}
-			l, err := plotter.NewLine(pts)
-			if err != nil {
-				return nil, fmt.Errorf("plot: %w", err)
+			if err := addFanLine(q, pts, i); err != nil {
+				return nil, err
 			}
-			l.Color = fanColor(i)
-			l.Width = vg.Points(0.6)
-			q.Add(l)
 		}
 		if o.escape != nil && o.escape.Coord == 0 {
 			last := float64(o.traceSteps[rows-1])

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -883,11 +881,7 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer closeBackend(cleanup, &err)
 	rows := int64(1)
 	if o.spec.trace {
 		rows += int64(steps) + 1
@@ -929,37 +923,19 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	// Everything is rendered before anything is written.
 	var statsJSON, png []byte
 	if o.stats != "" {
-		if statsJSON, err = json.MarshalIndent(st, "", "  "); err != nil {
-			return fmt.Errorf("stats: %w", err)
+		if statsJSON, err = renderStats(st); err != nil {
+			return err
 		}
-		statsJSON = append(statsJSON, '\n')
 	}
 	if o.plot != "" {
 		if png, err = samplePlot(o, res, g, ref, d, st.ScoreEvals); err != nil {
 			return err
 		}
 	}
-	if err := tensor.WriteNpy(o.out, res.Samples); err != nil {
+	written, err := writeOutputs([]npyOutput{{o.out, res.Samples}, {o.traj, res.Trace}},
+		[]fileOutput{{o.stats, statsJSON}, {o.plot, png}})
+	if err != nil {
 		return err
-	}
-	written := []string{o.out}
-	if o.traj != "" {
-		if err := tensor.WriteNpy(o.traj, res.Trace); err != nil {
-			return err
-		}
-		written = append(written, o.traj)
-	}
-	if statsJSON != nil {
-		if err := tensor.WriteFileAtomic(o.stats, func(w io.Writer) error { _, err := w.Write(statsJSON); return err }); err != nil {
-			return err
-		}
-		written = append(written, o.stats)
-	}
-	if png != nil {
-		if err := tensor.WriteFileAtomic(o.plot, func(w io.Writer) error { _, err := io.Copy(w, bytes.NewReader(png)); return err }); err != nil {
-			return err
-		}
-		written = append(written, o.plot)
 	}
 	if !o.quiet {
 		extra := ""

@@ -220,11 +220,7 @@ func score(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := cleanup(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	defer closeBackend(cleanup, &err)
 	dev := b.Device()
 	outShape := []int{n, d}
 	if o.what == "logp" {
