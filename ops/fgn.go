@@ -55,9 +55,10 @@ import (
 // increments are x_k = σ Z_k, k = 0..n−1 — fGn of the grid t_k = k T/n — and the path form writes
 // B(t_{k+1}) = Σ_{i=0}^{k} x_i (B(0) = 0 is not stored): fBM at t_1..t_n, Var B(t) = t^{2H}.
 
-// MaxFGNLength is the longest fGn a plan accepts: m = 2·n_e normals per path must stay within one
-// chain's Philox lanes (32-bit lane counter, two f64 normals per lane).
-const MaxFGNLength = 1 << 31
+// MaxFGNLength is the longest fGn a plan accepts, the same on every backend: the embedding of
+// length m = 2·n_e ≤ 2^24 must fit one batched FFT (MaxFFTLength), and the host spectrum stays at
+// 128 MiB. (The Philox lanes of one chain would allow 2^31.)
+const MaxFGNLength = MaxFFTLength / 2
 
 // FGNPlan holds what Davies–Harte needs for one (Hurst index, length): the square roots of the
 // circulant embedding's eigenvalues, computed once (ALGORITHMS §4.1). Plans are immutable and safe

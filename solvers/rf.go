@@ -95,6 +95,9 @@ func RFTimes(cfg RFConfig) ([]float64, error) {
 	if cfg.Steps <= 0 {
 		return nil, fmt.Errorf("steps = %d: need at least one step (or give Times)", cfg.Steps)
 	}
+	if cfg.Steps > MaxDiffusionSteps {
+		return nil, fmt.Errorf("steps = %d: at most %d (the grid is held on the host)", cfg.Steps, MaxDiffusionSteps)
+	}
 	switch cfg.Grid {
 	case "", RFGridUniform:
 		if cfg.TMin != 0 {
@@ -133,6 +136,9 @@ func RFTimes(cfg RFConfig) ([]float64, error) {
 func LowDimGrid(K int, tMin float64) ([]float64, error) {
 	if K < 3 {
 		return nil, fmt.Errorf("low-dimension grid: steps K = %d: need at least 3 (t = 0, δ, 1 − δ, 1)", K)
+	}
+	if K > MaxDiffusionSteps {
+		return nil, fmt.Errorf("low-dimension grid: steps K = %d: at most %d", K, MaxDiffusionSteps)
 	}
 	if !(tMin > 0 && tMin < 0.5) {
 		return nil, fmt.Errorf("low-dimension grid: tMin δ = %g: must be in (0, 1/2)", tMin)

@@ -348,3 +348,12 @@ func BenchmarkRectifiedFlow(b *testing.B) {
 		}
 	}
 }
+
+// Step counts beyond MaxDiffusionSteps are refused before any grid is allocated.
+func TestRFTimesBoundsSteps(t *testing.T) {
+	for _, grid := range []string{RFGridUniform, RFGridLowDim} {
+		_, err := RFTimes(RFConfig{Grid: grid, Steps: MaxDiffusionSteps + 1})
+		require.Error(t, err, grid)
+		assert.Contains(t, err.Error(), "at most", grid)
+	}
+}

@@ -70,7 +70,7 @@ Flags:
   --horizon T    the paths' time span, a finite number > 0 (default L: unit time steps)
   --hurst H      Hurst index in (0, 1) (fgn, fbm; required)
   --method M     davies-harte, cholesky or mafbm (fgn, fbm; default davies-harte)
-  --k K          mafbm: number of OU processes, K ≥ 1 (default 5)
+  --k K          mafbm: number of OU processes, 1 ≤ K ≤ 16 (default 5)
   --gamma-max G  mafbm: largest OU speed, G > 1 (default 20)
   --alpha A      stability index in (0, 2]; in (0, 1) with --positive (stable; required)
   --beta B       skewness in [−1, 1] (stable, default 0)
@@ -235,6 +235,8 @@ const (
 	defaultMAFBMK        = 5
 	defaultMAFBMGammaMax = 20
 	choleskyMaxLength    = 4096
+	// maxCommandMAFBMStates bounds --k: the OU processes one GPU thread holds per path.
+	maxCommandMAFBMStates = 16
 )
 
 // drawFlags are the flags every kind but normal/uniform shares.
@@ -364,7 +366,11 @@ func parseFractional(kind string, args []string, stdout io.Writer) (fractionalOp
 		return o, err
 	}
 	switch o.method {
-	case "davies-harte", "mafbm":
+	case "davies-harte":
+		if length > ops.MaxFGNLength {
+			return o, usagef("--method davies-harte generates at most --length %d (got %d)", ops.MaxFGNLength, length)
+		}
+	case "mafbm":
 	case "cholesky":
 		if length > choleskyMaxLength {
 			return o, usagef("--method cholesky generates at most --length %d (got %d; use davies-harte)", choleskyMaxLength, length)
@@ -379,8 +385,10 @@ func parseFractional(kind string, args []string, stdout io.Writer) (fractionalOp
 			}
 		}
 	}
-	if k < 1 || k > 64 {
-		return o, usagef("--k must be in [1, 64] (got %d)", k)
+	// 16 OU processes per path is what the GPU kernel holds; the same bound on every device keeps a
+	// command line valid wherever it runs (GFDM uses K ≤ 5).
+	if k < 1 || k > maxCommandMAFBMStates {
+		return o, usagef("--k must be in [1, %d] (got %d)", maxCommandMAFBMStates, k)
 	}
 	o.k = int(k)
 	if !(o.gammaMax > 1) || math.IsInf(o.gammaMax, 0) {

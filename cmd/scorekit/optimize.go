@@ -60,7 +60,7 @@ Flags:
                       double well, the origin otherwise)
   --method M          fractional noise: davies-harte (exact, default), cholesky (exact, host,
                       K ≤ 4096) or mafbm (Markov approximation of type-II fBM, not exact)
-  --k K               mafbm: number of OU processes (default 5)
+  --k K               mafbm: number of OU processes, 1 ≤ K ≤ 16 (default 5)
   --gamma-max G       mafbm: largest OU speed, G > 1 (default 20)
   --seed S            Philox key, an unsigned 64-bit integer (default 0)
   --escape X          escape threshold on x1 (see above)
@@ -311,8 +311,10 @@ func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
 			}
 		}
 	}
-	if k < 1 || k > 64 {
-		return o, usagef("--k must be in [1, 64] (got %d)", k)
+	// 16 OU processes per path is what the GPU kernel holds; the same bound on every device keeps a
+	// command line valid wherever it runs (GFDM uses K ≤ 5).
+	if k < 1 || k > maxCommandMAFBMStates {
+		return o, usagef("--k must be in [1, %d] (got %d)", maxCommandMAFBMStates, k)
 	}
 	o.cfg.K = int(k)
 	if !(o.cfg.GammaMax > 1) || math.IsInf(o.cfg.GammaMax, 0) {
