@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/optest"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -62,22 +63,12 @@ func fgnScanBound(dt tensor.DType, k int) float64 {
 	return 2 * 2 * fgnUnitRoundoff(dt) * float64(13+8*(k/fgnScanThreads))
 }
 
-// fgnRowNorms returns σ·‖V_i‖₂ for every path of the draw (dt's normal stream).
+// fgnRowNorms returns σ·‖V_i‖₂ for every path of the draw (dt's normal stream; optest.FGNRowNorms).
 func fgnRowNorms(t *testing.T, dt tensor.DType, p *ops.FGNPlan, paths int, sigma float64, d ops.Draw) []float64 {
 	t.Helper()
-	ne := p.EmbedSize()
-	s := p.SqrtEigenvalues()
-	xi := lvNormals(t, dt, paths, 2*ne, d)
-	out := make([]float64, paths)
-	for i := range out {
-		row := xi[i*2*ne : (i+1)*2*ne]
-		ss := s[0]*s[0]*row[0]*row[0] + s[ne]*s[ne]*row[1]*row[1]
-		for j := 1; j < ne; j++ {
-			ss += s[j] * s[j] * (row[2*j]*row[2*j] + row[2*j+1]*row[2*j+1]) // |V_j|² + |V_{m−j}|²
-		}
-		out[i] = sigma * math.Sqrt(ss)
-	}
-	return out
+	norms, err := optest.FGNRowNorms(dt, p, paths, sigma, d)
+	require.NoError(t, err)
+	return norms
 }
 
 // fgnCPU returns the reference's output.

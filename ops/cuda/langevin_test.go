@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/optest"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -148,10 +149,11 @@ func lvValues(t *testing.T, x *tensor.Tensor) []float64 {
 	return v
 }
 
-// lvGuarded is a device tensor (view) inside a NaN-filled buffer with guard elements on each side.
+// lvGuarded is a device tensor (view) inside a NaN-filled buffer with guard elements on each side
+// (an optest.Guarded on gpu).
 type lvGuarded struct {
-	buf, view *tensor.Tensor
-	guard     int
+	g    optest.Guarded
+	view *tensor.Tensor
 }
 
 // newGuarded allocates a tensor of the given shape holding vals (nil: NaN everywhere) inside
@@ -164,34 +166,20 @@ func newGuarded(t *testing.T, dt tensor.DType, vals []float64, shape ...int) lvG
 // newGuardedBy is newGuarded with guard elements on each side.
 func newGuardedBy(t *testing.T, guard int, dt tensor.DType, vals []float64, shape ...int) lvGuarded {
 	t.Helper()
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	buf, err := tensor.New(gpu, dt, guard+n+guard)
+	g, err := optest.NewGuarded(gpu, guard, dt, vals, shape...)
 	require.NoError(t, err)
-	require.NoError(t, buf.Fill(math.NaN()))
-	view, err := buf.View(guard, shape...)
-	require.NoError(t, err)
-	if vals != nil {
-		require.NoError(t, view.CopyFrom(lvHost(t, dt, vals, shape...)))
-	}
-	return lvGuarded{buf: buf, view: view, guard: guard}
+	return lvGuarded{g: g, view: g.View()}
 }
 
 // values returns the view's values; the test fails when a guard element is no longer NaN.
 func (g lvGuarded) values(t *testing.T, name string) []float64 {
 	t.Helper()
-	all := lvValues(t, g.buf)
-	for i := 0; i < g.guard; i++ {
-		if !math.IsNaN(all[i]) || !math.IsNaN(all[len(all)-1-i]) {
-			t.Fatalf("%s: guard band overwritten", name)
-		}
-	}
-	return all[g.guard : len(all)-g.guard]
+	v, err := g.g.Values(name)
+	require.NoError(t, err)
+	return v
 }
 
-func (g lvGuarded) close() { g.buf.Close() }
+func (g lvGuarded) close() { g.g.Close() }
 
 // lvSame reports whether a and b hold the same values (NaN equal to NaN).
 func lvSame(a, b []float64) bool {
@@ -206,46 +194,13 @@ func lvSame(a, b []float64) bool {
 	return true
 }
 
-// lvAbsSum adds the magnitudes of the terms, skipping NaN ones (a NaN output is compared by its
-// NaN-ness).
-func lvAbsSum(terms ...float64) float64 {
-	s := 0.0
-	for _, v := range terms {
-		if !math.IsNaN(v) {
-			s += math.Abs(v)
-		}
-	}
-	return s
-}
+// lvAbsSum is optest.AbsSum: the row scale of a sum of terms, NaN terms skipped.
+func lvAbsSum(terms ...float64) float64 { return optest.AbsSum(terms...) }
 
-// lvCompareRows checks |got − ref| ≤ rtol·scale[row] for every element of rows of the given width,
-// with NaN exactly where the reference has NaN, and returns the largest |got − ref| / scale[row].
+// lvCompareRows is optest.CompareRowsScaled: |got − ref| ≤ rtol·scale[row] with NaN exactly where
+// the reference has NaN; it returns the largest |got − ref| / scale[row].
 func lvCompareRows(got, ref, scale []float64, width int, rtol float64) (float64, error) {
-	if len(got) != len(ref) || len(ref) != len(scale)*width {
-		return 0, fmt.Errorf("lengths %d, %d for %d rows of %d", len(got), len(ref), len(scale), width)
-	}
-	worst := 0.0
-	for i, want := range ref {
-		g, s := got[i], scale[i/width]
-		if math.IsNaN(want) || math.IsNaN(g) {
-			if math.IsNaN(want) != math.IsNaN(g) {
-				return worst, fmt.Errorf("row %d col %d: got %v, reference %v", i/width, i%width, g, want)
-			}
-			continue
-		}
-		d := math.Abs(g - want)
-		if g == want {
-			d = 0 // equal infinities
-		}
-		if !(d <= rtol*s) {
-			return worst, fmt.Errorf("row %d col %d: got %v, reference %v (|diff| %.3g > %.3g = rtol %g × row scale %.3g)",
-				i/width, i%width, g, want, d, rtol*s, rtol, s)
-		}
-		if s > 0 {
-			worst = math.Max(worst, d/s)
-		}
-	}
-	return worst, nil
+	return optest.CompareRowsScaled(got, ref, scale, width, rtol)
 }
 
 // lvErrors collects the largest observed error per label, logged at the end of a test.
@@ -286,26 +241,9 @@ func lvBackend(t *testing.T) ops.Backend {
 // lvNormals returns the reference's normals of the draw for (n, d) in dt's stream.
 func lvNormals(t *testing.T, dt tensor.DType, n, d int, draw ops.Draw) []float64 {
 	t.Helper()
-	h, err := tensor.New(nil, dt, n, d)
+	xi, err := optest.RefNormals(dt, n, d, draw)
 	require.NoError(t, err)
-	require.NoError(t, ops.CPU().Normal(h, draw))
-	return lvValues(t, h)
-}
-
-// lvStepHs returns per-chain step sizes: positive, with h = 0 (no noise) at row 2 and h = −1 (a
-// NaN row in the reference) at row 4 where they exist.
-func lvStepHs(n int) []float64 {
-	h := make([]float64, n)
-	for i := range h {
-		h[i] = 0.05 + 0.01*float64(i%7)
-	}
-	if n > 2 {
-		h[2] = 0
-	}
-	if n > 4 {
-		h[4] = -1
-	}
-	return h
+	return xi
 }
 
 type stepVariant struct {
@@ -377,7 +315,7 @@ func stepCase(t *testing.T, b ops.Backend, dt tensor.DType, sh lvShape, v stepVa
 	}
 	var hs []float64
 	if v.perChain {
-		hs = lvStepHs(n)
+		hs = optest.StepHs(n)
 		c.H = lvDevice(t, dt, hs, n)
 		defer c.H.Close()
 	}

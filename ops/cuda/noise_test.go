@@ -45,14 +45,7 @@ import (
 // (Brownian: √h (Σ_{q<m} |ξ| + (m/τ) Σ_epoch |ξ|), doubled for increments) — plus the rounding of
 // the float64 arithmetic (a few 1e-16 of M) and of the stored value (one float32 ulp of |value|
 // ≤ M on each side). Checked at 2·(normal tolerance)·M + 2.5e-7·M (f32) or 4e-14·M (f64).
-const stableMargin = 4
-
-func noiseUlp(dt tensor.DType) float64 {
-	if dt == tensor.F32 {
-		return 0x1p-23
-	}
-	return 0x1p-52
-}
+const stableMargin = optest.StableMargin
 
 func noiseNormalTol(dt tensor.DType) float64 {
 	if dt == tensor.F32 {
@@ -61,24 +54,9 @@ func noiseNormalTol(dt tensor.DType) float64 {
 	return optest.NormalF64.Rtol
 }
 
-// stableUlps is the worst-case relative error of the map of index a, in ulps (see above).
-func stableUlps(a float64) float64 { return (15*math.Abs(1-a)+28)/a + 12 }
-
-// stableTolerance returns (rtol, floor): |gpu − ref| ≤ rtol·(|ref| + floor).
+// stableTolerance returns (rtol, floor): |gpu − ref| ≤ rtol·(|ref| + floor) (optest.StableTolerance).
 func stableTolerance(s ops.StableSpec, dt tensor.DType) (float64, float64) {
-	u := noiseUlp(dt)
-	c := s.Constants()
-	switch {
-	case s.Kind == ops.StableIsotropic:
-		a := 0.0
-		if !c.Degenerate {
-			a = stableUlps(c.Alpha) / 2
-		}
-		return stableMargin * ((a+1)*u + noiseNormalTol(dt)), 0
-	case c.Alpha == 1:
-		return stableMargin * 8 * u, 25
-	}
-	return stableMargin * stableUlps(c.Alpha) * u, 0
+	return optest.StableTolerance(s, dt)
 }
 
 // noiseCompare checks |got − ref| ≤ tol[i] element by element (equal infinities pass, NaN never)
@@ -108,25 +86,6 @@ var noiseDTypes = []tensor.DType{tensor.F32, tensor.F64}
 
 const noiseLarge = 100003
 
-func stableSpecs() []ops.StableSpec {
-	return []ops.StableSpec{
-		{Kind: ops.StableSymmetric, Alpha: 0.5},
-		{Kind: ops.StableSymmetric, Alpha: 1},
-		{Kind: ops.StableSymmetric, Alpha: 1.5},
-		{Kind: ops.StableSymmetric, Alpha: 2},
-		{Kind: ops.StableSkewed, Alpha: 0.7, Beta: 0.5},
-		{Kind: ops.StableSkewed, Alpha: 1, Beta: 0.8},
-		{Kind: ops.StableSkewed, Alpha: 1.3, Beta: -1},
-		{Kind: ops.StablePositive, Alpha: 0.3},
-		{Kind: ops.StablePositive, Alpha: 0.8},
-		{Kind: ops.StableIsotropic, Alpha: 0.6},
-		{Kind: ops.StableIsotropic, Alpha: 1.7},
-		{Kind: ops.StableIsotropic, Alpha: 2},
-		{Kind: ops.StableSymmetric, Alpha: 0.8, Clamp: 5},
-		{Kind: ops.StableIsotropic, Alpha: 1.1, Clamp: 2},
-	}
-}
-
 // Stable on the GPU equals the CPU reference within stableTolerance for every kind, both dtypes
 // and odd shapes, inside NaN guard bands; the clamp counts agree except for values within the
 // tolerance of the clamp (a tie the two sides may round differently).
@@ -134,7 +93,7 @@ func TestStableParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
 	errs := lvErrors{}
-	for _, s := range stableSpecs() {
+	for _, s := range optest.StableSpecs() {
 		for _, dt := range noiseDTypes {
 			rtol, floor := stableTolerance(s, dt)
 			label := fmt.Sprintf("%v α=%g β=%g clamp=%g %v (rtol %.2g)", s.Kind, s.Alpha, s.Beta, s.Clamp, dt, rtol)
@@ -203,34 +162,13 @@ func absInt64(v int64) int64 {
 }
 
 // mafbmMajorant returns, per path and step, M = Σ_r |w_r| Ā_r with Ā_r ← decay_r Ā_r +
-// Σ_j |L_rj| |ξ_j| from Ā = |y0| (and the final Ā per path), with ξ the reference's normals.
+// Σ_j |L_rj| |ξ_j| from Ā = |y0| (and the final Ā per path), with ξ the reference's normals
+// (optest.MAFBMMajorant).
 func mafbmMajorant(t *testing.T, m *ops.MAFBM, dt tensor.DType, y0 []float64, paths, steps int, h float64, d ops.Draw, stride uint64) ([]float64, []float64) {
 	t.Helper()
-	k := m.K()
-	decay, l, err := m.Transition(h)
+	maj, abar, err := optest.MAFBMMajorant(m, dt, y0, paths, steps, h, d, stride)
 	require.NoError(t, err)
-	w := m.Weights()
-	abar := make([]float64, len(y0))
-	for i, v := range y0 {
-		abar[i] = math.Abs(v)
-	}
-	out := make([]float64, paths*steps)
-	for s := 0; s < steps; s++ {
-		xi := lvNormals(t, dt, paths, k, ops.Draw{Seed: d.Seed, Site: d.Site + uint64(s)*stride, FirstChain: d.FirstChain})
-		for p := 0; p < paths; p++ {
-			tot := 0.0
-			for r := 0; r < k; r++ {
-				acc := 0.0
-				for j := 0; j <= r; j++ {
-					acc += math.Abs(l[r*k+j]) * math.Abs(xi[p*k+j])
-				}
-				abar[p*k+r] = decay[r]*abar[p*k+r] + acc
-				tot += math.Abs(w[r]) * abar[p*k+r]
-			}
-			out[p*steps+s] = tot
-		}
-	}
-	return out, abar
+	return maj, abar
 }
 
 // MAFBM on the GPU equals the reference within the majorant bound for K = 1, 2, 5 and 16, both
@@ -306,38 +244,13 @@ func TestMAFBMParity(t *testing.T) {
 }
 
 // brownianMajorant returns per path and point the bound's scale: √h (Σ_{q<m} |ξ| + (m/τ) Σ_epoch
-// |ξ|), and for increments the sum of that scale at the point and at the one before.
+// |ξ|), and for increments the sum of that scale at the point and at the one before
+// (optest.BrownianMajorant).
 func brownianMajorant(t *testing.T, dt tensor.DType, paths, n int, s ops.BrownianSpec, d ops.Draw) []float64 {
 	t.Helper()
-	cols := int(s.Normals(n))
-	xi := lvNormals(t, dt, paths, cols, d)
-	sh := math.Sqrt(s.Horizon / float64(n))
-	seg := n
-	if s.Epoch > 0 {
-		seg = s.Epoch
-	}
-	out := make([]float64, paths*n)
-	for p := 0; p < paths; p++ {
-		prev := 0.0
-		for e0 := 0; e0 < n; e0 += seg {
-			total := 0.0
-			if s.Epoch > 0 {
-				for q := 0; q < seg; q++ {
-					total += math.Abs(xi[p*cols+e0+q])
-				}
-			}
-			run := 0.0
-			for m := 1; m <= seg && e0+m <= n; m++ {
-				run += math.Abs(xi[p*cols+e0+m-1])
-				v := sh * (run + float64(m)/float64(seg)*total)
-				if s.Increments {
-					v, prev = v+prev, v
-				}
-				out[p*n+e0+m-1] = v
-			}
-		}
-	}
-	return out
+	maj, err := optest.BrownianMajorant(dt, paths, n, s, d)
+	require.NoError(t, err)
+	return maj
 }
 
 // Brownian on the GPU equals the reference within the majorant bound: plain paths, bridges with

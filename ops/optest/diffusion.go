@@ -61,64 +61,6 @@ func combineInput(rows, dim, k int) []float64 {
 	return v
 }
 
-// guardedTensor is a (rows, dim) view inside a buffer with guard NaN elements on each side.
-type guardedTensor struct {
-	buf, view *tensor.Tensor
-	n         int
-}
-
-// newGuardedTensor allocates a guarded tensor on dev holding vals (nil: NaN everywhere).
-func newGuardedTensor(dev tensor.Device, dt tensor.DType, vals []float64, shape ...int) (guardedTensor, error) {
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	buf, err := tensor.New(dev, dt, guard+n+guard)
-	if err != nil {
-		return guardedTensor{}, err
-	}
-	if err := buf.Fill(math.NaN()); err != nil {
-		buf.Close()
-		return guardedTensor{}, err
-	}
-	view, err := buf.View(guard, shape...)
-	if err != nil {
-		buf.Close()
-		return guardedTensor{}, err
-	}
-	if vals != nil {
-		h, err := tensor.FromFloat64s(dt, vals, shape...)
-		if err == nil {
-			err = view.CopyFrom(h)
-		}
-		if err != nil {
-			buf.Close()
-			return guardedTensor{}, err
-		}
-	}
-	return guardedTensor{buf: buf, view: view, n: n}, nil
-}
-
-// values returns the view's values, or an error naming what when a guard element was written.
-func (g guardedTensor) values(what string) ([]float64, error) {
-	all, err := hostValues(g.buf, false)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i < guard; i++ {
-		if !math.IsNaN(all[i]) || !math.IsNaN(all[guard+g.n+i]) {
-			return nil, fmt.Errorf("%s: guard band overwritten: out-of-bounds write", what)
-		}
-	}
-	return all[guard : guard+g.n], nil
-}
-
-func (g guardedTensor) close() {
-	if g.buf != nil {
-		g.buf.Close()
-	}
-}
-
 // sameValues compares exactly, NaN equal to NaN; it describes the first difference.
 func sameValues(got, ref []float64, width int) error {
 	if len(got) != len(ref) {
@@ -139,7 +81,7 @@ func sameValues(got, ref []float64, width int) error {
 func runCombine(be ops.Backend, dt tensor.DType, inputs [][]float64, rows, dim, alias int, noise float64, d ops.Draw) ([]float64, error) {
 	dev := be.Device()
 	nterms := len(inputs)
-	bufs := make([]guardedTensor, nterms)
+	bufs := make([]Guarded, nterms)
 	defer func() {
 		for _, g := range bufs {
 			g.close()
@@ -147,18 +89,18 @@ func runCombine(be ops.Backend, dt tensor.DType, inputs [][]float64, rows, dim, 
 	}()
 	terms := make([]ops.Term, nterms)
 	for k := range terms {
-		g, err := newGuardedTensor(dev, dt, inputs[k], rows, dim)
+		g, err := NewGuarded(dev, guard, dt, inputs[k], rows, dim)
 		if err != nil {
 			return nil, err
 		}
 		bufs[k] = g
 		terms[k] = ops.Term{T: g.view, C: combineCoeffs[k]}
 	}
-	out := guardedTensor{}
+	out := Guarded{}
 	if alias >= 0 {
 		out = bufs[alias]
 	} else {
-		g, err := newGuardedTensor(dev, dt, nil, rows, dim)
+		g, err := NewGuarded(dev, guard, dt, nil, rows, dim)
 		if err != nil {
 			return nil, err
 		}
@@ -383,12 +325,12 @@ func norm(a []float64) float64 { return math.Sqrt(dot(a, a)) }
 func runMetropolis(be ops.Backend, dt tensor.DType, dom *ops.Domain, x, prop, rej []float64) ([]float64, []float64, error) {
 	rows, d := len(rej), dom.Dim()
 	dev := be.Device()
-	xg, err := newGuardedTensor(dev, dt, x, rows, d)
+	xg, err := NewGuarded(dev, guard, dt, x, rows, d)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer xg.close()
-	rg, err := newGuardedTensor(dev, tensor.F64, rej, rows)
+	rg, err := NewGuarded(dev, guard, tensor.F64, rej, rows)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -78,69 +78,11 @@ func ChainFlipsAllowed(dt tensor.DType, chains, steps int) int {
 	return ChainFlipsSlackF32 + int(ChainFlipsF32*float64(chains*steps))
 }
 
-// chainBuf is a view inside a buffer with guard NaN elements on each side, on a backend's device.
-type chainBuf struct {
-	buf, view *tensor.Tensor
-	n         int
-}
-
-func newChainBuf(dev tensor.Device, dt tensor.DType, vals []float64, shape ...int) (chainBuf, error) {
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	buf, err := tensor.New(dev, dt, guard+n+guard)
-	if err != nil {
-		return chainBuf{}, err
-	}
-	fail := func(err error) (chainBuf, error) {
-		buf.Close()
-		return chainBuf{}, err
-	}
-	if err := buf.Fill(math.NaN()); err != nil {
-		return fail(err)
-	}
-	view, err := buf.View(guard, shape...)
-	if err != nil {
-		return fail(err)
-	}
-	if vals != nil {
-		h, err := tensor.FromFloat64s(dt, vals, shape...)
-		if err == nil {
-			err = view.CopyFrom(h)
-		}
-		if err != nil {
-			return fail(err)
-		}
-	}
-	return chainBuf{buf: buf, view: view, n: n}, nil
-}
-
-// values returns the view's values, or an error when a guard element was written.
-func (g chainBuf) values(what string) ([]float64, error) {
-	all, err := hostValues(g.buf, false)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i < guard; i++ {
-		if !math.IsNaN(all[i]) || !math.IsNaN(all[guard+g.n+i]) {
-			return nil, fmt.Errorf("%s: guard band overwritten: out-of-bounds write", what)
-		}
-	}
-	return all[guard : guard+g.n], nil
-}
-
-func (g chainBuf) close() {
-	if g.buf != nil {
-		g.buf.Close()
-	}
-}
-
 // bufs collects the guarded buffers of one run and closes them together.
-type bufs []chainBuf
+type bufs []Guarded
 
 func (b *bufs) add(dev tensor.Device, dt tensor.DType, vals []float64, shape ...int) (*tensor.Tensor, error) {
-	g, err := newChainBuf(dev, dt, vals, shape...)
+	g, err := NewGuarded(dev, guard, dt, vals, shape...)
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +98,19 @@ func (b bufs) get(t *tensor.Tensor, what string) ([]float64, error) {
 		}
 	}
 	return nil, fmt.Errorf("%s: not a guarded buffer", what)
+}
+
+// syncPair waits for dev and returns the values of the buffers whose views are a and b.
+func (b bufs) syncPair(dev tensor.Device, a *tensor.Tensor, aWhat string, c *tensor.Tensor, cWhat string) ([]float64, []float64, error) {
+	if err := dev.Synchronize(); err != nil {
+		return nil, nil, err
+	}
+	ga, err := b.get(a, aWhat)
+	if err != nil {
+		return nil, nil, err
+	}
+	gc, err := b.get(c, cWhat)
+	return ga, gc, err
 }
 
 func (b bufs) close() {
@@ -184,29 +139,46 @@ func wave(n int, phase, scale float64) []float64 {
 	return v
 }
 
-// compareScaled checks |got − ref| ≤ rtol·scale[row] element by element with NaN where the
-// reference has NaN.
-func compareScaled(got, ref, scale []float64, width int, rtol float64) error {
-	if len(got) != len(ref) {
-		return fmt.Errorf("length %d, reference has %d", len(got), len(ref))
+// CompareRowsScaled checks |got − ref| ≤ rtol·scale[row] for every element of rows of the given
+// width, with NaN exactly where the reference has NaN (equal values, infinities included, pass),
+// and returns the largest |got − ref| / scale[row] over scale[row] > 0.
+func CompareRowsScaled(got, ref, scale []float64, width int, rtol float64) (float64, error) {
+	if len(got) != len(ref) || len(ref) != len(scale)*width {
+		return 0, fmt.Errorf("lengths %d, %d for %d rows of %d", len(got), len(ref), len(scale), width)
 	}
+	worst := 0.0
 	for i, want := range ref {
-		g := got[i]
+		g, s := got[i], scale[i/width]
 		if math.IsNaN(want) || math.IsNaN(g) {
 			if math.IsNaN(want) != math.IsNaN(g) {
-				return fmt.Errorf("row %d col %d: got %v, reference %v", i/width, i%width, g, want)
+				return worst, fmt.Errorf("row %d col %d: got %v, reference %v", i/width, i%width, g, want)
 			}
 			continue
 		}
-		if d := math.Abs(g - want); g != want && !(d <= rtol*scale[i/width]) {
-			return fmt.Errorf("row %d col %d: got %v, reference %v (|diff| %.3g > rtol %g × term scale %.3g)",
-				i/width, i%width, g, want, d, rtol, scale[i/width])
+		d := math.Abs(g - want)
+		if g == want {
+			d = 0 // equal infinities
+		}
+		if !(d <= rtol*s) {
+			return worst, fmt.Errorf("row %d col %d: got %v, reference %v (|diff| %.3g > %.3g = rtol %g × row scale %.3g)",
+				i/width, i%width, g, want, d, rtol*s, rtol, s)
+		}
+		if s > 0 {
+			worst = math.Max(worst, d/s)
 		}
 	}
-	return nil
+	return worst, nil
 }
 
-func absSum(terms ...float64) float64 {
+// compareScaled is CompareRowsScaled without the largest error.
+func compareScaled(got, ref, scale []float64, width int, rtol float64) error {
+	_, err := CompareRowsScaled(got, ref, scale, width, rtol)
+	return err
+}
+
+// AbsSum adds the magnitudes of the terms, skipping NaN ones (a NaN output is compared by its
+// NaN-ness): the row scale of a sum of these terms.
+func AbsSum(terms ...float64) float64 {
 	s := 0.0
 	for _, v := range terms {
 		if !math.IsNaN(v) {
@@ -216,8 +188,8 @@ func absSum(terms ...float64) float64 {
 	return s
 }
 
-// refNormals are the reference's normals of a draw in dt's stream.
-func refNormals(dt tensor.DType, n, d int, draw ops.Draw) ([]float64, error) {
+// RefNormals are the reference's normals of a draw for (n, d) in dt's stream.
+func RefNormals(dt tensor.DType, n, d int, draw ops.Draw) ([]float64, error) {
 	h, err := tensor.New(nil, dt, n, d)
 	if err != nil {
 		return nil, err
@@ -253,8 +225,9 @@ func CheckStepOps(b ops.Backend) error {
 	return nil
 }
 
-// stepHs are per-chain step sizes with h = 0 at row 2 and h = −1 (a NaN row) at row 4.
-func stepHs(n int) []float64 {
+// StepHs are per-chain step sizes: positive, with h = 0 (no noise) at row 2 and h = −1 (a NaN row
+// in the reference) at row 4 where they exist.
+func StepHs(n int) []float64 {
 	h := make([]float64, n)
 	for i := range h {
 		h[i] = 0.05 + 0.01*float64(i%7)
@@ -288,9 +261,9 @@ func checkStep(b ops.Backend, dt tensor.DType, n, d int) error {
 		{ops.Coeffs{Alpha: 0.9, Beta: 0, Gamma: 0.7}, false, false},
 		{ops.Coeffs{Alpha: 1.2, Beta: -0.5, Gamma: 0}, false, true},
 	}
-	x, s, hs := stepInput(n, d), wave(n*d, 1.1, 2), stepHs(n)
+	x, s, hs := stepInput(n, d), wave(n*d, 1.1, 2), StepHs(n)
 	draw := ops.Draw{Seed: 0x5eed + uint64(d), Site: 1<<33 + uint64(n), FirstChain: uint64(n % 5)}
-	xi, err := refNormals(dt, n, d, draw)
+	xi, err := RefNormals(dt, n, d, draw)
 	if err != nil {
 		return err
 	}
@@ -353,7 +326,7 @@ func checkStep(b ops.Backend, dt tensor.DType, n, d int) error {
 			}
 			for j := 0; j < d; j++ {
 				k := i*d + j
-				scale[i] = math.Max(scale[i], absSum(v.c.Alpha*xr[k], beta*sr[k], gamma*xi[k]))
+				scale[i] = math.Max(scale[i], AbsSum(v.c.Alpha*xr[k], beta*sr[k], gamma*xi[k]))
 			}
 		}
 		if err := compareScaled(got, ref, scale, d, pick(dt, LangevinF32, LangevinF64)); err != nil {
@@ -407,15 +380,7 @@ func checkULD(b ops.Backend, dt tensor.DType, n, d int) error {
 		if err := be.ULDStep(xt, vt, st, h, p, draw); err != nil {
 			return nil, nil, err
 		}
-		if err := dev.Synchronize(); err != nil {
-			return nil, nil, err
-		}
-		gx, err := bs.get(xt, "x")
-		if err != nil {
-			return nil, nil, err
-		}
-		gv, err := bs.get(vt, "v")
-		return gx, gv, err
+		return bs.syncPair(dev, xt, "x", vt, "v")
 	}
 	gx, gv, err := run(b)
 	if err != nil {
@@ -426,11 +391,11 @@ func checkULD(b ops.Backend, dt tensor.DType, n, d int) error {
 		return fmt.Errorf("reference: %w", err)
 	}
 	e, cv, cx, cxg, l11, l21, l22 := ops.ULDCoefficients(h, p)
-	xi1, err := refNormals(dt, n, d, draw)
+	xi1, err := RefNormals(dt, n, d, draw)
 	if err != nil {
 		return err
 	}
-	xi2, err := refNormals(dt, n, d, ops.Draw{Seed: draw.Seed, Site: draw.Site + 1, FirstChain: draw.FirstChain})
+	xi2, err := RefNormals(dt, n, d, ops.Draw{Seed: draw.Seed, Site: draw.Site + 1, FirstChain: draw.FirstChain})
 	if err != nil {
 		return err
 	}
@@ -439,8 +404,8 @@ func checkULD(b ops.Backend, dt tensor.DType, n, d int) error {
 	for i := 0; i < n; i++ {
 		for j := 0; j < d; j++ {
 			k := i*d + j
-			sx[i] = math.Max(sx[i], absSum(xr[k], cx*vr[k], cxg*sr[k], l11*xi1[k]))
-			sv[i] = math.Max(sv[i], absSum(e*vr[k], cv*sr[k], l21*xi1[k], l22*xi2[k]))
+			sx[i] = math.Max(sx[i], AbsSum(xr[k], cx*vr[k], cxg*sr[k], l11*xi1[k]))
+			sv[i] = math.Max(sv[i], AbsSum(e*vr[k], cv*sr[k], l21*xi1[k], l22*xi2[k]))
 		}
 	}
 	rtol := pick(dt, LangevinF32, LangevinF64)
@@ -459,7 +424,7 @@ func checkULD(b ops.Backend, dt tensor.DType, n, d int) error {
 func checkMALA(b ops.Backend, dt tensor.DType, n, d int) error {
 	h := 1.2 * math.Pow(float64(max(d, 1)), -1.0/3)
 	x := rounded(dt, wave(n*d, 0.3, 1.5))
-	xi, err := refNormals(tensor.F64, n, d, ops.Draw{Seed: 31, Site: 1})
+	xi, err := RefNormals(tensor.F64, n, d, ops.Draw{Seed: 31, Site: 1})
 	if err != nil {
 		return err
 	}
@@ -626,15 +591,7 @@ func checkFactor(b ops.Backend, dt tensor.DType, n, d int) error {
 			if err := be.AddGaussianFactor(out, xt, ct, a, variance); err != nil {
 				return nil, nil, err
 			}
-			if err := dev.Synchronize(); err != nil {
-				return nil, nil, err
-			}
-			gl, err := bs.get(lt, "log p")
-			if err != nil {
-				return nil, nil, err
-			}
-			gs, err := bs.get(st, "score")
-			return gl, gs, err
+			return bs.syncPair(dev, lt, "log p", st, "score")
 		}
 		gl, gs, err := run(b)
 		if err != nil {
@@ -654,9 +611,9 @@ func checkFactor(b ops.Backend, dt tensor.DType, n, d int) error {
 				if !math.IsNaN(r) {
 					q += r * r
 				}
-				scaleS[i] = math.Max(scaleS[i], absSum(sr[k], a*r/variance))
+				scaleS[i] = math.Max(scaleS[i], AbsSum(sr[k], a*r/variance))
 			}
-			scaleL[i] = absSum(lr[i], q/(2*variance))
+			scaleL[i] = AbsSum(lr[i], q/(2*variance))
 		}
 		rtol := pick(dt, FactorF32, FactorF64)
 		if err := compareScaled(gl, rl, scaleL, 1, rtol); err != nil {

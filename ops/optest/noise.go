@@ -16,65 +16,6 @@ import (
 // NaN guard bands and on the CPU reference from the same inputs and draw, and compares them within
 // the tolerance derived below for that op.
 
-// noiseBuf is a view inside a NaN-filled buffer with g guard elements on each side.
-type noiseBuf struct {
-	buf, view *tensor.Tensor
-	n, g      int
-}
-
-// newNoiseBuf allocates a guarded tensor of the given shape on dev holding vals (nil: NaN).
-func newNoiseBuf(dev tensor.Device, g int, dt tensor.DType, vals []float64, shape ...int) (noiseBuf, error) {
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	buf, err := tensor.New(dev, dt, g+n+g)
-	if err != nil {
-		return noiseBuf{}, err
-	}
-	fail := func(err error) (noiseBuf, error) {
-		buf.Close()
-		return noiseBuf{}, err
-	}
-	if err := buf.Fill(math.NaN()); err != nil {
-		return fail(err)
-	}
-	view, err := buf.View(g, shape...)
-	if err != nil {
-		return fail(err)
-	}
-	if vals != nil {
-		h, err := tensor.FromFloat64s(dt, vals, shape...)
-		if err == nil {
-			err = view.CopyFrom(h)
-		}
-		if err != nil {
-			return fail(err)
-		}
-	}
-	return noiseBuf{buf: buf, view: view, n: n, g: g}, nil
-}
-
-// values returns the view's values, or an error naming what when a guard element was written.
-func (b noiseBuf) values(what string) ([]float64, error) {
-	all, err := hostValues(b.buf, false)
-	if err != nil {
-		return nil, err
-	}
-	for i := 0; i < b.g; i++ {
-		if !math.IsNaN(all[i]) || !math.IsNaN(all[b.g+b.n+i]) {
-			return nil, fmt.Errorf("%s: guard band overwritten: out-of-bounds write", what)
-		}
-	}
-	return all[b.g : b.g+b.n], nil
-}
-
-func (b noiseBuf) close() {
-	if b.buf != nil {
-		b.buf.Close()
-	}
-}
-
 // hostRun runs op on a fresh host tensor of the given shape (the CPU reference's side of a check)
 // and returns its values.
 func hostRun(dt tensor.DType, op func(*tensor.Tensor) error, shape ...int) ([]float64, error) {
@@ -170,14 +111,14 @@ func fftInput(dt tensor.DType, seed uint64, batch, n int) []float64 {
 // dst's values.
 func fftRun(be ops.Backend, dt tensor.DType, vals []float64, batch, n int, inverse, inPlace bool) ([]float64, error) {
 	dev := be.Device()
-	src, err := newNoiseBuf(dev, fftGuard, dt, vals, batch, n, 2)
+	src, err := NewGuarded(dev, fftGuard, dt, vals, batch, n, 2)
 	if err != nil {
 		return nil, err
 	}
 	defer src.close()
 	dst := src
 	if !inPlace {
-		if dst, err = newNoiseBuf(dev, fftGuard, dt, nil, batch, n, 2); err != nil {
+		if dst, err = NewGuarded(dev, fftGuard, dt, nil, batch, n, 2); err != nil {
 			return nil, err
 		}
 		defer dst.close()
@@ -306,11 +247,11 @@ var (
 	FGNForms   = []ops.FGNForm{{}, {Horizon: 2}, {Path: true}, {Horizon: 2, Path: true}}
 )
 
-// fgnRowNorms returns σ·‖V_i‖₂ for every path of the draw (dt's normal stream).
-func fgnRowNorms(dt tensor.DType, p *ops.FGNPlan, paths int, sigma float64, d ops.Draw) ([]float64, error) {
+// FGNRowNorms returns σ·‖V_i‖₂ for every path of the draw (dt's normal stream).
+func FGNRowNorms(dt tensor.DType, p *ops.FGNPlan, paths int, sigma float64, d ops.Draw) ([]float64, error) {
 	ne := p.EmbedSize()
 	s := p.SqrtEigenvalues()
-	xi, err := refNormals(dt, paths, 2*ne, d)
+	xi, err := RefNormals(dt, paths, 2*ne, d)
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +276,7 @@ func CheckFGN(b ops.Backend, dt tensor.DType, hurst float64, n, paths int, form 
 		return err
 	}
 	dev := b.Device()
-	g, err := newNoiseBuf(dev, guard, dt, nil, paths, n)
+	g, err := NewGuarded(dev, guard, dt, nil, paths, n)
 	if err != nil {
 		return err
 	}
@@ -354,7 +295,7 @@ func CheckFGN(b ops.Backend, dt tensor.DType, hurst float64, n, paths int, form 
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
-	norms, err := fgnRowNorms(dt, p, paths, form.Scale(hurst, n), d)
+	norms, err := FGNRowNorms(dt, p, paths, form.Scale(hurst, n), d)
 	if err != nil {
 		return err
 	}
@@ -477,7 +418,7 @@ func StableSpecs() []ops.StableSpec {
 // tests no count); an unclamped one must report 0.
 func CheckStable(b ops.Backend, dt tensor.DType, s ops.StableSpec, rows, dim int, d ops.Draw) error {
 	dev := b.Device()
-	g, err := newNoiseBuf(dev, guard, dt, nil, rows, dim)
+	g, err := NewGuarded(dev, guard, dt, nil, rows, dim)
 	if err != nil {
 		return err
 	}
@@ -537,9 +478,9 @@ func CheckStable(b ops.Backend, dt tensor.DType, s ops.StableSpec, rows, dim int
 	return nil
 }
 
-// mafbmMajorant returns, per path and step, M = Σ_r |ω_r| Ā_r with Ā_r ← decay_r Ā_r +
+// MAFBMMajorant returns, per path and step, M = Σ_r |ω_r| Ā_r with Ā_r ← decay_r Ā_r +
 // Σ_{j≤r} |L_rj| |ξ_j| from Ā = |y0|, and the final Ā per path (ξ the reference's normals).
-func mafbmMajorant(m *ops.MAFBM, dt tensor.DType, y0 []float64, paths, steps int, h float64, d ops.Draw, stride uint64) ([]float64, []float64, error) {
+func MAFBMMajorant(m *ops.MAFBM, dt tensor.DType, y0 []float64, paths, steps int, h float64, d ops.Draw, stride uint64) ([]float64, []float64, error) {
 	k := m.K()
 	decay, l, err := m.Transition(h)
 	if err != nil {
@@ -552,7 +493,7 @@ func mafbmMajorant(m *ops.MAFBM, dt tensor.DType, y0 []float64, paths, steps int
 	}
 	out := make([]float64, paths*steps)
 	for s := 0; s < steps; s++ {
-		xi, err := refNormals(dt, paths, k, ops.Draw{Seed: d.Seed, Site: d.Site + uint64(s)*stride, FirstChain: d.FirstChain})
+		xi, err := RefNormals(dt, paths, k, ops.Draw{Seed: d.Seed, Site: d.Site + uint64(s)*stride, FirstChain: d.FirstChain})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -588,12 +529,12 @@ func CheckMAFBM(b ops.Backend, dt tensor.DType, m *ops.MAFBM, paths, steps int, 
 	}
 	y0 = rounded(dt, y0)
 	dev := b.Device()
-	gd, err := newNoiseBuf(dev, guard, dt, nil, paths, steps)
+	gd, err := NewGuarded(dev, guard, dt, nil, paths, steps)
 	if err != nil {
 		return err
 	}
 	defer gd.close()
-	gy, err := newNoiseBuf(dev, guard, dt, y0, paths, k)
+	gy, err := NewGuarded(dev, guard, dt, y0, paths, k)
 	if err != nil {
 		return err
 	}
@@ -624,7 +565,7 @@ func CheckMAFBM(b ops.Backend, dt tensor.DType, m *ops.MAFBM, paths, steps int, 
 	if err != nil {
 		return err
 	}
-	maj, majY, err := mafbmMajorant(m, dt, y0, paths, steps, h, d, stride)
+	maj, majY, err := MAFBMMajorant(m, dt, y0, paths, steps, h, d, stride)
 	if err != nil {
 		return err
 	}
@@ -651,10 +592,11 @@ func CheckMAFBM(b ops.Backend, dt tensor.DType, m *ops.MAFBM, paths, steps int, 
 	return nil
 }
 
-// brownianMajorant returns per path and point the bound's scale M (see MAFBMF32).
-func brownianMajorant(dt tensor.DType, paths, n int, s ops.BrownianSpec, d ops.Draw) ([]float64, error) {
+// BrownianMajorant returns per path and point the bound's scale M (see MAFBMF32): √h (Σ_{q<m} |ξ|
+// + (m/τ) Σ_epoch |ξ|), and for increments the sum of that scale at the point and at the one before.
+func BrownianMajorant(dt tensor.DType, paths, n int, s ops.BrownianSpec, d ops.Draw) ([]float64, error) {
 	cols := int(s.Normals(n))
-	xi, err := refNormals(dt, paths, cols, d)
+	xi, err := RefNormals(dt, paths, cols, d)
 	if err != nil {
 		return nil, err
 	}
@@ -696,7 +638,7 @@ var BrownianEpochs = []int{0, 3, 32, 50, 500}
 // bridges (τ > 0, not increments) exactly 0 at every multiple of τ.
 func CheckBrownian(b ops.Backend, dt tensor.DType, s ops.BrownianSpec, paths, n int, d ops.Draw) error {
 	dev := b.Device()
-	g, err := newNoiseBuf(dev, guard, dt, nil, paths, n)
+	g, err := NewGuarded(dev, guard, dt, nil, paths, n)
 	if err != nil {
 		return err
 	}
@@ -715,7 +657,7 @@ func CheckBrownian(b ops.Backend, dt tensor.DType, s ops.BrownianSpec, paths, n 
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
-	maj, err := brownianMajorant(dt, paths, n, s, d)
+	maj, err := BrownianMajorant(dt, paths, n, s, d)
 	if err != nil {
 		return err
 	}
