@@ -91,6 +91,20 @@ func (b *Backend) kernel(module, name string) (tensor.Kernel, error) {
 	return b.dev.Kernel(module, ptx, name)
 }
 
+// typedKernel returns the entry op_<dtype> of module (kernels are named <op>_f32 / <op>_f64).
+func (b *Backend) typedKernel(module, op string, dt tensor.DType) (tensor.Kernel, error) {
+	return b.kernel(module, op+"_"+dt.String())
+}
+
+// normalLanes is the number of coordinates one Philox block serves in dt's normal stream (four
+// f32 or two f64 normals): also 16 bytes of dt, the width of one thread's vector access.
+func normalLanes(dt tensor.DType) int64 {
+	if dt == tensor.F32 {
+		return 4
+	}
+	return 2
+}
+
 // threadsPerBlock is the block size of the element-wise kernels.
 const threadsPerBlock = 256
 

@@ -110,11 +110,11 @@ func (b *Backend) GMMChains(c ops.GMMChains) error {
 	if !ok { // CheckGMMChains already refused this
 		return fmt.Errorf("%s: invalid noise level %g", op, noise.Level)
 	}
-	kern, err := b.kernel("chains", "chains_"+c.Method.String()+"_"+plan.variant+"_"+dt.String())
+	kern, err := b.typedKernel("chains", "chains_"+c.Method.String()+"_"+plan.variant, dt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	prep, err := b.kernel("gmm", "gmm_prep_"+dt.String())
+	prep, err := b.typedKernel("gmm", "gmm_prep", dt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}

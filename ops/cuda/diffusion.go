@@ -14,24 +14,6 @@ import (
 // Each validates its arguments with the ops.Check* function the CPU reference uses, returns nil
 // without a launch when there is nothing to do (N == 0 or d == 0), and does not synchronise.
 
-// diffusionKernel returns the kernel op_<dtype> of the diffusion module.
-func (b *Backend) diffusionKernel(op string, dt tensor.DType) (tensor.Kernel, error) {
-	name := op + "_f64"
-	if dt == tensor.F32 {
-		name = op + "_f32"
-	}
-	return b.kernel("diffusion", name)
-}
-
-// diffusionLanes is the number of elements one thread of combine handles: 16 bytes of dt, which
-// is also the number of coordinates one Philox block serves in dt's normal stream.
-func diffusionLanes(dt tensor.DType) int64 {
-	if dt == tensor.F32 {
-		return 4
-	}
-	return 2
-}
-
 // Combine: see ops.Backend. Terms travel as MaxTerms pointer and coefficient parameters, null
 // pointers (and zero coefficients) past the last term. Without noise one thread per 16 bytes of
 // the flat tensors; with noise one thread per Philox block of a row.
@@ -43,7 +25,7 @@ func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d
 	if n == 0 || dim == 0 {
 		return nil
 	}
-	k, err := b.diffusionKernel("combine", dst.DType())
+	k, err := b.typedKernel("diffusion", "combine", dst.DType())
 	if err != nil {
 		return fmt.Errorf("combine: %w", err)
 	}
@@ -64,7 +46,7 @@ func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d
 		args = append(args, c)
 	}
 	args = append(args, int64(len(terms)), noise, n, dim, d.Seed, d.Site, d.FirstChain)
-	w := diffusionLanes(dst.DType())
+	w := normalLanes(dst.DType())
 	work := (n*dim + w - 1) / w
 	if noise != 0 {
 		work = n * ((dim + w - 1) / w)
@@ -161,7 +143,7 @@ func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, reject
 	default:
 		return fmt.Errorf("metropolis step: domain kind %v: not supported", kind)
 	}
-	k, err := b.diffusionKernel(op, x.DType())
+	k, err := b.typedKernel("diffusion", op, x.DType())
 	if err != nil {
 		return fmt.Errorf("metropolis step: %w", err)
 	}

@@ -133,11 +133,7 @@ func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.
 		slotY, slotZ = out.Denoiser, out.Score
 	}
 
-	name := "empirical_score_f32"
-	if dt == tensor.F64 {
-		name = "empirical_score_f64"
-	}
-	k, err := b.kernel("empirical", name)
+	k, err := b.typedKernel("empirical", "empirical_score", dt)
 	if err != nil {
 		return err
 	}
@@ -175,11 +171,7 @@ func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.
 	if p.splits == 1 {
 		return nil
 	}
-	name = "empirical_finalize_f32"
-	if dt == tensor.F64 {
-		name = "empirical_finalize_f64"
-	}
-	if k, err = b.kernel("empirical", name); err != nil {
+	if k, err = b.typedKernel("empirical", "empirical_finalize", dt); err != nil {
 		return err
 	}
 	width := int64(1)

@@ -158,13 +158,9 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 		return wrap(err)
 	}
 	plan := fftPlan(bits.Len(uint(n))-1, logTile)
-	suffix := "_f64"
-	if dt == tensor.F32 {
-		suffix = "_f32"
-	}
 	kernels := make([]tensor.Kernel, len(plan))
 	for i, logr := range plan {
-		if kernels[i], err = b.kernel("fft", fmt.Sprintf("fft_r%d%s", 1<<logr, suffix)); err != nil {
+		if kernels[i], err = b.typedKernel("fft", fmt.Sprintf("fft_r%d", 1<<logr), dt); err != nil {
 			return wrap(err)
 		}
 	}

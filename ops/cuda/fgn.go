@@ -67,22 +67,18 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		return nil
 	}
 	dt := dst.DType()
-	suffix := "_f64"
-	if dt == tensor.F32 {
-		suffix = "_f32"
-	}
 	wrap := func(err error) error {
 		return fmt.Errorf("fgn (paths=%d, n=%d, H=%g, %v): %w", paths, n, p.Hurst(), dt, err)
 	}
-	kSpec, err := b.kernel("fgn", "fgn_spectrum"+suffix)
+	kSpec, err := b.typedKernel("fgn", "fgn_spectrum", dt)
 	if err != nil {
 		return wrap(err)
 	}
-	finish := "fgn_increments" + suffix
+	finish := "fgn_increments"
 	if form.Path {
-		finish = "fgn_path" + suffix
+		finish = "fgn_path"
 	}
-	kFinish, err := b.kernel("fgn", finish)
+	kFinish, err := b.typedKernel("fgn", finish, dt)
 	if err != nil {
 		return wrap(err)
 	}

@@ -141,7 +141,7 @@ func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, n
 		if err != nil {
 			return fmt.Errorf("gmm score: allocate the per-level table (K = %d, d = %d): %w", k, d, err)
 		}
-		prep, err := b.kernel("gmm", "gmm_prep_"+dt.String())
+		prep, err := b.typedKernel("gmm", "gmm_prep", dt)
 		if err != nil {
 			return fmt.Errorf("gmm score: %w", err)
 		}
@@ -151,8 +151,7 @@ func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, n
 		}
 		consts = c
 	}
-	name := "gmm_score_" + plan.variant + lv + "_" + dt.String()
-	kern, err := b.kernel("gmm", name)
+	kern, err := b.typedKernel("gmm", "gmm_score_"+plan.variant+lv, dt)
 	if err != nil {
 		return fmt.Errorf("gmm score: %w", err)
 	}

@@ -16,23 +16,6 @@ import (
 // pointer for each absent optional tensor, and does not synchronise: results are ordered on the
 // device's stream like every other launch.
 
-// langevinKernel returns the kernel op_<dtype> of the langevin module.
-func (b *Backend) langevinKernel(op string, dt tensor.DType) (tensor.Kernel, error) {
-	name := op + "_f64"
-	if dt == tensor.F32 {
-		name = op + "_f32"
-	}
-	return b.kernel("langevin", name)
-}
-
-// langevinLanes is the number of coordinates one Philox block serves in dt's normal stream.
-func langevinLanes(dt tensor.DType) int64 {
-	if dt == tensor.F32 {
-		return 4
-	}
-	return 2
-}
-
 // langevinGroup is the number of lanes of a warp that share one row in the row-reduction kernels
 // (mala_accept, gaussian_factor): a power of two, about d/4 so that each lane handles a few
 // coordinates, at most a warp. Small rows get one thread each, so that the per-chain work (the
@@ -62,7 +45,7 @@ func (b *Backend) Step(dst, x, score *tensor.Tensor, c ops.Coeffs, d ops.Draw) e
 	if n == 0 || dim == 0 {
 		return nil
 	}
-	k, err := b.langevinKernel("step", x.DType())
+	k, err := b.typedKernel("langevin", "step", x.DType())
 	if err != nil {
 		return fmt.Errorf("step: %w", err)
 	}
@@ -70,7 +53,7 @@ func (b *Backend) Step(dst, x, score *tensor.Tensor, c ops.Coeffs, d ops.Draw) e
 	if c.Beta != 0 {
 		s = score
 	}
-	lanes := (dim + langevinLanes(x.DType()) - 1) / langevinLanes(x.DType())
+	lanes := (dim + normalLanes(x.DType()) - 1) / normalLanes(x.DType())
 	err = b.dev.Launch(k, b.gridFor(n*lanes), dst, x, s, langevinOptional(c.H), n, dim,
 		c.Alpha, c.Beta, c.Gamma, d.Seed, d.Site, d.FirstChain)
 	if err != nil {
@@ -90,7 +73,7 @@ func (b *Backend) MALAAccept(cur, prop ops.MALAState, h float64, hs *tensor.Tens
 	if n == 0 {
 		return nil
 	}
-	k, err := b.langevinKernel("mala_accept", cur.X.DType())
+	k, err := b.typedKernel("langevin", "mala_accept", cur.X.DType())
 	if err != nil {
 		return fmt.Errorf("mala accept: %w", err)
 	}
@@ -113,12 +96,12 @@ func (b *Backend) ULDStep(x, v, score *tensor.Tensor, h float64, p ops.ULDParams
 	if n == 0 || dim == 0 {
 		return nil
 	}
-	k, err := b.langevinKernel("uld_step", x.DType())
+	k, err := b.typedKernel("langevin", "uld_step", x.DType())
 	if err != nil {
 		return fmt.Errorf("uld step: %w", err)
 	}
 	e, cv, cx, cxg, l11, l21, l22 := ops.ULDCoefficients(h, p)
-	lanes := (dim + langevinLanes(x.DType()) - 1) / langevinLanes(x.DType())
+	lanes := (dim + normalLanes(x.DType()) - 1) / normalLanes(x.DType())
 	err = b.dev.Launch(k, b.gridFor(n*lanes), x, v, score, n, dim,
 		e, cv, cx, cxg, l11, l21, l22, d.Seed, d.Site, d.FirstChain)
 	if err != nil {
@@ -136,7 +119,7 @@ func (b *Backend) AddGaussianFactor(out ops.ScoreOutputs, x, center *tensor.Tens
 	if n == 0 || dim == 0 {
 		return nil
 	}
-	k, err := b.langevinKernel("gaussian_factor", x.DType())
+	k, err := b.typedKernel("langevin", "gaussian_factor", x.DType())
 	if err != nil {
 		return fmt.Errorf("gaussian factor: %w", err)
 	}

@@ -22,15 +22,6 @@ const maxKernelStates = 16
 // 32 consecutive paths (the kernels' __launch_bounds__ and kNoiseWarps).
 const pathThreads = 128
 
-// noiseKernel returns the kernel op_<dtype> of the noise module.
-func (b *Backend) noiseKernel(op string, dt tensor.DType) (tensor.Kernel, error) {
-	name := op + "_f64"
-	if dt == tensor.F32 {
-		name = op + "_f32"
-	}
-	return b.kernel("noise", name)
-}
-
 // pathGrid is the launch of the per-path kernels: one warp per 32 paths, grid-stride beyond a few
 // blocks per SM.
 func (b *Backend) pathGrid(paths int64) tensor.LaunchConfig {
@@ -70,7 +61,7 @@ func (b *Backend) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Dr
 	if err != nil {
 		return err
 	}
-	k, err := b.noiseKernel("mafbm", dst.DType())
+	k, err := b.typedKernel("noise", "mafbm", dst.DType())
 	if err != nil {
 		return fmt.Errorf("ma-fbm: %w", err)
 	}
@@ -111,7 +102,7 @@ func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int6
 	f32 := dst.DType() == tensor.F32
 	var err error
 	if s.Kind == ops.StableIsotropic {
-		k, kerr := b.noiseKernel("stable_isotropic", dst.DType())
+		k, kerr := b.typedKernel("noise", "stable_isotropic", dst.DType())
 		if kerr != nil {
 			return 0, fmt.Errorf("stable: %w", kerr)
 		}
@@ -126,7 +117,7 @@ func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int6
 		err = b.dev.Launch(k, b.gridFor(rows*((dim+per-1)/per)), dst, rows, dim, c.Alpha, c.InvAlpha,
 			degenerate, s.Clamp, counterArg, d.Seed, d.Site, d.FirstChain)
 	} else {
-		k, kerr := b.noiseKernel("stable", dst.DType())
+		k, kerr := b.typedKernel("noise", "stable", dst.DType())
 		if kerr != nil {
 			return 0, fmt.Errorf("stable: %w", kerr)
 		}
@@ -161,7 +152,7 @@ func (b *Backend) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw) e
 	if paths == 0 {
 		return nil
 	}
-	k, err := b.noiseKernel("brownian", dst.DType())
+	k, err := b.typedKernel("noise", "brownian", dst.DType())
 	if err != nil {
 		return fmt.Errorf("brownian: %w", err)
 	}
