@@ -459,59 +459,13 @@ type malaInputs struct {
 	h                               float64
 }
 
-// newMALAInputs builds the batch. Step sizes are about d^(-1/3), where MALA on a Gaussian accepts a
-// good fraction but not all; per chain they vary by a factor 2. Edge rows: a NaN proposal at row 1
-// (rejected) and a current log p of −∞ at row 2 (log α = +∞, accepted). Acceptance counts start at
-// i mod 3 so that the kernel must add, not set.
+// newMALAInputs is the conformance suite's batch (optest.NewMALAInputs: edge rows with a NaN
+// proposal and a current log p of −∞, counts starting at i mod 3).
 func newMALAInputs(t *testing.T, dt tensor.DType, n, d int, perChain bool) malaInputs {
-	m := malaInputs{h: 1.2 * math.Pow(float64(max(d, 1)), -1.0/3)}
-	m.x = lvRounded(dt, lvInput(n, d, 0.3, 1.5))
-	m.hs = make([]float64, n)
-	for i := range m.hs {
-		m.hs[i] = m.h
-		if perChain {
-			m.hs[i] = m.h * (0.5 + 0.25*float64(i%5))
-		}
-	}
-	m.hs = lvRounded(dt, m.hs)
-	xi := lvNormals(t, tensor.F64, n, d, ops.Draw{Seed: 31, Site: 1})
-	m.y = make([]float64, n*d)
-	for i := 0; i < n; i++ {
-		for j := 0; j < d; j++ {
-			k := i*d + j
-			m.y[k] = m.x[k] - m.hs[i]*m.x[k] + math.Sqrt(2*m.hs[i])*xi[k]
-		}
-	}
-	m.y = lvRounded(dt, m.y)
-	logp := func(v []float64) []float64 {
-		out := make([]float64, n)
-		for i := range out {
-			for j := 0; j < d; j++ {
-				out[i] -= v[i*d+j] * v[i*d+j] / 2
-			}
-		}
-		return lvRounded(dt, out)
-	}
-	neg := func(v []float64) []float64 {
-		out := make([]float64, len(v))
-		for i, w := range v {
-			out[i] = -w
-		}
-		return out
-	}
-	m.lpx, m.sx, m.lpy, m.sy = logp(m.x), neg(m.x), logp(m.y), neg(m.y)
-	if n > 2 {
-		if d > 0 {
-			m.y[d] = math.NaN()
-		}
-		m.lpy[1] = math.NaN()
-		m.lpx[2] = math.Inf(-1)
-	}
-	m.acc = make([]float64, n)
-	for i := range m.acc {
-		m.acc[i] = float64(i % 3)
-	}
-	return m
+	in, err := optest.NewMALAInputs(dt, n, d, perChain)
+	require.NoError(t, err)
+	return malaInputs{x: in.X, lpx: in.LogPX, sx: in.ScoreX, y: in.Y, lpy: in.LogPY, sy: in.ScoreY,
+		hs: in.HS, acc: in.Accepted, h: in.H}
 }
 
 // malaResult is the state after MALAAccept.

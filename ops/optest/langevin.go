@@ -418,59 +418,83 @@ func checkULD(b ops.Backend, dt tensor.DType, n, d int) error {
 	return nil
 }
 
+// MALAInputs is a batch of MALAAccept inputs on the standard Gaussian (log p = −‖x‖²/2, s = −x):
+// current states X with their LogPX and ScoreX, proposals Y = X + h s(X) + √(2h) ξ with LogPY and
+// ScoreY, step sizes H (shared) and HS (per chain), and acceptance counts, all as float64 values
+// already rounded to the batch's dtype.
+type MALAInputs struct {
+	X, LogPX, ScoreX, Y, LogPY, ScoreY, HS, Accepted []float64
+	H                                                float64
+}
+
+// NewMALAInputs builds the batch. Step sizes are about d^(−1/3), where MALA on a Gaussian accepts a
+// good fraction but not all; per chain they vary by a factor 2. Edge rows: a NaN proposal at row 1
+// (rejected) and a current log p of −∞ at row 2 (log α = +∞, accepted). Acceptance counts start at
+// i mod 3 so that a backend must add, not set. ξ are the f64 normals of draw (seed 31, site 1).
+func NewMALAInputs(dt tensor.DType, n, d int, perChain bool) (MALAInputs, error) {
+	m := MALAInputs{H: 1.2 * math.Pow(float64(max(d, 1)), -1.0/3)}
+	m.X = rounded(dt, wave(n*d, 0.3, 1.5))
+	xi, err := RefNormals(tensor.F64, n, d, ops.Draw{Seed: 31, Site: 1})
+	if err != nil {
+		return m, err
+	}
+	m.HS = make([]float64, n)
+	for i := range m.HS {
+		m.HS[i] = m.H
+		if perChain {
+			m.HS[i] = m.H * (0.5 + 0.25*float64(i%5))
+		}
+	}
+	m.HS = rounded(dt, m.HS)
+	m.Y = make([]float64, n*d)
+	for i := 0; i < n; i++ {
+		for j := 0; j < d; j++ {
+			k := i*d + j
+			m.Y[k] = m.X[k] - m.HS[i]*m.X[k] + math.Sqrt(2*m.HS[i])*xi[k]
+		}
+	}
+	m.Y = rounded(dt, m.Y)
+	logp := func(v []float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			for j := 0; j < d; j++ {
+				out[i] -= v[i*d+j] * v[i*d+j] / 2
+			}
+		}
+		return rounded(dt, out)
+	}
+	neg := func(v []float64) []float64 {
+		out := make([]float64, len(v))
+		for i, w := range v {
+			out[i] = -w
+		}
+		return out
+	}
+	m.LogPX, m.ScoreX, m.LogPY, m.ScoreY = logp(m.X), neg(m.X), logp(m.Y), neg(m.Y)
+	if n > 2 {
+		if d > 0 {
+			m.Y[d] = math.NaN()
+		}
+		m.LogPY[1] = math.NaN()
+		m.LogPX[2] = math.Inf(-1)
+	}
+	m.Accepted = make([]float64, n)
+	for i := range m.Accepted {
+		m.Accepted[i] = float64(i % 3)
+	}
+	return m, nil
+}
+
 // checkMALA runs MALAAccept on proposals for the standard Gaussian (log p = −‖x‖²/2, s = −x),
 // with a NaN proposal at row 1 (rejected) and a current log p of −∞ at row 2 (accepted), shared
 // and per-chain step sizes; acceptance counts start at i mod 3 so that a backend must add.
 func checkMALA(b ops.Backend, dt tensor.DType, n, d int) error {
-	h := 1.2 * math.Pow(float64(max(d, 1)), -1.0/3)
-	x := rounded(dt, wave(n*d, 0.3, 1.5))
-	xi, err := RefNormals(tensor.F64, n, d, ops.Draw{Seed: 31, Site: 1})
-	if err != nil {
-		return err
-	}
 	for _, perChain := range []bool{false, true} {
-		hs := make([]float64, n)
-		for i := range hs {
-			hs[i] = h
-			if perChain {
-				hs[i] = h * (0.5 + 0.25*float64(i%5))
-			}
+		in, err := NewMALAInputs(dt, n, d, perChain)
+		if err != nil {
+			return err
 		}
-		hs = rounded(dt, hs)
-		y := make([]float64, n*d)
-		for i := 0; i < n; i++ {
-			for j := 0; j < d; j++ {
-				k := i*d + j
-				y[k] = x[k] - hs[i]*x[k] + math.Sqrt(2*hs[i])*xi[k]
-			}
-		}
-		y = rounded(dt, y)
-		logp := func(v []float64) []float64 {
-			out := make([]float64, n)
-			for i := range out {
-				for j := 0; j < d; j++ {
-					out[i] -= v[i*d+j] * v[i*d+j] / 2
-				}
-			}
-			return rounded(dt, out)
-		}
-		neg := func(v []float64) []float64 {
-			out := make([]float64, len(v))
-			for i, w := range v {
-				out[i] = -w
-			}
-			return out
-		}
-		lpx, sx, lpy, sy := logp(x), neg(x), logp(y), neg(y)
-		if n > 2 {
-			y[d] = math.NaN()
-			lpy[1] = math.NaN()
-			lpx[2] = math.Inf(-1)
-		}
-		acc := make([]float64, n)
-		for i := range acc {
-			acc[i] = float64(i % 3)
-		}
+		h, x, lpx, sx, y, lpy, sy, hs, acc := in.H, in.X, in.LogPX, in.ScoreX, in.Y, in.LogPY, in.ScoreY, in.HS, in.Accepted
 		draw := ops.Draw{Seed: 0xacce97 + uint64(d), Site: 3<<32 + 5, FirstChain: uint64(n % 5)}
 		type result struct{ x, lp, s, acc []float64 }
 		run := func(be ops.Backend) (result, error) {
