@@ -2,7 +2,8 @@
 # own from the repository root: make -f cuda.mk ptx.
 #
 #   make ptx         regenerate kernels/ptx/<name>.ptx for every kernels/<name>.cu (files whose
-#                    content does not change are left untouched)
+#                    content does not change are left untouched), then the entry tables derived
+#                    from sources and PTX (kernels/entries_gen.go, kernels/hostexec/zz_*.cpp)
 #   make check-ptx   scripts/check-ptx.sh: committed PTX present, up to date with the sources
 #                    (when the installed nvcc is the one recorded in its header) and assembling
 #                    with ptxas for sm_80 and sm_90
@@ -45,6 +46,7 @@ _cuda_mk_goal := $(.DEFAULT_GOAL)
 .PHONY: ptx check-ptx _cuda_mk_force
 
 ptx: $(PTX)
+	go run ./kernels/hostexec/gen
 
 check-ptx:
 	NVCC="$(NVCC)" PTXAS="$(PTXAS)" bash scripts/check-ptx.sh

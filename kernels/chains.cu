@@ -871,8 +871,6 @@ __device__ __forceinline__ Params<T> make_params(
 
 }  // namespace
 
-extern __shared__ __align__(16) unsigned char chains_smem[];
-
 #define CHAINS_PARAMS(T)                                                                                     \
     T *x, T *v, T *logp, T *score, double *accepted, const T *hs, const T *center, T *trace, const T *consts, \
         long long n, long long d, long long k, long long cov, long long tile, long long steps, long long thin, \
@@ -887,7 +885,7 @@ extern __shared__ __align__(16) unsigned char chains_smem[];
 #define CHAINS_ENTRY(NAME, T, MINB, BODY)                                                       \
     extern "C" __global__ void __launch_bounds__(kBlock, MINB) NAME(CHAINS_PARAMS(T)) {         \
         const Params<T> P = make_params<T>(CHAINS_ARGS);                                        \
-        T* sm = reinterpret_cast<T*>(chains_smem);                                              \
+        T* sm = reinterpret_cast<T*>(dynamic_smem);                                             \
         BODY;                                                                                   \
     }
 

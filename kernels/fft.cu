@@ -94,11 +94,11 @@ struct Traits<double> {
 template <typename T>
 using C2 = typename Traits<T>::C2;
 
-constexpr int kLogE = 3;  // per-thread radix: 8 values in registers
+constexpr int kLogEMax = 3;  // per-thread radix: at most 8 values in registers
 
 // log2 of the block length, which is also the twiddle table's full circle N_tw.
 template <typename T>
-constexpr int kLogTile = Traits<T>::kLogThreads + kLogE;
+constexpr int kLogTile = Traits<T>::kLogThreads + kLogEMax;
 
 template <typename T>
 __device__ __forceinline__ C2<T> cx(T x, T y) {
@@ -247,7 +247,7 @@ struct Shape {
     static constexpr int kLogThreads = Traits<T>::kLogThreads;
     static constexpr int kThreads = 1 << kLogThreads;
     static constexpr int kR = 1 << LOGR;
-    static constexpr int kLogE = LOGR < ::kLogE ? LOGR : ::kLogE;
+    static constexpr int kLogE = LOGR < kLogEMax ? LOGR : kLogEMax;
     static constexpr int kE = 1 << kLogE;                   // values per thread
     static constexpr int kLogRT = LOGR - kLogE;             // log2 threads per column
     static constexpr int kRT = 1 << kLogRT;
@@ -306,7 +306,7 @@ __device__ __forceinline__ void stages(C2<T> (&v)[Shape<T, LOGR>::kE], T* sbuf, 
     if constexpr (LOGNS < LOGR) {
         using S = Shape<T, LOGR>;
         constexpr int E = S::kE, RT = S::kRT;
-        constexpr int LOGQ = (LOGR - LOGNS) < kLogE ? (LOGR - LOGNS) : kLogE;
+        constexpr int LOGQ = (LOGR - LOGNS) < kLogEMax ? (LOGR - LOGNS) : kLogEMax;
         constexpr int Q = 1 << LOGQ;
         constexpr int EQ = E / Q;
         constexpr int NS = 1 << LOGNS;

@@ -842,8 +842,6 @@ __device__ void prep(T* consts, const T* params, long long d, long long K, long 
 
 }  // namespace
 
-extern __shared__ __align__(16) unsigned char gmm_smem[];
-
 #define GMM_SCORE_PARAMS(T)                                                                       \
     T *logp, T *score, T *den, T *resp, const T *x, long long n, long long d, long long k,        \
         long long cov, const T *params, const T *consts, long long noise, const T *levels,        \
@@ -867,7 +865,7 @@ extern __shared__ __align__(16) unsigned char gmm_smem[];
 //   gmm_score_warp<P>, P ∈ {1, 2, 4, 8, 16}:  8 < d ≤ 32·P; isotropic or diagonal; warp per row
 //   gmm_score_wide:                          d > 512; isotropic or diagonal; warp per row
 //   gmm_score_full:                          d > 8; full covariances; warp per row
-#define GMM_SM(T) reinterpret_cast<T*>(gmm_smem)
+#define GMM_SM(T) reinterpret_cast<T*>(dynamic_smem)
 #define GMM_SCORE_ENTRIES(T, DT, LV, PERROW, SMALLB)                                              \
     GMM_SCORE_ENTRY(gmm_score_row4##LV##_##DT, T, SMALLB,                                         \
                     (rows_upto4<T, PERROW, false>(A, GMM_SM(T))))                                 \

@@ -5,6 +5,12 @@
 #pragma once
 
 constexpr int kWarp = 32;
+
+// dynamic_smem: the block's dynamic shared memory, as many bytes as the launch asks for. (The host
+// build of the kernels, kernels/hostexec, provides it as a per-block heap buffer instead.)
+#ifndef CUDAHOST
+extern __shared__ __align__(16) unsigned char dynamic_smem[];
+#endif
 constexpr unsigned kAllLanes = 0xffffffffu;
 
 // block_copy copies len elements from global to shared memory with the whole block.
