@@ -14,8 +14,12 @@ import (
 	"gorgonia.org/cu"
 )
 
-// CUDABuild reports whether this binary was built with the `cuda` tag.
+// CUDABuild reports whether this binary was built with CUDA support.
 const CUDABuild = true
+
+// CUDAEmulated reports whether the CUDA devices of this build are emulated on the host (the
+// cudaemu build); in this build they are real GPUs.
+const CUDAEmulated = false
 
 // CUDADevice is one NVIDIA GPU driven through the CUDA driver API (gorgonia.org/cu).
 //
@@ -39,6 +43,8 @@ type CUDADevice struct {
 	kernels map[string]Kernel
 
 	allocated atomic.Int64 // bytes held by live allocations
+	launchMu  sync.Mutex
+	launches  map[string]int64 // queued launches per kernel
 	closeOnce sync.Once
 	closed    atomic.Bool
 }
@@ -283,8 +289,25 @@ func (d *CUDADevice) Launch(k Kernel, cfg LaunchConfig, args ...any) error {
 		if err != nil {
 			return fmt.Errorf("%s: launch %s (grid %v, block %v): %w", d.name, k.Name, cfg.Grid, cfg.Block, err)
 		}
+		d.launchMu.Lock()
+		if d.launches == nil {
+			d.launches = map[string]int64{}
+		}
+		d.launches[k.Name]++
+		d.launchMu.Unlock()
 		return nil
 	})
+}
+
+// LaunchCounts returns how many launches of each kernel (by entry name) were queued on the device.
+func (d *CUDADevice) LaunchCounts() map[string]int64 {
+	d.launchMu.Lock()
+	defer d.launchMu.Unlock()
+	out := make(map[string]int64, len(d.launches))
+	for k, v := range d.launches {
+		out[k] = v
+	}
+	return out
 }
 
 // Close destroys the stream, unloads the modules and releases the primary context. Tensors still
@@ -324,7 +347,7 @@ func (d *CUDADevice) Close() error {
 
 // deviceMemory.
 
-func (d *CUDADevice) alloc(bytes int64) (uintptr, error) {
+func (d *CUDADevice) alloc(bytes int64, zero bool) (uintptr, error) {
 	if bytes == 0 {
 		return 0, nil
 	}
@@ -335,6 +358,12 @@ func (d *CUDADevice) alloc(bytes int64) (uintptr, error) {
 		if e != nil {
 			free, total, _ := cu.MemInfo()
 			return fmt.Errorf("allocate %s (%s free of %s): %w", HumanBytes(bytes), HumanBytes(free), HumanBytes(total), e)
+		}
+		if zero {
+			if e := cu.MemsetD8Async(p, 0, bytes, d.stream); e != nil {
+				_ = cu.MemFree(p)
+				return fmt.Errorf("clear %s: %w", HumanBytes(bytes), e)
+			}
 		}
 		return nil
 	})

@@ -1,9 +1,13 @@
-//go:build !cuda
+//go:build !cuda && !cudaemu
 
 package tensor
 
-// CUDABuild reports whether this binary was built with the `cuda` tag.
+// CUDABuild reports whether this binary was built with CUDA support (the `cuda` tag, or
+// `cudaemu` for host-emulated devices).
 const CUDABuild = false
+
+// CUDAEmulated reports whether the CUDA devices of this build are emulated on the host.
+const CUDAEmulated = false
 
 // OpenCUDA opens GPU number ordinal. This build has no CUDA support, so it always fails with
 // ErrNoCUDA.

@@ -36,6 +36,7 @@ type DeviceInfo struct {
 	MemoryBusBits int    // CUDA: global memory bus width
 	MemoryClockHz int64  // CUDA: peak memory clock
 	Driver        int    // CUDA driver version (e.g. 12040), 0 for the CPU
+	Emulated      bool   // a CUDA device emulated on the host (cudaemu build): correct, not fast
 }
 
 // PeakBandwidth is the theoretical DRAM bandwidth in bytes/s (2 transfers per clock), or 0 when
@@ -60,7 +61,8 @@ type Device interface {
 
 // deviceMemory is implemented by devices whose memory is not Go memory.
 type deviceMemory interface {
-	alloc(bytes int64) (uintptr, error)
+	// alloc returns bytes of device memory, zero-filled when zero is set (else uninitialised).
+	alloc(bytes int64, zero bool) (uintptr, error)
 	free(p uintptr) error
 	htod(dst uintptr, src unsafe.Pointer, bytes int64) error
 	dtoh(dst unsafe.Pointer, src uintptr, bytes int64) error

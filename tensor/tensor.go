@@ -88,6 +88,17 @@ func checkShape(shape []int) (int, error) {
 
 // New allocates a zero-filled tensor of the given dtype and shape on dev (nil means the CPU).
 func New(dev Device, dt DType, shape ...int) (*Tensor, error) {
+	return newTensor(dev, dt, true, shape)
+}
+
+// Empty allocates a tensor whose contents are unspecified until written: on a GPU the memory is
+// not cleared (saving a pass over it); on the host it is zero. For outputs and scratch that a
+// kernel writes in full before anything reads them.
+func Empty(dev Device, dt DType, shape ...int) (*Tensor, error) {
+	return newTensor(dev, dt, false, shape)
+}
+
+func newTensor(dev Device, dt DType, zero bool, shape []int) (*Tensor, error) {
 	if !dt.valid() {
 		return nil, fmt.Errorf("tensor: new: invalid dtype %v", dt)
 	}
@@ -111,7 +122,7 @@ func New(dev Device, dt DType, shape ...int) (*Tensor, error) {
 	if !ok {
 		return nil, fmt.Errorf("tensor: new: device %s cannot hold tensors", dev.Name())
 	}
-	p, err := mem.alloc(int64(n) * int64(dt.Size()))
+	p, err := mem.alloc(int64(n)*int64(dt.Size()), zero)
 	if err != nil {
 		return nil, fmt.Errorf("tensor: new %v %v on %s: %w", dt, shape, dev.Name(), err)
 	}
