@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -10,10 +10,9 @@ import (
 )
 
 // The launcher of kernels/chains.cu (see its header comment for the algorithm): one launch runs
-// every step of a GMMChains request, after gmm_prep (kernels/gmm.cu) has written the mixture's
-// per-component constants for the request's noise level into the mixture's "gmm/consts" table,
-// the table GMMScore uses. Both launches happen under gmmConstsMu, so no other call's prep lands
-// between them.
+// every step of a GMMChains request, reading the mixture's per-component constants for the
+// request's noise level from the mixture's "gmm/consts" table, the table GMMScore uses (written by
+// gmm_prep when it holds another level, see gmmLevel).
 //
 // Kernel variant by d (entries chains_<ula|mala|uld>_<variant>_<f32|f64>):
 //
@@ -87,6 +86,7 @@ func chainsRowGroup(variant string) int64 {
 // GMMChains: see ops.Backend. One gmm_prep launch and one chains launch; nothing is
 // synchronised (the results are ready once the device's stream is).
 func (b *Backend) GMMChains(c ops.GMMChains) error {
+	defer b.enter()()
 	if err := ops.CheckGMMChains(b.dev, c); err != nil {
 		return err
 	}
@@ -114,10 +114,6 @@ func (b *Backend) GMMChains(c ops.GMMChains) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	prep, err := b.typedKernel("gmm", "gmm_prep", dt)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
 	params, err := b.gmmParams(g, dt)
 	if err != nil {
 		return fmt.Errorf("%s: upload the mixture (K = %d, d = %d, %v): %w", op, k, d, kind, err)
@@ -128,47 +124,35 @@ func (b *Backend) GMMChains(c ops.GMMChains) error {
 	if c.HS != nil {
 		coeffs = ops.ULAPerChain(c.HS)
 	}
-	var e, cv, cx, cxg, l11, l21, l22 float64
+	si := c.Sites
+	args := chainsArgs{X: c.X, HS: c.HS, N: int64(n), D: int64(d), K: int64(k), Cov: int64(kind),
+		Tile: plan.tile, Steps: int64(c.Steps), Group: langevinGroup(d), H: c.H, Beta: coeffs.Beta,
+		Gamma: coeffs.Gamma, FV: 1, Seed: c.Seed, First: si.First, Stride: si.Stride, PStep: si.Step,
+		PAccept: si.Accept, PULD: si.ULD, Chain0: c.FirstChain}
 	if c.Method == ops.ChainULD {
-		e, cv, cx, cxg, l11, l21, l22 = ops.ULDCoefficients(c.H, c.ULD)
+		args.E, args.CV, args.CX, args.CXG, args.L11, args.L21, args.L22 = ops.ULDCoefficients(c.H, c.ULD)
 	}
-	var center any = uintptr(0)
-	fa, fv := 0.0, 1.0
 	if f := c.Factor; f != nil {
-		center, fa, fv = f.Center, f.A, f.V
+		args.Center, args.FA, args.FV = f.Center, f.A, f.V
 	}
-	var v, logp, score, accepted, hs, trace any = uintptr(0), uintptr(0), uintptr(0), uintptr(0), uintptr(0), uintptr(0)
 	switch c.Method {
 	case ops.ChainMALA:
-		logp, score, accepted = c.LogP, c.Score, c.Accepted
+		args.LogP, args.Score, args.Accepted = c.LogP, c.Score, c.Accepted
 	case ops.ChainULD:
-		v = c.V
+		args.V = c.V
 	}
-	if c.HS != nil {
-		hs = c.HS
-	}
-	thin := int64(0)
 	if c.Trace != nil {
-		trace, thin = c.Trace, int64(c.Thin)
+		args.Trace, args.Thin = c.Trace, int64(c.Thin)
 	}
 
-	gmmConstsMu.Lock()
-	defer gmmConstsMu.Unlock()
-	consts, err := b.gmmConsts(g, dt)
+	consts, err := b.gmmLevel(g, dt, params, a, s)
 	if err != nil {
-		return fmt.Errorf("%s: allocate the per-level table (K = %d, d = %d): %w", op, k, d, err)
-	}
-	if err := b.dev.Launch(prep, b.gmmBlocks(int64(k), gmmBlockThreads/gmmWarpSize, gmmBlockThreads),
-		consts, params, int64(d), int64(k), int64(kind), a, s); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	cfg := b.gmmBlocks(int64(n), plan.rowsPer, chainsBlock)
 	cfg.SharedMem = plan.sharedMem
-	si := c.Sites
-	err = b.dev.Launch(kern, cfg, c.X, v, logp, score, accepted, hs, center, trace, consts,
-		int64(n), int64(d), int64(k), int64(kind), plan.tile, int64(c.Steps), thin, langevinGroup(d),
-		c.H, coeffs.Beta, coeffs.Gamma, fa, fv, e, cv, cx, cxg, l11, l21, l22,
-		c.Seed, si.First, si.Stride, si.Step, si.Accept, si.ULD, c.FirstChain)
+	args.Consts = consts
+	err = b.launch(kern, cfg, args)
 	if err != nil {
 		return fmt.Errorf("%s: N = %d, K = %d, d = %d, %d steps: %w", op, n, k, d, c.Steps, err)
 	}

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -18,6 +18,7 @@ import (
 // pointers (and zero coefficients) past the last term. Without noise one thread per 16 bytes of
 // the flat tensors; with noise one thread per Philox block of a row.
 func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckCombine(b.dev, dst, terms, noise, d); err != nil {
 		return err
 	}
@@ -29,29 +30,17 @@ func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d
 	if err != nil {
 		return fmt.Errorf("combine: %w", err)
 	}
-	args := make([]any, 0, 2*ops.MaxTerms+8)
-	args = append(args, dst)
-	for i := 0; i < ops.MaxTerms; i++ {
-		if i < len(terms) {
-			args = append(args, terms[i].T)
-		} else {
-			args = append(args, uintptr(0))
-		}
+	args := combineArgs{Dst: dst, Terms: int64(len(terms)), Noise: noise, N: n, D: dim, Seed: d.Seed, Site: d.Site,
+		Chain0: d.FirstChain}
+	for i, term := range terms { // CheckCombine allows at most ops.MaxTerms = combineTerms
+		args.T[i], args.C[i] = term.T, term.C
 	}
-	for i := 0; i < ops.MaxTerms; i++ {
-		c := 0.0
-		if i < len(terms) {
-			c = terms[i].C
-		}
-		args = append(args, c)
-	}
-	args = append(args, int64(len(terms)), noise, n, dim, d.Seed, d.Site, d.FirstChain)
 	w := normalLanes(dst.DType())
 	work := (n*dim + w - 1) / w
 	if noise != 0 {
 		work = n * ((dim + w - 1) / w)
 	}
-	if err := b.dev.Launch(k, b.gridFor(work), args...); err != nil {
+	if err := b.launch(k, b.gridFor(work), args); err != nil {
 		return fmt.Errorf("combine (N=%d, d=%d, %d terms, %v): %w", n, dim, len(terms), dst.DType(), err)
 	}
 	return nil
@@ -72,12 +61,8 @@ func metropolisGroup(d int) int64 {
 // in float64 on every backend) of one of dom's parameter arrays, uploading all of them on first
 // use. Domains are immutable, so the copies stay valid until Close.
 func (b *Backend) domainArray(dom *ops.Domain, name string) (*tensor.Tensor, error) {
-	key := paramKey{dom, "domain " + name, tensor.F64}
-	b.mu.Lock()
-	t, ok := b.params[key]
-	b.mu.Unlock()
-	if ok {
-		return t, nil
+	if e := b.table(paramKey{dom, "domain " + name, tensor.F64}); e != nil {
+		return e.t, nil
 	}
 	p := dom.Params()
 	var data []float64
@@ -102,6 +87,7 @@ func (b *Backend) domainArray(dom *ops.Domain, name string) (*tensor.Tensor, err
 // in float64 with the reference's decisions exactly (see kernels/diffusion.cu), then copies the
 // row or counts the rejection.
 func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, rejected *tensor.Tensor) error {
+	defer b.enter()()
 	if err := ops.CheckMetropolisStep(b.dev, x, prop, dom, rejected); err != nil {
 		return err
 	}
@@ -111,8 +97,8 @@ func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, reject
 	}
 	g := metropolisGroup(int(dim))
 	grid := b.gridFor(n * g)
-	args := []any{x, prop, rejected, n, dim, g}
 	var op string
+	var args any
 	switch kind := dom.Kind(); kind {
 	case ops.Box:
 		lo, err := b.domainArray(dom, "lo")
@@ -123,13 +109,15 @@ func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, reject
 		if err != nil {
 			return fmt.Errorf("metropolis step: %w", err)
 		}
-		op, args = "metropolis_box", append(args, lo, hi)
+		op, args = "metropolis_box", metropolisBoxArgs{X: x, Prop: prop, Rejected: rejected, N: n, D: dim, Group: g,
+			Lo: lo, Hi: hi}
 	case ops.Ball:
 		center, err := b.domainArray(dom, "center")
 		if err != nil {
 			return fmt.Errorf("metropolis step: %w", err)
 		}
-		op, args = "metropolis_ball", append(args, center, dom.Params().Radius)
+		op, args = "metropolis_ball", metropolisBallArgs{X: x, Prop: prop, Rejected: rejected, N: n, D: dim, Group: g,
+			Center: center, Radius: dom.Params().Radius}
 	case ops.Polytope:
 		a, err := b.domainArray(dom, "a")
 		if err != nil {
@@ -139,7 +127,8 @@ func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, reject
 		if err != nil {
 			return fmt.Errorf("metropolis step: %w", err)
 		}
-		op, args = "metropolis_polytope", append(args, a, bv, int64(dom.Constraints()))
+		op, args = "metropolis_polytope", metropolisPolytopeArgs{X: x, Prop: prop, Rejected: rejected, N: n, D: dim,
+			Group: g, A: a, B: bv, M: int64(dom.Constraints())}
 	default:
 		return fmt.Errorf("metropolis step: domain kind %v: not supported", kind)
 	}
@@ -147,7 +136,7 @@ func (b *Backend) MetropolisStep(x, prop *tensor.Tensor, dom *ops.Domain, reject
 	if err != nil {
 		return fmt.Errorf("metropolis step: %w", err)
 	}
-	if err := b.dev.Launch(k, grid, args...); err != nil {
+	if err := b.launch(k, grid, args); err != nil {
 		return fmt.Errorf("metropolis step (N=%d, d=%d, %v %v): %w", n, dim, dom.Kind(), x.DType(), err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -381,17 +381,17 @@ func TestMetropolisStepUploadsOnce(t *testing.T) {
 		x := lvDevice(t, tensor.F32, make([]float64, 33*5), 33, 5)
 		rej := lvDevice(t, tensor.F64, make([]float64, 33), 33)
 		require.NoError(t, b.MetropolisStep(x, x, dd.dom, rej))
-		held := len(b.params)
+		held := len(b.tables.items)
 		require.NoError(t, b.MetropolisStep(x, x, dd.dom, rej))
 		xd := lvDevice(t, tensor.F64, make([]float64, 33*5), 33, 5)
 		require.NoError(t, b.MetropolisStep(xd, xd, dd.dom, rej))
-		assert.Equal(t, held, len(b.params), "%s: parameters uploaded again", dd.name)
+		assert.Equal(t, held, len(b.tables.items), "%s: parameters uploaded again", dd.name)
 		assert.Equal(t, make([]float64, 33), lvValues(t, rej), "%s: 0 lies in the domain", dd.name)
 		x.Close()
 		xd.Close()
 		rej.Close()
 	}
-	assert.Equal(t, 5, len(b.params), "box: lo, hi; ball: center; polytope: A, b")
+	assert.Equal(t, 5, len(b.tables.items), "box: lo, hi; ball: center; polytope: A, b")
 	require.NoError(t, b.Close())
 	assert.Equal(t, before, gpu.Allocated(), "device memory held after Close")
 }

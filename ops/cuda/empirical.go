@@ -1,11 +1,10 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -48,14 +47,6 @@ var (
 	freeMemory = func(b *Backend) (free, total int64, err error) { return b.dev.MemInfo() }
 )
 
-// empiricalScratchMu is held by a call that uses a backend's cached scratch, from taking it to
-// queuing its last launch: the launches of two such calls must not interleave on the stream. (It
-// is shared by all backends; it only covers the queuing, not the kernels.)
-var empiricalScratchMu sync.Mutex
-
-// empiricalScratchOwner keys the scratch kept between calls in the backend's parameter cache.
-type empiricalScratchOwner struct{}
-
 // EmpiricalScore: see ops.Backend. It streams the data through an online softmax
 // (kernels/empirical.cu). When the data fits on the device beside the working memory, it is
 // uploaded once per dtype (the first call waits for that copy) and kept until Close, shared by
@@ -66,6 +57,7 @@ type empiricalScratchOwner struct{}
 // path waits for each copy. Outputs must not overlap x, the levels, or each other. The call does
 // not synchronise at the end: callers do before reading the outputs.
 func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.Empirical, noise ops.Noise) error {
+	defer b.enter()()
 	if err := ops.CheckEmpiricalScore(b.dev, out, x, e, noise); err != nil {
 		return err
 	}
@@ -102,9 +94,7 @@ func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.
 
 	var scratch *tensor.Tensor
 	if p.scratch > 0 {
-		empiricalScratchMu.Lock()
-		defer empiricalScratchMu.Unlock()
-		if scratch, err = b.empiricalScratch(dt, p.scratch); err != nil {
+		if scratch, err = b.scratch.get("empirical state", dt, p.scratch); err != nil {
 			return fmt.Errorf("empirical score: scratch for %d splits × %d rows × %d columns: %w", p.splits, n, d, err)
 		}
 	}
@@ -137,10 +127,7 @@ func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.
 	if err != nil {
 		return err
 	}
-	var levels any = uintptr(0)
-	if noise.Levels != nil {
-		levels = noise.Levels
-	}
+	levels := noise.Levels
 	tile := empiricalTile(dt)
 	cfg := tensor.LaunchConfig{Grid: [3]int{rowTiles, p.splits, 1}, Block: [3]int{empiricalThreads, 1, 1}}
 	logm := math.Log(float64(m))
@@ -160,10 +147,11 @@ func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.
 		if p.splits == 1 && c == p.chunks-1 {
 			flags |= 2 // write the outputs
 		}
-		err = b.dev.Launch(k, cfg, x, levels, noise.Level, kind, noise.Scale, noise.Var,
-			data, int64(count), int64(perSplit), int64(n), int64(d), mixDev, int64(e.MixtureSize()), logm, amax,
-			nullable(slotY), nullable(slotZ), slotStride, nullable(state), flags,
-			nullable(out.LogP), nullable(out.Score), nullable(out.Denoiser))
+		err = b.launch(k, cfg, empiricalScoreArgs{X: x, Levels: levels, Level: noise.Level, Kind: kind,
+			AScale: noise.Scale, SVar: noise.Var, Data: data, Count: int64(count), TilesPerSplit: int64(perSplit),
+			N: int64(n), D: int64(d), Mix: mixDev, NQ: int64(e.MixtureSize()), LogM: logm, AMax: amax,
+			SlotY: slotY, SlotZ: slotZ, SlotStride: slotStride, State: state, Flags: flags,
+			OutLogP: out.LogP, OutScore: out.Score, OutDen: out.Denoiser})
 		if err != nil {
 			return fmt.Errorf("empirical score: %w", err)
 		}
@@ -178,9 +166,10 @@ func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.
 	if out.Score != nil || out.Denoiser != nil {
 		width = int64(d)
 	}
-	err = b.dev.Launch(k, b.gridFor(int64(n)*width), levels, noise.Level, kind, noise.Scale, noise.Var,
-		int64(n), int64(d), logm, amax, nullable(slotY), nullable(slotZ), slotStride, state, int64(p.splits),
-		nullable(out.LogP), nullable(out.Score), nullable(out.Denoiser))
+	err = b.launch(k, b.gridFor(int64(n)*width), empiricalFinalizeArgs{Levels: levels, Level: noise.Level,
+		Kind: kind, AScale: noise.Scale, SVar: noise.Var, N: int64(n), D: int64(d), LogM: logm, AMax: amax,
+		SlotY: slotY, SlotZ: slotZ, SlotStride: slotStride, State: state, Splits: int64(p.splits),
+		OutLogP: out.LogP, OutScore: out.Score, OutDen: out.Denoiser})
 	if err != nil {
 		return fmt.Errorf("empirical score: %w", err)
 	}
@@ -198,7 +187,7 @@ type empiricalPlan struct {
 	e        *ops.Empirical
 	dt       tensor.DType
 	d        int
-	devBuf   *tensor.Tensor // chunk buffer on the device (chunked path), freed by close
+	devBuf   *tensor.Tensor // chunk buffer on the device (chunked path; the backend's scratch)
 	hostBuf  *tensor.Tensor // conversion buffer on the host when the data's dtype differs
 }
 
@@ -228,8 +217,8 @@ func (p *empiricalPlan) chunkData(m0, count int) (*tensor.Tensor, error) {
 }
 
 func (p *empiricalPlan) close() {
-	if p.devBuf != nil {
-		p.devBuf.Close() // waits for the launches that read it
+	if p.hostBuf != nil {
+		p.hostBuf.Close()
 	}
 }
 
@@ -275,9 +264,10 @@ func (b *Backend) planEmpirical(e *ops.Empirical, dt tensor.DType, n int, out op
 	}
 	forced := maxChunkPoints > 0 && maxChunkPoints < m
 	key := paramKey{e.Data(), "empirical data", dt}
-	b.mu.Lock()
-	cached := b.params[key]
-	b.mu.Unlock()
+	var cached *tensor.Tensor
+	if c := b.table(key); c != nil {
+		cached = c.t
+	}
 	if cached != nil && !forced {
 		p.resident = cached
 		p.chunk = min(m, empiricalMaxChunk)
@@ -291,12 +281,16 @@ func (b *Backend) planEmpirical(e *ops.Empirical, dt tensor.DType, n int, out op
 	if err != nil {
 		return nil, fmt.Errorf("empirical score: query free device memory: %w", err)
 	}
+	free += b.tables.evictable() // tables of earlier calls make room when needed
 	headroom := min(max(total/32, 128<<20), 1<<30)
 	dataBytes := int64(m) * int64(d) * size
 	if !forced && m <= empiricalMaxChunk {
 		splits := splitsFor(m)
 		scratch := int64(scratchFor(splits, 1)) * size
 		if dataBytes+scratch+headroom <= free {
+			if err := b.ensureFree(dataBytes + scratch + headroom); err != nil {
+				return nil, fmt.Errorf("empirical score: %w", err)
+			}
 			if p.resident, err = b.uploadEmpiricalData(e, dt, key); err != nil {
 				return nil, err
 			}
@@ -337,12 +331,14 @@ func (b *Backend) planEmpirical(e *ops.Empirical, dt tensor.DType, n int, out op
 	p.chunks = (m + p.chunk - 1) / p.chunk
 	p.splits = min(splits, splitsFor(p.chunk))
 	p.scratch = scratchFor(p.splits, p.chunks)
-	if p.devBuf, err = tensor.New(b.dev, dt, p.chunk, d); err != nil {
+	if err := b.ensureFree(int64(p.chunk)*int64(d)*size + int64(p.scratch)*size + headroom); err != nil {
+		return nil, fmt.Errorf("empirical score: %w", err)
+	}
+	if p.devBuf, err = b.scratch.get("empirical chunk", dt, p.chunk*d); err != nil {
 		return nil, fmt.Errorf("empirical score: chunk buffer of %d points × %d: %w", p.chunk, d, err)
 	}
 	if e.Data().DType() != dt {
 		if p.hostBuf, err = tensor.New(tensor.CPU(), dt, p.chunk, d); err != nil {
-			p.close()
 			return nil, fmt.Errorf("empirical score: host chunk buffer: %w", err)
 		}
 	}
@@ -350,13 +346,11 @@ func (b *Backend) planEmpirical(e *ops.Empirical, dt tensor.DType, n int, out op
 }
 
 // uploadEmpiricalData copies the whole data set to the device as dt and keeps it in the
-// backend's cache under key (the data tensor is immutable, so copies of e made by WithMixture
-// share it).
+// backend's table cache under key (the data tensor is immutable, so copies of e made by
+// WithMixture share it).
 func (b *Backend) uploadEmpiricalData(e *ops.Empirical, dt tensor.DType, key paramKey) (*tensor.Tensor, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if t, ok := b.params[key]; ok {
-		return t, nil
+	if c := b.table(key); c != nil {
+		return c.t, nil
 	}
 	src := e.Data()
 	if src.DType() != dt {
@@ -367,34 +361,10 @@ func (b *Backend) uploadEmpiricalData(e *ops.Empirical, dt tensor.DType, key par
 		convertRows(h, src, 0, e.Points()*e.Dim())
 		src = h
 	}
-	t, err := src.CopyTo(b.dev)
+	t, err := b.keep(key, src)
 	if err != nil {
-		return nil, fmt.Errorf("empirical score: upload data (%d × %d %v): %w", e.Points(), e.Dim(), dt, err)
+		return nil, fmt.Errorf("empirical score: data (%d × %d %v): %w", e.Points(), e.Dim(), dt, err)
 	}
-	b.params[key] = t
-	return t, nil
-}
-
-// empiricalScratch returns a device tensor of at least elems elements of dt, kept between calls
-// (grown when too small; freed by Close). Callers hold empiricalScratchMu.
-func (b *Backend) empiricalScratch(dt tensor.DType, elems int) (*tensor.Tensor, error) {
-	key := paramKey{empiricalScratchOwner{}, "empirical scratch", dt}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if t, ok := b.params[key]; ok {
-		if t.Len() >= elems {
-			return t, nil
-		}
-		delete(b.params, key)
-		if err := t.Close(); err != nil {
-			return nil, err
-		}
-	}
-	t, err := tensor.New(b.dev, dt, elems)
-	if err != nil {
-		return nil, err
-	}
-	b.params[key] = t
 	return t, nil
 }
 
@@ -474,12 +444,4 @@ func overlaps(a, b *tensor.Tensor) bool {
 	pa, pb := a.DevicePtr(), b.DevicePtr()
 	na, nb := uintptr(a.Bytes()), uintptr(b.Bytes())
 	return na > 0 && nb > 0 && pa < pb+nb && pb < pa+na
-}
-
-// nullable is t as a kernel argument, or a null pointer when t is nil.
-func nullable(t *tensor.Tensor) any {
-	if t == nil {
-		return uintptr(0)
-	}
-	return t
 }

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -96,6 +96,7 @@ func fftQuarterWave(logTile int) []float64 {
 
 // FFT: see ops.Backend.
 func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error {
+	defer b.enter()()
 	if err := ops.CheckFFT(b.dev, dst, src); err != nil {
 		return err
 	}
@@ -104,8 +105,7 @@ func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error {
 
 // fftBatch transforms batch signals of length n held in buf (a device tensor of either dtype with
 // batch·n·2 elements, any shape: signal b's value j at elements 2(b·n + j), 2(b·n + j) + 1) in
-// place, forward or inverse, exactly as FFT does. It takes the backend's lock while it queues its
-// passes: callers must not hold it.
+// place, forward or inverse, exactly as FFT does. It is for ops that hold the backend (FGN).
 func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool) error {
 	if buf == nil || buf.Closed() {
 		return fmt.Errorf("fft: buffer is nil or closed")
@@ -165,13 +165,10 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 		}
 	}
 
-	// The scratch buffer is shared by every call of this dtype: hold the lock until all passes are
-	// queued, so that no other call's passes interleave with ours on the stream.
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	// The scratch buffer is the backend's (the op holds the backend until all passes are queued).
 	var scratch *tensor.Tensor
 	if len(plan) > 1 {
-		if scratch, err = b.fftScratchLocked(dt, 2*batch*n); err != nil {
+		if scratch, err = b.scratch.get("fft scratch", dt, 2*batch*n); err != nil {
 			return wrap(err)
 		}
 	}
@@ -197,8 +194,8 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 			flags |= 2
 			scale = 1 / float64(n)
 		}
-		if err := b.dev.Launch(kernels[i], b.fftGrid(dt, batch, n, logr), out, in, tw,
-			int64(batch), int64(n), ns, flags, scale); err != nil {
+		if err := b.launch(kernels[i], b.fftGrid(dt, batch, n, logr), fftArgs{Dst: out, Src: in, TW: tw,
+			Batch: int64(batch), N: int64(n), NS: ns, Flags: flags, Scale: scale}); err != nil {
 			return wrap(err)
 		}
 		in = out
@@ -226,28 +223,4 @@ func (b *Backend) fftGrid(dt tensor.DType, batch, n, logr int) tensor.LaunchConf
 	tiles := (cols + 1<<logC - 1) >> logC
 	maxBlocks := int64(max(b.dev.Info().SMs, 1)) * 64
 	return tensor.Grid1D(int(min(tiles, maxBlocks)), threads)
-}
-
-// fftScratchLocked returns the dtype's scratch buffer with at least elems elements, replacing a
-// smaller one (after the stream drains, since queued passes may still use it). b.mu is held.
-func (b *Backend) fftScratchLocked(dt tensor.DType, elems int) (*tensor.Tensor, error) {
-	key := paramKey{fftScratch{}, "fft scratch", dt}
-	if t, ok := b.params[key]; ok {
-		if t.Len() >= elems {
-			return t, nil
-		}
-		if err := b.dev.Synchronize(); err != nil {
-			return nil, err
-		}
-		delete(b.params, key)
-		if err := t.Close(); err != nil {
-			return nil, err
-		}
-	}
-	t, err := tensor.New(b.dev, dt, elems)
-	if err != nil {
-		return nil, fmt.Errorf("allocate scratch of %s: %w", tensor.HumanBytes(int64(elems)*int64(dt.Size())), err)
-	}
-	b.params[key] = t
-	return t, nil
 }

@@ -1,11 +1,10 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -36,23 +35,15 @@ const fgnHeadroom = 64 << 20
 // fgnScanThreads is the block size of fgn_path (FGN_SCAN_THREADS in kernels/fgn.cu).
 const fgnScanThreads = 256
 
-// fgnScratchMu is held by an FGN call from taking the shared scratch to queuing its last launch,
-// so that the launches of two calls do not interleave on the stream (shared by all backends; it
-// only covers the queuing, not the kernels).
-var fgnScratchMu sync.Mutex
-
-type (
-	// fgnScratchOwner keys the scratch buffer in the backend's parameter cache.
-	fgnScratchOwner struct{}
-	// fgnWeightsOwner keys the uploaded weights: they are a function of (H, n_e) alone.
-	fgnWeightsOwner struct {
-		hurst float64
-		ne    int
-	}
-)
+// fgnWeightsOwner keys the uploaded weights: they are a function of (H, n_e) alone.
+type fgnWeightsOwner struct {
+	hurst float64
+	ne    int
+}
 
 // FGN: see ops.Backend. The call does not synchronise at the end: callers do before reading dst.
 func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckFGN(b.dev, dst, p, form, d); err != nil {
 		return err
 	}
@@ -87,8 +78,6 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		return wrap(err)
 	}
 
-	fgnScratchMu.Lock()
-	defer fgnScratchMu.Unlock()
 	scratch, chunk, err := b.fgnScratch(dt, paths, n, m)
 	if err != nil {
 		return err
@@ -104,8 +93,8 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		if dt == tensor.F32 {
 			lanes /= 2 // two Box–Muller pairs per Philox block
 		}
-		err = b.dev.Launch(kSpec, b.gridFor(int64(rows)*lanes), buf, w, int64(rows), int64(ne),
-			d.Seed, d.Site, d.FirstChain+uint64(first))
+		err = b.launch(kSpec, b.gridFor(int64(rows)*lanes), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
+			NE: int64(ne), Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain + uint64(first)})
 		if err != nil {
 			return wrap(fmt.Errorf("spectrum of paths %d..%d: %w", first, first+rows, err))
 		}
@@ -121,7 +110,8 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 			maxBlocks := max(b.dev.Info().SMs, 1) * 16
 			cfg = tensor.Grid1D(min(rows, maxBlocks), fgnScanThreads)
 		}
-		err = b.dev.Launch(kFinish, cfg, out, buf, int64(rows), int64(n), int64(m), scale)
+		err = b.launch(kFinish, cfg, fgnExtractArgs{Dst: out, Buf: buf, Paths: int64(rows), N: int64(n), M: int64(m),
+			Scale: scale})
 		if err != nil {
 			return wrap(fmt.Errorf("%s of paths %d..%d: %w", finish, first, first+rows, err))
 		}
@@ -132,14 +122,11 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 // fgnWeights returns the device copy (dtype dt) of the kernel's weights for the plan: w_0 = s_0,
 // w_{n_e} = s_{n_e} and w_j = s_j/√2 for 0 < j < n_e, computed in float64 (the CPU reference forms
 // the same products) and rounded once. They depend on (H, n_e) only, so plans sharing those share
-// one upload; it is kept until Close.
+// one upload, kept in the table cache.
 func (b *Backend) fgnWeights(p *ops.FGNPlan, dt tensor.DType) (*tensor.Tensor, error) {
 	key := paramKey{fgnWeightsOwner{p.Hurst(), p.EmbedSize()}, "fgn weights", dt}
-	b.mu.Lock()
-	t, ok := b.params[key]
-	b.mu.Unlock()
-	if ok {
-		return t, nil
+	if e := b.table(key); e != nil {
+		return e.t, nil
 	}
 	s := p.SqrtEigenvalues()
 	ne := len(s) - 1
@@ -154,7 +141,7 @@ func (b *Backend) fgnWeights(p *ops.FGNPlan, dt tensor.DType) (*tensor.Tensor, e
 }
 
 // fgnScratch returns the complex scratch buffer for FGN and the number of paths it holds at once
-// (at least 1, at most paths). fgnScratchMu is held. The buffer is the one kept from an earlier
+// (at least 1, at most paths). The buffer is the one kept from an earlier
 // call when it holds the chunk this call wants (all paths, or what fgnMaxScratchBytes allows);
 // otherwise it is replaced by one sized from the free memory: half of it (less fgnHeadroom), the
 // other half left to the FFT's own scratch.
@@ -165,10 +152,9 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 	if capPaths := fgnMaxScratchBytes / pathBytes; want > capPaths {
 		want = max(capPaths, 1)
 	}
-	key := paramKey{fgnScratchOwner{}, "fgn scratch", dt}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	old, ok := b.params[key]
+	const name = "fgn scratch"
+	old := b.scratch.held(name, dt)
+	ok := old != nil
 	if ok && int64(old.Len()) >= want*perPath {
 		return old, int(want), nil
 	}
@@ -179,6 +165,7 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 	if ok {
 		free += old.Bytes() // it is given back before the new one is allocated
 	}
+	free += b.tables.evictable() // tables of earlier calls make room when needed
 	avail := (free - fgnHeadroom) / 2
 	fit := avail / pathBytes
 	if fit < 1 {
@@ -191,20 +178,17 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 		if int64(old.Len()) >= chunk*perPath {
 			return old, int(chunk), nil
 		}
-		// Queued launches of earlier calls may still use the old buffer.
-		if err := b.dev.Synchronize(); err != nil {
-			return nil, 0, fmt.Errorf("fgn: %w", err)
-		}
-		delete(b.params, key)
-		if err := old.Close(); err != nil {
+		// Queued launches of earlier calls may still use the old buffer: drop drains first.
+		if err := b.scratch.drop(name, dt); err != nil {
 			return nil, 0, fmt.Errorf("fgn: %w", err)
 		}
 	}
-	t, err := tensor.New(b.dev, dt, int(chunk*perPath))
+	if err := b.ensureFree(2*chunk*pathBytes + fgnHeadroom); err != nil {
+		return nil, 0, fmt.Errorf("fgn: %w", err)
+	}
+	t, err := b.scratch.get(name, dt, int(chunk*perPath))
 	if err != nil {
-		return nil, 0, fmt.Errorf("fgn: allocate scratch for %d paths of m = %d complex values (%s): %w",
-			chunk, m, tensor.HumanBytes(chunk*pathBytes), err)
+		return nil, 0, fmt.Errorf("fgn: scratch for %d paths of m = %d complex values: %w", chunk, m, err)
 	}
-	b.params[key] = t
 	return t, int(chunk), nil
 }

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -226,7 +226,7 @@ func TestFGNChunks(t *testing.T) {
 			fgnMaxScratchBytes = 3*int64(2*m*dt.Size()) + 1
 			return fgnGPU(t, b, dt, p, paths, form, d)
 		}()
-		scratch := b.(*Backend).params[paramKey{fgnScratchOwner{}, "fgn scratch", dt}]
+		scratch := b.(*Backend).scratch.held("fgn scratch", dt)
 		require.NotNil(t, scratch)
 		assert.Equal(t, 3*2*m, scratch.Len(), "%v: the scratch holds 3 paths", dt)
 

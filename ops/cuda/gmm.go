@@ -1,10 +1,9 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -12,11 +11,12 @@ import (
 
 // The launcher of kernels/gmm.cu (see its header comment for the algorithm).
 //
-// Tables per mixture and dtype, uploaded on first use and kept until Close (b.params):
+// Tables per mixture and dtype, uploaded on first use and kept in the backend's table cache:
 //
 //	"gmm/params" = [log w (K) | λ (K·l1) | μ (K·d) | U (K·d·d, full only)], l1 = 1 (isotropic) or d
-//	"gmm/consts" = [cst (K) | 1/c (K·l1) | a μ (K·d)], rewritten by gmm_prep_<dt> for every call
-//	               at a shared level, then read by the score kernel
+//	"gmm/consts" = [cst (K) | 1/c (K·l1) | a μ (K·d)], written by gmm_prep_<dt> for a shared level
+//	               (a, s) and read by the score and chains kernels; rewritten only when a call
+//	               wants another level than the one it holds
 //
 // Kernel variant by covariance kind and d (the benchmark tables name them):
 //
@@ -25,11 +25,6 @@ import (
 //	full:                d ≤ 4 rowfull4, d ≤ 8 rowfull8; d > 8 full (a warp per row)
 //
 // with the suffix "lv" for per-row levels: gmm_score_<variant>[lv]_<f32|f64>.
-
-// gmmConstsMu serialises the two launches of a shared-level call (prep, then score), which share
-// the mixture's "gmm/consts" table: launches on the device's one stream run in order, so holding
-// the lock from the first launch to the second keeps another call's prep from landing between them.
-var gmmConstsMu sync.Mutex
 
 // Shared-memory budgets of the tiled kernels, in bytes. The row and isotropic/diagonal warp kernels
 // stage as many components per tile as fit; the full-covariance kernel's need is fixed by d. 48 KiB
@@ -107,6 +102,7 @@ func planGMM(k, d int, kind ops.CovKind, dt tensor.DType) (gmmLaunch, error) {
 // gmm_prep, which turns the mixture into per-component constants of that level). Nothing is
 // synchronised: the results are ready once the device's stream is (callers synchronise).
 func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, noise ops.Noise) error {
+	defer b.enter()()
 	if err := ops.CheckGMMScore(b.dev, out, x, g, noise); err != nil {
 		return err
 	}
@@ -125,8 +121,7 @@ func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, n
 		return fmt.Errorf("gmm score: upload the mixture (K = %d, d = %d, %v): %w", k, d, kind, err)
 	}
 	lv := ""
-	var levels any = uintptr(0)
-	var consts any = uintptr(0)
+	var levels, consts *tensor.Tensor
 	a, s := 1.0, 0.0
 	if noise.Levels != nil {
 		lv, levels = "lv", noise.Levels
@@ -135,18 +130,8 @@ func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, n
 		if a, s, ok = noise.ScaleVar(noise.Level); !ok { // CheckGMMScore already refused this
 			return fmt.Errorf("gmm score: invalid noise level %g", noise.Level)
 		}
-		gmmConstsMu.Lock()
-		defer gmmConstsMu.Unlock()
-		c, err := b.gmmConsts(g, dt)
+		c, err := b.gmmLevel(g, dt, params, a, s)
 		if err != nil {
-			return fmt.Errorf("gmm score: allocate the per-level table (K = %d, d = %d): %w", k, d, err)
-		}
-		prep, err := b.typedKernel("gmm", "gmm_prep", dt)
-		if err != nil {
-			return fmt.Errorf("gmm score: %w", err)
-		}
-		if err := b.dev.Launch(prep, b.gmmBlocks(int64(k), gmmBlockThreads/gmmWarpSize, gmmBlockThreads),
-			c, params, int64(d), int64(k), int64(kind), a, s); err != nil {
 			return fmt.Errorf("gmm score: %w", err)
 		}
 		consts = c
@@ -157,21 +142,13 @@ func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, n
 	}
 	cfg := b.gmmBlocks(int64(n), plan.rowsPer, plan.threads)
 	cfg.SharedMem = plan.sharedMem
-	err = b.dev.Launch(kern, cfg, gmmOptional(out.LogP), gmmOptional(out.Score), gmmOptional(out.Denoiser),
-		gmmOptional(out.Resp), x, int64(n), int64(d), int64(k), int64(kind), params, consts,
-		int64(noise.Kind), levels, a, s, plan.tile)
+	err = b.launch(kern, cfg, gmmScoreArgs{LogP: out.LogP, Score: out.Score, Den: out.Denoiser, Resp: out.Resp,
+		X: x, N: int64(n), D: int64(d), K: int64(k), Cov: int64(kind), Params: params, Consts: consts,
+		Noise: int64(noise.Kind), Levels: levels, A: a, S: s, Tile: plan.tile})
 	if err != nil {
 		return fmt.Errorf("gmm score: N = %d, K = %d, d = %d, %v: %w", n, k, d, kind, err)
 	}
 	return nil
-}
-
-// gmmOptional passes an absent output as a null pointer.
-func gmmOptional(t *tensor.Tensor) any {
-	if t == nil {
-		return uintptr(0)
-	}
-	return t
 }
 
 // gmmBlocks returns a launch of threads-thread blocks covering items work items, perBlock per
@@ -189,8 +166,8 @@ func (b *Backend) gmmBlocks(items int64, perBlock, threads int) tensor.LaunchCon
 // it on first use.
 func (b *Backend) gmmParams(g *ops.GMM, dt tensor.DType) (*tensor.Tensor, error) {
 	const name = "gmm/params"
-	if t := b.gmmCached(g, name, dt); t != nil {
-		return t, nil
+	if e := b.table(paramKey{g, name, dt}); e != nil {
+		return e.t, nil
 	}
 	p := g.Params()
 	data := make([]float64, 0, len(p.LogWeights)+len(p.Lambda)+len(p.Means)+len(p.U))
@@ -201,32 +178,43 @@ func (b *Backend) gmmParams(g *ops.GMM, dt tensor.DType) (*tensor.Tensor, error)
 	return b.upload(g, name, dt, data, len(data))
 }
 
-// gmmConsts returns the mixture's per-level table on the device, allocating it on first use.
-func (b *Backend) gmmConsts(g *ops.GMM, dt tensor.DType) (*tensor.Tensor, error) {
-	const name = "gmm/consts"
-	k, d := g.K(), g.Dim()
-	l1 := d
-	if g.Kind() == ops.Isotropic {
-		l1 = 1
+// gmmLevel returns the mixture's per-level table for the shared level (a, s): the cached one when
+// it already holds that level, else the table rewritten by one gmm_prep launch (allocated on first
+// use). params is the mixture's parameter table.
+func (b *Backend) gmmLevel(g *ops.GMM, dt tensor.DType, params *tensor.Tensor, a, s float64) (*tensor.Tensor, error) {
+	k, d, kind := g.K(), g.Dim(), g.Kind()
+	key := paramKey{g, "gmm/consts", dt}
+	e := b.table(key)
+	if e != nil && e.leveled && e.level == [2]float64{a, s} {
+		return e.t, nil
 	}
-	size := k + k*l1 + k*d
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	key := paramKey{g, name, dt}
-	if t, ok := b.params[key]; ok {
-		return t, nil
+	if e == nil {
+		l1 := d
+		if kind == ops.Isotropic {
+			l1 = 1
+		}
+		size := k + k*l1 + k*d
+		if err := b.tables.makeRoom(int64(size) * int64(dt.Size())); err != nil {
+			return nil, err
+		}
+		t, err := tensor.Empty(b.dev, dt, size)
+		if err != nil {
+			return nil, fmt.Errorf("allocate the per-level table (K = %d, d = %d): %w", k, d, err)
+		}
+		if e, err = b.tables.put(key, t); err != nil {
+			t.Close()
+			return nil, err
+		}
 	}
-	t, err := tensor.New(b.dev, dt, size)
+	prep, err := b.typedKernel("gmm", "gmm_prep", dt)
 	if err != nil {
 		return nil, err
 	}
-	b.params[key] = t
-	return t, nil
-}
-
-// gmmCached returns the uploaded array (owner, name, dt), or nil.
-func (b *Backend) gmmCached(owner any, name string, dt tensor.DType) *tensor.Tensor {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.params[paramKey{owner, name, dt}]
+	e.leveled = false // until the launch is queued
+	if err := b.launch(prep, b.gmmBlocks(int64(k), gmmBlockThreads/gmmWarpSize, gmmBlockThreads),
+		gmmPrepArgs{Consts: e.t, Params: params, D: int64(d), K: int64(k), Cov: int64(kind), A: a, S: s}); err != nil {
+		return nil, err
+	}
+	e.level, e.leveled = [2]float64{a, s}, true
+	return e.t, nil
 }

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -28,16 +28,9 @@ func langevinGroup(d int) int64 {
 	return min(int64(1)<<bits.Len(uint(perLane-1)), 32)
 }
 
-// langevinOptional is t as a kernel argument, or a null pointer when t is nil.
-func langevinOptional(t *tensor.Tensor) any {
-	if t == nil {
-		return uintptr(0)
-	}
-	return t
-}
-
 // Step: see ops.Backend. One thread per Philox block of a row (4 coordinates in f32, 2 in f64).
 func (b *Backend) Step(dst, x, score *tensor.Tensor, c ops.Coeffs, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckStep(b.dev, dst, x, score, c, d); err != nil {
 		return err
 	}
@@ -49,13 +42,13 @@ func (b *Backend) Step(dst, x, score *tensor.Tensor, c ops.Coeffs, d ops.Draw) e
 	if err != nil {
 		return fmt.Errorf("step: %w", err)
 	}
-	var s any = uintptr(0) // β = 0: the kernel never reads the score
+	var s *tensor.Tensor // β = 0: the kernel never reads the score
 	if c.Beta != 0 {
 		s = score
 	}
 	lanes := (dim + normalLanes(x.DType()) - 1) / normalLanes(x.DType())
-	err = b.dev.Launch(k, b.gridFor(n*lanes), dst, x, s, langevinOptional(c.H), n, dim,
-		c.Alpha, c.Beta, c.Gamma, d.Seed, d.Site, d.FirstChain)
+	err = b.launch(k, b.gridFor(n*lanes), stepArgs{Dst: dst, X: x, Score: s, H: c.H, N: n, D: dim,
+		Alpha: c.Alpha, Beta: c.Beta, Gamma: c.Gamma, Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain})
 	if err != nil {
 		return fmt.Errorf("step (N=%d, d=%d, %v): %w", n, dim, x.DType(), err)
 	}
@@ -66,6 +59,7 @@ func (b *Backend) Step(dst, x, score *tensor.Tensor, c ops.Coeffs, d ops.Draw) e
 // log-densities in float64 and takes the decision. Rows of width 0 are still decided (on the
 // log-densities alone), as the reference does, so only N == 0 skips the launch.
 func (b *Backend) MALAAccept(cur, prop ops.MALAState, h float64, hs *tensor.Tensor, d ops.Draw, accepted *tensor.Tensor) error {
+	defer b.enter()()
 	if err := ops.CheckMALAAccept(b.dev, cur, prop, h, hs, d, accepted); err != nil {
 		return err
 	}
@@ -78,8 +72,9 @@ func (b *Backend) MALAAccept(cur, prop ops.MALAState, h float64, hs *tensor.Tens
 		return fmt.Errorf("mala accept: %w", err)
 	}
 	g := langevinGroup(int(dim))
-	err = b.dev.Launch(k, b.gridFor(n*g), cur.X, cur.LogP, cur.Score, prop.X, prop.LogP, prop.Score,
-		langevinOptional(hs), h, accepted, n, dim, g, d.Seed, d.Site, d.FirstChain)
+	err = b.launch(k, b.gridFor(n*g), malaAcceptArgs{X: cur.X, LogP: cur.LogP, Score: cur.Score, Y: prop.X,
+		LogPY: prop.LogP, ScoreY: prop.Score, HS: hs, H: h, Accepted: accepted, N: n, D: dim, Group: g,
+		Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain})
 	if err != nil {
 		return fmt.Errorf("mala accept (N=%d, d=%d, %v): %w", n, dim, cur.X.DType(), err)
 	}
@@ -89,6 +84,7 @@ func (b *Backend) MALAAccept(cur, prop ops.MALAState, h float64, hs *tensor.Tens
 // ULDStep: see ops.Backend. The step's coefficients come from ops.ULDCoefficients on the host; one
 // thread per Philox block of a row draws ξ1 (site) and ξ2 (site+1).
 func (b *Backend) ULDStep(x, v, score *tensor.Tensor, h float64, p ops.ULDParams, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckULDStep(b.dev, x, v, score, h, p, d); err != nil {
 		return err
 	}
@@ -100,10 +96,10 @@ func (b *Backend) ULDStep(x, v, score *tensor.Tensor, h float64, p ops.ULDParams
 	if err != nil {
 		return fmt.Errorf("uld step: %w", err)
 	}
-	e, cv, cx, cxg, l11, l21, l22 := ops.ULDCoefficients(h, p)
+	args := uldStepArgs{X: x, V: v, Score: score, N: n, D: dim, Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain}
+	args.E, args.CV, args.CX, args.CXG, args.L11, args.L21, args.L22 = ops.ULDCoefficients(h, p)
 	lanes := (dim + normalLanes(x.DType()) - 1) / normalLanes(x.DType())
-	err = b.dev.Launch(k, b.gridFor(n*lanes), x, v, score, n, dim,
-		e, cv, cx, cxg, l11, l21, l22, d.Seed, d.Site, d.FirstChain)
+	err = b.launch(k, b.gridFor(n*lanes), args)
 	if err != nil {
 		return fmt.Errorf("uld step (N=%d, d=%d, %v): %w", n, dim, x.DType(), err)
 	}
@@ -112,6 +108,7 @@ func (b *Backend) ULDStep(x, v, score *tensor.Tensor, h float64, p ops.ULDParams
 
 // AddGaussianFactor: see ops.Backend. A group of lanes (langevinGroup) per row.
 func (b *Backend) AddGaussianFactor(out ops.ScoreOutputs, x, center *tensor.Tensor, a, v float64) error {
+	defer b.enter()()
 	if err := ops.CheckGaussianFactor(b.dev, out, x, center, a, v); err != nil {
 		return err
 	}
@@ -124,8 +121,8 @@ func (b *Backend) AddGaussianFactor(out ops.ScoreOutputs, x, center *tensor.Tens
 		return fmt.Errorf("gaussian factor: %w", err)
 	}
 	g := langevinGroup(int(dim))
-	err = b.dev.Launch(k, b.gridFor(n*g), langevinOptional(out.LogP), langevinOptional(out.Score), x, center,
-		n, dim, g, a, v)
+	err = b.launch(k, b.gridFor(n*g), gaussianFactorArgs{LogP: out.LogP, Score: out.Score, X: x, Center: center,
+		N: n, D: dim, Group: g, A: a, Var: v})
 	if err != nil {
 		return fmt.Errorf("gaussian factor (N=%d, d=%d, %v): %w", n, dim, x.DType(), err)
 	}

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -34,19 +34,25 @@ func (b *Backend) pathGrid(paths int64) tensor.LaunchConfig {
 }
 
 // mafbmTable returns the device table (float64) of the kernel for m and step h: decay[K],
-// weights[K], then the lower factor L[K×K] row-major. Tables are cached per (m, h) until Close.
+// weights[K], then the lower factor L[K×K] row-major. Tables are cached per (m, h) in the table
+// cache; the transition is computed only when the table is not there.
 func (b *Backend) mafbmTable(m *ops.MAFBM, h float64) (*tensor.Tensor, error) {
+	name := fmt.Sprintf("mafbm transition h=%016x", math.Float64bits(h))
+	if e := b.table(paramKey{m, name, tensor.F64}); e != nil {
+		return e.t, nil
+	}
 	decay, chol, err := m.Transition(h)
 	if err != nil {
 		return nil, err
 	}
 	data := append(append(decay, m.Weights()...), chol...)
-	return b.upload(m, fmt.Sprintf("mafbm transition h=%016x", math.Float64bits(h)), tensor.F64, data, len(data))
+	return b.upload(m, name, tensor.F64, data, len(data))
 }
 
 // MAFBM: see ops.Backend. One thread per path keeps the K ≤ 16 OU states in float64 registers and
 // reads decays, weights and the factor from the cached table.
 func (b *Backend) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Draw, stride uint64) error {
+	defer b.enter()()
 	if err := ops.CheckMAFBM(b.dev, dst, y, m, h, d, stride); err != nil {
 		return err
 	}
@@ -65,8 +71,8 @@ func (b *Backend) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Dr
 	if err != nil {
 		return fmt.Errorf("ma-fbm: %w", err)
 	}
-	err = b.dev.Launch(k, b.pathGrid(paths), dst, y, table, paths, steps, int64(m.K()),
-		d.Seed, d.Site, stride, d.FirstChain)
+	err = b.launch(k, b.pathGrid(paths), mafbmArgs{Dst: dst, Y: y, Table: table, Paths: paths, Steps: steps,
+		K: int64(m.K()), Seed: d.Seed, Site: d.Site, Stride: stride, Chain0: d.FirstChain})
 	if err != nil {
 		return fmt.Errorf("ma-fbm (paths=%d, steps=%d, K=%d, %v): %w", paths, steps, m.K(), dst.DType(), err)
 	}
@@ -78,6 +84,7 @@ func (b *Backend) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Dr
 // computed once per warp and row. With a clamp, the count goes to an 8-byte device counter that
 // is read back (a synchronising copy).
 func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int64, error) {
+	defer b.enter()()
 	if err := ops.CheckStable(b.dev, dst, s, d); err != nil {
 		return 0, err
 	}
@@ -86,17 +93,14 @@ func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int6
 		return 0, nil
 	}
 	var counter *tensor.Tensor
-	var counterArg any = uintptr(0)
 	if s.Clamp > 0 {
 		var err error
-		if counter, err = tensor.New(b.dev, tensor.F64, 1); err != nil {
-			return 0, fmt.Errorf("stable: clamp counter: %w", err)
+		if counter, err = b.scratch.get("clamp counter", tensor.F64, 1); err != nil {
+			return 0, fmt.Errorf("stable: %w", err)
 		}
-		defer counter.Close()
 		if err := counter.Fill(0); err != nil {
 			return 0, fmt.Errorf("stable: clamp counter: %w", err)
 		}
-		counterArg = counter
 	}
 	c := s.Constants()
 	f32 := dst.DType() == tensor.F32
@@ -114,8 +118,9 @@ func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int6
 		if c.Degenerate {
 			degenerate = 1
 		}
-		err = b.dev.Launch(k, b.gridFor(rows*((dim+per-1)/per)), dst, rows, dim, c.Alpha, c.InvAlpha,
-			degenerate, s.Clamp, counterArg, d.Seed, d.Site, d.FirstChain)
+		err = b.launch(k, b.gridFor(rows*((dim+per-1)/per)), stableIsotropicArgs{Dst: dst, Rows: rows, Dim: dim,
+			Alpha: c.Alpha, InvAlpha: c.InvAlpha, Degenerate: degenerate, Clamp: s.Clamp, Counter: counter,
+			Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain})
 	} else {
 		k, kerr := b.typedKernel("noise", "stable", dst.DType())
 		if kerr != nil {
@@ -125,8 +130,9 @@ func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int6
 		if f32 {
 			per = 2
 		}
-		err = b.dev.Launch(k, b.gridFor(rows*((dim+per-1)/per)), dst, rows, dim, c.Alpha, c.Beta,
-			c.Shift, c.Scale, c.InvAlpha, s.Clamp, counterArg, d.Seed, d.Site, d.FirstChain)
+		err = b.launch(k, b.gridFor(rows*((dim+per-1)/per)), stableArgs{Dst: dst, Rows: rows, Dim: dim, Alpha: c.Alpha,
+			Beta: c.Beta, Shift: c.Shift, Scale: c.Scale, InvAlpha: c.InvAlpha, Clamp: s.Clamp, Counter: counter,
+			Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain})
 	}
 	if err != nil {
 		return 0, fmt.Errorf("stable (%v, rows=%d, dim=%d, %v): %w", s.Kind, rows, dim, dst.DType(), err)
@@ -145,6 +151,7 @@ func (b *Backend) Stable(dst *tensor.Tensor, s ops.StableSpec, d ops.Draw) (int6
 // Brownian: see ops.Backend. One thread per path scans its normals in float64 (twice per epoch
 // when bridging: once for the epoch's total, once for the values).
 func (b *Backend) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckBrownian(b.dev, dst, s, d); err != nil {
 		return err
 	}
@@ -161,7 +168,8 @@ func (b *Backend) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw) e
 		inc = 1
 	}
 	sh := math.Sqrt(s.Horizon / float64(n))
-	err = b.dev.Launch(k, b.pathGrid(paths), dst, paths, n, int64(s.Epoch), sh, inc, d.Seed, d.Site, d.FirstChain)
+	err = b.launch(k, b.pathGrid(paths), brownianArgs{Dst: dst, Paths: paths, N: n, Tau: int64(s.Epoch), SH: sh,
+		Increments: inc, Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain})
 	if err != nil {
 		return fmt.Errorf("brownian (paths=%d, n=%d, %v): %w", paths, n, dst.DType(), err)
 	}

@@ -1,4 +1,4 @@
-//go:build cuda
+//go:build cuda || cudaemu
 
 package cuda
 
@@ -19,11 +19,13 @@ func (b *Backend) fill(name string, dst *tensor.Tensor, d ops.Draw, perBlock int
 		return err
 	}
 	lanes := (dim + int64(perBlock) - 1) / int64(perBlock)
-	return b.dev.Launch(k, b.gridFor(chains*lanes), dst, chains, dim, d.Seed, d.Site, d.FirstChain)
+	return b.launch(k, b.gridFor(chains*lanes), fillArgs{Dst: dst, Chains: chains, Dim: dim,
+		Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain})
 }
 
 // PhiloxBits: see ops.Backend.
 func (b *Backend) PhiloxBits(dst *tensor.Tensor, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckPhiloxBits(b.dev, dst, d); err != nil {
 		return err
 	}
@@ -32,6 +34,7 @@ func (b *Backend) PhiloxBits(dst *tensor.Tensor, d ops.Draw) error {
 
 // Uniform: see ops.Backend.
 func (b *Backend) Uniform(dst *tensor.Tensor, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckUniform(b.dev, dst, d); err != nil {
 		return err
 	}
@@ -43,6 +46,7 @@ func (b *Backend) Uniform(dst *tensor.Tensor, d ops.Draw) error {
 
 // Normal: see ops.Backend.
 func (b *Backend) Normal(dst *tensor.Tensor, d ops.Draw) error {
+	defer b.enter()()
 	if err := ops.CheckNormal(b.dev, dst, d); err != nil {
 		return err
 	}

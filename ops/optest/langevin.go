@@ -113,8 +113,10 @@ func (b bufs) syncPair(dev tensor.Device, a *tensor.Tensor, aWhat string, c *ten
 	return ga, gc, err
 }
 
-func (b bufs) close() {
-	for _, g := range b {
+// close releases every buffer (a pointer receiver, so that `defer bs.close()` sees the buffers
+// added after the defer statement).
+func (b *bufs) close() {
+	for _, g := range *b {
 		g.close()
 	}
 }
