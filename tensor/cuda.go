@@ -55,18 +55,6 @@ type Kernel struct {
 	fn           cu.Function
 }
 
-// LaunchConfig is a kernel's grid (blocks), block (threads) and dynamic shared memory (bytes).
-type LaunchConfig struct {
-	Grid      [3]int
-	Block     [3]int
-	SharedMem int
-}
-
-// Grid1D is a one-dimensional launch of blocks × threads.
-func Grid1D(blocks, threads int) LaunchConfig {
-	return LaunchConfig{Grid: [3]int{blocks, 1, 1}, Block: [3]int{threads, 1, 1}}
-}
-
 // OpenCUDA opens GPU number ordinal: retains its primary context on a dedicated OS thread and
 // creates the device's stream. In a cuda build the process only starts where a driver answers
 // (gorgonia.org/cu calls cuInit at init and exits otherwise), so a missing GPU surfaces here only

@@ -53,18 +53,6 @@ type Kernel struct {
 	entry        hostexec.Entry
 }
 
-// LaunchConfig is a kernel's grid (blocks), block (threads) and dynamic shared memory (bytes).
-type LaunchConfig struct {
-	Grid      [3]int
-	Block     [3]int
-	SharedMem int
-}
-
-// Grid1D is a one-dimensional launch of blocks × threads.
-func Grid1D(blocks, threads int) LaunchConfig {
-	return LaunchConfig{Grid: [3]int{blocks, 1, 1}, Block: [3]int{threads, 1, 1}}
-}
-
 func emuInt(name string, def, lo, hi int64) (int64, error) {
 	v := os.Getenv(name)
 	if v == "" {

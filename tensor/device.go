@@ -69,6 +69,18 @@ type deviceMemory interface {
 	dtod(dst, src uintptr, bytes int64) error
 }
 
+// LaunchConfig is a kernel's grid (blocks), block (threads) and dynamic shared memory (bytes).
+type LaunchConfig struct {
+	Grid      [3]int
+	Block     [3]int
+	SharedMem int
+}
+
+// Grid1D is a one-dimensional launch of blocks × threads.
+func Grid1D(blocks, threads int) LaunchConfig {
+	return LaunchConfig{Grid: [3]int{blocks, 1, 1}, Block: [3]int{threads, 1, 1}}
+}
+
 // ErrNoCUDA is returned by OpenCUDA in a build without the `cuda` tag.
 var ErrNoCUDA = errors.New("this scorekit build has no CUDA support: rebuild with `-tags cuda` " +
 	"(needs the CUDA toolkit headers and libcuda; see README, \"GPU build\") on a machine with an NVIDIA GPU")

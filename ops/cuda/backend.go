@@ -197,26 +197,8 @@ func (b *Backend) typedKernel(module, op string, dt tensor.DType) (tensor.Kernel
 	return b.kernel(module, op+"_"+dt.String())
 }
 
-// normalLanes is the number of coordinates one Philox block serves in dt's normal stream (four
-// f32 or two f64 normals): also 16 bytes of dt, the width of one thread's vector access.
-func normalLanes(dt tensor.DType) int64 {
-	if dt == tensor.F32 {
-		return 4
-	}
-	return 2
-}
+// sms is the device's multiprocessor count, the planners' measure of its width.
+func (b *Backend) sms() int { return b.dev.Info().SMs }
 
-// threadsPerBlock is the block size of the element-wise kernels.
-const threadsPerBlock = 256
-
-// gridFor returns a 1-D launch covering work items with a grid-stride loop: enough blocks to fill
-// every SM several times over, no more than the work needs.
-func (b *Backend) gridFor(work int64) tensor.LaunchConfig {
-	blocks := (work + threadsPerBlock - 1) / threadsPerBlock
-	maxBlocks := int64(b.dev.Info().SMs) * 32
-	if maxBlocks < 1 {
-		maxBlocks = 1024
-	}
-	blocks = min(max(blocks, 1), maxBlocks)
-	return tensor.Grid1D(int(blocks), threadsPerBlock)
-}
+// gridFor is elementGrid on this device.
+func (b *Backend) gridFor(work int64) tensor.LaunchConfig { return elementGrid(b.sms(), work) }

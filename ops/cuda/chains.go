@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/scorekit/scorekit/ops"
-	"github.com/scorekit/scorekit/tensor"
 )
 
 // The launcher of kernels/chains.cu (see its header comment for the algorithm): one launch runs
@@ -18,70 +17,6 @@ import (
 //
 //	d ≤ 2 row2, ≤ 4 row4, ≤ 8 row8, ≤ 16 row16    one thread per chain, 256 per block
 //	d ≤ 32·P warp<P>, P ∈ {1, 2, 4, 8}             one warp per chain, 8 per block (d ≤ 256)
-
-// Shared-memory budget of the component tiles (the whole table when it fits, so that the run
-// stages it once), and the launch geometry.
-const (
-	chainsTileBytes = 24 << 10
-	chainsBlock     = 256
-	chainsWarps     = chainsBlock / 32
-)
-
-// chainsLaunch is one fused launch: the kernel variant and its geometry.
-type chainsLaunch struct {
-	variant   string // row2, row4, row8, row16, warp1, warp2, warp4, warp8
-	rowsPer   int    // chains one block handles per grid-stride step
-	tile      int64  // components per shared tile
-	sharedMem int    // dynamic shared memory, bytes
-}
-
-// planChains chooses the variant and geometry for a K-component mixture in dimension d (≤
-// ops.FusedMaxDim; the caller has checked it).
-func planChains(k, d int, kind ops.CovKind, dt tensor.DType) chainsLaunch {
-	size := dt.Size()
-	l1 := d
-	if kind == ops.Isotropic {
-		l1 = 1
-	}
-	perComp := (1 + l1 + d) * size
-	tile := int64(max(1, min(k, chainsTileBytes/perComp)))
-	plan := chainsLaunch{tile: tile, sharedMem: int(tile) * perComp}
-	switch {
-	case d <= 2:
-		plan.variant = "row2"
-	case d <= 4:
-		plan.variant = "row4"
-	case d <= 8:
-		plan.variant = "row8"
-	case d <= 16:
-		plan.variant = "row16"
-	}
-	if plan.variant != "" {
-		plan.rowsPer = chainsBlock
-		return plan
-	}
-	p := 1
-	for 32*p < d {
-		p *= 2
-	}
-	plan.variant = fmt.Sprintf("warp%d", p)
-	plan.rowsPer = chainsWarps
-	plan.sharedMem += chainsWarps * 32 * p * size // per-warp buffer of the normals
-	return plan
-}
-
-// chainsRowGroup is the reduction group the thread variant of dimension bound D assumes for the
-// MALA norms and the factor (the kernel's RowGroup<D>); it must equal langevinGroup(d) for every
-// d the variant serves, which the tests check.
-func chainsRowGroup(variant string) int64 {
-	switch variant {
-	case "row8":
-		return 2
-	case "row16":
-		return 4
-	}
-	return 1
-}
 
 // GMMChains: see ops.Backend. One gmm_prep launch and one chains launch; nothing is
 // synchronised (the results are ready once the device's stream is).

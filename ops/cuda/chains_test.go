@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"fmt"
 	"math"
 	"testing"
 
@@ -221,33 +220,6 @@ func cleanMALAStart(t *testing.T, c optest.ChainsCase, x []float64, in optest.Ch
 		require.NoError(t, ops.CPU().AddGaussianFactor(out, xt, lvHost(t, c.DType, in.Center, n, d), 0.9, 0.4))
 	}
 	return lvValues(t, lp), lvValues(t, sc)
-}
-
-// The variant plan covers 1 ≤ d ≤ ops.FusedMaxDim, and the thread variants' compile-time
-// reduction group is the step ops' (langevinGroup), which the bitwise equality rests on.
-func TestGMMChainsPlan(t *testing.T) {
-	for _, dt := range lvDTypes {
-		for d := 1; d <= ops.FusedMaxDim; d++ {
-			for _, kind := range []ops.CovKind{ops.Isotropic, ops.Diagonal} {
-				p := planChains(40, d, kind, dt)
-				require.NotEmpty(t, p.variant)
-				var bound int
-				if _, err := fmt.Sscanf(p.variant, "row%d", &bound); err == nil {
-					assert.LessOrEqual(t, d, bound, "d = %d on %s", d, p.variant)
-					assert.Equal(t, langevinGroup(d), chainsRowGroup(p.variant), "d = %d on %s", d, p.variant)
-					assert.Equal(t, chainsBlock, p.rowsPer)
-				} else {
-					var warps int
-					_, err := fmt.Sscanf(p.variant, "warp%d", &warps)
-					require.NoError(t, err, p.variant)
-					assert.True(t, d > 16 && d <= 32*warps && d > 16*warps, "d = %d on %s", d, p.variant)
-					assert.Equal(t, chainsWarps, p.rowsPer)
-				}
-				assert.LessOrEqual(t, p.sharedMem, 48<<10, "d = %d: shared memory", d)
-				assert.True(t, p.tile >= 1 && p.tile <= 40)
-			}
-		}
-	}
 }
 
 // The conformance checks of optest for the Langevin ops, and the refusals: CheckGMMChains first,

@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math/bits"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -44,17 +43,6 @@ func (b *Backend) Combine(dst *tensor.Tensor, terms []ops.Term, noise float64, d
 		return fmt.Errorf("combine (N=%d, d=%d, %d terms, %v): %w", n, dim, len(terms), dst.DType(), err)
 	}
 	return nil
-}
-
-// metropolisGroup is the number of lanes of a warp that share one row in the Metropolis kernels:
-// a power of two, about d/4 so that each lane tests a few coordinates, at most a warp; rows of up
-// to 4 coordinates get one thread each.
-func metropolisGroup(d int) int64 {
-	perLane := (d + 3) / 4
-	if perLane <= 1 {
-		return 1
-	}
-	return min(int64(1)<<bits.Len(uint(perLane-1)), 32)
 }
 
 // domainArray returns the device copy (float64, whatever the data's dtype: membership is decided

@@ -10,32 +10,6 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Launch geometry of kernels/empirical.cu (keep in step with its constants).
-const (
-	empiricalThreads = 256 // threads per block (16 × 16)
-	empiricalRows    = 64  // query rows per block (BR)
-	// empiricalMaxDim keeps the kernel's 32-bit offsets within a tile (BR·d) below 2^31.
-	empiricalMaxDim = 1 << 24
-	// empiricalMaxChunk bounds the data points of one launch (the kernel's tile indices are int).
-	empiricalMaxChunk = 1 << 30
-	// empiricalMaxChunkBytes bounds one chunk of the chunked path (and its host conversion
-	// buffer): at this size the copy is short next to the kernel that consumes it.
-	empiricalMaxChunkBytes = 1 << 30
-	// empiricalMinTilesPerSplit: a split (a block sharing its row tile's data with others) gets at
-	// least this many data tiles, so that the extra merge pays for itself.
-	empiricalMinTilesPerSplit = 4
-	// empiricalSplitBudget caps the scratch of the split path (per-split accumulators).
-	empiricalSplitBudget = 256 << 20
-)
-
-// empiricalTile is the number of data points per shared-memory tile (BC) for dt.
-func empiricalTile(dt tensor.DType) int {
-	if dt == tensor.F32 {
-		return 64
-	}
-	return 32
-}
-
 // Knobs that tests turn to force the paths a small problem would not take.
 var (
 	// maxChunkPoints > 0 streams the data from the host in chunks of at most this many points
@@ -222,124 +196,56 @@ func (p *empiricalPlan) close() {
 	}
 }
 
-// planEmpirical decides residency, chunking and splits for n query rows.
+// planEmpirical decides residency, chunking and splits for n query rows (planEmpiricalLayout),
+// uploads the data when it is to stay on the device, and takes the chunk buffer otherwise.
 func (b *Backend) planEmpirical(e *ops.Empirical, dt tensor.DType, n int, out ops.ScoreOutputs) (*empiricalPlan, error) {
 	m, d := e.Points(), e.Dim()
-	size := int64(dt.Size())
-	tile := empiricalTile(dt)
-	p := &empiricalPlan{e: e, dt: dt, d: d, splits: 1}
-	vectors := 0
+	prob := empiricalProblem{m: m, d: d, n: n, dt: dt, sms: b.sms(), device: b.dev.Name(),
+		maxChunkPoints: maxChunkPoints, forceSplits: forceSplits}
 	if out.Score != nil {
-		vectors++
+		prob.vectors++
 	}
 	if out.Denoiser != nil {
-		vectors++
+		prob.vectors++
 	}
-	rowTiles := (n + empiricalRows - 1) / empiricalRows
-
-	// Splits: enough blocks for about two per SM, each with a few tiles, within the budget.
-	splitsFor := func(points int) int {
-		tiles := (points + tile - 1) / tile
-		if forceSplits > 0 {
-			return min(forceSplits, 65535)
-		}
-		want := 2 * max(b.dev.Info().SMs, 1)
-		if rowTiles >= want {
-			return 1
-		}
-		s := (want + rowTiles - 1) / rowTiles
-		s = min(s, max(tiles/empiricalMinTilesPerSplit, 1))
-		perSplit := int64(n) * (2 + int64(vectors)*int64(d)) * size
-		s = min(s, int(max(empiricalSplitBudget/perSplit, 1)), 65535)
-		return max(s, 1)
-	}
-	scratchFor := func(splits, chunks int) int {
-		switch {
-		case splits > 1:
-			return splits * n * (2 + vectors*d)
-		case chunks > 1:
-			return n * 2
-		}
-		return 0
-	}
-	forced := maxChunkPoints > 0 && maxChunkPoints < m
 	key := paramKey{e.Data(), "empirical data", dt}
-	var cached *tensor.Tensor
-	if c := b.table(key); c != nil {
-		cached = c.t
+	cached := b.table(key)
+	prob.resident = cached != nil
+	if !prob.resident || prob.forced() {
+		free, total, err := freeMemory(b)
+		if err != nil {
+			return nil, fmt.Errorf("empirical score: query free device memory: %w", err)
+		}
+		prob.free = free + b.tables.evictable() // tables of earlier calls make room when needed
+		prob.total = total
 	}
-	if cached != nil && !forced {
-		p.resident = cached
-		p.chunk = min(m, empiricalMaxChunk)
-		p.chunks = (m + p.chunk - 1) / p.chunk
-		p.splits = splitsFor(p.chunk)
-		p.scratch = scratchFor(p.splits, p.chunks)
-		return p, nil
-	}
-
-	free, total, err := freeMemory(b)
+	lay, err := planEmpiricalLayout(prob)
 	if err != nil {
-		return nil, fmt.Errorf("empirical score: query free device memory: %w", err)
+		return nil, err
 	}
-	free += b.tables.evictable() // tables of earlier calls make room when needed
-	headroom := min(max(total/32, 128<<20), 1<<30)
-	dataBytes := int64(m) * int64(d) * size
-	if !forced && m <= empiricalMaxChunk {
-		splits := splitsFor(m)
-		scratch := int64(scratchFor(splits, 1)) * size
-		if dataBytes+scratch+headroom <= free {
-			if err := b.ensureFree(dataBytes + scratch + headroom); err != nil {
-				return nil, fmt.Errorf("empirical score: %w", err)
+	p := &empiricalPlan{e: e, dt: dt, d: d, splits: lay.splits, chunk: lay.chunk, chunks: lay.chunks, scratch: lay.scratch}
+	size := int64(dt.Size())
+	switch lay.mode {
+	case empiricalResident:
+		p.resident = cached.t
+	case empiricalUpload:
+		if err := b.ensureFree(int64(m)*int64(d)*size + int64(p.scratch)*size + lay.headroom); err != nil {
+			return nil, fmt.Errorf("empirical score: %w", err)
+		}
+		if p.resident, err = b.uploadEmpiricalData(e, dt, key); err != nil {
+			return nil, err
+		}
+	default:
+		if err := b.ensureFree(int64(p.chunk)*int64(d)*size + int64(p.scratch)*size + lay.headroom); err != nil {
+			return nil, fmt.Errorf("empirical score: %w", err)
+		}
+		if p.devBuf, err = b.scratch.get("empirical chunk", dt, p.chunk*d); err != nil {
+			return nil, fmt.Errorf("empirical score: chunk buffer of %d points × %d: %w", p.chunk, d, err)
+		}
+		if e.Data().DType() != dt {
+			if p.hostBuf, err = tensor.New(tensor.CPU(), dt, p.chunk, d); err != nil {
+				return nil, fmt.Errorf("empirical score: host chunk buffer: %w", err)
 			}
-			if p.resident, err = b.uploadEmpiricalData(e, dt, key); err != nil {
-				return nil, err
-			}
-			p.chunk, p.chunks, p.splits = m, 1, splits
-			p.scratch = scratchFor(splits, 1)
-			return p, nil
-		}
-	}
-
-	// Chunked: the chunk takes what is left after the state and the headroom.
-	splits := splitsFor(min(m, empiricalMaxChunk))
-	for {
-		state := int64(scratchFor(splits, 2)) * size
-		minChunk := int64(min(tile, m))
-		avail := free - headroom - state
-		if avail < minChunk*int64(d)*size {
-			if splits > 1 && forceSplits == 0 {
-				splits = 1 // give the split scratch back to the chunk
-				continue
-			}
-			return nil, fmt.Errorf("empirical score: the data (M = %d points × d = %d, %s as %v) does not fit on %s, "+
-				"and neither does one chunk of %d points: it needs %s for the chunk + %s for the row state + %s headroom, "+
-				"%s of %s is free",
-				m, d, tensor.HumanBytes(dataBytes), dt, b.dev.Name(), minChunk,
-				tensor.HumanBytes(minChunk*int64(d)*size), tensor.HumanBytes(state), tensor.HumanBytes(headroom),
-				tensor.HumanBytes(free), tensor.HumanBytes(total))
-		}
-		chunk := int(min(min(avail, empiricalMaxChunkBytes)/(int64(d)*size), int64(empiricalMaxChunk)))
-		if maxChunkPoints > 0 {
-			chunk = min(chunk, maxChunkPoints)
-		}
-		if chunk < m {
-			chunk = max(chunk/tile*tile, tile)
-		}
-		p.chunk = min(chunk, m)
-		break
-	}
-	p.chunks = (m + p.chunk - 1) / p.chunk
-	p.splits = min(splits, splitsFor(p.chunk))
-	p.scratch = scratchFor(p.splits, p.chunks)
-	if err := b.ensureFree(int64(p.chunk)*int64(d)*size + int64(p.scratch)*size + headroom); err != nil {
-		return nil, fmt.Errorf("empirical score: %w", err)
-	}
-	if p.devBuf, err = b.scratch.get("empirical chunk", dt, p.chunk*d); err != nil {
-		return nil, fmt.Errorf("empirical score: chunk buffer of %d points × %d: %w", p.chunk, d, err)
-	}
-	if e.Data().DType() != dt {
-		if p.hostBuf, err = tensor.New(tensor.CPU(), dt, p.chunk, d); err != nil {
-			return nil, fmt.Errorf("empirical score: host chunk buffer: %w", err)
 		}
 	}
 	return p, nil

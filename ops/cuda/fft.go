@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math"
 	"math/bits"
 
 	"github.com/scorekit/scorekit/ops"
@@ -31,68 +30,8 @@ import (
 // its input, the last conjugates and scales its output, so the kernels only compute the forward
 // transform.
 
-// fftTables and fftScratch key the backend's cached twiddle tables and scratch buffers in
-// Backend.params (freed by Close).
-type (
-	fftTables  struct{}
-	fftScratch struct{}
-)
-
-// fftMaxLogRadix is log₂ of the largest radix of a pass in a multi-pass plan.
-const fftMaxLogRadix = 11
-
-// fftLogTile is log₂ of the kernel's tile (values per block), which is also the longest
-// single-pass transform and the full circle of the twiddle table.
-func fftLogTile(dt tensor.DType) int {
-	if dt == tensor.F32 {
-		return 12
-	}
-	return 11
-}
-
-// fftThreads is the kernel's block size.
-func fftThreads(dt tensor.DType) int {
-	if dt == tensor.F32 {
-		return 512
-	}
-	return 256
-}
-
-// fftPlan returns log₂ of the radix of every pass for a transform of length 2^logn (logn ≥ 1).
-func fftPlan(logn, logTile int) []int {
-	if logn <= logTile {
-		return []int{logn}
-	}
-	p := (logn + fftMaxLogRadix - 1) / fftMaxLogRadix
-	parts := make([]int, p)
-	for i := range parts {
-		parts[i] = logn / p
-		if i < logn%p {
-			parts[i]++
-		}
-	}
-	return parts
-}
-
-// fftQuarterWave is the kernel's twiddle table for a full circle of 2^logTile: e^{−2πi k/N} for
-// k < N/4 as interleaved (re, im), computed in float64 with the angle reduced to at most π/4 (the
-// complement gives the other half of the quarter: cos θ = sin(π/2 − θ)), so each entry is within
-// about one float64 ulp.
-func fftQuarterWave(logTile int) []float64 {
-	n := 1 << logTile
-	q := n / 4
-	out := make([]float64, 2*q)
-	for k := 0; k < q; k++ {
-		var c, s float64
-		if 2*k <= q {
-			s, c = math.Sincos(2 * math.Pi * float64(k) / float64(n))
-		} else {
-			c, s = math.Sincos(2 * math.Pi * float64(q-k) / float64(n))
-		}
-		out[2*k], out[2*k+1] = c, -s
-	}
-	return out
-}
+// fftTables keys the backend's cached twiddle tables.
+type fftTables struct{}
 
 // FFT: see ops.Backend.
 func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error {
@@ -194,7 +133,7 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 			flags |= 2
 			scale = 1 / float64(n)
 		}
-		if err := b.launch(kernels[i], b.fftGrid(dt, batch, n, logr), fftArgs{Dst: out, Src: in, TW: tw,
+		if err := b.launch(kernels[i], fftGrid(b.sms(), dt, batch, n, logr), fftArgs{Dst: out, Src: in, TW: tw,
 			Batch: int64(batch), N: int64(n), NS: ns, Flags: flags, Scale: scale}); err != nil {
 			return wrap(err)
 		}
@@ -211,16 +150,4 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 		}
 	}
 	return nil
-}
-
-// fftGrid is the launch of one pass of radix 2^logr: a block per tile of C = tile/R columns (at
-// most the block size), capped at 64 blocks per SM (the kernel strides over the rest).
-func (b *Backend) fftGrid(dt tensor.DType, batch, n, logr int) tensor.LaunchConfig {
-	threads := fftThreads(dt)
-	logE := min(logr, 3)
-	logC := bits.Len(uint(threads)) - 1 - (logr - logE)
-	cols := int64(batch) * int64(n>>logr)
-	tiles := (cols + 1<<logC - 1) >> logC
-	maxBlocks := int64(max(b.dev.Info().SMs, 1)) * 64
-	return tensor.Grid1D(int(min(tiles, maxBlocks)), threads)
 }

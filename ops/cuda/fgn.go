@@ -26,15 +26,6 @@ import (
 // freed by Close. When all paths do not fit, they are processed in chunks; when not even one
 // path's buffer fits, FGN returns an error naming the bytes.
 
-// fgnMaxScratchBytes caps the complex scratch buffer (a variable so that tests can force chunks).
-var fgnMaxScratchBytes int64 = 1 << 30
-
-// fgnHeadroom is the device memory left free beside the scratch buffers.
-const fgnHeadroom = 64 << 20
-
-// fgnScanThreads is the block size of fgn_path (FGN_SCAN_THREADS in kernels/fgn.cu).
-const fgnScanThreads = 256
-
 // fgnWeightsOwner keys the uploaded weights: they are a function of (H, n_e) alone.
 type fgnWeightsOwner struct {
 	hurst float64
@@ -146,12 +137,9 @@ func (b *Backend) fgnWeights(p *ops.FGNPlan, dt tensor.DType) (*tensor.Tensor, e
 // otherwise it is replaced by one sized from the free memory: half of it (less fgnHeadroom), the
 // other half left to the FFT's own scratch.
 func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, int, error) {
-	perPath := int64(2 * m)                 // elements
-	pathBytes := perPath * int64(dt.Size()) // bytes per path
-	want := int64(paths)                    // paths wanted in one chunk
-	if capPaths := fgnMaxScratchBytes / pathBytes; want > capPaths {
-		want = max(capPaths, 1)
-	}
+	perPath := int64(2 * m) // elements
+	pathBytes := perPath * int64(dt.Size())
+	want := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
 	const name = "fgn scratch"
 	old := b.scratch.held(name, dt)
 	ok := old != nil
@@ -166,8 +154,7 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 		free += old.Bytes() // it is given back before the new one is allocated
 	}
 	free += b.tables.evictable() // tables of earlier calls make room when needed
-	avail := (free - fgnHeadroom) / 2
-	fit := avail / pathBytes
+	fit := fgnFitPaths(m, dt, free)
 	if fit < 1 {
 		return nil, 0, fmt.Errorf("fgn: one path of n = %d needs a complex buffer of m = %d values (%s) and as much again "+
 			"for the FFT; %s of %s free on %s", n, m, tensor.HumanBytes(pathBytes), tensor.HumanBytes(max(free, 0)),

@@ -26,78 +26,6 @@ import (
 //
 // with the suffix "lv" for per-row levels: gmm_score_<variant>[lv]_<f32|f64>.
 
-// Shared-memory budgets of the tiled kernels, in bytes. The row and isotropic/diagonal warp kernels
-// stage as many components per tile as fit; the full-covariance kernel's need is fixed by d. 48 KiB
-// is the most a kernel may use without an opt-in attribute.
-const (
-	gmmRowTileBytes   = 16 << 10
-	gmmWarpTileBytes  = 24 << 10
-	gmmMaxSharedMem   = 48 << 10
-	gmmUTile          = 32 // U is streamed in 32×32 tiles
-	gmmBlockThreads   = 256
-	gmmWarpSize       = 32
-	gmmMaxBlocksPerSM = 32
-)
-
-// gmmLaunch is one score launch: the kernel variant and its geometry.
-type gmmLaunch struct {
-	variant   string // row4, row8, rowfull4, rowfull8, warp1 … warp16, wide, full
-	threads   int    // per block
-	rowsPer   int    // rows one block handles per grid-stride step
-	tile      int64  // components per shared tile (row and warp variants)
-	sharedMem int    // dynamic shared memory, bytes
-}
-
-// planGMM chooses the kernel variant and geometry for a K-component mixture in dimension d.
-func planGMM(k, d int, kind ops.CovKind, dt tensor.DType) (gmmLaunch, error) {
-	size := dt.Size()
-	l1 := d
-	if kind == ops.Isotropic {
-		l1 = 1
-	}
-	tiles := func(perComp, budget int) int64 {
-		t := budget / (perComp * size)
-		return int64(max(1, min(k, t)))
-	}
-	full := kind == ops.Full
-	switch {
-	case d <= 8:
-		v := "row4"
-		if d > 4 {
-			v = "row8"
-		}
-		perComp := 1 + l1 + d
-		if full {
-			v = "rowfull" + v[3:]
-			perComp += d * d
-		}
-		t := tiles(perComp, gmmRowTileBytes)
-		return gmmLaunch{variant: v, threads: gmmBlockThreads, rowsPer: gmmBlockThreads, tile: t,
-			sharedMem: int(t) * perComp * size}, nil
-	case full:
-		// Per block: one U tile and, per warp (row), t = z / c padded to whole tiles.
-		nb := (d + gmmUTile - 1) / gmmUTile
-		perWarp := gmmUTile * nb * size
-		warps := min(gmmBlockThreads/gmmWarpSize, (gmmMaxSharedMem-gmmUTile*gmmUTile*size)/perWarp)
-		if warps < 1 {
-			return gmmLaunch{}, fmt.Errorf("gmm score: full covariance in dimension %d needs more than %d KiB of shared memory per row on the GPU (at most d = %d for %v)",
-				d, gmmMaxSharedMem>>10, (gmmMaxSharedMem-gmmUTile*gmmUTile*size)/size/gmmUTile*gmmUTile, dt)
-		}
-		return gmmLaunch{variant: "full", threads: warps * gmmWarpSize, rowsPer: warps,
-			sharedMem: (gmmUTile*gmmUTile + warps*gmmUTile*nb) * size}, nil
-	case d > 512:
-		return gmmLaunch{variant: "wide", threads: gmmBlockThreads, rowsPer: gmmBlockThreads / gmmWarpSize}, nil
-	}
-	p := 1
-	for gmmWarpSize*p < d {
-		p *= 2
-	}
-	perComp := 1 + l1 + d
-	t := tiles(perComp, gmmWarpTileBytes)
-	return gmmLaunch{variant: fmt.Sprintf("warp%d", p), threads: gmmBlockThreads,
-		rowsPer: gmmBlockThreads / gmmWarpSize, tile: t, sharedMem: int(t) * perComp * size}, nil
-}
-
 // GMMScore: see ops.Backend. One launch of a score kernel (preceded, at a shared noise level, by
 // gmm_prep, which turns the mixture into per-component constants of that level). Nothing is
 // synchronised: the results are ready once the device's stream is (callers synchronise).
@@ -151,15 +79,9 @@ func (b *Backend) GMMScore(out ops.ScoreOutputs, x *tensor.Tensor, g *ops.GMM, n
 	return nil
 }
 
-// gmmBlocks returns a launch of threads-thread blocks covering items work items, perBlock per
-// block and grid-stride step, with at most gmmMaxBlocksPerSM blocks per multiprocessor.
+// gmmBlocks is gmmGrid on this device.
 func (b *Backend) gmmBlocks(items int64, perBlock, threads int) tensor.LaunchConfig {
-	blocks := (items + int64(perBlock) - 1) / int64(perBlock)
-	maxBlocks := int64(b.dev.Info().SMs) * gmmMaxBlocksPerSM
-	if maxBlocks < 1 {
-		maxBlocks = 1024
-	}
-	return tensor.Grid1D(int(min(max(blocks, 1), maxBlocks)), threads)
+	return gmmGrid(b.sms(), items, perBlock, threads)
 }
 
 // gmmParams returns the mixture's parameter table on the device (see the file comment), uploading

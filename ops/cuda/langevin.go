@@ -4,7 +4,6 @@ package cuda
 
 import (
 	"fmt"
-	"math/bits"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -15,18 +14,6 @@ import (
 // d == 0 except for MALAAccept, whose decision then rests on log p alone), passes a null
 // pointer for each absent optional tensor, and does not synchronise: results are ordered on the
 // device's stream like every other launch.
-
-// langevinGroup is the number of lanes of a warp that share one row in the row-reduction kernels
-// (mala_accept, gaussian_factor): a power of two, about d/4 so that each lane handles a few
-// coordinates, at most a warp. Small rows get one thread each, so that the per-chain work (the
-// Philox block, the logarithm) is shared by as few lanes as the row allows.
-func langevinGroup(d int) int64 {
-	perLane := (d + 3) / 4
-	if perLane <= 1 {
-		return 1
-	}
-	return min(int64(1)<<bits.Len(uint(perLane-1)), 32)
-}
 
 // Step: see ops.Backend. One thread per Philox block of a row (4 coordinates in f32, 2 in f64).
 func (b *Backend) Step(dst, x, score *tensor.Tensor, c ops.Coeffs, d ops.Draw) error {

@@ -18,21 +18,6 @@ import (
 // maxKernelStates is the largest K the mafbm kernel holds in registers.
 const maxKernelStates = 16
 
-// pathThreads is the block size of the per-path kernels (mafbm, brownian): 4 warps, each owning
-// 32 consecutive paths (the kernels' __launch_bounds__ and kNoiseWarps).
-const pathThreads = 128
-
-// pathGrid is the launch of the per-path kernels: one warp per 32 paths, grid-stride beyond a few
-// blocks per SM.
-func (b *Backend) pathGrid(paths int64) tensor.LaunchConfig {
-	blocks := (paths + pathThreads - 1) / pathThreads
-	maxBlocks := int64(b.dev.Info().SMs) * 16
-	if maxBlocks < 1 {
-		maxBlocks = 1024
-	}
-	return tensor.Grid1D(int(min(max(blocks, 1), maxBlocks)), pathThreads)
-}
-
 // mafbmTable returns the device table (float64) of the kernel for m and step h: decay[K],
 // weights[K], then the lower factor L[K×K] row-major. Tables are cached per (m, h) in the table
 // cache; the transition is computed only when the table is not there.
@@ -71,7 +56,7 @@ func (b *Backend) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Dr
 	if err != nil {
 		return fmt.Errorf("ma-fbm: %w", err)
 	}
-	err = b.launch(k, b.pathGrid(paths), mafbmArgs{Dst: dst, Y: y, Table: table, Paths: paths, Steps: steps,
+	err = b.launch(k, pathGrid(b.sms(), paths), mafbmArgs{Dst: dst, Y: y, Table: table, Paths: paths, Steps: steps,
 		K: int64(m.K()), Seed: d.Seed, Site: d.Site, Stride: stride, Chain0: d.FirstChain})
 	if err != nil {
 		return fmt.Errorf("ma-fbm (paths=%d, steps=%d, K=%d, %v): %w", paths, steps, m.K(), dst.DType(), err)
@@ -168,7 +153,7 @@ func (b *Backend) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw) e
 		inc = 1
 	}
 	sh := math.Sqrt(s.Horizon / float64(n))
-	err = b.launch(k, b.pathGrid(paths), brownianArgs{Dst: dst, Paths: paths, N: n, Tau: int64(s.Epoch), SH: sh,
+	err = b.launch(k, pathGrid(b.sms(), paths), brownianArgs{Dst: dst, Paths: paths, N: n, Tau: int64(s.Epoch), SH: sh,
 		Increments: inc, Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain})
 	if err != nil {
 		return fmt.Errorf("brownian (paths=%d, n=%d, %v): %w", paths, n, dst.DType(), err)
