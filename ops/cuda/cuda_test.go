@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if code == 0 && !reportKernelCoverage() {
+		code = 1
+	}
 	if err := gpu.Close(); err != nil {
 		println("ops/cuda tests: close GPU:", err.Error())
 		code = 1
@@ -34,6 +37,7 @@ func TestMain(m *testing.M) {
 }
 
 func backend(t *testing.T) ops.Backend {
+	trackLaunches(t)
 	b, err := New(gpu)
 	require.NoError(t, err)
 	return b
