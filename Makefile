@@ -2,7 +2,15 @@
 #
 #   make test          CPU test suite (race detector on), go vet, gofmt; plus, where the CUDA
 #                      toolkit is installed: go vet -tags cuda, compilation of every cuda-tagged
-#                      test binary, and check-ptx
+#                      test binary, and check-ptx; plus, where g++ and Boost.Context are
+#                      installed, every cuda-tagged test with the kernels executed on the host
+#                      (make test-emu: forward and reverse thread order, then the AddressSanitizer
+#                      run in random order)
+#   make test-emu      the cuda-tagged tests under the host execution of kernels (tag cudaemu), in
+#                      forward and reverse thread order
+#   make test-asan     the same once more under AddressSanitizer (go test -asan), random order
+#   make kernel-coverage  the ops/cuda suite under cudaemu with the table of kernel entries and
+#                      the tests that launch each
 #   make cuda-toolkit  install Debian's CUDA toolkit when nvcc or cuda.h is missing (root)
 #   make ptx           regenerate kernels/ptx/*.ptx from kernels/*.cu (cuda.mk)
 #   make check-ptx     committed PTX up to date and assembling for sm_80 and sm_90 (cuda.mk)
@@ -16,15 +24,20 @@ GOFLAGS   ?=
 CUDA_LIBDIR ?= /usr/lib/x86_64-linux-gnu/stubs
 CUDA_ENV  := CGO_LDFLAGS="-L$(CUDA_LIBDIR) $(CGO_LDFLAGS)"
 HAVE_CUDA := $(shell command -v nvcc >/dev/null 2>&1 && test -f /usr/include/cuda.h && echo yes)
+# The host execution of kernels needs a C++17 compiler and Boost.Context (fibers).
+HAVE_EMU  := $(shell command -v g++ >/dev/null 2>&1 && test -f /usr/include/boost/context/fiber.hpp && echo yes)
 # Packages whose tests run under the race detector (all of them today; drop slow ones here if the
 # CI budget demands).
 RACE_PKGS ?= ./...
 # Packages holding cuda-tagged tests.
-CUDA_TEST_PKGS = $(sort $(dir $(shell grep -l '^//go:build cuda' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go'))))
+CUDA_TEST_PKGS = $(sort $(dir $(shell grep -lE '^//go:build cuda( |$$)' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go'))))
+# Packages run under the host execution of kernels: the cuda-tagged tests and the layer's own.
+EMU_TEST_PKGS = $(addprefix ./,$(CUDA_TEST_PKGS)) ./kernels/hostexec/hostexectest/
+EMU_TIMEOUT ?= 30m
 
 include cuda.mk
 
-.PHONY: test test-cpu vet fmt-check test-cuda-compile cuda-toolkit gpu-tests bench check
+.PHONY: test test-cpu vet fmt-check test-cuda-compile test-emu test-asan kernel-coverage cuda-toolkit gpu-tests bench check
 
 test: fmt-check vet test-cpu
 ifeq ($(HAVE_CUDA),yes)
@@ -32,6 +45,10 @@ test: test-cuda-compile check-ptx
 else
 test:
 	@echo "make test: CUDA toolkit not found: skipped go vet -tags cuda, cuda test compilation and check-ptx (make cuda-toolkit installs it)"
+endif
+ifneq ($(HAVE_EMU),yes)
+test:
+	@echo "make test: g++ or Boost.Context not found: the host execution of kernels cannot be built (make cuda-toolkit installs them)"
 endif
 
 fmt-check:
@@ -52,6 +69,22 @@ test-cuda-compile:
 		$(CUDA_ENV) $(GO) test -c -tags cuda -o build/cuda-compile/ ./$$p || exit 1; \
 	done
 	$(CUDA_ENV) $(GO) build -tags cuda -o build/cuda-compile/scorekit ./cmd/scorekit
+
+# Every cuda-tagged test with the kernels compiled as host C++ and run through the real launchers,
+# once with the threads of each block in forward order and once in reverse (a result that depends
+# on the order is a missing barrier).
+test-emu:
+	$(GO) vet -tags cudaemu ./...
+	SCOREKIT_EMU_ORDER=forward $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) $(EMU_TEST_PKGS)
+	SCOREKIT_EMU_ORDER=reverse $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) $(EMU_TEST_PKGS)
+
+# The same under AddressSanitizer (out-of-bounds global and dynamic shared memory accesses abort
+# with a report), in a random thread order.
+test-asan:
+	SCOREKIT_EMU_ORDER=random:$${SCOREKIT_EMU_SEED:-7} $(GO) test -asan -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) $(EMU_TEST_PKGS)
+
+kernel-coverage:
+	SCOREKIT_KERNEL_COVERAGE=1 $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) ./ops/cuda/
 
 cuda-toolkit:
 	bash scripts/install-cuda-toolkit.sh

@@ -78,6 +78,23 @@ type Backend interface {
 	Close() error
 }
 
+// Releaser is implemented by backends that keep device copies of targets between calls (the
+// CUDA backend keeps mixtures, data sets, fGn weights, MA-fBM transitions and domains under a
+// byte budget): Release frees what is kept for target (a *GMM, *Empirical, *MAFBM, *FGNPlan or
+// *Domain) now, for callers that go through many targets and know when one is done.
+type Releaser interface {
+	Release(target any) error
+}
+
+// Release frees what b keeps for target when b is a Releaser; on other backends (the CPU) it does
+// nothing.
+func Release(b Backend, target any) error {
+	if r, ok := b.(Releaser); ok {
+		return r.Release(target)
+	}
+	return nil
+}
+
 // Draw names one set of random numbers: row i of the destination belongs to chain FirstChain+i,
 // and Site tells apart the draws one chain makes (a sampler uses one site per step and purpose).
 type Draw struct {

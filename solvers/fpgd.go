@@ -533,7 +533,17 @@ func newNoiseSource(b ops.Backend, cfg FPGDConfig, d int, dt tensor.DType) (*noi
 	return s, nil
 }
 
-func (s *noiseSource) close() { closeAll(s.buf, s.y) }
+// close frees the buffers and what the backend keeps for the noise (the MA-fBM transition, the
+// fGn weights): a sweep builds a new approximation per call.
+func (s *noiseSource) close() {
+	closeAll(s.buf, s.y)
+	if s.ma != nil {
+		_ = ops.Release(s.b, s.ma)
+	}
+	if s.plan != nil {
+		_ = ops.Release(s.b, s.plan)
+	}
+}
 
 // generate returns the noise paths of chains [c0, c1) on the host: row (i−c0)·d + j is the path
 // of chain i, coordinate j.

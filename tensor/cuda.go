@@ -42,11 +42,12 @@ type CUDADevice struct {
 	modules map[string]cu.Module
 	kernels map[string]Kernel
 
-	allocated atomic.Int64 // bytes held by live allocations
-	launchMu  sync.Mutex
-	launches  map[string]int64 // queued launches per kernel
-	closeOnce sync.Once
-	closed    atomic.Bool
+	allocated   atomic.Int64 // bytes held by live allocations
+	allocations atomic.Int64 // allocations made
+	launchMu    sync.Mutex
+	launches    map[string]int64 // queued launches per kernel
+	closeOnce   sync.Once
+	closed      atomic.Bool
 }
 
 // Kernel is a loaded kernel function of a CUDADevice.
@@ -181,6 +182,10 @@ func (d *CUDADevice) Info() DeviceInfo { return d.info }
 // Allocated is the number of bytes held by this device's live tensors (a leak check compares it
 // before and after).
 func (d *CUDADevice) Allocated() int64 { return d.allocated.Load() }
+
+// Allocations is the number of allocations made on the device so far (a test that an op reuses
+// its buffers compares it before and after).
+func (d *CUDADevice) Allocations() int64 { return d.allocations.Load() }
 
 // MemInfo returns the driver's free and total device memory in bytes.
 func (d *CUDADevice) MemInfo() (free, total int64, err error) {
@@ -359,6 +364,7 @@ func (d *CUDADevice) alloc(bytes int64, zero bool) (uintptr, error) {
 		return 0, err
 	}
 	d.allocated.Add(bytes)
+	d.allocations.Add(1)
 	return uintptr(p), nil
 }
 

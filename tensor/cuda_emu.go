@@ -39,12 +39,13 @@ type CUDADevice struct {
 	name    string
 	info    DeviceInfo
 
-	mu        sync.Mutex // serialises launches and copies (one stream)
-	allocs    map[uintptr]int64
-	launches  map[string]int64 // completed launches per kernel
-	allocated atomic.Int64
-	closeOnce sync.Once
-	closed    atomic.Bool
+	mu          sync.Mutex // serialises launches and copies (one stream)
+	allocs      map[uintptr]int64
+	launches    map[string]int64 // completed launches per kernel
+	allocated   atomic.Int64
+	allocations atomic.Int64
+	closeOnce   sync.Once
+	closed      atomic.Bool
 }
 
 // Kernel is a loaded kernel function of a CUDADevice.
@@ -110,6 +111,10 @@ func (d *CUDADevice) Info() DeviceInfo { return d.info }
 // Allocated is the number of bytes held by this device's live tensors (a leak check compares it
 // before and after).
 func (d *CUDADevice) Allocated() int64 { return d.allocated.Load() }
+
+// Allocations is the number of allocations made on the device so far (a test that an op reuses
+// its buffers compares it before and after).
+func (d *CUDADevice) Allocations() int64 { return d.allocations.Load() }
 
 // MemInfo returns the free and total device memory in bytes (the emulated total, less what is
 // allocated).
@@ -254,6 +259,7 @@ func (d *CUDADevice) alloc(bytes int64, zero bool) (uintptr, error) {
 	}
 	d.allocs[p] = bytes
 	d.allocated.Add(bytes)
+	d.allocations.Add(1)
 	return p, nil
 }
 

@@ -86,17 +86,24 @@ func (b *Backend) Close() error {
 }
 
 // Release frees the device copies the backend keeps of target (an *ops.GMM, *ops.Empirical,
-// *ops.MAFBM or *ops.Domain) now, instead of when the table budget evicts them or at Close: for
-// callers that go through many targets (a parameter sweep) and know when one is done.
+// *ops.MAFBM, *ops.FGNPlan or *ops.Domain) now, instead of when the table budget evicts them or at
+// Close: for callers that go through many targets (a parameter sweep) and know when one is done
+// (see ops.Releaser).
 func (b *Backend) Release(target any) error {
 	defer b.enter()()
-	if e, ok := target.(*ops.Empirical); ok {
+	switch t := target.(type) {
+	case *ops.Empirical:
 		// The data set is keyed by its data tensor (shared by WithMixture copies), the mixture
 		// table by the target.
-		return errors.Join(b.tables.release(e), b.tables.release(e.Data()))
+		return errors.Join(b.tables.release(t), b.tables.release(t.Data()))
+	case *ops.FGNPlan:
+		// The weights depend on (H, n_e) alone and are shared by the plans that have them.
+		return b.tables.release(fgnWeightsOwner{t.Hurst(), t.EmbedSize()})
 	}
 	return b.tables.release(target)
 }
+
+var _ ops.Releaser = (*Backend)(nil)
 
 // TableBytes returns the bytes held by the backend's tables and its budget.
 func (b *Backend) TableBytes() (used, budget int64) {
