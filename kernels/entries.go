@@ -14,6 +14,9 @@ type Entry struct {
 	Params       []Param
 	MaxThreads   int   // threads per block allowed by __launch_bounds__ (.maxntid), 0 when unbounded
 	StaticShared int64 // bytes of static __shared__ memory
+	// SyncFree reports that the entry's PTX has no barrier, warp collective or call: its threads
+	// never wait for each other.
+	SyncFree bool
 }
 
 // Param is one kernel parameter: its name and normalised C type ("float*", "const double*",

@@ -40,6 +40,9 @@ func TestEntryTableMatchesPTX(t *testing.T) {
 					t.Errorf("%s parameter %d (%s %s) is %s in the PTX", pe.Name, i, p.Type, p.Name, pe.Params[i])
 				}
 			}
+			if e.SyncFree != pe.SyncFree {
+				t.Errorf("%s: table says sync-free %v, the PTX %v (run make ptx)", pe.Name, e.SyncFree, pe.SyncFree)
+			}
 			if e.MaxThreads != pe.MaxThreads || e.StaticShared != pe.StaticShared {
 				t.Errorf("%s: table says %d threads and %d bytes of shared memory, the PTX %d and %d (run make ptx)",
 					pe.Name, e.MaxThreads, e.StaticShared, pe.MaxThreads, pe.StaticShared)

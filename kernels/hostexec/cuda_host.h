@@ -54,9 +54,13 @@
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
+// Thread-local variables use the initial-exec model: the host build is linked into an executable
+// (a Go test or command), and the default model of position-independent code calls
+// __tls_get_addr on every access, which the kernels make constantly (threadIdx, blockIdx).
+#define CUDAHOST_TLS thread_local __attribute__((tls_model("initial-exec")))
 // A block runs on one worker thread from its first thread to its last, so thread-local storage is
 // per block. (Block scope thread_local implies static.)
-#define __shared__ thread_local
+#define __shared__ CUDAHOST_TLS
 
 // Built-in vector types (alignment as in CUDA's vector_types.h).
 struct uint3 {
@@ -102,11 +106,11 @@ struct Site {
 };
 
 // The running thread, block and launch (set by the scheduler in runtime.cpp).
-extern thread_local const uint3* tls_thread_idx;
-extern thread_local uint3 tls_block_idx;
-extern thread_local dim3 tls_block_dim;
-extern thread_local dim3 tls_grid_dim;
-extern thread_local unsigned char* tls_dynamic_smem;
+extern CUDAHOST_TLS const uint3* tls_thread_idx;
+extern CUDAHOST_TLS uint3 tls_block_idx;
+extern CUDAHOST_TLS dim3 tls_block_dim;
+extern CUDAHOST_TLS dim3 tls_grid_dim;
+extern CUDAHOST_TLS unsigned char* tls_dynamic_smem;
 
 // Barriers and warp collectives (runtime.cpp). They return only when the collective completes; an
 // error aborts the launch (the calling fiber unwinds).
@@ -297,13 +301,16 @@ inline double atomicAdd(double* p, double v) {
 namespace cudahost {
 
 // An entry of a module: the kernel's name, its launch bound (.maxntid of its PTX), its static
-// shared memory (bytes, from its PTX) and a trampoline that calls it with 8-byte arguments.
+// shared memory (bytes, from its PTX), whether its threads never wait for each other (no barrier,
+// warp collective or call in its PTX: they run as plain calls, without fibers) and a trampoline
+// that calls it with 8-byte arguments.
 struct Entry {
     const char* module;
     const char* name;
     int params;
     int max_threads;
     long long static_shared;
+    bool sync_free;
     void (*fn)();
     void (*call)(void (*fn)(), const std::uint64_t* args);
 };
@@ -325,9 +332,9 @@ void trampoline(void (*fn)(), const std::uint64_t* args) {
 }
 
 template <typename... A>
-constexpr Entry make_entry(const char* module, const char* name, int max_threads, long long static_shared,
-                           void (*f)(A...)) {
-    return Entry{module, name, static_cast<int>(sizeof...(A)), max_threads, static_shared,
+Entry make_entry(const char* module, const char* name, int max_threads, long long static_shared, bool sync_free,
+                 void (*f)(A...)) {
+    return Entry{module, name, static_cast<int>(sizeof...(A)), max_threads, static_shared, sync_free,
                  reinterpret_cast<void (*)()>(f), &trampoline<A...>};
 }
 

@@ -34,11 +34,11 @@
 
 namespace cudahost {
 
-thread_local const uint3* tls_thread_idx = nullptr;
-thread_local uint3 tls_block_idx;
-thread_local dim3 tls_block_dim;
-thread_local dim3 tls_grid_dim;
-thread_local unsigned char* tls_dynamic_smem = nullptr;
+CUDAHOST_TLS const uint3* tls_thread_idx = nullptr;
+CUDAHOST_TLS uint3 tls_block_idx;
+CUDAHOST_TLS dim3 tls_block_dim;
+CUDAHOST_TLS dim3 tls_grid_dim;
+CUDAHOST_TLS unsigned char* tls_dynamic_smem = nullptr;
 
 // The generated registry (zz_registry.cpp).
 extern const Entry* const module_entries[];
@@ -65,7 +65,9 @@ std::string site_string(const Site& s) {
 }
 
 bool same_site(const Site& a, const Site& b) {
-    return a.line == b.line && std::strcmp(a.file, b.file) == 0 && std::strcmp(a.what, b.what) == 0;
+    if (a.line != b.line) return false;
+    if (a.file == b.file && a.what == b.what) return true;  // the same literals (the usual case)
+    return std::strcmp(a.file, b.file) == 0 && std::strcmp(a.what, b.what) == 0;
 }
 
 std::string format(const char* fmt, ...) {
@@ -214,6 +216,7 @@ struct Thread {
     uint3 idx;
     int lin, warp, lane;
     State state = State::Ready;
+    bool plain = false;  // run as a plain call (a sync-free entry): it must never wait
     bctx::fiber fib;    // the suspended thread, held by the scheduler
     bctx::fiber sched;  // the scheduler, held by the running thread
     Site site{"", 0, ""};
@@ -286,7 +289,7 @@ struct Block {
     }
 };
 
-thread_local Thread* current = nullptr;
+CUDAHOST_TLS Thread* current = nullptr;
 
 // --- fiber switches (annotated for AddressSanitizer, which must know which stack is live) ---
 
@@ -319,6 +322,15 @@ void resume_thread(Block& b, Thread* t) {
     current = nullptr;
     tls_thread_idx = nullptr;
     (void)b;
+}
+
+// no_wait fails the launch when a thread run as a plain call reaches a barrier or collective.
+void no_wait(Thread* t, const Site& site) {
+    if (!t->plain) return;
+    t->block->fail(t->block->thread_where(*t) + ": " + site_string(site) +
+                   ": the entry's PTX has no barrier or warp collective, so its threads run without fibers "
+                   "(the entry table is stale: run make ptx)");
+    throw Abort{};
 }
 
 // wait suspends the running thread in state s until the scheduler releases it; an aborting block
@@ -398,6 +410,7 @@ void op_check(Block& b, int w, std::size_t i) {
 
 // warp_collective: the running thread arrives at a warp collective and waits for its completion.
 void warp_collective(const Site& site, int mode, unsigned int mask, int c, Thread* t) {
+    no_wait(t, site);
     Block& b = *t->block;
     if (!(mask >> t->lane & 1u)) {
         b.fail(b.thread_where(*t) + format(": %s with mask 0x%08x, which does not name the calling lane",
@@ -475,50 +488,60 @@ std::string deadlock_report(Block& b) {
 
 // --- the block scheduler ---
 
-// run_block runs block bidx of launch L on the calling worker thread; it returns false when the
-// block failed (L's error set).
-bool run_block(Launch& L, uint3 bidx, std::mt19937_64& rng) {
-    Block b;
-    b.launch = &L;
-    b.bidx = bidx;
-    const dim3 bd = L.block;
-    const int n = static_cast<int>(bd.x * bd.y * bd.z);
+// thread_order returns the order in which the block's n threads run in a round.
+std::vector<int> thread_order(int n) {
+    std::vector<int> order(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = config.order == HOSTEXEC_REVERSE ? n - 1 - i : i;
+    return order;
+}
+
+// set_thread fills t's coordinates as thread i of a block of dimensions bd.
+void set_thread(Thread& t, int i, dim3 bd) {
+    t.idx = uint3{static_cast<unsigned>(i) % bd.x, static_cast<unsigned>(i) / bd.x % bd.y,
+                  static_cast<unsigned>(i) / (bd.x * bd.y)};
+    t.lin = i;
+    t.warp = i / kWarpLanes;
+    t.lane = i % kWarpLanes;
+}
+
+// run_plain runs the threads of a sync-free entry's block one after another as plain calls.
+void run_plain(Block& b, int n, std::mt19937_64& rng) {
+    Launch& L = *b.launch;
+    std::vector<int> order = thread_order(n);
+    if (config.order == HOSTEXEC_RANDOM) std::shuffle(order.begin(), order.end(), rng);
+    Thread t;
+    t.plain = true;
+    t.block = &b;
+    for (int i : order) {
+        set_thread(t, i, L.block);
+        current = &t;
+        tls_thread_idx = &t.idx;
+        try {
+            L.entry->call(L.entry->fn, L.args);
+        } catch (Abort&) {
+        } catch (std::exception& e) {
+            b.fail(b.thread_where(t) + ": exception: " + e.what());
+        }
+        current = nullptr;
+        tls_thread_idx = nullptr;
+        if (b.aborting) return;
+    }
+}
+
+// run_fibers runs the block's threads as fibers: rounds in the chosen order, each thread running
+// until it waits or ends, until every thread has ended, the block fails, or no thread can run.
+void run_fibers(Block& b, int n, std::mt19937_64& rng) {
+    Launch& L = *b.launch;
     const int warps = (n + kWarpLanes - 1) / kWarpLanes;
     b.threads.resize(static_cast<std::size_t>(n));
     b.warp_ops.resize(static_cast<std::size_t>(warps));
     b.live.assign(static_cast<std::size_t>(warps), 0u);
     b.exists.assign(static_cast<std::size_t>(warps), 0u);
     b.alive = n;
-
-    tls_block_idx = bidx;
-    tls_block_dim = bd;
-    tls_grid_dim = L.grid;
-    // The dynamic shared memory: exactly the launch's bytes, filled with 0xff (a NaN pattern), so
-    // that an out-of-bounds access hits the allocator's red zone and a read before any write sees
-    // garbage, as on the device.
-    unsigned char* dyn = nullptr;
-    const std::size_t dyn_bytes = static_cast<std::size_t>(L.dyn_shared);
-    std::size_t dyn_alloc = 0;
-    if (L.dyn_shared > 0) {
-        dyn = allocate(dyn_bytes, 16, &dyn_alloc);
-        if (dyn == nullptr) {
-            L.set_error(format("kernel %s: cannot allocate %lld bytes of dynamic shared memory on the host",
-                               L.entry->name, static_cast<long long>(L.dyn_shared)));
-            return false;
-        }
-        std::memset(dyn, 0xff, dyn_bytes);
-        guard(dyn + dyn_bytes, dyn_alloc - dyn_bytes);
-    }
-    tls_dynamic_smem = dyn;
-
     PooledStack alloc{config.stack_bytes};
     for (int i = 0; i < n; ++i) {
         Thread& t = b.threads[static_cast<std::size_t>(i)];
-        t.idx = uint3{static_cast<unsigned>(i) % bd.x, static_cast<unsigned>(i) / bd.x % bd.y,
-                      static_cast<unsigned>(i) / (bd.x * bd.y)};
-        t.lin = i;
-        t.warp = i / kWarpLanes;
-        t.lane = i % kWarpLanes;
+        set_thread(t, i, L.block);
         t.block = &b;
         b.live[t.warp] |= 1u << t.lane;
         b.exists[t.warp] |= 1u << t.lane;
@@ -549,9 +572,7 @@ bool run_block(Launch& L, uint3 bidx, std::mt19937_64& rng) {
 #endif
     }
 
-    std::vector<int> order(static_cast<std::size_t>(n));
-    for (int i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = config.order == HOSTEXEC_REVERSE ? n - 1 - i : i;
-    bool ok = true;
+    std::vector<int> order = thread_order(n);
     while (b.alive > 0) {
         if (config.order == HOSTEXEC_RANDOM) std::shuffle(order.begin(), order.end(), rng);
         bool ran = false;
@@ -573,27 +594,62 @@ bool run_block(Launch& L, uint3 bidx, std::mt19937_64& rng) {
         }
     }
     if (b.aborting) {
-        ok = b.error.empty();
         // Unwind every thread that has not ended (each throws Abort at its wait point).
         for (auto& t : b.threads) {
-            if (t.state != State::Done && t.fib) {
-                resume_thread(b, &t);
-            }
+            if (t.state != State::Done && t.fib) resume_thread(b, &t);
         }
-        if (!b.error.empty()) L.set_error(b.error);
     }
+}
+
+// run_block runs block bidx of launch L on the calling worker thread; it returns false when the
+// block failed (L's error set).
+bool run_block(Launch& L, uint3 bidx, std::mt19937_64& rng) {
+    Block b;
+    b.launch = &L;
+    b.bidx = bidx;
+    const int n = static_cast<int>(L.block.x * L.block.y * L.block.z);
+
+    tls_block_idx = bidx;
+    tls_block_dim = L.block;
+    tls_grid_dim = L.grid;
+    // The dynamic shared memory: exactly the launch's bytes, filled with 0xff (a NaN pattern), so
+    // that a read before any write sees garbage, as on the device, followed by guard bytes (or,
+    // under the address sanitizer, its red zone).
+    unsigned char* dyn = nullptr;
+    const std::size_t dyn_bytes = static_cast<std::size_t>(L.dyn_shared);
+    std::size_t dyn_alloc = 0;
+    if (L.dyn_shared > 0) {
+        dyn = allocate(dyn_bytes, 16, &dyn_alloc);
+        if (dyn == nullptr) {
+            L.set_error(format("kernel %s: cannot allocate %lld bytes of dynamic shared memory on the host",
+                               L.entry->name, static_cast<long long>(L.dyn_shared)));
+            return false;
+        }
+        std::memset(dyn, 0xff, dyn_bytes);
+        guard(dyn + dyn_bytes, dyn_alloc - dyn_bytes);
+    }
+    tls_dynamic_smem = dyn;
+
+    if (L.entry->sync_free) {
+        run_plain(b, n, rng);
+    } else {
+        run_fibers(b, n, rng);
+    }
+
     if (dyn != nullptr) {
         const long long at = canary_overrun(dyn + dyn_bytes, dyn_alloc - dyn_bytes);
-        if (at >= 0 && b.error.empty()) {
-            b.error = b.where() + format(": a write past the end of the dynamic shared memory (%lld bytes), at "
-                                         "byte %lld",
-                                         static_cast<long long>(L.dyn_shared), static_cast<long long>(dyn_bytes) + at);
-            L.set_error(b.error);
+        if (at >= 0) {
+            b.fail(b.where() + format(": a write past the end of the dynamic shared memory (%lld bytes), at byte %lld",
+                                      static_cast<long long>(L.dyn_shared), static_cast<long long>(dyn_bytes) + at));
         }
         std::free(dyn);
     }
     tls_dynamic_smem = nullptr;
-    return ok && b.error.empty();
+    if (!b.error.empty()) {
+        L.set_error(b.error);
+        return false;
+    }
+    return true;
 }
 
 // --- the worker pool ---
@@ -701,6 +757,7 @@ const Entry* entry_at(int i) {
 
 void syncthreads(Site site) {
     Thread* t = running(site);
+    no_wait(t, site);
     Block& b = *t->block;
     if (b.at_barrier > 0 && !same_site(b.barrier_site, site)) {
         b.fail(b.thread_where(*t) + ": divergent barrier: this thread reached " + site_string(site) + " while " +

@@ -13,14 +13,14 @@ namespace cudahost_diffusion {
 namespace cudahost {
 
 extern const Entry entries_diffusion[] = {
-    make_entry("diffusion", "combine_f32", 0, 0, &::cudahost_diffusion::combine_f32),
-    make_entry("diffusion", "metropolis_box_f32", 256, 0, &::cudahost_diffusion::metropolis_box_f32),
-    make_entry("diffusion", "metropolis_ball_f32", 256, 0, &::cudahost_diffusion::metropolis_ball_f32),
-    make_entry("diffusion", "metropolis_polytope_f32", 256, 0, &::cudahost_diffusion::metropolis_polytope_f32),
-    make_entry("diffusion", "combine_f64", 0, 0, &::cudahost_diffusion::combine_f64),
-    make_entry("diffusion", "metropolis_box_f64", 256, 0, &::cudahost_diffusion::metropolis_box_f64),
-    make_entry("diffusion", "metropolis_ball_f64", 256, 0, &::cudahost_diffusion::metropolis_ball_f64),
-    make_entry("diffusion", "metropolis_polytope_f64", 256, 0, &::cudahost_diffusion::metropolis_polytope_f64),
+    make_entry("diffusion", "combine_f32", 0, 0, true, &::cudahost_diffusion::combine_f32),
+    make_entry("diffusion", "metropolis_box_f32", 256, 0, false, &::cudahost_diffusion::metropolis_box_f32),
+    make_entry("diffusion", "metropolis_ball_f32", 256, 0, false, &::cudahost_diffusion::metropolis_ball_f32),
+    make_entry("diffusion", "metropolis_polytope_f32", 256, 0, false, &::cudahost_diffusion::metropolis_polytope_f32),
+    make_entry("diffusion", "combine_f64", 0, 0, true, &::cudahost_diffusion::combine_f64),
+    make_entry("diffusion", "metropolis_box_f64", 256, 0, false, &::cudahost_diffusion::metropolis_box_f64),
+    make_entry("diffusion", "metropolis_ball_f64", 256, 0, false, &::cudahost_diffusion::metropolis_ball_f64),
+    make_entry("diffusion", "metropolis_polytope_f64", 256, 0, false, &::cudahost_diffusion::metropolis_polytope_f64),
 };
 
 }  // namespace cudahost

@@ -13,10 +13,10 @@ namespace cudahost_empirical {
 namespace cudahost {
 
 extern const Entry entries_empirical[] = {
-    make_entry("empirical", "empirical_score_f32", 256, 35840, &::cudahost_empirical::empirical_score_f32),
-    make_entry("empirical", "empirical_finalize_f32", 0, 0, &::cudahost_empirical::empirical_finalize_f32),
-    make_entry("empirical", "empirical_score_f64", 256, 32768, &::cudahost_empirical::empirical_score_f64),
-    make_entry("empirical", "empirical_finalize_f64", 0, 0, &::cudahost_empirical::empirical_finalize_f64),
+    make_entry("empirical", "empirical_score_f32", 256, 35840, false, &::cudahost_empirical::empirical_score_f32),
+    make_entry("empirical", "empirical_finalize_f32", 0, 0, true, &::cudahost_empirical::empirical_finalize_f32),
+    make_entry("empirical", "empirical_score_f64", 256, 32768, false, &::cudahost_empirical::empirical_score_f64),
+    make_entry("empirical", "empirical_finalize_f64", 0, 0, true, &::cudahost_empirical::empirical_finalize_f64),
 };
 
 }  // namespace cudahost

@@ -13,12 +13,12 @@ namespace cudahost_fgn {
 namespace cudahost {
 
 extern const Entry entries_fgn[] = {
-    make_entry("fgn", "fgn_spectrum_f32", 0, 0, &::cudahost_fgn::fgn_spectrum_f32),
-    make_entry("fgn", "fgn_spectrum_f64", 0, 0, &::cudahost_fgn::fgn_spectrum_f64),
-    make_entry("fgn", "fgn_increments_f32", 0, 0, &::cudahost_fgn::fgn_increments_f32),
-    make_entry("fgn", "fgn_increments_f64", 0, 0, &::cudahost_fgn::fgn_increments_f64),
-    make_entry("fgn", "fgn_path_f32", 0, 32, &::cudahost_fgn::fgn_path_f32),
-    make_entry("fgn", "fgn_path_f64", 0, 64, &::cudahost_fgn::fgn_path_f64),
+    make_entry("fgn", "fgn_spectrum_f32", 0, 0, true, &::cudahost_fgn::fgn_spectrum_f32),
+    make_entry("fgn", "fgn_spectrum_f64", 0, 0, true, &::cudahost_fgn::fgn_spectrum_f64),
+    make_entry("fgn", "fgn_increments_f32", 0, 0, true, &::cudahost_fgn::fgn_increments_f32),
+    make_entry("fgn", "fgn_increments_f64", 0, 0, true, &::cudahost_fgn::fgn_increments_f64),
+    make_entry("fgn", "fgn_path_f32", 0, 32, false, &::cudahost_fgn::fgn_path_f32),
+    make_entry("fgn", "fgn_path_f64", 0, 64, false, &::cudahost_fgn::fgn_path_f64),
 };
 
 }  // namespace cudahost

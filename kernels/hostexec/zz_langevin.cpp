@@ -13,14 +13,14 @@ namespace cudahost_langevin {
 namespace cudahost {
 
 extern const Entry entries_langevin[] = {
-    make_entry("langevin", "step_f32", 256, 0, &::cudahost_langevin::step_f32),
-    make_entry("langevin", "mala_accept_f32", 256, 0, &::cudahost_langevin::mala_accept_f32),
-    make_entry("langevin", "uld_step_f32", 256, 0, &::cudahost_langevin::uld_step_f32),
-    make_entry("langevin", "gaussian_factor_f32", 256, 0, &::cudahost_langevin::gaussian_factor_f32),
-    make_entry("langevin", "step_f64", 256, 0, &::cudahost_langevin::step_f64),
-    make_entry("langevin", "mala_accept_f64", 256, 0, &::cudahost_langevin::mala_accept_f64),
-    make_entry("langevin", "uld_step_f64", 256, 0, &::cudahost_langevin::uld_step_f64),
-    make_entry("langevin", "gaussian_factor_f64", 256, 0, &::cudahost_langevin::gaussian_factor_f64),
+    make_entry("langevin", "step_f32", 256, 0, true, &::cudahost_langevin::step_f32),
+    make_entry("langevin", "mala_accept_f32", 256, 0, false, &::cudahost_langevin::mala_accept_f32),
+    make_entry("langevin", "uld_step_f32", 256, 0, true, &::cudahost_langevin::uld_step_f32),
+    make_entry("langevin", "gaussian_factor_f32", 256, 0, false, &::cudahost_langevin::gaussian_factor_f32),
+    make_entry("langevin", "step_f64", 256, 0, true, &::cudahost_langevin::step_f64),
+    make_entry("langevin", "mala_accept_f64", 256, 0, false, &::cudahost_langevin::mala_accept_f64),
+    make_entry("langevin", "uld_step_f64", 256, 0, true, &::cudahost_langevin::uld_step_f64),
+    make_entry("langevin", "gaussian_factor_f64", 256, 0, false, &::cudahost_langevin::gaussian_factor_f64),
 };
 
 }  // namespace cudahost

@@ -13,14 +13,14 @@ namespace cudahost_noise {
 namespace cudahost {
 
 extern const Entry entries_noise[] = {
-    make_entry("noise", "mafbm_f32", 128, 19200, &::cudahost_noise::mafbm_f32),
-    make_entry("noise", "mafbm_f64", 128, 36096, &::cudahost_noise::mafbm_f64),
-    make_entry("noise", "stable_f32", 0, 0, &::cudahost_noise::stable_f32),
-    make_entry("noise", "stable_f64", 0, 0, &::cudahost_noise::stable_f64),
-    make_entry("noise", "stable_isotropic_f32", 0, 0, &::cudahost_noise::stable_isotropic_f32),
-    make_entry("noise", "stable_isotropic_f64", 0, 0, &::cudahost_noise::stable_isotropic_f64),
-    make_entry("noise", "brownian_f32", 128, 16896, &::cudahost_noise::brownian_f32),
-    make_entry("noise", "brownian_f64", 128, 33792, &::cudahost_noise::brownian_f64),
+    make_entry("noise", "mafbm_f32", 128, 19200, false, &::cudahost_noise::mafbm_f32),
+    make_entry("noise", "mafbm_f64", 128, 36096, false, &::cudahost_noise::mafbm_f64),
+    make_entry("noise", "stable_f32", 0, 0, false, &::cudahost_noise::stable_f32),
+    make_entry("noise", "stable_f64", 0, 0, false, &::cudahost_noise::stable_f64),
+    make_entry("noise", "stable_isotropic_f32", 0, 0, false, &::cudahost_noise::stable_isotropic_f32),
+    make_entry("noise", "stable_isotropic_f64", 0, 0, false, &::cudahost_noise::stable_isotropic_f64),
+    make_entry("noise", "brownian_f32", 128, 16896, false, &::cudahost_noise::brownian_f32),
+    make_entry("noise", "brownian_f64", 128, 33792, false, &::cudahost_noise::brownian_f64),
 };
 
 }  // namespace cudahost

@@ -13,12 +13,12 @@ namespace cudahost_random {
 namespace cudahost {
 
 extern const Entry entries_random[] = {
-    make_entry("random", "philox_bits_f32", 0, 0, &::cudahost_random::philox_bits_f32),
-    make_entry("random", "uniform_f32", 0, 0, &::cudahost_random::uniform_f32),
-    make_entry("random", "uniform_f64", 0, 0, &::cudahost_random::uniform_f64),
-    make_entry("random", "normal_f32", 0, 0, &::cudahost_random::normal_f32),
-    make_entry("random", "normal_f64", 0, 0, &::cudahost_random::normal_f64),
-    make_entry("random", "philox_kat", 0, 0, &::cudahost_random::philox_kat),
+    make_entry("random", "philox_bits_f32", 0, 0, true, &::cudahost_random::philox_bits_f32),
+    make_entry("random", "uniform_f32", 0, 0, true, &::cudahost_random::uniform_f32),
+    make_entry("random", "uniform_f64", 0, 0, true, &::cudahost_random::uniform_f64),
+    make_entry("random", "normal_f32", 0, 0, true, &::cudahost_random::normal_f32),
+    make_entry("random", "normal_f64", 0, 0, true, &::cudahost_random::normal_f64),
+    make_entry("random", "philox_kat", 0, 0, true, &::cudahost_random::philox_kat),
 };
 
 }  // namespace cudahost

@@ -291,6 +291,60 @@ func TestLaunchLimits(t *testing.T) {
 	assert.ErrorContains(t, err, "takes 1 parameters, the launch passes 2")
 }
 
+// Threads of a sync-free entry run as plain calls in the chosen order (the last one to run wins a
+// racy store), and a stale table — an entry said to be sync-free that waits at a barrier — is
+// reported rather than run wrongly.
+func TestSyncFreeEntries(t *testing.T) {
+	d := device(t)
+	out := empty(t, d, 64)
+	for _, c := range []struct {
+		o    hostexec.Order
+		want float64
+	}{{hostexec.Forward, 63}, {hostexec.Reverse, 0}} {
+		withOrder(t, c.o, func() {
+			require.NoError(t, d.Launch(kernel(t, d, "last_writer"), tensor.Grid1D(1, 64), out))
+			assert.Equal(t, c.want, values(t, out)[0], "%v order", c.o)
+		})
+	}
+	err := d.Launch(kernel(t, d, "stale_sync_free"), tensor.Grid1D(1, 64), out)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the entry table is stale")
+}
+
+// The cost of the emulation: a warp collective per lane, and a thread of a sync-free entry.
+func BenchmarkShuffle(b *testing.B) {
+	d, err := tensor.OpenCUDA(0)
+	require.NoError(b, err)
+	defer d.Close()
+	out, err := tensor.New(d, tensor.F64, 8*256)
+	require.NoError(b, err)
+	defer out.Close()
+	k, err := d.Kernel("hostexectest", "(host only)", "bench_shuffles")
+	require.NoError(b, err)
+	const rounds = 100
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		require.NoError(b, d.Launch(k, tensor.Grid1D(8, 256), out, int64(rounds)))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*8*256*rounds), "ns/lane-shuffle")
+}
+
+func BenchmarkSyncFreeThread(b *testing.B) {
+	d, err := tensor.OpenCUDA(0)
+	require.NoError(b, err)
+	defer d.Close()
+	out, err := tensor.New(d, tensor.F64, 64*256)
+	require.NoError(b, err)
+	defer out.Close()
+	k, err := d.Kernel("hostexectest", "(host only)", "bench_store")
+	require.NoError(b, err)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		require.NoError(b, d.Launch(k, tensor.Grid1D(64, 256), out, int64(i)))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*64*256), "ns/thread")
+}
+
 // A bad SCOREKIT_EMU_ORDER is an error, not a silent default.
 func TestOptionsFromEnvironment(t *testing.T) {
 	t.Setenv(hostexec.EnvOrder, "backwards")

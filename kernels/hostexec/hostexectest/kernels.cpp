@@ -123,21 +123,46 @@ extern "C" __global__ void smem_uninitialised(double* out) {
     out[threadIdx.x] = s[threadIdx.x];
 }
 
+// bench_shuffles: n rounds of one shuffle per lane (the cost of a warp collective here).
+extern "C" __global__ void bench_shuffles(double* out, long long n) {
+    double v = threadIdx.x;
+    for (long long i = 0; i < n; ++i) v += __shfl_xor_sync(0xffffffffu, v, 1);
+    out[threadIdx.x + blockIdx.x * blockDim.x] = v;
+}
+
+// bench_store: one store per thread, as a sync-free entry (the cost of a thread here).
+extern "C" __global__ void bench_store(double* out, long long n) {
+    out[threadIdx.x + blockIdx.x * blockDim.x] = static_cast<double>(n);
+}
+
+// last_writer: every thread stores its index into out[0]: the order threads run in decides.
+extern "C" __global__ void last_writer(double* out) { out[0] = threadIdx.x; }
+
+// stale_sync_free waits at a barrier although its entry says its threads never wait.
+extern "C" __global__ void stale_sync_free(double* out) {
+    __syncthreads();
+    out[threadIdx.x] = 1.0;
+}
+
 const cudahost::Entry entries[] = {
-    cudahost::make_entry("hostexectest", "block_sum_ok", 1024, 8192, &block_sum_ok),
-    cudahost::make_entry("hostexectest", "block_sum_no_barrier", 1024, 8192, &block_sum_no_barrier),
-    cudahost::make_entry("hostexectest", "shuffles", 0, 0, &shuffles),
-    cudahost::make_entry("hostexectest", "indices", 0, 0, &indices),
-    cudahost::make_entry("hostexectest", "count", 64, 0, &count),
-    cudahost::make_entry("hostexectest", "divergent_shuffle", 0, 0, &divergent_shuffle),
-    cudahost::make_entry("hostexectest", "shuffle_after_exit", 0, 0, &shuffle_after_exit),
-    cudahost::make_entry("hostexectest", "divergent_barrier", 0, 0, &divergent_barrier),
-    cudahost::make_entry("hostexectest", "warp_deadlock", 0, 0, &warp_deadlock),
-    cudahost::make_entry("hostexectest", "off_by_one_store", 0, 0, &off_by_one_store),
-    cudahost::make_entry("hostexectest", "smem_overrun", 0, 0, &smem_overrun),
-    cudahost::make_entry("hostexectest", "smem_uninitialised", 0, 0, &smem_uninitialised),
+    cudahost::make_entry("hostexectest", "bench_shuffles", 0, 0, false, &bench_shuffles),
+    cudahost::make_entry("hostexectest", "bench_store", 0, 0, true, &bench_store),
+    cudahost::make_entry("hostexectest", "last_writer", 0, 0, true, &last_writer),
+    cudahost::make_entry("hostexectest", "stale_sync_free", 0, 0, true, &stale_sync_free),
+    cudahost::make_entry("hostexectest", "block_sum_ok", 1024, 8192, false, &block_sum_ok),
+    cudahost::make_entry("hostexectest", "block_sum_no_barrier", 1024, 8192, false, &block_sum_no_barrier),
+    cudahost::make_entry("hostexectest", "shuffles", 0, 0, false, &shuffles),
+    cudahost::make_entry("hostexectest", "indices", 0, 0, false, &indices),
+    cudahost::make_entry("hostexectest", "count", 64, 0, false, &count),
+    cudahost::make_entry("hostexectest", "divergent_shuffle", 0, 0, false, &divergent_shuffle),
+    cudahost::make_entry("hostexectest", "shuffle_after_exit", 0, 0, false, &shuffle_after_exit),
+    cudahost::make_entry("hostexectest", "divergent_barrier", 0, 0, false, &divergent_barrier),
+    cudahost::make_entry("hostexectest", "warp_deadlock", 0, 0, false, &warp_deadlock),
+    cudahost::make_entry("hostexectest", "off_by_one_store", 0, 0, false, &off_by_one_store),
+    cudahost::make_entry("hostexectest", "smem_overrun", 0, 0, false, &smem_overrun),
+    cudahost::make_entry("hostexectest", "smem_uninitialised", 0, 0, false, &smem_uninitialised),
     // An entry that declares more static shared memory than a block may have.
-    cudahost::make_entry("hostexectest", "too_much_static_shared", 0, 50 * 1024, &count),
+    cudahost::make_entry("hostexectest", "too_much_static_shared", 0, 50 * 1024, false, &count),
 };
 
 }  // namespace hostexectest

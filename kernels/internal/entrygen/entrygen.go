@@ -28,6 +28,9 @@ type PTXEntry struct {
 	Params       []string // PTX types: .u64, .f64, …
 	MaxThreads   int      // .maxntid x·y·z, 0 when absent
 	StaticShared int64    // bytes of .shared variables the entry uses
+	// SyncFree: the entry's code has no barrier, warp collective or call — its threads never
+	// wait for each other, so the host execution runs them as plain calls, without fibers.
+	SyncFree bool
 }
 
 var (
@@ -35,6 +38,9 @@ var (
 	paramRE     = regexp.MustCompile(`^\.param\s+(\.\w+)\s+\w+$`)
 	maxntidRE   = regexp.MustCompile(`\.maxntid\s+(\d+),\s*(\d+),\s*(\d+)`)
 	sharedRE    = regexp.MustCompile(`(?m)^\s*\.shared\s+\.align\s+\d+\s+\.b8\s+([\w$.]+)\[(\d+)\];`)
+	// syncRE finds the instructions by which threads wait for each other (barriers, warp
+	// shuffles, votes, matches, reductions) or a call into code the entry does not show.
+	syncRE = regexp.MustCompile(`(?m)^\s*(@!?%\w+\s+)?(bar\.|barrier\.|shfl\.|vote\.|match\.|redux\.|call(\.uni)?\s)`)
 )
 
 // ParsePTX returns the entries of a PTX module in the order they appear.
@@ -94,6 +100,7 @@ func ParsePTX(ptx string) ([]PTXEntry, error) {
 			e.MaxThreads = x * y * z
 		}
 		body := ptx[bodies[i].lo:bodies[i].hi]
+		e.SyncFree = !syncRE.MatchString(body)
 		for _, m := range sharedRE.FindAllStringSubmatch(body, -1) {
 			size, _ := strconv.ParseInt(m[2], 10, 64)
 			e.StaticShared += size
@@ -250,7 +257,8 @@ func Files(mods map[string][]Entry) (map[string][]byte, error) {
 	g.WriteString("var entryTable = []Entry{\n")
 	for _, m := range names {
 		for _, e := range mods[m] {
-			fmt.Fprintf(&g, "{Module: %q, Name: %q, MaxThreads: %d, StaticShared: %d, Params: []Param{", m, e.Name, e.MaxThreads, e.StaticShared)
+			fmt.Fprintf(&g, "{Module: %q, Name: %q, MaxThreads: %d, StaticShared: %d, SyncFree: %v, Params: []Param{", m, e.Name,
+				e.MaxThreads, e.StaticShared, e.SyncFree)
 			for i, p := range e.Sig.Params {
 				if i > 0 {
 					g.WriteString(", ")
@@ -279,7 +287,8 @@ func Files(mods map[string][]Entry) (map[string][]byte, error) {
 		c.WriteString("namespace cudahost {\n\n")
 		fmt.Fprintf(&c, "extern const Entry entries_%s[] = {\n", m)
 		for _, e := range mods[m] {
-			fmt.Fprintf(&c, "    make_entry(%q, %q, %d, %d, &::cudahost_%s::%s),\n", m, e.Name, e.MaxThreads, e.StaticShared, m, e.Name)
+			fmt.Fprintf(&c, "    make_entry(%q, %q, %d, %d, %v, &::cudahost_%s::%s),\n", m, e.Name, e.MaxThreads, e.StaticShared,
+				e.SyncFree, m, e.Name)
 		}
 		c.WriteString("};\n\n}  // namespace cudahost\n")
 		files["kernels/hostexec/zz_"+m+".cpp"] = c.Bytes()
