@@ -3,6 +3,11 @@
 // tag), with explicit copies between them, a bridge to gorgonia.org/tensor's *tensor.Dense, and
 // NumPy .npy reading and writing.
 //
+// In builds with the `cudaemu` tag (and not `cuda`) CUDADevice is a host emulation of a GPU
+// (cuda_emu.go): device memory is host memory, one guarded allocation per tensor, and Launch runs
+// the host-compiled kernel of the same name (package kernels/hostexec) with the same arguments,
+// grid, block and shared memory. Info().Emulated tells it apart; CUDAEmulated is true.
+//
 // This is the only package that touches device memory, cgo or unsafe pointers to device memory.
 // Files that import gorgonia.org/cu carry `//go:build cuda`: that package exits the process at
 // init when no GPU driver answers, so the default build is the CPU build and has no CUDA import.
