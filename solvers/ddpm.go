@@ -26,6 +26,10 @@ type DDPMConfig struct {
 	// Seed keys the random stream and FirstChain is the chain index of row 0 (see Site).
 	Seed       uint64
 	FirstChain uint64
+	// Init is the start at t_K = T: InitExact (default) the exact law of the target noised to T,
+	// e^{−T} x0 + sqrt(1 − e^{−2T}) ξ (see SampleNoised); InitPrior N(0, I), which ignores the
+	// data's mean and biases the samples by about |μ| e^{−T}.
+	Init string
 }
 
 // DDPM samples the target t with the exponential integrator of the reverse OU SDE (ALGORITHMS
@@ -55,8 +59,9 @@ type DDPMConfig struct {
 // p_t is N(0, I), one step maps the variance 1 to 3 − 4e^{h} + 2e^{2h} = 1 + 2h² + O(h³)), which
 // is why enough steps, or a grid refined where p_t changes fast (near t = 0), are needed.
 //
-// n chains are sampled in dtype on b's device, starting from x_{t_K} ~ N(0, I) (Site(0,
-// PurposeInit)); step j (from t_{K−j} to t_{K−j−1}) draws at Site(j, PurposeStep). Cost: K score
+// n chains are sampled in dtype on b's device, starting at t_K from the exact noised law of the
+// target or from N(0, I) (cfg.Init); step j (from t_{K−j} to t_{K−j−1}) draws at Site(j,
+// PurposeStep). Cost: K score
 // evaluations per chain.
 func DDPM(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg DDPMConfig) (*Result, error) {
 	const op = "ddpm"
@@ -86,6 +91,10 @@ func DDPM(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg DDPMCon
 	if err := checkChains(op, n, cfg.FirstChain); err != nil {
 		return nil, err
 	}
+	init, err := checkInit(cfg.Init)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	d, dev := t.Dim(), b.Device()
 	run, err := newSamplesRun(op, dev, dtype, n, d)
 	if err != nil {
@@ -103,8 +112,9 @@ func DDPM(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg DDPMCon
 		return nil, fmt.Errorf("%s: target %s cannot give a score at VP time: %w", op, t, err)
 	}
 
-	if err := b.Normal(x, drawAt(cfg.Seed, 0, PurposeInit, cfg.FirstChain)); err != nil {
-		return nil, fmt.Errorf("%s: initial state: %w", op, err)
+	a, s := ouScaleVar(grid[K])
+	if err := noisedStart(b, TargetDenoiser(t), init, x, a, s, 1, cfg.Seed, cfg.FirstChain); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	nt := newNaNTracker(n)
 	var tr *tracer

@@ -83,8 +83,13 @@ type DiffusionConfig struct {
 	// row i = D(x_i; σ_i).
 	Trajectory bool
 	// X0 is the initial state (N, d) at σ_0, on the backend's device in the run's dtype (it is
-	// copied, not changed). Default σ_0 ξ, ξ ~ N(0, I) drawn at Site(0, PurposeInit).
+	// copied, not changed). Without it the state starts as Init says.
 	X0 *tensor.Tensor
+	// Init is the start when X0 is nil: InitExact (default) draws the exact law of the data noised
+	// to σ_0, x0 + σ_0 ξ (the denoiser must be a NoisedSampler, as TargetDenoiser's are; see
+	// SampleNoised); InitPrior the Gaussian σ_0 ξ, ξ at Site(0, PurposeInit), which ignores the
+	// data's mean and covariance and biases the samples by about |μ| s/σ_0.
+	Init string
 }
 
 // validate checks cfg for a batch of n chains, fills in the defaults and returns the grid.
@@ -185,6 +190,10 @@ func (cfg DiffusionConfig) validate(n int) (DiffusionConfig, []float64, error) {
 	if cfg.Classic && cfg.Method != MethodDPMPP3M && cfg.Method != MethodIPNDM {
 		return cfg, nil, fmt.Errorf("%s: classic coefficients exist for %q and %q only", cfg.Method, MethodDPMPP3M, MethodIPNDM)
 	}
+	var err error
+	if cfg.Init, err = checkInit(cfg.Init); err != nil {
+		return cfg, nil, err
+	}
 	return cfg, grid, checkChains("chains", n, cfg.FirstChain)
 }
 
@@ -193,9 +202,10 @@ func (cfg DiffusionConfig) validate(n int) (DiffusionConfig, []float64, error) {
 // same Denoiser D (ALGORITHMS §5.1, §5.2). The state starts at σ_0 (cfg.X0, default σ_0 ξ) and
 // step i moves it from σ_i to σ_{i+1}; the samples are the state at σ_K.
 //
-// The default start σ_0 ξ is the usual approximation of p_{σ_0} = p0 ∗ N(0, σ_0² I) by N(0, σ_0² I):
-// it ignores the data's mean μ and covariance, which biases the samples by about μ s/σ_0 (s the
-// data's scale) — center the data, or give X0.
+// The state starts from the exact law of the data noised to σ_0, p_{σ_0} = p0 ∗ N(0, σ_0² I)
+// (cfg.Init = InitExact, the default), or from N(0, σ_0² I) (InitPrior), the usual approximation,
+// which ignores the data's mean μ and covariance and biases the samples by about μ s/σ_0 (s the
+// data's scale) at any number of steps.
 //
 // The VE probability-flow ODE is dx/dσ = (x − D(x; σ))/σ: for data N(μ, s²) its solution is
 // x(σ) = μ + (x(σ') − μ) sqrt((s² + σ²)/(s² + σ'²)), the closed form the tests measure orders
@@ -481,11 +491,8 @@ func runDiffusion(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg Di
 			return nil, fmt.Errorf("copy the initial state: %w", err)
 		}
 	} else {
-		if err := b.Normal(start, drawAt(cfg.Seed, 0, PurposeInit, cfg.FirstChain)); err != nil {
-			return nil, fmt.Errorf("initial state: %w", err)
-		}
-		if err := r.combine(start, 0, ops.Term{T: start, C: grid[0]}); err != nil {
-			return nil, fmt.Errorf("initial state: %w", err)
+		if err := noisedStart(b, den, cfg.Init, start, 1, grid[0]*grid[0], grid[0], cfg.Seed, cfg.FirstChain); err != nil {
+			return nil, err
 		}
 	}
 	for i := 0; i < K; i++ {

@@ -37,6 +37,21 @@ func (g gaussDenoiser) Denoise(b ops.Backend, dst, x *tensor.Tensor, sigma float
 	return b.Combine(dst, []ops.Term{{T: x, C: a}, {T: m, C: 1 - a}}, 0, ops.Draw{})
 }
 
+// SampleNoised draws the exact noised law of data N(μ, s² I), N(aμ, (a² s² + s) I), from the
+// normals of Site(0, PurposeInit).
+func (g gaussDenoiser) SampleNoised(dst []float64, a, s float64, seed, first uint64) error {
+	d := len(g.mu)
+	_, z, err := startDraws(len(dst)/d, d, seed, first)
+	if err != nil {
+		return err
+	}
+	sd := math.Sqrt(a*a*g.s2 + s)
+	for i := range dst {
+		dst[i] = a*g.mu[i%d] + sd*z[i]
+	}
+	return nil
+}
+
 // gaussFlow is the exact probability-flow ODE map of data N(μ, s²) from level σ0 to σ1:
 // x(σ1) = μ + (x(σ0) − μ) sqrt((s² + σ1²)/(s² + σ0²)).
 func gaussFlow(x, mu, s2, sigma0, sigma1 float64) float64 {
@@ -280,14 +295,10 @@ func TestDiffusionTrajectory(t *testing.T) {
 		x, err := res.Samples.Float64s()
 		require.NoError(t, err)
 		assert.Equal(t, tr[k*n*2:], x, "%s: last trajectory row = samples", m)
-		// Row 0 is σ_0 ξ with ξ the normals of Site(0, PurposeInit).
-		xi := newLike(t, res.Samples)
-		require.NoError(t, b.Normal(xi, drawAt(3, 0, PurposeInit, 0)))
-		xiv, err := xi.Float64s()
+		// Row 0 is the exact law of the target noised to σ_0.
+		start, err := SampleNoised(tg, n, 1, want[0]*want[0], 3, 0)
 		require.NoError(t, err)
-		for j := range xiv {
-			assert.InDelta(t, want[0]*xiv[j], tr[j], 1e-12*want[0], "%s: initial state", m)
-		}
+		assert.Equal(t, start, tr[:n*2], "%s: initial state", m)
 		if m != MethodEDMSDE { // edm-sde evaluates at the churned (x̂_i, σ̂_i)
 			for i := 0; i < k; i++ {
 				row, err := tensor.FromF64(tr[i*n*2:(i+1)*n*2], n, 2)
@@ -585,6 +596,44 @@ func (f failingDenoiser) Denoise(b ops.Backend, dst, x *tensor.Tensor, sigma flo
 		return fmt.Errorf("out of range")
 	}
 	return f.gaussDenoiser.Denoise(b, dst, x, sigma)
+}
+
+// The prior start is σ_0 ξ with ξ the normals of Site(0, PurposeInit); a denoiser that cannot
+// draw its noised law runs with it and is refused the exact start with a message naming it.
+func TestDiffusionPriorStart(t *testing.T) {
+	b := ops.CPU()
+	const n, k = 5, 3
+	den := TargetDenoiser(twoModeFull(t))
+	res, err := Diffusion(b, den, n, tensor.F64, DiffusionConfig{Method: MethodEuler, Steps: k, Seed: 3,
+		Trajectory: true, Init: InitPrior})
+	require.NoError(t, err)
+	defer res.Close()
+	tr, err := res.Trace.Float64s()
+	require.NoError(t, err)
+	xi := newLike(t, res.Samples)
+	require.NoError(t, b.Normal(xi, drawAt(3, 0, PurposeInit, 0)))
+	xiv, err := xi.Float64s()
+	require.NoError(t, err)
+	for j := range xiv {
+		assert.InDelta(t, res.Sigmas[0]*xiv[j], tr[j], 1e-12*res.Sigmas[0], "initial state")
+	}
+	plain := plainDenoiser{den}
+	_, err = Diffusion(b, plain, n, tensor.F64, DiffusionConfig{Method: MethodEuler, Steps: k})
+	assert.ErrorContains(t, err, `cannot draw its noised law exactly (the default start): start from the Gaussian prior with Init "prior"`)
+	res2, err := Diffusion(b, plain, n, tensor.F64, DiffusionConfig{Method: MethodEuler, Steps: k, Init: InitPrior})
+	require.NoError(t, err)
+	res2.Close()
+	_, err = Diffusion(b, den, n, tensor.F64, DiffusionConfig{Method: MethodEuler, Steps: k, Init: "gaussian"})
+	assert.ErrorContains(t, err, `init "gaussian": want "exact"`)
+}
+
+// plainDenoiser hides every method but the Denoiser interface's.
+type plainDenoiser struct{ d Denoiser }
+
+func (p plainDenoiser) Dim() int       { return p.d.Dim() }
+func (p plainDenoiser) String() string { return "a plain denoiser" }
+func (p plainDenoiser) Denoise(b ops.Backend, dst, x *tensor.Tensor, sigma float64) error {
+	return p.d.Denoise(b, dst, x, sigma)
 }
 
 func TestDiffusionDenoiserError(t *testing.T) {

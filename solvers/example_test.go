@@ -21,5 +21,5 @@ func ExampleRTK() {
 	fmt.Printf("mode weights %.3f, acceptance %.2f, score evaluations per chain %d\n",
 		solvers.ModeWeights(x, 2, g), res.AcceptMean(), res.ScoreEvals/10000)
 	// Output:
-	// mode weights [0.312 0.688], acceptance 0.77, score evaluations per chain 110
+	// mode weights [0.311 0.689], acceptance 0.77, score evaluations per chain 110
 }

@@ -114,6 +114,10 @@ type RTKConfig struct {
 	// Seed keys the random stream and FirstChain is the chain index of row 0 (see Site).
 	Seed       uint64
 	FirstChain uint64
+	// Init is the start x_S at t_S = T: InitExact (default) the exact law of the target noised to
+	// T (see SampleNoised); InitPrior N(0, I), the paper's start, which biases the samples by
+	// about |μ| e^{−T}.
+	Init string
 	// StepByStep runs the inner samplers one op per step even where the fused path applies (see
 	// LangevinConfig.StepByStep): by default each segment's inner chain on a Gaussian mixture with
 	// isotropic or diagonal covariances is one ops.Backend.GMMChains call.
@@ -123,9 +127,9 @@ type RTKConfig struct {
 // RTK samples the target t by reverse transition kernels (ALGORITHMS §3; Huang, Zou, Dong,
 // Zhang, Ma, Zhang, "Reverse transition kernel: a flexible framework to accelerate diffusion
 // inference", NeurIPS 2024). The forward process is the OU process dX = −X dt + √2 dB, X_0 ~ p0 =
-// t, with marginals p_t = t noised at VP time t (ops.AtTime). Starting from x_S ~ N(0, I)
-// (Site(0, PurposeInit)), for each segment k = S−1, …, 0 with η = t_{k+1} − t_k and x' = x_{k+1},
-// it samples
+// t, with marginals p_t = t noised at VP time t (ops.AtTime). Starting from x_S ~ p_{t_S} exactly
+// (cfg.Init = InitExact, the default) or from N(0, I) (InitPrior, the paper's start), for each
+// segment k = S−1, …, 0 with η = t_{k+1} − t_k and x' = x_{k+1}, it samples
 //
 //	x_k ~ p̃(x) ∝ p_{t_k}(x) · exp(−‖x' − e^{−η} x‖² / (2(1 − e^{−2η})))
 //
@@ -201,8 +205,9 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 	}
 	res.SegmentStepSizes = steps
 
-	if err := b.Normal(x, drawAt(cfg.Seed, 0, PurposeInit, cfg.FirstChain)); err != nil {
-		return nil, fmt.Errorf("%s: initial state: %w", op, err)
+	a, s := ouScaleVar(grid[S])
+	if err := noisedStart(b, TargetDenoiser(t), cfg.Init, x, a, s, 1, cfg.Seed, cfg.FirstChain); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	nt := newNaNTracker(n)
 	var path *tensor.Tensor
@@ -325,6 +330,9 @@ func (cfg RTKConfig) validate(n int) (RTKConfig, error) {
 		return cfg, err
 	}
 	cfg.Grid = grid
+	if cfg.Init, err = checkInit(cfg.Init); err != nil {
+		return cfg, err
+	}
 	S := len(grid) - 1
 	if cfg.InnerSteps == 0 {
 		cfg.InnerSteps = DefaultMALAInnerSteps

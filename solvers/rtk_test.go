@@ -242,11 +242,9 @@ func TestRTKPathAndStepRule(t *testing.T) {
 	samples, err := res.Samples.Float64s()
 	require.NoError(t, err)
 	assert.Equal(t, samples, path[:n*2], "row 0 is x_0")
-	start, err := tensor.New(nil, tensor.F64, n, 2)
+	sv, err := SampleNoised(tg, n, math.Exp(-4), -math.Expm1(-8), 61, 0)
 	require.NoError(t, err)
-	require.NoError(t, ops.CPU().Normal(start, drawAt(61, 0, PurposeInit, 0)))
-	sv, _ := start.Float64s()
-	assert.Equal(t, sv, path[3*n*2:], "row S is the N(0, I) start")
+	assert.Equal(t, sv, path[3*n*2:], "row S is the exact start: the target noised to t_S")
 	for k := range grid[:3] {
 		eta := grid[k+1] - grid[k]
 		a2, s := math.Exp(-2*grid[k]), -math.Expm1(-2*grid[k])

@@ -32,9 +32,12 @@ const (
 	PurposeConstrained Purpose = 8
 	// PurposeFractional: the fractional or heavy-tailed noise of a step (fPGD's fGn paths).
 	PurposeFractional Purpose = 9
+	// PurposeInitComponent: the uniforms that pick the mixture component (or data point and kernel
+	// term) of an exact noised start (InitExact, step 0; its normals are PurposeInit's).
+	PurposeInitComponent Purpose = 10
 )
 
-// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..9
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..10
 // are used. The rest are free for later samplers without changing any existing stream.
 const SitesPerStep = 16
 
@@ -57,14 +60,15 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //
 //	Langevin (ula, mala, uld)   s = 0..Steps−1, the step index; the ULD initial velocity is
 //	                            Site(0, PurposeVelocity)
-//	RTK                         x_S ~ N(0, I) is Site(0, PurposeInit); segments are processed from
+//	RTK                         the start x_S (exact noised law or N(0, I): see Init) draws its
+//	                            normals at Site(0, PurposeInit) and, exact, its components at
+//	                            Site(0, PurposeInitComponent); segments are processed from
 //	                            the top (j = 0 is [t_{S−1}, t_S]) and inner step i of the j-th
 //	                            processed segment is s = j·InnerSteps + i; that segment's ULD
 //	                            velocity is Site(j·InnerSteps, PurposeVelocity) and its InitDDPM
 //	                            start Site(j·InnerSteps, PurposeSegmentInit)
-//	DDPM                        x_T ~ N(0, I) is Site(0, PurposeInit); step j (from t_{K−j} to
-//	                            t_{K−j−1}) is s = j
-//	Diffusion                   x_0 = σ_0 ξ with ξ at Site(0, PurposeInit); the fresh noise of
+//	DDPM                        the start x_T as RTK's; step j (from t_{K−j} to t_{K−j−1}) is s = j
+//	Diffusion                   the start x_0 as RTK's (exact, or σ_0 ξ); the fresh noise of
 //	                            step i (edm-sde, ddim with η > 0, ddpm) at Site(i, PurposeDiffusion)
 //	RectifiedFlow               x_0 ~ N(0, I) at Site(0, PurposeInit); the noise of stochastic
 //	                            step i at Site(i, PurposeDiffusion)

@@ -87,13 +87,13 @@ Reverse transition kernels (a "gmm" target):
             (K ≥ 2S); h_k = c·σ_k with --step-scale c default 0.25, friction 2/σ_k
             (--friction sets the 2).
 Diffusion (a "gmm" or an "empirical" target: every one has an exact denoiser at σ > 0):
-  ddpm      the exponential integrator of the reverse Ornstein–Uhlenbeck SDE from N(0, I) at time
+  ddpm      the exponential integrator of the reverse Ornstein–Uhlenbeck SDE from time
             T = --horizon (default 5), K steps, K score evaluations, on the --schedule grid:
             geometric (default; t_1 = --t-min 10^-3 … t_K = T, then 0) or uniform. (The
             ancestral sampler of the noise-level grids below is ddim --eta 1.)
   The methods below run the target's denoiser D(x; σ) down a grid of n + 1 noise levels,
-  σ_0 = --sigma-max (default 80) > … > σ_{n−1} = --sigma-min (default 0.002) > σ_n = 0, from
-  x = σ_0 ξ, ξ ~ N(0, I); --schedule edm (default: Karras et al.'s polynomial grid, exponent
+  σ_0 = --sigma-max (default 80) > … > σ_{n−1} = --sigma-min (default 0.002) > σ_n = 0;
+  --schedule edm (default: Karras et al.'s polynomial grid, exponent
   --rho default 7), logsnr (uniform in log σ) or time (uniform in σ):
   ddim      DDIM on the variance-preserving form of the grid, --eta η ∈ [0, 1] (default 0:
             deterministic, Euler's method in σ; 1: ancestral DDPM sampling). n = K steps, K
@@ -130,6 +130,14 @@ Constrained (any target, and a domain M: --constraint C.json):
             --stats reports rejection_rate, the fraction of rejected proposals.
 λ_min is the smallest eigenvalue of the mixture's component covariances.
 Not in this version: gfdm, gfdm-ode, lim.
+
+The start of the methods that run from noise (rtk-*, ddpm, the noise-level methods): by default
+(--init exact) the exact law of the target noised to the start — the mixture noised to σ_0, or to
+time T of the OU process, is itself a mixture; a data set noised is a data point plus Gaussian
+noise. --init prior starts from the textbook Gaussian instead (σ_0 ξ; N(0, I) at T), which ignores
+the target's mean and covariance: on modes far from the origin its samples are biased at any
+number of steps (for comparisons with other implementations). The flows start at t = 0, where the
+law is N(0, I) exactly, either way.
 
 Flags:
   --target T.json    the target (required; see scorekit score --help for the format)
@@ -175,7 +183,9 @@ Method flags (each refused by the methods it does not apply to):
                  networks)
   --classic          dpmpp-3m, ipndm: the coefficients of the common implementations
   --constraint C.json  metropolis-constrained: the domain (required; format below)
-  --init X0.npy      metropolis-constrained: the initial states, (N, d), all inside the domain
+  --init S           rtk-*, ddpm, the noise-level methods, rf*: exact (default) or prior, the
+                 start (above); metropolis-constrained: X0.npy, the initial states, (N, d), all
+                 inside the domain
 
 ` + constraintHelp + `
 A run whose chains turn NaN or ±Inf still writes its outputs, reports the count and the first
@@ -203,7 +213,10 @@ type samplerSpec struct {
 	// n·d values of any precision, already checked to lie in the domain.
 	domain *ops.Domain
 	init   []float64
-	trace  bool
+	// start is --init exact|prior of the methods that run from noise (rtk-*, ddpm, the noise-level
+	// methods, rf*): solvers.InitExact or solvers.InitPrior.
+	start string
+	trace bool
 }
 
 // sampleRun is what runSampler returns: the result, the method's step count and, for
@@ -307,7 +320,7 @@ func runSampler(b ops.Backend, tgt target.Target, n int, dt tensor.DType, s samp
 		inner, _ := rtkInnerSteps(s.method, s.steps, s.segments)
 		cfg := solvers.RTKConfig{Inner: strings.TrimPrefix(s.method, "rtk-"), Segments: s.segments,
 			Horizon: s.horizon, InnerSteps: inner, InnerStepScale: s.stepScale, Friction: s.friction,
-			KeepPath: s.trace, Seed: s.seed}
+			KeepPath: s.trace, Seed: s.seed, Init: s.start}
 		res, err := solvers.RTK(b, tgt, n, dt, cfg)
 		if err != nil || res.Trace == nil {
 			return wrap(res, err)
@@ -319,7 +332,7 @@ func runSampler(b ops.Backend, tgt target.Target, n int, dt tensor.DType, s samp
 		}
 		return wrap(res, nil)
 	case s.method == "ddpm":
-		cfg := solvers.DDPMConfig{Seed: s.seed}
+		cfg := solvers.DDPMConfig{Seed: s.seed, Init: s.start}
 		horizon := s.horizon
 		if horizon == 0 {
 			horizon = solvers.DefaultHorizon
@@ -344,7 +357,7 @@ func runSampler(b ops.Backend, tgt target.Target, n int, dt tensor.DType, s samp
 	case contains(veMethods, s.method):
 		cfg := solvers.DiffusionConfig{Method: s.method, Steps: steps, Schedule: s.schedule,
 			SigmaMin: s.sigmaMin, SigmaMax: s.sigmaMax, Rho: s.rho, Eta: s.eta, Classic: s.classic,
-			Seed: s.seed, Trajectory: s.trace}
+			Seed: s.seed, Trajectory: s.trace, Init: s.start}
 		if s.method == "edm-sde" {
 			cfg.SChurn, cfg.STMin, cfg.STMax, cfg.SNoise = s.churn, s.sTMin, s.sTMax, s.sNoise
 		}
@@ -696,7 +709,6 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		{"s-noise", sNoise, true, []string{"edm-sde"}},
 		{"classic", 0, false, []string{"dpmpp-3m", "ipndm"}},
 		{"constraint", 0, false, []string{"metropolis-constrained"}},
-		{"init", 0, false, []string{"metropolis-constrained"}},
 		{"schedule", 0, false, append([]string{"ddpm"}, noiseLevel...)},
 	} {
 		if err := only(c.name, c.methods...); err != nil {
@@ -752,6 +764,21 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	}
 	if method == "metropolis-constrained" && constraint == "" {
 		return o, usagef("--method metropolis-constrained needs --constraint C.json (the domain: a box, ball or polytope)")
+	}
+	fromNoise := contains(rtkMethods, method) || method == "ddpm" || contains(noiseLevel, method) || contains(rfMethods, method)
+	switch {
+	case !isSet(fs, "init"):
+	case method == "metropolis-constrained":
+		if initFile == solvers.InitExact || initFile == solvers.InitPrior {
+			return o, usagef("--init %s: metropolis-constrained takes its initial states from a file (--init X0.npy), by default the uniform law on the domain", initFile)
+		}
+	case fromNoise:
+		if initFile != solvers.InitExact && initFile != solvers.InitPrior {
+			return o, usagef("--init must be exact or prior for %s (got %q)", method, initFile)
+		}
+		o.spec.start, initFile = initFile, ""
+	default:
+		return o, usagef("--init applies to rtk-mala, rtk-uld, ddpm, the noise-level methods, rf* (exact|prior) and metropolis-constrained (a file), not to --method %s", method)
 	}
 	sp := &o.spec
 	sp.stepSize, sp.friction, sp.stepScale = stepSize, friction, stepScale
