@@ -23,9 +23,11 @@ level at every point of X.npy and writes the result to D.npy (NumPy, C order), a
 failed run leaves no file and never overwrites an existing one.
 
 The noised target is the law of x = a·x0 + sqrt(s)·ξ with x0 from the target and ξ ~ N(0, I):
-  --sigma S   variance-exploding level σ > 0:     a = 1,     s = σ²
-  --time T    variance-preserving (OU) time t > 0: a = e^−t,  s = 1 − e^−2t
-(exactly one of them). What is written (--what):
+  --sigma S   variance-exploding level σ ≥ 0:     a = 1,     s = σ²
+  --time T    variance-preserving (OU) time t ≥ 0: a = e^−t,  s = 1 − e^−2t
+(exactly one of them). --sigma 0 (or --time 0) is the target itself, no noise: log p and
+∇log p of a mixture — what a Langevin sampler of the target needs — and the identity denoiser
+(E[x0 | x] = x). A data set has no noise-free density: it needs σ > 0. What is written (--what):
   logp       log p(x), shape (N)
   score      ∇ log p(x), shape (N, d)
   denoiser   E[x0 | x], shape (N, d) (default); for a mixture (x + s ∇log p(x)) / a (Tweedie),
@@ -47,8 +49,8 @@ positive definite, shapes consistent. Not in this version: "mlp" and the constra
 
 Flags:
   --target T.json  the target (required)
-  --sigma S        VE noise level σ, a finite number > 0
-  --time T         VP (Ornstein–Uhlenbeck) time t, a finite number > 0
+  --sigma S        VE noise level σ, a finite number ≥ 0 (0: the target itself)
+  --time T         VP (Ornstein–Uhlenbeck) time t, a finite number ≥ 0 (0: the target itself)
   --in X.npy       the points, (N, d) (required)
   --out D.npy      file to write (required)
   --what W         logp, score or denoiser (default denoiser)
@@ -105,15 +107,18 @@ func parseScore(args []string, stdout io.Writer) (scoreOptions, error) {
 	case !hasSigma && !hasTime:
 		return o, usagef("a noise level is required: --sigma S (VE) or --time T (VP)")
 	case hasSigma:
-		if !(sigma > 0) || math.IsInf(sigma, 0) {
-			return o, usagef("--sigma must be a finite number > 0 (got %g)", sigma)
+		if !(sigma >= 0) || math.IsInf(sigma, 0) {
+			return o, usagef("--sigma must be a finite number ≥ 0 (got %g)", sigma)
 		}
 		o.noise, o.level = ops.AtSigma(sigma), fmt.Sprintf("σ = %g", sigma)
 	default:
-		if !(tau > 0) || math.IsInf(tau, 0) {
-			return o, usagef("--time must be a finite number > 0 (got %g)", tau)
+		if !(tau >= 0) || math.IsInf(tau, 0) {
+			return o, usagef("--time must be a finite number ≥ 0 (got %g)", tau)
 		}
 		o.noise, o.level = ops.AtTime(tau), fmt.Sprintf("t = %g", tau)
+	}
+	if (hasSigma && sigma == 0) || (hasTime && tau == 0) {
+		o.noise = ops.NoNoise // the target itself
 	}
 	o.what = what
 	known := false
@@ -208,6 +213,10 @@ func score(args []string, stdout, stderr io.Writer) (err error) {
 	tg, err := target.Load(o.target)
 	if err != nil {
 		return usagef("--target %w", err)
+	}
+	if o.noise.Kind == ops.Clean && tg.Kind() == target.KindEmpirical {
+		return usagef("%s: the target itself (no noise) has no density for a data set (an empirical target): give a noise level σ > 0 (e.g. --sigma 0.01) or --time t > 0",
+			o.level)
 	}
 	d := tg.Dim()
 	xHost, err := readPoints(o.in, d, o.dtype, o.dtypeSet, o.target)

@@ -231,6 +231,39 @@ func TestScoreClosedForm(t *testing.T) {
 	}
 }
 
+// --sigma 0 (and --time 0) evaluate the mixture itself: log p and ∇log p of p0 (the CPU
+// reference with ops.NoNoise, and the closed form of one Gaussian), the identity denoiser.
+func TestScoreOfTheTargetItself(t *testing.T) {
+	f := newScoreFiles(t)
+	dir := t.TempDir()
+	read := func(target string, level []string, in, what string) []float64 {
+		out := filepath.Join(dir, what+".npy")
+		args := append([]string{"score", "--target", target}, level...)
+		code, _, stderr := runCLI(append(args, "--in", in, "--what", what, "--device", "cpu", "--quiet", "--out", out)...)
+		require.Equal(t, 0, code, "stderr %q", stderr)
+		x, err := tensor.ReadNpy(out)
+		require.NoError(t, err)
+		v, err := x.Float64s()
+		require.NoError(t, err)
+		return v
+	}
+	for _, level := range [][]string{{"--sigma", "0"}, {"--time", "0"}} {
+		for _, what := range []string{"logp", "score"} {
+			want, _ := scoreReference(t, gmmEval(t, fullSpec, ops.NoNoise), points(t, f.x64, tensor.F64, 37, 2), what)
+			assert.Equal(t, want, read(f.full, level, f.x64, what), "%v %s", level, what)
+		}
+		x := points(t, f.x64, tensor.F64, 37, 2)
+		xv, _ := x.Float64s()
+		assert.Equal(t, xv, read(f.full, level, f.x64, "denoiser"), "%v: the denoiser of no noise is the identity", level)
+		// One Gaussian N(2, 3): log p and the score in closed form.
+		logp, score := read(f.line, level, f.line4, "logp"), read(f.line, level, f.line4, "score")
+		for i, x := range []float64{-1, 0, 2, 5} {
+			assert.InDelta(t, -0.5*math.Log(2*math.Pi*3)-(x-2)*(x-2)/6, logp[i], 1e-14, "log p at %v", x)
+			assert.InDelta(t, -(x-2)/3, score[i], 1e-15, "score at %v", x)
+		}
+	}
+}
+
 func TestScoreDefaultDevice(t *testing.T) {
 	if tensor.CUDABuild {
 		t.Skip("cuda build: the default device is the GPU (parity is checked by ops/optest)")
@@ -303,13 +336,13 @@ func TestScoreBadInput(t *testing.T) {
 		{"missing target", without("--target", true), []string{"--target is required"}},
 		{"missing noise level", without("--sigma", true), []string{"--sigma", "--time", "required"}},
 		{"both sigma and time", ok("--time", "0.5"), []string{"either --sigma", "--time", "not both"}},
-		{"sigma zero", ok("--sigma", "0"), []string{"--sigma must be a finite number > 0 (got 0)"}},
-		{"sigma negative", ok("--sigma", "-0.5"), []string{"--sigma must be a finite number > 0 (got -0.5)"}},
-		{"sigma NaN", ok("--sigma", "NaN"), []string{"--sigma must be a finite number > 0 (got NaN)"}},
-		{"sigma infinite", ok("--sigma", "+Inf"), []string{"--sigma must be a finite number > 0 (got +Inf)"}},
+		{"sigma zero for a data set", ok("--sigma", "0", "--target", f.emp), []string{"σ = 0", "no density for a data set", "--sigma 0.01"}},
+		{"sigma negative", ok("--sigma", "-0.5"), []string{"--sigma must be a finite number ≥ 0 (got -0.5)"}},
+		{"sigma NaN", ok("--sigma", "NaN"), []string{"--sigma must be a finite number ≥ 0 (got NaN)"}},
+		{"sigma infinite", ok("--sigma", "+Inf"), []string{"--sigma must be a finite number ≥ 0 (got +Inf)"}},
 		{"sigma not a number", ok("--sigma", "big"), []string{"-sigma", "big"}},
-		{"time zero", append(without("--sigma", true), "--time", "0"), []string{"--time must be a finite number > 0 (got 0)"}},
-		{"time NaN", append(without("--sigma", true), "--time", "nan"), []string{"--time must be a finite number > 0 (got NaN)"}},
+		{"time zero for a data set", append(without("--sigma", true), "--time", "0", "--target", f.emp), []string{"t = 0", "no density for a data set"}},
+		{"time NaN", append(without("--sigma", true), "--time", "nan"), []string{"--time must be a finite number ≥ 0 (got NaN)"}},
 		{"time so large the denoiser is undefined", append(without("--sigma", true), "--time", "800"),
 			[]string{"--time 800", "underflows to 0"}},
 		{"unknown what", ok("--what", "gradient"), []string{`--what must be logp, score, denoiser (got "gradient")`}},
@@ -363,7 +396,7 @@ func TestScoreFailureLeavesExistingOutputUntouched(t *testing.T) {
 	require.NoError(t, os.WriteFile(out, old, 0o644))
 	before := dirListing(t, f.dir)
 	for _, args := range [][]string{
-		{"--sigma", "0"},
+		{"--sigma", "-1"},
 		{"--sigma", "1", "--time", "1"},
 		{"--sigma", "1", "--in", f.x3},
 		{"--sigma", "1", "--what", "hessian"},
