@@ -36,8 +36,8 @@ func TestFusedPathEqualsStepByStep(t *testing.T) {
 	langevin := []LangevinConfig{
 		{Method: MethodULA, Steps: 23, StepSize: 0.05, Thin: 5},
 		{Method: MethodMALA, Steps: 30, StepSize: 0.3},
-		{Method: MethodMALA, Steps: 40, Adapt: true, WarmUp: 11, Thin: 3},
-		{Method: MethodMALA, Steps: 25, AdaptPerChain: true, WarmUp: 10},
+		{Method: MethodMALA, Steps: 40, Adapt: true, SharedStepSize: true, WarmUp: 11, Thin: 3},
+		{Method: MethodMALA, Steps: 25, Adapt: true, WarmUp: 10},
 		{Method: MethodMALA, Steps: 12, StepSize: 0.2, WarmUp: 5, Noise: ops.AtTime(0.3)},
 		{Method: MethodULD, Steps: 21, StepSize: 0.1, Friction: 2, Thin: 7},
 	}

@@ -210,7 +210,7 @@ func TestDualAveragingReachesTargetAcceptance(t *testing.T) {
 		perChain  bool
 		tol       float64
 	}{{1e-3, DefaultTargetAccept, false, 0.05}, {10, DefaultTargetAccept, false, 0.05}, {0.1, 0.8, false, 0.05}, {0.1, DefaultTargetAccept, true, 0.07}} {
-		cfg := LangevinConfig{Method: MethodMALA, Steps: 400, StepSize: c.h0, Adapt: !c.perChain, AdaptPerChain: c.perChain, Seed: 7}
+		cfg := LangevinConfig{Method: MethodMALA, Steps: 400, StepSize: c.h0, Adapt: true, SharedStepSize: !c.perChain, Seed: 7}
 		if c.delta != DefaultTargetAccept {
 			cfg.TargetAccept = c.delta
 		}
@@ -295,7 +295,7 @@ func TestLangevinBatchesReproduceChains(t *testing.T) {
 	for _, cfg := range []LangevinConfig{
 		{Method: MethodULA, Steps: 15, StepSize: 0.1, Seed: 21},
 		{Method: MethodMALA, Steps: 15, StepSize: 0.4, Seed: 22},
-		{Method: MethodMALA, Steps: 30, AdaptPerChain: true, Seed: 23},
+		{Method: MethodMALA, Steps: 30, Adapt: true, Seed: 23},
 		{Method: MethodULD, Steps: 15, StepSize: 0.2, Friction: 1, InvMass: 2, Seed: 24},
 	} {
 		one, err := Langevin(ops.CPU(), tg, all, cfg)
@@ -313,7 +313,7 @@ func TestLangevinBatchesReproduceChains(t *testing.T) {
 			assert.Equal(t, one.StepSizes, append(append([]float64(nil), a.StepSizes...), b.StepSizes...), "per-chain step sizes")
 		}
 		other, err := Langevin(ops.CPU(), tg, all, LangevinConfig{Method: cfg.Method, Steps: cfg.Steps, StepSize: cfg.StepSize,
-			AdaptPerChain: cfg.AdaptPerChain, Friction: cfg.Friction, InvMass: cfg.InvMass, Seed: cfg.Seed + 100})
+			Adapt: cfg.Adapt, Friction: cfg.Friction, InvMass: cfg.InvMass, Seed: cfg.Seed + 100})
 		require.NoError(t, err)
 		assert.NotEqual(t, hostRows(t, one.Samples), hostRows(t, other.Samples), "another seed, other samples")
 		for _, r := range []*Result{one, a, b, other} {

@@ -70,9 +70,11 @@ Langevin family (a "gmm" target; the chains run on its density from x ~ N(0, I))
   ula       unadjusted Langevin, K steps, K score evaluations. Step size (--step-size) default
             0.05·λ_min.
   mala      Metropolis-adjusted Langevin, K steps, K + 1 fused log p + score evaluations. Default:
-            the step size adapts by dual averaging (shared by the chains) towards acceptance 0.574
-            over the first K/2 steps from h0 = 0.5·λ_min·d^(−1/3), then stays fixed; --step-size h
-            fixes h instead.
+            each chain's step size adapts by dual averaging on its own decisions towards
+            acceptance 0.574 over the first K/2 steps from h0 = 0.5·λ_min·d^(−1/3), then stays
+            fixed (so a chain's samples depend only on --seed and its index: the first N chains
+            of a larger run are the same); --step-size h fixes h instead. --stats step_size is the
+            geometric mean of the chains' step sizes.
   uld       underdamped Langevin, K steps, K score evaluations; v ~ N(0, I) (inverse mass 1).
             Step size default 0.25·√λ_min, --friction γ default 2/√λ_min (critical damping of
             the narrowest component).
