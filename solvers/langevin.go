@@ -41,9 +41,11 @@ type LangevinConfig struct {
 	// freezes it at the averaged iterate h̄. By default every chain adapts its own step size on its
 	// own accept/reject decisions, so a chain's run depends on nothing but (seed, chain): splitting
 	// the chains over calls (FirstChain) reproduces the unsplit run exactly. The trade-off: a chain
-	// learns from its own 0/1 decisions only, so the step sizes spread around the common optimum
-	// (by about ±20 % after 50 warm-up steps; Result.StepSizes has them), which costs little
-	// efficiency since the acceptance is flat near its optimum.
+	// learns from its own 0/1 decisions only, so the step sizes spread and sit a little low. Measured
+	// on a 3-D Gaussian (1000 chains, h0 = 0.1): log h̄ has a standard deviation of 0.25 across
+	// chains after 50 warm-up steps (0.13 after 200), the geometric mean is 12 % below the shared
+	// estimate's and the acceptance 0.63 instead of 0.574 — a small cost, since MALA's efficiency is
+	// flat near its optimum. Result.StepSizes has every chain's h̄.
 	Adapt bool
 	// SharedStepSize (with Adapt) adapts one step size for all the chains of the call instead, on
 	// the fraction of them that accepted at each step (chains whose log p is not finite left out):
