@@ -128,7 +128,7 @@ func TestRoundInside(t *testing.T) {
 			plain[i] = float64(float32(v))
 		}
 		assert.Error(t, checkInside("x", c.dom, plain, 2), "the test needs a point that rounding moves out")
-		got := roundInside(c.dom, c.x, 2, tensor.F32)
+		got := solvers.RoundInside(c.dom, c.x, 2, tensor.F32)
 		assert.NoError(t, checkInside("x", c.dom, got, 2))
 		for i := 0; i < len(got); i += 2 {
 			assert.Equal(t, got[i], float64(float32(got[i])), "float32 values")
@@ -137,22 +137,22 @@ func TestRoundInside(t *testing.T) {
 				assert.Equal(t, plain[i:i+2], got[i:i+2])
 			}
 		}
-		assert.Equal(t, c.x, roundInside(c.dom, c.x, 2, tensor.F64), "float64: unchanged")
+		assert.Equal(t, c.x, solvers.RoundInside(c.dom, c.x, 2, tensor.F64), "float64: unchanged")
 	}
 	// The uniform start of a run is inside after rounding.
 	u, err := solvers.SampleUniform(box, 1000, 7)
 	require.NoError(t, err)
-	assert.NoError(t, checkInside("x", box, roundInside(box, u, 2, tensor.F32), 2))
+	assert.NoError(t, checkInside("x", box, solvers.RoundInside(box, u, 2, tensor.F32), 2))
 }
 
 func TestDefaultConstrainedHorizon(t *testing.T) {
 	box, err := ops.NewBox([]float64{-7, -4}, []float64{6, 4})
 	require.NoError(t, err)
-	assert.InDelta(t, 0.6*(13*13+8*8), defaultConstrainedHorizon(box), 1e-12)
+	assert.InDelta(t, 0.6*(13*13+8*8), solvers.DefaultConstrainedHorizon(box), 1e-12)
 	ball, err := ops.NewBall([]float64{0, 0, 0}, 2)
 	require.NoError(t, err)
-	assert.InDelta(t, 0.6*16, defaultConstrainedHorizon(ball), 1e-12)
+	assert.InDelta(t, 0.6*16, solvers.DefaultConstrainedHorizon(ball), 1e-12)
 	tri, err := ops.NewPolytope([][]float64{{1, 0}}, []float64{1})
 	require.NoError(t, err)
-	assert.Equal(t, solvers.DefaultHorizon, defaultConstrainedHorizon(tri))
+	assert.Equal(t, solvers.DefaultHorizon, solvers.DefaultConstrainedHorizon(tri))
 }

@@ -141,12 +141,16 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 		sw:      solvers.SlicedWasserstein(exact2, exact, d, demoProjections, o.seed),
 		modeErr: solvers.ModeWeightError(exact2, d, g), accept: math.NaN()}}
 	for _, m := range demoMethods {
-		spec := samplerSpec{method: m, steps: o.steps, seed: o.seed, segments: solvers.DefaultSegments}
-		if m == "mala" {
-			spec.steps = o.steps - 1 // + 1 fused evaluation of the start: the same budget
+		method, err := solvers.LookupMethod(m)
+		if err != nil {
+			return err
+		}
+		opts := solvers.MethodOptions{Budget: o.steps, Seed: o.seed}
+		if m == solvers.MethodMALA {
+			opts.Budget = o.steps - 1 // + 1 fused evaluation of the start: the same budget
 		}
 		start := time.Now()
-		res, err := runSampler(b, tgt, o.n, tensor.F32, spec)
+		res, err := method.Run(b, tgt, o.n, tensor.F32, opts)
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}

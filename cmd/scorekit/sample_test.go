@@ -73,10 +73,27 @@ func twoStage(K int) int { return 2*((K+1)/2) - 1 }
 
 // Chain i's samples depend only on (seed, i), for every method with its defaults (mala's adapted
 // step size included): the first 40 chains of a run of 40 and of a run of 130 are the same.
+// The registry's methods by kind, for the tests below.
+func methodsWhere(keep func(solvers.Method) bool) []string {
+	var out []string
+	for _, m := range solvers.Methods() {
+		if keep(m) {
+			out = append(out, m.Name)
+		}
+	}
+	return out
+}
+
+var (
+	veMethods       = methodsWhere(func(m solvers.Method) bool { return m.Takes("sigma-max") })
+	rfMethods       = methodsWhere(func(m solvers.Method) bool { return m.Family == solvers.FamilyFlow })
+	twoStageMethods = []string{solvers.MethodHeun, solvers.MethodDPM2, solvers.MethodEDMSDE}
+)
+
 func TestSamplePrefixesAgree(t *testing.T) {
 	dir, tj := sampleDir(t)
 	box := filepath.Join(dir, "box.json")
-	for _, m := range sampleMethods {
+	for _, m := range solvers.MethodNames() {
 		t.Run(m, func(t *testing.T) {
 			run := func(n int) []float64 {
 				out := filepath.Join(t.TempDir(), "x.npy")
@@ -567,7 +584,7 @@ func TestSampleBadInput(t *testing.T) {
 		{"step size for ddpm", method("ddpm", "--step-size", "0.1"), []string{"--step-size", "ddpm"}},
 		{"segments for ula", with("--segments", "3"), []string{"--segments", "ula"}},
 		{"budget too small for rtk", method("rtk-mala", "--segments", "5"), []string{"--steps 10", "rtk-mala", "at least 15"}},
-		{"budget too small for rf-lowdim", method("rf-lowdim", "--steps", "1"), []string{"--steps 1", "rf-lowdim", "--steps 2"}},
+		{"budget too small for rf-lowdim", method("rf-lowdim", "--steps", "1"), []string{"--steps 1", "rf-lowdim", "a budget ≥ 2"}},
 		{"bad ddpm schedule", method("ddpm", "--schedule", "cosine"), []string{"--schedule", "geometric or uniform", "cosine"}},
 		{"ve schedule for ddpm", method("ddpm", "--schedule", "edm"), []string{"--schedule", "geometric or uniform"}},
 		{"ddpm schedule for euler", method("euler", "--schedule", "geometric"), []string{"--schedule", "edm, logsnr, time", "euler"}},
@@ -632,12 +649,13 @@ func TestSampleHelp(t *testing.T) {
 	assert.Empty(t, stderr)
 	for _, want := range []string{"Usage: scorekit sample", "0.05·λ_min", "dual averaging", "⌊K/S⌋ − 2",
 		"⌊K/S⌋ − 1", "geometric", "--trajectory", "--stats", "acceptance_rate", "nan_chains",
-		"ddim --eta 1", "⌊(K+1)/2⌋", "2n − 1", "n = K + 1", "edm, logsnr or time", "--sigma-max", "default 80",
+		"ancestral sampler of the noise-level grids is ddim", "⌊(K+1)/2⌋", "2n − 1", "n = K + 1", "edm, logsnr or time", "--sigma-max", "default 80",
 		"--churn", "default 40", "rejection_rate", "method_steps", "0.6·D²", `"kind": "polytope"`,
 		"Not in this version: gfdm, gfdm-ode, lim"} {
 		assert.Contains(t, stdout, want)
 	}
-	for _, m := range sampleMethods {
-		assert.Contains(t, stdout, "\n  "+m+" ", "method %s is documented", m)
+	for _, m := range solvers.MethodNames() {
+		documented := strings.Contains(stdout, "\n  "+m+" ") || strings.Contains(stdout, "\n  "+m+"\n")
+		assert.True(t, documented, "method %s is documented", m)
 	}
 }
