@@ -18,7 +18,7 @@ import (
 //
 // Each case runs three times from the same inputs (optest.NewChainsInputs: starting rows with a
 // NaN coordinate in row 1, per-chain step sizes with h = 0 at row 2 and h = −1 — a NaN chain — at
-// row 4), every tensor inside NaN guard bands (optest.RunChains): the fused GMMChains launch, the
+// row 4), every tensor inside guard bands (optest.RunChains): the fused GMMChains launch, the
 // same request through ops.StepByStepChains on this backend (one GMMScore, AddGaussianFactor,
 // Step, MALAAccept or ULDStep launch per op and step), and the CPU reference. Tolerance
 // (optest.ChainsRtol): after S steps S·ScoreF32 = S·2e-4 (float32) or S·ScoreF64 = S·1e-10
@@ -98,7 +98,7 @@ func resultSize(r optest.ChainsResult) int {
 }
 
 // The fused kernel, the step-by-step ops on the GPU and the CPU reference agree within the stated
-// tolerance, with rare MALA flips in float32 and none in float64, inside NaN guard bands, and the
+// tolerance, with rare MALA flips in float32 and none in float64, inside guard bands, and the
 // backend frees what it allocated.
 func TestGMMChainsParity(t *testing.T) {
 	lvLeakCheck(t)

@@ -258,7 +258,7 @@ func dfDomains(t *testing.T, d int) []struct {
 // MetropolisStep on the GPU takes exactly the reference's decisions (x and the rejection counts
 // equal bit for bit) for boxes, balls and polytopes in every edge shape and both dtypes, with
 // proposals inside, outside, exactly on the boundary and one ulp either side of it, NaN and
-// infinite (optest.CheckMetropolisStep: NaN guard bands around x and the counts).
+// infinite (optest.CheckMetropolisStep: guard bands around x and the counts).
 func TestMetropolisStepParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/optest"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -37,7 +38,7 @@ const (
 	empiricalRtolF64 = 1e-11
 )
 
-const empiricalGuard = 37 // NaN elements on each side of every output
+const empiricalGuard = 37 // optest.Sentinel elements on each side of every output
 
 // Output selections.
 const (
@@ -143,8 +144,9 @@ func empHost(t *testing.T, dt tensor.DType, v []float64, shape ...int) *tensor.T
 }
 
 // evalEmpirical runs b.EmpiricalScore on x (rows of width d) with the selected outputs and returns
-// them on the host; on a GPU each output is a view inside a NaN-filled buffer whose guard bands
-// must come back untouched.
+// them on the host. Every output starts as optest.Sentinel (so that an element left unwritten,
+// on the GPU or in the reference, is seen); on a GPU each output is a view inside a buffer whose
+// guard bands must come back untouched, bit for bit.
 func evalEmpirical(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, dt tensor.DType, nc empNoise, want int) map[string][]float64 {
 	t.Helper()
 	dev := b.Device()
@@ -186,7 +188,7 @@ func evalEmpirical(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, d
 		buf, err := tensor.New(dev, dt, guard+n*width+guard)
 		require.NoError(t, err)
 		defer buf.Close()
-		require.NoError(t, buf.Fill(math.NaN()))
+		require.NoError(t, buf.Fill(optest.Sentinel))
 		v, err := buf.View(guard, o.shape...)
 		require.NoError(t, err)
 		*o.dst = v
@@ -200,16 +202,14 @@ func evalEmpirical(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, d
 		require.NoError(t, err)
 		all, err := h.Float64s()
 		require.NoError(t, err)
-		for i := 0; i < guard; i++ {
-			require.True(t, math.IsNaN(all[i]) && math.IsNaN(all[len(all)-1-i]), "%s: guard band overwritten", name)
-		}
+		require.NoError(t, optest.CheckGuards(all, guard, name))
 		res[name] = all[guard : len(all)-guard]
 	}
 	return res
 }
 
 // empRowError is max |got − ref| / (|ref| + max_row |ref|) over (rows × width) outputs (0 where both
-// are equal, +Inf where exactly one is NaN).
+// are equal, +Inf where exactly one is NaN or either still holds optest.Sentinel: not written).
 func empRowError(got, ref []float64, width int) float64 {
 	worst := 0.0
 	for r := 0; r*width < len(ref); r++ {
@@ -223,7 +223,7 @@ func empRowError(got, ref []float64, width int) float64 {
 		for j, want := range row {
 			g := got[r*width+j]
 			switch {
-			case math.IsNaN(want) != math.IsNaN(g):
+			case optest.IsSentinel(g) || optest.IsSentinel(want) || math.IsNaN(want) != math.IsNaN(g):
 				return math.Inf(1)
 			case math.IsNaN(want) || g == want:
 				continue
@@ -509,7 +509,7 @@ func TestEmpiricalScoreInvalidRows(t *testing.T) {
 					if bad[i] {
 						assert.True(t, math.IsNaN(g), "%v %s row %d (level %g) must be NaN", dt, name, i, nc.levels[i])
 					} else {
-						assert.False(t, math.IsNaN(g) || math.IsInf(g, 0), "%v %s row %d: %v", dt, name, i, g)
+						assert.False(t, math.IsNaN(g) || math.IsInf(g, 0) || optest.IsSentinel(g), "%v %s row %d: %v", dt, name, i, g)
 					}
 				}
 			}
@@ -534,7 +534,7 @@ func TestEmpiricalScoreFarFromData(t *testing.T) {
 		for name, v := range got {
 			for i, g := range v {
 				if width := len(v) / 9; i/width != 1 {
-					assert.False(t, math.IsNaN(g) || math.IsInf(g, 0), "%v %s[%d] = %v", dt, name, i, g)
+					assert.False(t, math.IsNaN(g) || math.IsInf(g, 0) || optest.IsSentinel(g), "%v %s[%d] = %v", dt, name, i, g)
 				}
 			}
 		}

@@ -32,7 +32,7 @@ import (
 // six (f32) or fifteen (f64) orders above it.
 const fftParityC = 3
 
-// fftGuard is the number of NaN elements on each side of every device buffer: 19 complex values,
+// fftGuard is the number of Sentinel elements on each side of every device buffer: 19 complex values,
 // an even element count so that the data stay aligned to a complex value in both dtypes.
 const fftGuard = 38
 

@@ -80,7 +80,7 @@ func fgnCPU(t *testing.T, dt tensor.DType, p *ops.FGNPlan, paths int, form ops.F
 	return lvValues(t, h)
 }
 
-// fgnGPU runs FGN on the device into a NaN-guarded destination and returns its values.
+// fgnGPU runs FGN on the device into a guarded destination and returns its values.
 func fgnGPU(t *testing.T, b ops.Backend, dt tensor.DType, p *ops.FGNPlan, paths int, form ops.FGNForm, d ops.Draw) []float64 {
 	t.Helper()
 	g := newGuarded(t, dt, nil, paths, p.N())

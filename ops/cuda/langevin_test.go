@@ -52,7 +52,7 @@ const (
 	malaFlipsF32 = 1
 )
 
-// NaN elements on each side of every output: an odd count, so that the output is not 16-byte
+// Sentinel elements on each side of every output: an odd count, so that the output is not 16-byte
 // aligned and the kernels take their scalar path, or a multiple of 4, which keeps the allocation's
 // 256-byte alignment and lets Step and ULDStep use 16-byte loads and stores where d allows.
 const (
@@ -149,15 +149,15 @@ func lvValues(t *testing.T, x *tensor.Tensor) []float64 {
 	return v
 }
 
-// lvGuarded is a device tensor (view) inside a NaN-filled buffer with guard elements on each side
-// (an optest.Guarded on gpu).
+// lvGuarded is a device tensor (view) inside a buffer filled with optest.Sentinel, with guard
+// elements on each side (an optest.Guarded on gpu).
 type lvGuarded struct {
 	g    optest.Guarded
 	view *tensor.Tensor
 }
 
-// newGuarded allocates a tensor of the given shape holding vals (nil: NaN everywhere) inside
-// lvGuard NaN elements on each side.
+// newGuarded allocates a tensor of the given shape holding vals (nil: optest.Sentinel everywhere)
+// inside lvGuard Sentinel elements on each side.
 func newGuarded(t *testing.T, dt tensor.DType, vals []float64, shape ...int) lvGuarded {
 	t.Helper()
 	return newGuardedBy(t, lvGuard, dt, vals, shape...)
@@ -171,7 +171,8 @@ func newGuardedBy(t *testing.T, guard int, dt tensor.DType, vals []float64, shap
 	return lvGuarded{g: g, view: g.View()}
 }
 
-// values returns the view's values; the test fails when a guard element is no longer NaN.
+// values returns the view's values; the test fails when a guard element is no longer Sentinel,
+// bit for bit.
 func (g lvGuarded) values(t *testing.T, name string) []float64 {
 	t.Helper()
 	v, err := g.g.Values(name)
@@ -262,7 +263,7 @@ var stepVariants = []stepVariant{
 }
 
 // Step on the GPU equals the CPU reference for both dtypes, odd shapes, shared and per-chain step
-// sizes, with and without a score, in place and not, inside NaN guard bands.
+// sizes, with and without a score, in place and not, inside guard bands.
 func TestStepParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -383,7 +384,7 @@ var uldVariants = []uldVariant{
 }
 
 // ULDStep on the GPU equals the CPU reference (same draws at site and site+1) for both dtypes and
-// odd shapes, in place inside NaN guard bands.
+// odd shapes, in place inside guard bands.
 func TestULDStepParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -593,7 +594,7 @@ var factorVariants = []factorVariant{
 }
 
 // AddGaussianFactor on the GPU equals the CPU reference for every output subset, both dtypes and
-// odd shapes, in place inside NaN guard bands.
+// odd shapes, in place inside guard bands.
 func TestGaussianFactorParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)

@@ -20,7 +20,8 @@ var (
 )
 
 // CompareRows compares (rows × width) outputs with ScoreF32/ScoreF64-style tolerance scaled by
-// each row's largest |ref|. NaN must match NaN.
+// each row's largest |ref|. NaN must match NaN; an element still holding Sentinel on either side
+// was not written.
 func CompareRows(got, ref []float64, width int, rtol float64) error {
 	if len(got) != len(ref) {
 		return fmt.Errorf("length %d, reference has %d", len(got), len(ref))
@@ -35,6 +36,9 @@ func CompareRows(got, ref []float64, width int, rtol float64) error {
 		}
 		for j, want := range row {
 			g := got[r*width+j]
+			if err := notWritten(g, want, r, j); err != nil {
+				return err
+			}
 			if math.IsNaN(want) != math.IsNaN(g) {
 				return fmt.Errorf("row %d col %d: got %v, reference %v", r, j, g, want)
 			}
@@ -50,7 +54,8 @@ func CompareRows(got, ref []float64, width int, rtol float64) error {
 }
 
 // scoreCase evaluates one score op with every output (responsibilities when k > 0) on b inside
-// NaN guard bands, and on the CPU reference, and compares them.
+// guard bands, and on the CPU reference, every output buffer filled with Sentinel beforehand (so
+// that an element either side leaves unwritten is seen), and compares them.
 func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.Noise,
 	eval func(ops.Backend, ops.ScoreOutputs, *tensor.Tensor, ops.Noise) error) error {
 	n := len(x) / d
@@ -98,7 +103,7 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 				return nil, err
 			}
 			defer buf.Close()
-			if err := buf.Fill(math.NaN()); err != nil {
+			if err := buf.Fill(Sentinel); err != nil {
 				return nil, err
 			}
 			shape := []int{n, w}
@@ -125,10 +130,8 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 				return nil, err
 			}
 			if guarded {
-				for i := 0; i < guard; i++ {
-					if !math.IsNaN(all[i]) || !math.IsNaN(all[len(all)-1-i]) {
-						return nil, fmt.Errorf("%s: guard band overwritten", name)
-					}
+				if err := CheckGuards(all, guard, name); err != nil {
+					return nil, err
 				}
 				all = all[guard : len(all)-guard]
 			}

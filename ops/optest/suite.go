@@ -19,7 +19,7 @@ const LargeRows = 100003
 // Dims are the row widths: below, at and above one Philox block (4 words), and odd.
 var Dims = []int{1, 2, 3, 4, 5, 7, 33}
 
-// guard is the number of NaN elements on each side of an output.
+// guard is the number of Sentinel elements on each side of an output.
 const guard = 37
 
 // Tolerances of the random fills against the CPU reference. Words and uniforms are exact
@@ -168,9 +168,10 @@ func hostValues(x *tensor.Tensor, bits bool) ([]float64, error) {
 	return h.Float64s()
 }
 
-// CheckFill runs one fill op on b into a (rows, dim) window of a NaN-filled buffer and checks
-// that the guard bands are untouched, every output element was written, and the values agree
-// with the CPU reference (exactly for words and uniforms, within NormalF32/NormalF64 for normals).
+// CheckFill runs one fill op on b into a (rows, dim) window of a Sentinel-filled buffer and checks
+// that the guard bands are untouched (bit for bit), every output element was written, and the
+// values agree with the CPU reference (exactly for words and uniforms, within NormalF32/NormalF64
+// for normals).
 func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops.Draw) error {
 	n := rows * dim
 	buf, err := tensor.New(b.Device(), dt, guard+n+guard)
@@ -178,7 +179,7 @@ func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops
 		return err
 	}
 	defer buf.Close()
-	if err := buf.Fill(math.NaN()); err != nil {
+	if err := buf.Fill(Sentinel); err != nil {
 		return err
 	}
 	out, err := buf.View(guard, rows, dim)
@@ -192,19 +193,17 @@ func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops
 	if err != nil {
 		return err
 	}
-	for i := 0; i < guard; i++ {
-		if !math.IsNaN(all[i]) || !math.IsNaN(all[guard+n+i]) {
-			return fmt.Errorf("guard band overwritten: out-of-bounds write around the output")
-		}
+	if err := CheckGuards(all, guard, kind); err != nil {
+		return err
 	}
 	got, err := hostValues(out, kind == "bits")
 	if err != nil {
 		return err
 	}
-	if kind != "bits" {
+	if kind != "bits" { // (a word may take any bit pattern: the exact comparison below catches an unwritten one)
 		for i, v := range got {
-			if math.IsNaN(v) {
-				return fmt.Errorf("output element %d (row %d, col %d) not written (still NaN)", i, i/dim, i%dim)
+			if IsSentinel(v) || math.IsNaN(v) {
+				return fmt.Errorf("output element %d (row %d, col %d) = %v: not written (the fill value is %v) or not a number", i, i/dim, i%dim, v, Sentinel)
 			}
 		}
 	}
