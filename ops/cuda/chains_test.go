@@ -163,13 +163,14 @@ func TestGMMChainsFusedIsBitwise(t *testing.T) {
 }
 
 // A chain that starts at NaN stays NaN (ULA, ULD) or never moves (MALA) and leaves every other
-// chain exactly as in a run without it, in every kernel variant.
+// chain exactly as in a run without it, in every kernel variant (row2, row4, row8, row16, warp1,
+// warp2, warp4, warp8).
 func TestGMMChainsNaNChainIsIsolated(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
 	for _, dt := range lvDTypes {
 		for _, m := range []ops.ChainMethod{ops.ChainULA, ops.ChainMALA, ops.ChainULD} {
-			for _, d := range []int{2, 16, 17, 256} {
+			for _, d := range []int{2, 3, 8, 16, 17, 33, 128, 256} {
 				c := optest.ChainsCase{Method: m, DType: dt, Rows: 40, K: 5, D: d, Kind: ops.Diagonal,
 					Noise: ops.AtSigma(0.3), Factor: true, Steps: 5, Seed: 0x4a4}
 				in, err := optest.NewChainsInputs(c) // row 1 holds a NaN coordinate
@@ -239,7 +240,10 @@ func TestGMMChainsEmpty(t *testing.T) {
 	x, err := tensor.New(gpu, tensor.F32, 0, 2)
 	require.NoError(t, err)
 	defer x.Close()
-	require.NoError(t, b.GMMChains(ops.GMMChains{Method: ops.ChainULA, Mixture: g, Steps: 3, H: 0.1, X: x,
-		Sites: ops.ChainSites{Stride: 16, Accept: 1, ULD: 2}}))
-	require.NoError(t, gpu.Synchronize())
+	n := launchesDuring(func() {
+		require.NoError(t, b.GMMChains(ops.GMMChains{Method: ops.ChainULA, Mixture: g, Steps: 3, H: 0.1, X: x,
+			Sites: ops.ChainSites{Stride: 16, Accept: 1, ULD: 2}}))
+		require.NoError(t, gpu.Synchronize())
+	})
+	assert.Zero(t, n, "kernel launches for an empty batch")
 }

@@ -688,10 +688,13 @@ func TestLangevinEdges(t *testing.T) {
 			v := newGuarded(t, dt, lvInput(n, d, 0.2, 1), n, d)
 			s := newGuarded(t, dt, lvInput(n, d, 0.3, 1), n, d)
 			lp := newGuarded(t, dt, lvInput(n, 1, 0.4, 1), n)
-			require.NoError(t, b.Step(x.view, x.view, s.view, ops.ULA(0.1), ops.Draw{}), "%v %s", dt, sh)
-			require.NoError(t, b.ULDStep(x.view, v.view, s.view, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}))
-			require.NoError(t, b.AddGaussianFactor(ops.ScoreOutputs{LogP: lp.view, Score: s.view}, x.view, v.view, 0.9, 0.2))
-			require.NoError(t, gpu.Synchronize())
+			launches := launchesDuring(func() {
+				require.NoError(t, b.Step(x.view, x.view, s.view, ops.ULA(0.1), ops.Draw{}), "%v %s", dt, sh)
+				require.NoError(t, b.ULDStep(x.view, v.view, s.view, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}))
+				require.NoError(t, b.AddGaussianFactor(ops.ScoreOutputs{LogP: lp.view, Score: s.view}, x.view, v.view, 0.9, 0.2))
+				require.NoError(t, gpu.Synchronize())
+			})
+			assert.Zero(t, launches, "%v %s: kernel launches", dt, sh)
 			assert.True(t, lvSame(x.values(t, "x"), lvRounded(dt, lvInput(n, d, 0.1, 1))))
 			assert.True(t, lvSame(v.values(t, "v"), lvRounded(dt, lvInput(n, d, 0.2, 1))))
 			assert.True(t, lvSame(s.values(t, "score"), lvRounded(dt, lvInput(n, d, 0.3, 1))))
@@ -725,15 +728,20 @@ func TestLangevinEdges(t *testing.T) {
 	host, err := tensor.New(nil, tensor.F32, 4, 3)
 	require.NoError(t, err)
 	cur := ops.MALAState{X: x, LogP: lp, Score: x}
-	for name, err := range map[string]error{
-		"host dst":                 b.Step(host, x, x, ops.ULA(0.1), ops.Draw{}),
-		"negative noise":           b.Step(x, x, x, ops.Coeffs{Alpha: 1, Gamma: -1}, ops.Draw{}),
-		"f32 acceptance counts":    b.MALAAccept(cur, cur, 0.1, nil, ops.Draw{}, lp),
-		"zero step":                b.ULDStep(x, x, x, 0, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}),
-		"last site":                b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{Site: math.MaxUint64}),
-		"factor without outputs":   b.AddGaussianFactor(ops.ScoreOutputs{}, x, x, 0.9, 0.2),
-		"chains beyond 2^32 (uld)": b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{FirstChain: ops.MaxChains - 2}),
-	} {
+	var refusals map[string]error
+	launches := launchesDuring(func() {
+		refusals = map[string]error{
+			"host dst":                 b.Step(host, x, x, ops.ULA(0.1), ops.Draw{}),
+			"negative noise":           b.Step(x, x, x, ops.Coeffs{Alpha: 1, Gamma: -1}, ops.Draw{}),
+			"f32 acceptance counts":    b.MALAAccept(cur, cur, 0.1, nil, ops.Draw{}, lp),
+			"zero step":                b.ULDStep(x, x, x, 0, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}),
+			"last site":                b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{Site: math.MaxUint64}),
+			"factor without outputs":   b.AddGaussianFactor(ops.ScoreOutputs{}, x, x, 0.9, 0.2),
+			"chains beyond 2^32 (uld)": b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{FirstChain: ops.MaxChains - 2}),
+		}
+	})
+	for name, err := range refusals {
 		assert.Error(t, err, name)
 	}
+	assert.Zero(t, launches, "kernel launches by refused calls")
 }
