@@ -37,11 +37,16 @@ var chainsDims = []int{1, 2, 3, 8, 16, 17, 33, 64, 128, 256}
 // chainsCases is the parity sweep: for each dtype, method and width, one case with K, N and the
 // options (factor, per-chain step sizes, trace: the 8 combinations in turn) rotating, the empty
 // batch, 20000 chains at four widths, and mixtures large enough that the component table is
-// staged tile by tile in every evaluation.
+// staged tile by tile in every evaluation. On the emulated device (2 SMs × 32 blocks) the large
+// batches shrink to what still turns the grid-stride loops there: 16411 chains at d = 2 (a
+// thread-variant block holds 256 chains; the loop is the same template code for every thread
+// variant, and at d = 16 the step-by-step run's warp-per-row score would cost a minute), 521 for
+// the others (a warp-variant block holds 8 chains); the tiled mixtures run over 33 to 65 rows
+// and the sweep's rows are 1, 33 and 129.
 func chainsCases() []optest.ChainsCase {
 	noises := []ops.Noise{{}, ops.AtSigma(0.5), ops.AtTime(0.4), {Kind: ops.Affine, Scale: 0.9, Var: 0.3}}
 	ks := []int{1, 5, 40}
-	rows := []int{1, 33, 1025}
+	rows := sized([]int{1, 33, 1025}, []int{1, 33, 129})
 	var cs []optest.ChainsCase
 	i := 0
 	add := func(m ops.ChainMethod, dt tensor.DType, n, k, d int) {
@@ -61,12 +66,13 @@ func chainsCases() []optest.ChainsCase {
 			for j, d := range chainsDims {
 				add(m, dt, rows[(j+int(m))%3], ks[(j+2*int(m))%3], d)
 			}
-			for _, d := range []int{2, 16, 33, 128} {
-				add(m, dt, 20000, 5, d)
+			add(m, dt, sized(20000, 16411), 5, 2)
+			for _, d := range []int{16, 33, 128} {
+				add(m, dt, sized(20000, 521), 5, d)
 			}
-			add(m, dt, 1025, 1000, 2) // row variants: tile < K
-			add(m, dt, 257, 200, 16)
-			add(m, dt, 65, 100, 64) // warp variants: tile < K
+			add(m, dt, sized(1025, 65), 1000, 2) // row variants: tile < K
+			add(m, dt, sized(257, 33), 200, 16)
+			add(m, dt, sized(65, 33), 100, 64) // warp variants: tile < K
 		}
 	}
 	return cs
@@ -140,14 +146,16 @@ func TestGMMChainsParity(t *testing.T) {
 
 // The fused run reproduces the step-by-step run on the GPU bit for bit: same numbers, same
 // arithmetic, same summation orders (kernels/chains.cu) — for every variant, method and dtype,
-// with the factor, per-chain step sizes, the trace and tiled component tables.
+// with the factor, per-chain step sizes, the trace and tiled component tables (about 300 chains;
+// 9 to 18 on the emulated device, still more than one warp-variant block).
 func TestGMMChainsFusedIsBitwise(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
+	rows, ks := sized(300, 9), []int{3, 40, 700}
 	for _, dt := range lvDTypes {
 		for _, m := range []ops.ChainMethod{ops.ChainULA, ops.ChainMALA, ops.ChainULD} {
 			for i, d := range []int{1, 2, 4, 7, 12, 16, 20, 50, 100, 256} {
-				c := optest.ChainsCase{Method: m, DType: dt, Rows: 300 + i, K: []int{3, 40, 700}[i%3], D: d,
+				c := optest.ChainsCase{Method: m, DType: dt, Rows: rows + i, K: ks[i%3], D: d,
 					Kind: []ops.CovKind{ops.Isotropic, ops.Diagonal}[i%2], Noise: ops.AtTime(0.3), Factor: i%2 == 0,
 					PerChain: m != ops.ChainULD && i%3 != 1, Trace: true, Steps: 6, Seed: 0xb175 + uint64(i)}
 				in, err := optest.NewChainsInputs(c)

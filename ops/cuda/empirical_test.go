@@ -257,16 +257,27 @@ func empCheck(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, dt ten
 	t.Helper()
 	got := evalEmpirical(t, b, e, x, dt, nc, want)
 	ref := evalEmpirical(t, ops.CPU(), e, x, dt, nc, want)
-	for name, r := range ref {
-		width := e.Dim()
+	empCompare(t, got, ref, e.Dim(), dt, errs)
+	return got
+}
+
+// empCompare compares every output of got with the reference's (rows of width d, log p of 1) under
+// empiricalRtol and records the largest error.
+func empCompare(t *testing.T, got, ref map[string][]float64, d int, dt tensor.DType, errs empMaxErrors) {
+	t.Helper()
+	for name, g := range got {
+		r, ok := ref[name]
+		if !assert.True(t, ok, "%s: no reference", name) {
+			continue
+		}
+		width := d
 		if name == "log p" {
 			width = 1
 		}
-		err := empRowError(got[name], r, width)
+		err := empRowError(g, r, width)
 		errs[dt] = math.Max(errs[dt], err)
 		assert.LessOrEqual(t, err, empiricalRtol(dt), "%s: error %.3g of the row scale", name, err)
 	}
-	return got
 }
 
 // setEmpiricalKnobs sets the path-forcing knobs for one test and restores them after it.
@@ -282,7 +293,10 @@ func closeEmpiricalBackend(t *testing.T, b ops.Backend) {
 }
 
 // Every output against the CPU reference over shapes (odd N, M, d; one and three mixture terms),
-// all noise kinds, per-row levels with invalid rows, both dtypes.
+// all noise kinds, per-row levels with invalid rows, both dtypes. On the emulated device the data
+// sets are smaller (129 points for the sweep over d, at most 1025 over M, the large case 67
+// queries × 513 points): still several row tiles and data tiles, and (M = 1025, N = 31) several
+// blocks per row tile.
 func TestEmpiricalScoreParity(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
@@ -290,18 +304,18 @@ func TestEmpiricalScoreParity(t *testing.T) {
 	var shapes []shape
 	for _, d := range []int{1, 2, 3, 17, 64, 128, 513} {
 		for _, q := range []int{1, 3} {
-			shapes = append(shapes, shape{33, 1000, d, q})
+			shapes = append(shapes, shape{33, sized(1000, 129), d, q})
 		}
 	}
 	for _, n := range []int{0, 1, 3, 31, 33, 1025} {
 		shapes = append(shapes, shape{n, 33, 17, 3})
 	}
-	for _, m := range []int{1, 3, 33, 1000, 4099} {
+	for _, m := range []int{1, 3, 33, 1000, sized(4099, 1025)} {
 		for _, q := range []int{1, 3} {
 			shapes = append(shapes, shape{31, m, 64, q})
 		}
 	}
-	shapes = append(shapes, shape{1025, 4099, 128, 1})
+	shapes = append(shapes, sized(shape{1025, 4099, 128, 1}, shape{67, 513, 128, 1}))
 	errs := empMaxErrors{}
 	for i, s := range shapes {
 		e := empiricalTarget(t, s.m, s.d, s.q, int64(i), tensor.F64)
@@ -319,7 +333,7 @@ func TestEmpiricalScoreParity(t *testing.T) {
 
 // Each output alone (and each pair) equals the same output computed with all of them, bit for bit:
 // the accumulators and reductions do not depend on what else is asked for. With Q = 1 and Q = 3,
-// one block per row tile and several.
+// one block per row tile and several; 700 data points (257 on the emulated device).
 func TestEmpiricalScoreOutputSubsets(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
@@ -327,7 +341,7 @@ func TestEmpiricalScoreOutputSubsets(t *testing.T) {
 	for _, splits := range []int{1, 3} {
 		for _, q := range []int{1, 3} {
 			setEmpiricalKnobs(t, 0, splits)
-			e := empiricalTarget(t, 700, 40, q, int64(q), tensor.F64)
+			e := empiricalTarget(t, sized(700, 257), 40, q, int64(q), tensor.F64)
 			x := empiricalQueries(e, 70, 7)
 			for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
 				nc := empiricalNoises(70)[3]
@@ -360,28 +374,41 @@ func empSameBits(a, b []float64) bool {
 // The chunked path (data copied from the host in pieces, state carried between launches) gives
 // the one-pass result: bit for bit with one block per row tile (the same tiles in the same order),
 // within tolerance with several blocks per row tile. Data stored as f32 and as f64 (the f32
-// kernel converts f64 data chunk by chunk).
+// kernel converts f64 data chunk by chunk). 130 queries over 1000 points, every noise setting; on
+// the emulated device 67 queries over 400 points (2 row tiles; 7, 7 and 2 chunks in float32, 13, 5
+// and 2 in float64), a shared level and per-row levels with invalid rows.
 func TestEmpiricalScoreChunked(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
 	errs := empMaxErrors{}
+	m, n := sized(1000, 400), sized(130, 67)
 	for _, dataDT := range []tensor.DType{tensor.F32, tensor.F64} {
 		for _, q := range []int{1, 3} {
-			e := empiricalTarget(t, 1000, 33, q, 11, dataDT)
-			x := empiricalQueries(e, 130, 12)
+			e := empiricalTarget(t, m, 33, q, 11, dataDT)
+			x := empiricalQueries(e, n, 12)
 			for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
-				for _, nc := range empiricalNoises(130) {
+				noises := empiricalNoises(n)
+				if emulated {
+					noises = []empNoise{noises[0], noises[3]}
+				}
+				for _, nc := range noises {
 					name := fmt.Sprintf("data %v/Q%d/%v/%s", dataDT, q, dt, nc.name)
+					ref := evalEmpirical(t, ops.CPU(), e, x, dt, nc, empAll)
+					check := func() map[string][]float64 {
+						got := evalEmpirical(t, b, e, x, dt, nc, empAll)
+						empCompare(t, got, ref, e.Dim(), dt, errs)
+						return got
+					}
 					setEmpiricalKnobs(t, 0, 1)
-					one := empCheck(t, b, e, x, dt, nc, empAll, errs)
+					one := check()
 					for _, chunk := range []int{1, 100, 333} { // rounded to whole tiles: 1 tile, 1–3 tiles, 5–10 tiles
 						setEmpiricalKnobs(t, chunk, 1)
-						got := empCheck(t, b, e, x, dt, nc, empAll, errs)
+						got := check()
 						for out, v := range got {
 							assert.True(t, empSameBits(v, one[out]), "%s: chunks of ≤ %d points: %s differs from one pass", name, chunk, out)
 						}
 						setEmpiricalKnobs(t, chunk, 3)
-						empCheck(t, b, e, x, dt, nc, empAll, errs)
+						check()
 					}
 				}
 			}
@@ -439,7 +466,8 @@ func TestEmpiricalScoreMemoryLimit(t *testing.T) {
 }
 
 // Several blocks share one row tile's data (the split path), including more splits than data
-// tiles (empty splits), against the reference.
+// tiles (empty splits), against the reference. 999 data points (333 on the emulated device: 6 and
+// 11 tiles in float32 and float64, fewer than 64 splits).
 func TestEmpiricalScoreSplits(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
@@ -447,7 +475,7 @@ func TestEmpiricalScoreSplits(t *testing.T) {
 	for _, splits := range []int{2, 5, 64} {
 		setEmpiricalKnobs(t, 0, splits)
 		for _, q := range []int{1, 3} {
-			e := empiricalTarget(t, 999, 17, q, 31, tensor.F64)
+			e := empiricalTarget(t, sized(999, 333), 17, q, 31, tensor.F64)
 			x := empiricalQueries(e, 67, 32)
 			for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
 				for _, nc := range empiricalNoises(67) {

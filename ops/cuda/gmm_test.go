@@ -492,7 +492,10 @@ var gmmKinds = []ops.CovKind{ops.Isotropic, ops.Diagonal, ops.Full}
 
 // Every kernel variant (d ≤ 4, ≤ 8: a thread per row; ≤ 32, 64, 128, 256, 512: a warp per row
 // with 1 … 16 coordinates per lane; > 512; full covariances) at and beside its thresholds, every
-// covariance kind, every noise kind, both dtypes.
+// covariance kind, every noise kind, both dtypes. On the emulated device 33 rows per case and two
+// noise settings per width, a shared level and per-row levels (so that every variant still runs
+// in both forms), the kinds rotating with the width; the full covariance of d = 700 (7 warps per
+// block in float64, where the other widths get 8) over 9 rows and one noise setting.
 func TestGMMScoreVariants(t *testing.T) {
 	b := gmmBackend(t)
 	defer b.Close()
@@ -502,9 +505,14 @@ func TestGMMScoreVariants(t *testing.T) {
 			if kind == ops.Full {
 				dims = []int{1, 2, 3, 4, 5, 8, 9, 32, 33, 65, 128, 129, 700}
 			}
-			for _, d := range dims {
-				for _, nz := range gmmNoises {
-					c := gmmCase{rows: 65, k: 3, d: d, kind: kind, noise: nz, outputs: gmmAll, dt: dt}
+			for i, d := range dims {
+				noises := sized(gmmNoises, []gmmNoise{[]gmmNoise{gmmVE, gmmVP, gmmAffine}[i%3], []gmmNoise{gmmVELevels, gmmVPLevels}[i%2]})
+				rows := sized(65, 33)
+				if emulated && d == 700 {
+					rows, noises = 9, noises[dt.Size()/8:][:1]
+				}
+				for _, nz := range noises {
+					c := gmmCase{rows: rows, k: 3, d: d, kind: kind, noise: nz, outputs: gmmAll, dt: dt}
 					t.Run(c.String(), func(t *testing.T) { t.Log(gmmRunCase(t, b, c)) })
 				}
 			}
@@ -513,7 +521,10 @@ func TestGMMScoreVariants(t *testing.T) {
 }
 
 // Mixture sizes K ∈ {1, 3, 8, 64, 512} at small and warp dimensions, up to the hot case's upper
-// end (K = 512, d = 512).
+// end (K = 512, d = 512). On the emulated device 33 rows per case, K = 512 only at d = 2 and 9
+// (at d = 128 and 512, K = 64 already spans several shared-memory tiles), and full covariances
+// above d = 8 only up to K = 8 (that kernel streams every component's factor through shared
+// memory whatever K is: more components are more of the same iterations).
 func TestGMMScoreComponents(t *testing.T) {
 	b := gmmBackend(t)
 	defer b.Close()
@@ -524,8 +535,11 @@ func TestGMMScoreComponents(t *testing.T) {
 					if kind == ops.Full && (d == 512 || d == 128 && k > 64) {
 						continue // hundreds of large eigendecompositions in the CPU setup: slow, nothing new
 					}
+					if emulated && (k == 512 && d >= 128 || kind == ops.Full && d > 8 && k > 8) {
+						continue
+					}
 					nz := []gmmNoise{gmmVE, gmmVPLevels}[i%2]
-					c := gmmCase{rows: 129, k: k, d: d, kind: kind, noise: nz, outputs: gmmAll, dt: dt}
+					c := gmmCase{rows: sized(129, 33), k: k, d: d, kind: kind, noise: nz, outputs: gmmAll, dt: dt}
 					t.Run(c.String(), func(t *testing.T) { t.Log(gmmRunCase(t, b, c)) })
 				}
 			}
@@ -533,16 +547,22 @@ func TestGMMScoreComponents(t *testing.T) {
 	}
 }
 
-// Row counts that catch partial warps and blocks, empty input and one large batch.
+// Row counts that catch partial warps and blocks, empty input and one large batch. On the
+// emulated device the large batch (largeRows) runs the thread-per-row variants only: they need
+// more than 16384 rows (2 SMs × 32 blocks × 256 rows) to turn the grid-stride loop, the
+// warp-per-row ones (8 rows per block) do that from 513 rows on, at 1023 and 1025.
 func TestGMMScoreRows(t *testing.T) {
 	b := gmmBackend(t)
 	defer b.Close()
 	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
-		for _, rows := range append(append([]int(nil), optest.Rows...), optest.LargeRows) {
+		for _, rows := range append(append([]int(nil), optest.Rows...), largeRows()) {
 			for _, cfg := range []struct {
 				k, d int
 				kind ops.CovKind
 			}{{8, 2, ops.Isotropic}, {8, 33, ops.Diagonal}, {3, 9, ops.Full}, {5, 3, ops.Full}} {
+				if emulated && rows == largeRows() && cfg.d > 8 {
+					continue
+				}
 				nz := gmmVELevels
 				if rows%2 == 1 {
 					nz = gmmVP
@@ -645,7 +665,8 @@ func TestGMMScoreFarAway(t *testing.T) {
 
 // Consecutive calls at different shared levels on the same mixture, with no synchronisation in
 // between, each see their own level (the per-level table is rewritten in stream order), and
-// concurrent callers do not disturb each other.
+// concurrent callers do not disturb each other (8 callers, 20 calls each; 3 on the emulated
+// device).
 func TestGMMScoreLevelSequence(t *testing.T) {
 	b := gmmBackend(t)
 	defer b.Close()
@@ -686,7 +707,7 @@ func TestGMMScoreLevelSequence(t *testing.T) {
 					return
 				}
 				results[w] = out
-				for rep := 0; rep < 20 && errs[w] == nil; rep++ {
+				for rep := 0; rep < sized(20, 3) && errs[w] == nil; rep++ {
 					errs[w] = b.GMMScore(ops.ScoreOutputs{LogP: out}, x, g, ops.AtSigma(0.1*float64(w+1)))
 				}
 			}()

@@ -88,7 +88,9 @@ func noiseCompare(got, ref, tol, scale []float64) (float64, error) {
 
 var noiseDTypes = []tensor.DType{tensor.F32, tensor.F64}
 
-const noiseLarge = 100003
+// manyPaths is the large path count of the MA-fBM and Brownian tests: 20011 on a GPU, 4099 on the
+// emulated device (still more than one grid step there: 2 SMs × 16 blocks × 128 paths).
+func manyPaths() int { return sized(20011, 4099) }
 
 // Stable on the GPU equals the CPU reference within stableTolerance for every kind, both dtypes
 // and odd shapes, inside guard bands; the clamp counts agree except for values within the
@@ -101,9 +103,9 @@ func TestStableParity(t *testing.T) {
 		for _, dt := range noiseDTypes {
 			rtol, floor := stableTolerance(s, dt)
 			label := fmt.Sprintf("%v α=%g β=%g clamp=%g %v (rtol %.2g)", s.Kind, s.Alpha, s.Beta, s.Clamp, dt, rtol)
-			for _, rows := range []int{0, 1, 33, 1025, noiseLarge} {
+			for _, rows := range []int{0, 1, 33, 1025, largeRows()} {
 				dims := []int{1, 2, 3, 5, 33}
-				if rows == noiseLarge {
+				if rows == largeRows() {
 					if testing.Short() {
 						continue
 					}
@@ -191,8 +193,8 @@ func TestMAFBMParity(t *testing.T) {
 				tol = 2*noiseNormalTol(dt) + 2e-14
 			}
 			label := fmt.Sprintf("K=%d %v", k, dt)
-			for _, c := range []struct{ paths, steps int }{{0, 5}, {1, 1}, {1, 40}, {33, 7}, {1025, 33}, {20011, 65}} {
-				if c.paths == 20011 && testing.Short() {
+			for _, c := range []struct{ paths, steps int }{{0, 5}, {1, 1}, {1, 40}, {33, 7}, {1025, 33}, {manyPaths(), 65}} {
+				if c.paths == manyPaths() && testing.Short() {
 					continue
 				}
 				const h = 0.01
@@ -273,8 +275,8 @@ func TestBrownianParity(t *testing.T) {
 			for _, inc := range []bool{false, true} {
 				s := ops.BrownianSpec{Horizon: 2.5, Epoch: epoch, Increments: inc}
 				label := fmt.Sprintf("epoch=%d increments=%v %v", epoch, inc, dt)
-				for _, c := range []struct{ paths, n int }{{0, 4}, {1, 1}, {1, 100}, {33, 7}, {1025, 33}, {20011, 129}} {
-					if c.paths == 20011 && testing.Short() {
+				for _, c := range []struct{ paths, n int }{{0, 4}, {1, 1}, {1, 100}, {33, 7}, {1025, 33}, {manyPaths(), 129}} {
+					if c.paths == manyPaths() && testing.Short() {
 						continue
 					}
 					d := ops.Draw{Seed: 123, Site: 45, FirstChain: 77}

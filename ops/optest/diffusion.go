@@ -406,7 +406,7 @@ type diffusionDomain struct {
 	name     string
 	dom      *ops.Domain
 	interior []float64
-	large    bool // also checked with LargeRows rows
+	large    bool // also checked with the large size (LargeRows, or EmulatedLargeRows)
 }
 
 // diffusionDomains returns the suite's domains: boxes, balls and polytopes whose numbers are
@@ -484,10 +484,11 @@ var combineDims = []int{1, 2, 3, 5, 33}
 func RunDiffusion(t *testing.T, b ops.Backend) {
 	t.Run("combine", func(t *testing.T) {
 		for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
-			for _, rows := range append(append([]int(nil), Rows...), LargeRows) {
+			large := largeRows(b)
+			for _, rows := range append(append([]int(nil), Rows...), large) {
 				dims, counts := combineDims, []int{1, 3, ops.MaxTerms}
 				switch {
-				case rows == LargeRows:
+				case rows == large:
 					dims, counts = []int{7}, []int{3}
 				case rows == 33:
 					counts = []int{1, 2, 3, 4, 5, 6}
@@ -516,7 +517,7 @@ func RunDiffusion(t *testing.T, b ops.Backend) {
 			for _, dd := range doms {
 				rows := append([]int(nil), Rows...)
 				if dd.large {
-					rows = append(rows, LargeRows)
+					rows = append(rows, largeRows(b))
 				}
 				for _, n := range rows {
 					if err := CheckMetropolisStep(b, dt, n, dd.dom, dd.interior); err != nil {

@@ -89,10 +89,13 @@ const fftGuard = 38
 
 // FFTLengths and FFTBatches are the signal lengths (the identity, the smallest butterfly, one
 // small and one mid-size transform, and a long one) and the batch sizes (empty, single, odd, a
-// partial block) of the FFT checks.
+// partial block) of the FFT checks. On a host-emulated device (Emulated) EmulatedFFTLengths
+// replace the lengths: the long one is 2^13, still two passes in both dtypes (a CUDA tile holds
+// 4096 float32 or 2048 float64 values), at an eighth of the work.
 var (
-	FFTLengths = []int{1, 2, 8, 1024, 1 << 16}
-	FFTBatches = []int{0, 1, 3, 33}
+	FFTLengths         = []int{1, 2, 8, 1024, 1 << 16}
+	EmulatedFFTLengths = []int{1, 2, 8, 1024, 1 << 13}
+	FFTBatches         = []int{0, 1, 3, 33}
 )
 
 // fftInput returns batch·n complex values as 2·batch·n interleaved floats uniform in [−1, 1),
@@ -683,14 +686,18 @@ func CheckBrownian(b ops.Backend, dt tensor.DType, s ops.BrownianSpec, paths, n 
 // RunNoise runs the checks of the noise ops (FFT, FGN, MAFBM, Stable, Brownian) against b as
 // subtests: FFTLengths × FFTBatches; FGNLengths × FGNPaths × FGNHursts × FGNForms; MAFBMStates
 // over empty, single, odd and partial-tile (paths, steps) with no steps and a site stride;
-// StableSpecs over the edge shapes (and LargeRows for a clamped law, where a count spans many
+// StableSpecs over the edge shapes (and the large size for a clamped law, where a count spans many
 // blocks); BrownianEpochs × increments over the edge shapes; both dtypes each; and the
 // rejections of bad input. It does not close b.
 func RunNoise(t *testing.T, b ops.Backend) {
 	dts := []tensor.DType{tensor.F32, tensor.F64}
 	t.Run("fft", func(t *testing.T) {
+		lengths := FFTLengths
+		if Emulated(b) {
+			lengths = EmulatedFFTLengths
+		}
 		for _, dt := range dts {
-			for _, n := range FFTLengths {
+			for _, n := range lengths {
 				for _, batch := range FFTBatches {
 					if err := CheckFFT(b, dt, batch, n); err != nil {
 						t.Fatalf("%v n %d batch %d: %v", dt, n, batch, err)
@@ -734,9 +741,10 @@ func RunNoise(t *testing.T, b ops.Backend) {
 	t.Run("stable", func(t *testing.T) {
 		for _, s := range StableSpecs() {
 			for _, dt := range dts {
-				for _, rows := range []int{0, 1, 33, 1025, LargeRows} {
+				large := largeRows(b)
+				for _, rows := range []int{0, 1, 33, 1025, large} {
 					dims := []int{1, 2, 3, 5, 33}
-					if rows == LargeRows {
+					if rows == large {
 						if s.Clamp == 0 || s.Kind == ops.StableIsotropic {
 							continue
 						}
