@@ -20,17 +20,21 @@ const Sentinel = -0x1.5a5a5ap+99
 func IsSentinel(v float64) bool { return math.Float64bits(v) == math.Float64bits(Sentinel) }
 
 // CheckGuards checks that the g elements at each end of all (a buffer read back from the device)
-// still hold Sentinel bit for bit, and names the first one that does not.
+// still hold Sentinel bit for bit, and names the one nearest the output that does not (1: the
+// element just before or just after it).
 func CheckGuards(all []float64, g int, what string) error {
-	for i := 0; i < g && i < len(all); i++ {
-		for _, j := range []int{i, len(all) - 1 - i} {
-			if !IsSentinel(all[j]) {
-				side := "before"
-				if j >= len(all)-g {
-					side = "after"
-				}
+	n := len(all) - 2*g
+	if n < 0 {
+		return fmt.Errorf("%s: %d elements cannot hold %d guard elements on each side", what, len(all), g)
+	}
+	for k := 1; k <= g; k++ {
+		for _, c := range []struct {
+			j    int
+			side string
+		}{{g - k, "before"}, {g + n + k - 1, "after"}} {
+			if !IsSentinel(all[c.j]) {
 				return fmt.Errorf("%s: guard band overwritten: element %d %s the output holds %v, not the fill value %v (an out-of-bounds write)",
-					what, i, side, all[j], Sentinel)
+					what, k, c.side, all[c.j], Sentinel)
 			}
 		}
 	}

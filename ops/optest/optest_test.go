@@ -171,7 +171,7 @@ func TestGuardsCatchAnyWrite(t *testing.T) {
 	assert.Equal(t, float64(float32(Sentinel)), Sentinel, "exact in float32")
 	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
 		for _, v := range []float64{math.NaN(), math.Inf(-1), 0, Sentinel * (1 + 0x1p-20)} {
-			for _, at := range []int{0, 4, 4 + 6 + 3} { // first guard element, last before the view, last after it
+			for _, at := range []int{0, 4, 5 + 6, 5 + 6 + 4} { // guard elements: the first, the ones next to the view, the last
 				g, err := NewGuarded(tensor.CPU(), 5, dt, nil, 2, 3)
 				require.NoError(t, err)
 				view, err := g.View().Float64s()
@@ -190,6 +190,8 @@ func TestGuardsCatchAnyWrite(t *testing.T) {
 				}
 				_, err = g.Values("dst")
 				assert.ErrorContains(t, err, "guard band overwritten", "%v: %v at element %d", dt, v, at)
+				want := map[int]string{0: "element 5 before", 4: "element 1 before", 11: "element 1 after", 15: "element 5 after"}[at]
+				assert.ErrorContains(t, err, want, "%v: %v at element %d", dt, v, at)
 				g.Close()
 			}
 		}
