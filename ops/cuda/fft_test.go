@@ -32,8 +32,9 @@ import (
 // six (f32) or fifteen (f64) orders above it.
 const fftParityC = 3
 
-// fftGuard is the number of Sentinel elements on each side of every device buffer: 19 complex values,
-// an even element count so that the data stay aligned to a complex value in both dtypes.
+// fftGuard is the number of optest.Sentinel elements on each side of every device buffer: 19
+// complex values, an even element count so that the data stay aligned to a complex value in both
+// dtypes.
 const fftGuard = 38
 
 var fftDTypes = []tensor.DType{tensor.F32, tensor.F64}

@@ -13,8 +13,8 @@ import (
 )
 
 // The noise ops: FFT, FGN, MAFBM, Stable and Brownian. Each check runs the op on a backend inside
-// Sentinel guard bands and on the CPU reference from the same inputs and draw, and compares them within
-// the tolerance derived below for that op.
+// guard bands and on the CPU reference from the same inputs and draw, and compares them within the
+// tolerance derived below for that op.
 
 // hostRun runs op on a fresh host tensor of the given shape (the CPU reference's side of a check)
 // and returns its values.
@@ -82,8 +82,8 @@ func FFTUnit(dt tensor.DType, n int) float64 {
 	return math.Max(1, float64(bits.Len(uint(max(n, 1)))-1)) * ulp1(dt)
 }
 
-// fftGuard is the number of Sentinel elements on each side of FFT buffers: 19 complex values, an even
-// element count, so that the data stay aligned to a complex value in both dtypes (a device
+// fftGuard is the number of Sentinel elements on each side of FFT buffers: 19 complex values, an
+// even element count, so that the data stay aligned to a complex value in both dtypes (a device
 // backend may require it).
 const fftGuard = 38
 
@@ -110,8 +110,8 @@ func fftInput(dt tensor.DType, seed uint64, batch, n int) []float64 {
 }
 
 // fftRun transforms vals (batch, n, 2) on be: src inside guard bands, dst the same view (inPlace)
-// or a separate Sentinel-filled guarded tensor. Out of place, src must come back unchanged. It returns
-// dst's values.
+// or a separate Sentinel-filled guarded tensor. Out of place, src must come back unchanged. It
+// returns dst's values.
 func fftRun(be ops.Backend, dt tensor.DType, vals []float64, batch, n int, inverse, inPlace bool) ([]float64, error) {
 	dev := be.Device()
 	src, err := NewGuarded(dev, fftGuard, dt, vals, batch, n, 2)
