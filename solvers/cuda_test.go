@@ -65,10 +65,8 @@ func rowDisagreement(t *testing.T, want, got *tensor.Tensor, atol, rtol float64)
 }
 
 func TestGPUSamplersMatchCPU(t *testing.T) {
-	b, err := cuda.New(gpu)
-	require.NoError(t, err)
-	defer b.Close()
 	before := gpu.Allocated()
+	b := openBackend(t)
 	mix := gmmTarget(t, ops.GMMSpec{
 		Weights: []float64{0.2, 0.5, 0.3},
 		Means:   [][]float64{{-3, 0, 1, 0}, {3, 1, 0, -1}, {0, -3, 0, 2}},
@@ -90,12 +88,12 @@ func TestGPUSamplersMatchCPU(t *testing.T) {
 			run  func(b ops.Backend, stepByStep bool) (*Result, error)
 		}{
 			{"mala", func(b ops.Backend, sbs bool) (*Result, error) {
-				x0 := startRows(t, c.dt, n, 4)
+				x0 := startRows(t, b.Device(), c.dt, n, 4)
 				defer x0.Close()
 				return Langevin(b, mix, x0, LangevinConfig{Method: MethodMALA, Steps: 200, StepSize: 0.05, Seed: 3, StepByStep: sbs})
 			}},
 			{"uld", func(b ops.Backend, sbs bool) (*Result, error) {
-				x0 := startRows(t, c.dt, n, 4)
+				x0 := startRows(t, b.Device(), c.dt, n, 4)
 				defer x0.Close()
 				return Langevin(b, mix, x0, LangevinConfig{Method: MethodULD, Steps: 200, StepSize: 0.05, Friction: 2, Seed: 4, StepByStep: sbs})
 			}},
@@ -130,11 +128,28 @@ func TestGPUSamplersMatchCPU(t *testing.T) {
 			})
 		}
 	}
-	require.Equal(t, before, gpu.Allocated(), "device memory leaked by the sampler runs")
+	closeBackend(t, b)
+	require.Equal(t, before, gpu.Allocated(), "device memory held after the sampler runs and the backend's Close")
 }
 
-// startRows is a deterministic spread of starting points.
-func startRows(t *testing.T, dt tensor.DType, n, d int) *tensor.Tensor {
+// openBackend is a CUDA backend on gpu, closed at the end of the test unless closeBackend closed
+// it first (the backend keeps what it uploads, a mixture's tables, until Close).
+func openBackend(t *testing.T) ops.Backend {
+	t.Helper()
+	b, err := cuda.New(gpu)
+	require.NoError(t, err)
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// closeBackend closes b (a second Close, at cleanup, does nothing).
+func closeBackend(t *testing.T, b ops.Backend) {
+	t.Helper()
+	require.NoError(t, b.Close())
+}
+
+// startRows is a deterministic spread of starting points on dev.
+func startRows(t *testing.T, dev tensor.Device, dt tensor.DType, n, d int) *tensor.Tensor {
 	rows := make([][]float64, n)
 	for i := range rows {
 		rows[i] = make([]float64, d)
@@ -142,5 +157,11 @@ func startRows(t *testing.T, dt tensor.DType, n, d int) *tensor.Tensor {
 			rows[i][j] = 3 * math.Sin(float64(i*d+j)+0.5)
 		}
 	}
-	return fromRows(t, dt, rows)
+	x := fromRows(t, dt, rows)
+	if dev.Kind() == tensor.KindCPU {
+		return x
+	}
+	on, err := x.CopyTo(dev)
+	require.NoError(t, err)
+	return on
 }

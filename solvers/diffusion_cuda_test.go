@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/ops"
-	"github.com/scorekit/scorekit/ops/cuda"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -17,13 +16,11 @@ import (
 // with a trajectory both trajectories, agree row by row within a tolerance that follows from the
 // ops' (the denoiser within its op tolerance, Combine's sum formed in float64 on both, the
 // normals within a few ulp); the probability-flow map is contractive, so errors do not grow over
-// the run. There is no accept/reject decision: no row may differ. Device memory is unchanged
-// afterwards.
+// the run. There is no accept/reject decision: no row may differ. After the backend's Close the
+// device holds what it held before.
 func TestGPUDiffusionMatchesCPU(t *testing.T) {
-	b, err := cuda.New(gpu)
-	require.NoError(t, err)
-	defer b.Close()
 	before := gpu.Allocated()
+	b := openBackend(t)
 	den := TargetDenoiser(gmmTarget(t, ops.GMMSpec{
 		Weights: []float64{0.2, 0.5, 0.3},
 		Means:   [][]float64{{-4, 0, 1}, {3, 1, 0}, {0, -3, 2}},
@@ -69,5 +66,6 @@ func TestGPUDiffusionMatchesCPU(t *testing.T) {
 			})
 		}
 	}
-	require.Equal(t, before, gpu.Allocated(), "device memory leaked by the diffusion runs")
+	closeBackend(t, b)
+	require.Equal(t, before, gpu.Allocated(), "device memory held after the diffusion runs and the backend's Close")
 }

@@ -18,7 +18,7 @@ import (
 //
 // Each case runs three times from the same inputs (optest.NewChainsInputs: starting rows with a
 // NaN coordinate in row 1, per-chain step sizes with h = 0 at row 2 and h = −1 — a NaN chain — at
-// row 4), every tensor inside NaN guard bands (optest.RunChains): the fused GMMChains launch, the
+// row 4), every tensor inside guard bands (optest.RunChains): the fused GMMChains launch, the
 // same request through ops.StepByStepChains on this backend (one GMMScore, AddGaussianFactor,
 // Step, MALAAccept or ULDStep launch per op and step), and the CPU reference. Tolerance
 // (optest.ChainsRtol): after S steps S·ScoreF32 = S·2e-4 (float32) or S·ScoreF64 = S·1e-10
@@ -37,11 +37,16 @@ var chainsDims = []int{1, 2, 3, 8, 16, 17, 33, 64, 128, 256}
 // chainsCases is the parity sweep: for each dtype, method and width, one case with K, N and the
 // options (factor, per-chain step sizes, trace: the 8 combinations in turn) rotating, the empty
 // batch, 20000 chains at four widths, and mixtures large enough that the component table is
-// staged tile by tile in every evaluation.
+// staged tile by tile in every evaluation. On the emulated device (2 SMs × 32 blocks) the large
+// batches shrink to what still turns the grid-stride loops there: 16411 chains at d = 2 (a
+// thread-variant block holds 256 chains; the loop is the same template code for every thread
+// variant, and at d = 16 the step-by-step run's warp-per-row score would cost a minute), 521 for
+// the others (a warp-variant block holds 8 chains); the tiled mixtures run over 33 to 65 rows
+// and the sweep's rows are 1, 33 and 129.
 func chainsCases() []optest.ChainsCase {
 	noises := []ops.Noise{{}, ops.AtSigma(0.5), ops.AtTime(0.4), {Kind: ops.Affine, Scale: 0.9, Var: 0.3}}
 	ks := []int{1, 5, 40}
-	rows := []int{1, 33, 1025}
+	rows := sized([]int{1, 33, 1025}, []int{1, 33, 129})
 	var cs []optest.ChainsCase
 	i := 0
 	add := func(m ops.ChainMethod, dt tensor.DType, n, k, d int) {
@@ -61,12 +66,13 @@ func chainsCases() []optest.ChainsCase {
 			for j, d := range chainsDims {
 				add(m, dt, rows[(j+int(m))%3], ks[(j+2*int(m))%3], d)
 			}
-			for _, d := range []int{2, 16, 33, 128} {
-				add(m, dt, 20000, 5, d)
+			add(m, dt, sized(20000, 16411), 5, 2)
+			for _, d := range []int{16, 33, 128} {
+				add(m, dt, sized(20000, 521), 5, d)
 			}
-			add(m, dt, 1025, 1000, 2) // row variants: tile < K
-			add(m, dt, 257, 200, 16)
-			add(m, dt, 65, 100, 64) // warp variants: tile < K
+			add(m, dt, sized(1025, 65), 1000, 2) // row variants: tile < K
+			add(m, dt, sized(257, 33), 200, 16)
+			add(m, dt, sized(65, 33), 100, 64) // warp variants: tile < K
 		}
 	}
 	return cs
@@ -98,7 +104,7 @@ func resultSize(r optest.ChainsResult) int {
 }
 
 // The fused kernel, the step-by-step ops on the GPU and the CPU reference agree within the stated
-// tolerance, with rare MALA flips in float32 and none in float64, inside NaN guard bands, and the
+// tolerance, with rare MALA flips in float32 and none in float64, inside guard bands, and the
 // backend frees what it allocated.
 func TestGMMChainsParity(t *testing.T) {
 	lvLeakCheck(t)
@@ -140,14 +146,16 @@ func TestGMMChainsParity(t *testing.T) {
 
 // The fused run reproduces the step-by-step run on the GPU bit for bit: same numbers, same
 // arithmetic, same summation orders (kernels/chains.cu) — for every variant, method and dtype,
-// with the factor, per-chain step sizes, the trace and tiled component tables.
+// with the factor, per-chain step sizes, the trace and tiled component tables (about 300 chains;
+// 9 to 18 on the emulated device, still more than one warp-variant block).
 func TestGMMChainsFusedIsBitwise(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
+	rows, ks := sized(300, 9), []int{3, 40, 700}
 	for _, dt := range lvDTypes {
 		for _, m := range []ops.ChainMethod{ops.ChainULA, ops.ChainMALA, ops.ChainULD} {
 			for i, d := range []int{1, 2, 4, 7, 12, 16, 20, 50, 100, 256} {
-				c := optest.ChainsCase{Method: m, DType: dt, Rows: 300 + i, K: []int{3, 40, 700}[i%3], D: d,
+				c := optest.ChainsCase{Method: m, DType: dt, Rows: rows + i, K: ks[i%3], D: d,
 					Kind: []ops.CovKind{ops.Isotropic, ops.Diagonal}[i%2], Noise: ops.AtTime(0.3), Factor: i%2 == 0,
 					PerChain: m != ops.ChainULD && i%3 != 1, Trace: true, Steps: 6, Seed: 0xb175 + uint64(i)}
 				in, err := optest.NewChainsInputs(c)
@@ -163,13 +171,14 @@ func TestGMMChainsFusedIsBitwise(t *testing.T) {
 }
 
 // A chain that starts at NaN stays NaN (ULA, ULD) or never moves (MALA) and leaves every other
-// chain exactly as in a run without it, in every kernel variant.
+// chain exactly as in a run without it, in every kernel variant (row2, row4, row8, row16, warp1,
+// warp2, warp4, warp8).
 func TestGMMChainsNaNChainIsIsolated(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
 	for _, dt := range lvDTypes {
 		for _, m := range []ops.ChainMethod{ops.ChainULA, ops.ChainMALA, ops.ChainULD} {
-			for _, d := range []int{2, 16, 17, 256} {
+			for _, d := range []int{2, 3, 8, 16, 17, 33, 128, 256} {
 				c := optest.ChainsCase{Method: m, DType: dt, Rows: 40, K: 5, D: d, Kind: ops.Diagonal,
 					Noise: ops.AtSigma(0.3), Factor: true, Steps: 5, Seed: 0x4a4}
 				in, err := optest.NewChainsInputs(c) // row 1 holds a NaN coordinate
@@ -239,7 +248,10 @@ func TestGMMChainsEmpty(t *testing.T) {
 	x, err := tensor.New(gpu, tensor.F32, 0, 2)
 	require.NoError(t, err)
 	defer x.Close()
-	require.NoError(t, b.GMMChains(ops.GMMChains{Method: ops.ChainULA, Mixture: g, Steps: 3, H: 0.1, X: x,
-		Sites: ops.ChainSites{Stride: 16, Accept: 1, ULD: 2}}))
-	require.NoError(t, gpu.Synchronize())
+	n := launchesDuring(func() {
+		require.NoError(t, b.GMMChains(ops.GMMChains{Method: ops.ChainULA, Mixture: g, Steps: 3, H: 0.1, X: x,
+			Sites: ops.ChainSites{Stride: 16, Accept: 1, ULD: 2}}))
+		require.NoError(t, gpu.Synchronize())
+	})
+	assert.Zero(t, n, "kernel launches for an empty batch")
 }

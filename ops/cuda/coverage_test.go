@@ -81,3 +81,20 @@ func reportKernelCoverage() bool {
 	}
 	return true
 }
+
+// totalLaunches is the number of kernel launches gpu has completed (all entries).
+func totalLaunches() int64 {
+	n := int64(0)
+	for _, v := range gpu.LaunchCounts() {
+		n += v
+	}
+	return n
+}
+
+// launchesDuring runs f and returns the number of kernel launches made meanwhile (the tests do not
+// run in parallel, so they are f's).
+func launchesDuring(f func()) int64 {
+	before := totalLaunches()
+	f()
+	return totalLaunches() - before
+}

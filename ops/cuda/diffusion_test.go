@@ -29,15 +29,16 @@ import (
 // (re-taken in that order by the kernel wherever its own order could disagree), so x and the
 // rejection counts must agree exactly.
 
-// Batch sizes and widths of the Combine and MetropolisStep parity tests; the large batch runs a
-// subset of the widths (its reference runs on the CPU).
+// Batch sizes and widths of the Combine and MetropolisStep parity tests; the large batch
+// (largeRows) runs a subset of the widths (its reference runs on the CPU). The wide rows are 513
+// values on a GPU and 129 on the emulated device: odd, a partial Philox lane and a group of lanes
+// per row either way, at a quarter of the work.
 var (
-	dfRows      = []int{0, 1, 3, 31, 32, 33, 1023, 1025, dfLarge}
-	dfDims      = []int{1, 2, 3, 64, 513}
+	dfRows      = []int{0, 1, 3, 31, 32, 33, 1023, 1025}
 	dfLargeDims = []int{1, 3, 64}
 )
 
-const dfLarge = 100003
+func dfDims() []int { return []int{1, 2, 3, 64, sized(513, 129)} }
 
 // dfCoeffs are the coefficients of the parity tests' terms, in term order (magnitudes spread over
 // two decades, both signs, so that terms cancel somewhere).
@@ -46,12 +47,12 @@ var dfCoeffs = [ops.MaxTerms]float64{1.25, -0.75, 2.5, -0.3, 0.06, -19}
 // dfShapes is every (N, d) of the parity tests; -short leaves out the large batch.
 func dfShapes() []lvShape {
 	var out []lvShape
-	for _, n := range dfRows {
-		if n == dfLarge && testing.Short() {
+	for _, n := range append(append([]int(nil), dfRows...), largeRows()) {
+		if n == largeRows() && testing.Short() {
 			continue
 		}
-		dims := dfDims
-		if n == dfLarge {
+		dims := dfDims()
+		if n == largeRows() {
 			dims = dfLargeDims
 		}
 		for _, d := range dims {
@@ -87,11 +88,15 @@ func (v combineVariant) String() string {
 
 // combineVariants: 1..MaxTerms terms, each without and with noise, into a separate tensor and into
 // one of the terms (the aliased term rotates with the shape), alternately aligned and not. The
-// large batch keeps 2 and MaxTerms terms.
+// large batch keeps 2 and MaxTerms terms; on the emulated device every shape keeps 1, 2 and
+// MaxTerms (TestCombineAliasEveryTerm and the conformance suite run every count).
 func combineVariants(sh lvShape) []combineVariant {
 	var out []combineVariant
 	for k := 1; k <= ops.MaxTerms; k++ {
-		if sh.n == dfLarge && k != 2 && k != ops.MaxTerms {
+		if sh.n == largeRows() && k != 2 && k != ops.MaxTerms {
+			continue
+		}
+		if emulated && k > 2 && k != ops.MaxTerms {
 			continue
 		}
 		for _, noise := range []float64{0, 0.7} {
@@ -258,7 +263,7 @@ func dfDomains(t *testing.T, d int) []struct {
 // MetropolisStep on the GPU takes exactly the reference's decisions (x and the rejection counts
 // equal bit for bit) for boxes, balls and polytopes in every edge shape and both dtypes, with
 // proposals inside, outside, exactly on the boundary and one ulp either side of it, NaN and
-// infinite (optest.CheckMetropolisStep: NaN guard bands around x and the counts).
+// infinite (optest.CheckMetropolisStep: guard bands around x and the counts).
 func TestMetropolisStepParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -276,16 +281,17 @@ func TestMetropolisStepParity(t *testing.T) {
 // group sum and the reference's sequential sum can fall on opposite sides of the threshold: the
 // kernel re-takes those decisions in the reference's order, so every decision must still agree.
 // Points c + r u/‖u‖ (ball) and x0 + t a_i with a_i·(x0 + t a_i) ≈ b_i (a dense polytope), u and A
-// Gaussian, for d = 64 and 513 (a group of 16 or 32 lanes per row). About half of these points
-// land on each side (at least a tenth on either, the test asserts, so that it cannot pass
-// vacuously).
+// Gaussian, for d = 64 and 513 (a group of 16 or 32 lanes per row; 129 on the emulated device,
+// also 32 lanes). About half of these points land on each side (at least a tenth on either, the
+// test asserts, so that it cannot pass vacuously). 20000 points per case, 2003 on the emulated
+// device.
 func TestMetropolisStepBoundaryTies(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
+	n := sized(20000, 2003)
 	for _, dt := range lvDTypes {
-		for _, d := range []int{64, 513} {
+		for _, d := range []int{64, sized(513, 129)} {
 			rng := rand.New(rand.NewPCG(uint64(d), 7))
-			const n = 20000
 			center := make([]float64, d)
 			for j := range center {
 				center[j] = rng.NormFloat64()

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/optest"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -37,7 +38,7 @@ const (
 	empiricalRtolF64 = 1e-11
 )
 
-const empiricalGuard = 37 // NaN elements on each side of every output
+const empiricalGuard = 37 // optest.Sentinel elements on each side of every output
 
 // Output selections.
 const (
@@ -143,8 +144,9 @@ func empHost(t *testing.T, dt tensor.DType, v []float64, shape ...int) *tensor.T
 }
 
 // evalEmpirical runs b.EmpiricalScore on x (rows of width d) with the selected outputs and returns
-// them on the host; on a GPU each output is a view inside a NaN-filled buffer whose guard bands
-// must come back untouched.
+// them on the host. Every output starts as optest.Sentinel (so that an element left unwritten,
+// on the GPU or in the reference, is seen); on a GPU each output is a view inside a buffer whose
+// guard bands must come back untouched, bit for bit.
 func evalEmpirical(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, dt tensor.DType, nc empNoise, want int) map[string][]float64 {
 	t.Helper()
 	dev := b.Device()
@@ -186,7 +188,7 @@ func evalEmpirical(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, d
 		buf, err := tensor.New(dev, dt, guard+n*width+guard)
 		require.NoError(t, err)
 		defer buf.Close()
-		require.NoError(t, buf.Fill(math.NaN()))
+		require.NoError(t, buf.Fill(optest.Sentinel))
 		v, err := buf.View(guard, o.shape...)
 		require.NoError(t, err)
 		*o.dst = v
@@ -200,16 +202,14 @@ func evalEmpirical(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, d
 		require.NoError(t, err)
 		all, err := h.Float64s()
 		require.NoError(t, err)
-		for i := 0; i < guard; i++ {
-			require.True(t, math.IsNaN(all[i]) && math.IsNaN(all[len(all)-1-i]), "%s: guard band overwritten", name)
-		}
+		require.NoError(t, optest.CheckGuards(all, guard, name))
 		res[name] = all[guard : len(all)-guard]
 	}
 	return res
 }
 
 // empRowError is max |got − ref| / (|ref| + max_row |ref|) over (rows × width) outputs (0 where both
-// are equal, +Inf where exactly one is NaN).
+// are equal, +Inf where exactly one is NaN or either still holds optest.Sentinel: not written).
 func empRowError(got, ref []float64, width int) float64 {
 	worst := 0.0
 	for r := 0; r*width < len(ref); r++ {
@@ -223,7 +223,7 @@ func empRowError(got, ref []float64, width int) float64 {
 		for j, want := range row {
 			g := got[r*width+j]
 			switch {
-			case math.IsNaN(want) != math.IsNaN(g):
+			case optest.IsSentinel(g) || optest.IsSentinel(want) || math.IsNaN(want) != math.IsNaN(g):
 				return math.Inf(1)
 			case math.IsNaN(want) || g == want:
 				continue
@@ -257,16 +257,27 @@ func empCheck(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, dt ten
 	t.Helper()
 	got := evalEmpirical(t, b, e, x, dt, nc, want)
 	ref := evalEmpirical(t, ops.CPU(), e, x, dt, nc, want)
-	for name, r := range ref {
-		width := e.Dim()
+	empCompare(t, got, ref, e.Dim(), dt, errs)
+	return got
+}
+
+// empCompare compares every output of got with the reference's (rows of width d, log p of 1) under
+// empiricalRtol and records the largest error.
+func empCompare(t *testing.T, got, ref map[string][]float64, d int, dt tensor.DType, errs empMaxErrors) {
+	t.Helper()
+	for name, g := range got {
+		r, ok := ref[name]
+		if !assert.True(t, ok, "%s: no reference", name) {
+			continue
+		}
+		width := d
 		if name == "log p" {
 			width = 1
 		}
-		err := empRowError(got[name], r, width)
+		err := empRowError(g, r, width)
 		errs[dt] = math.Max(errs[dt], err)
 		assert.LessOrEqual(t, err, empiricalRtol(dt), "%s: error %.3g of the row scale", name, err)
 	}
-	return got
 }
 
 // setEmpiricalKnobs sets the path-forcing knobs for one test and restores them after it.
@@ -282,7 +293,10 @@ func closeEmpiricalBackend(t *testing.T, b ops.Backend) {
 }
 
 // Every output against the CPU reference over shapes (odd N, M, d; one and three mixture terms),
-// all noise kinds, per-row levels with invalid rows, both dtypes.
+// all noise kinds, per-row levels with invalid rows, both dtypes. On the emulated device the data
+// sets are smaller (129 points for the sweep over d, at most 1025 over M, the large case 67
+// queries × 513 points): still several row tiles and data tiles, and (M = 1025, N = 31) several
+// blocks per row tile.
 func TestEmpiricalScoreParity(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
@@ -290,18 +304,18 @@ func TestEmpiricalScoreParity(t *testing.T) {
 	var shapes []shape
 	for _, d := range []int{1, 2, 3, 17, 64, 128, 513} {
 		for _, q := range []int{1, 3} {
-			shapes = append(shapes, shape{33, 1000, d, q})
+			shapes = append(shapes, shape{33, sized(1000, 129), d, q})
 		}
 	}
 	for _, n := range []int{0, 1, 3, 31, 33, 1025} {
 		shapes = append(shapes, shape{n, 33, 17, 3})
 	}
-	for _, m := range []int{1, 3, 33, 1000, 4099} {
+	for _, m := range []int{1, 3, 33, 1000, sized(4099, 1025)} {
 		for _, q := range []int{1, 3} {
 			shapes = append(shapes, shape{31, m, 64, q})
 		}
 	}
-	shapes = append(shapes, shape{1025, 4099, 128, 1})
+	shapes = append(shapes, sized(shape{1025, 4099, 128, 1}, shape{67, 513, 128, 1}))
 	errs := empMaxErrors{}
 	for i, s := range shapes {
 		e := empiricalTarget(t, s.m, s.d, s.q, int64(i), tensor.F64)
@@ -319,7 +333,7 @@ func TestEmpiricalScoreParity(t *testing.T) {
 
 // Each output alone (and each pair) equals the same output computed with all of them, bit for bit:
 // the accumulators and reductions do not depend on what else is asked for. With Q = 1 and Q = 3,
-// one block per row tile and several.
+// one block per row tile and several; 700 data points (257 on the emulated device).
 func TestEmpiricalScoreOutputSubsets(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
@@ -327,7 +341,7 @@ func TestEmpiricalScoreOutputSubsets(t *testing.T) {
 	for _, splits := range []int{1, 3} {
 		for _, q := range []int{1, 3} {
 			setEmpiricalKnobs(t, 0, splits)
-			e := empiricalTarget(t, 700, 40, q, int64(q), tensor.F64)
+			e := empiricalTarget(t, sized(700, 257), 40, q, int64(q), tensor.F64)
 			x := empiricalQueries(e, 70, 7)
 			for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
 				nc := empiricalNoises(70)[3]
@@ -360,28 +374,41 @@ func empSameBits(a, b []float64) bool {
 // The chunked path (data copied from the host in pieces, state carried between launches) gives
 // the one-pass result: bit for bit with one block per row tile (the same tiles in the same order),
 // within tolerance with several blocks per row tile. Data stored as f32 and as f64 (the f32
-// kernel converts f64 data chunk by chunk).
+// kernel converts f64 data chunk by chunk). 130 queries over 1000 points, every noise setting; on
+// the emulated device 67 queries over 400 points (2 row tiles; 7, 7 and 2 chunks in float32, 13, 5
+// and 2 in float64), a shared level and per-row levels with invalid rows.
 func TestEmpiricalScoreChunked(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
 	errs := empMaxErrors{}
+	m, n := sized(1000, 400), sized(130, 67)
 	for _, dataDT := range []tensor.DType{tensor.F32, tensor.F64} {
 		for _, q := range []int{1, 3} {
-			e := empiricalTarget(t, 1000, 33, q, 11, dataDT)
-			x := empiricalQueries(e, 130, 12)
+			e := empiricalTarget(t, m, 33, q, 11, dataDT)
+			x := empiricalQueries(e, n, 12)
 			for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
-				for _, nc := range empiricalNoises(130) {
+				noises := empiricalNoises(n)
+				if emulated {
+					noises = []empNoise{noises[0], noises[3]}
+				}
+				for _, nc := range noises {
 					name := fmt.Sprintf("data %v/Q%d/%v/%s", dataDT, q, dt, nc.name)
+					ref := evalEmpirical(t, ops.CPU(), e, x, dt, nc, empAll)
+					check := func() map[string][]float64 {
+						got := evalEmpirical(t, b, e, x, dt, nc, empAll)
+						empCompare(t, got, ref, e.Dim(), dt, errs)
+						return got
+					}
 					setEmpiricalKnobs(t, 0, 1)
-					one := empCheck(t, b, e, x, dt, nc, empAll, errs)
+					one := check()
 					for _, chunk := range []int{1, 100, 333} { // rounded to whole tiles: 1 tile, 1–3 tiles, 5–10 tiles
 						setEmpiricalKnobs(t, chunk, 1)
-						got := empCheck(t, b, e, x, dt, nc, empAll, errs)
+						got := check()
 						for out, v := range got {
 							assert.True(t, empSameBits(v, one[out]), "%s: chunks of ≤ %d points: %s differs from one pass", name, chunk, out)
 						}
 						setEmpiricalKnobs(t, chunk, 3)
-						empCheck(t, b, e, x, dt, nc, empAll, errs)
+						check()
 					}
 				}
 			}
@@ -439,7 +466,8 @@ func TestEmpiricalScoreMemoryLimit(t *testing.T) {
 }
 
 // Several blocks share one row tile's data (the split path), including more splits than data
-// tiles (empty splits), against the reference.
+// tiles (empty splits), against the reference. 999 data points (333 on the emulated device: 6 and
+// 11 tiles in float32 and float64, fewer than 64 splits).
 func TestEmpiricalScoreSplits(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
@@ -447,7 +475,7 @@ func TestEmpiricalScoreSplits(t *testing.T) {
 	for _, splits := range []int{2, 5, 64} {
 		setEmpiricalKnobs(t, 0, splits)
 		for _, q := range []int{1, 3} {
-			e := empiricalTarget(t, 999, 17, q, 31, tensor.F64)
+			e := empiricalTarget(t, sized(999, 333), 17, q, 31, tensor.F64)
 			x := empiricalQueries(e, 67, 32)
 			for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
 				for _, nc := range empiricalNoises(67) {
@@ -460,7 +488,8 @@ func TestEmpiricalScoreSplits(t *testing.T) {
 }
 
 // With a single data point the posterior mean is that point: exactly with one mixture term
-// (weight e^0 = 1), within an ulp with three (Σ_q p_q y / Σ_q p_q).
+// (weight e^0 = 1), within 2·2^-23 (2^-52) of |y| with three (Σ_q p_q y / Σ_q p_q: a sum of three
+// products and a division).
 func TestEmpiricalScoreSinglePoint(t *testing.T) {
 	b := backend(t)
 	defer closeEmpiricalBackend(t, b)
@@ -509,7 +538,7 @@ func TestEmpiricalScoreInvalidRows(t *testing.T) {
 					if bad[i] {
 						assert.True(t, math.IsNaN(g), "%v %s row %d (level %g) must be NaN", dt, name, i, nc.levels[i])
 					} else {
-						assert.False(t, math.IsNaN(g) || math.IsInf(g, 0), "%v %s row %d: %v", dt, name, i, g)
+						assert.False(t, math.IsNaN(g) || math.IsInf(g, 0) || optest.IsSentinel(g), "%v %s row %d: %v", dt, name, i, g)
 					}
 				}
 			}
@@ -534,7 +563,7 @@ func TestEmpiricalScoreFarFromData(t *testing.T) {
 		for name, v := range got {
 			for i, g := range v {
 				if width := len(v) / 9; i/width != 1 {
-					assert.False(t, math.IsNaN(g) || math.IsInf(g, 0), "%v %s[%d] = %v", dt, name, i, g)
+					assert.False(t, math.IsNaN(g) || math.IsInf(g, 0) || optest.IsSentinel(g), "%v %s[%d] = %v", dt, name, i, g)
 				}
 			}
 		}
@@ -603,8 +632,11 @@ func TestEmpiricalScoreEdges(t *testing.T) {
 	lp, err := tensor.New(gpu, tensor.F32, 0)
 	require.NoError(t, err)
 	defer lp.Close()
-	require.NoError(t, b.EmpiricalScore(ops.ScoreOutputs{LogP: lp}, x, e, ops.AtSigma(1)))
-	err = b.EmpiricalScore(ops.ScoreOutputs{LogP: lp}, x, e, ops.NoNoise)
+	launches := launchesDuring(func() {
+		require.NoError(t, b.EmpiricalScore(ops.ScoreOutputs{LogP: lp}, x, e, ops.AtSigma(1)))
+		err = b.EmpiricalScore(ops.ScoreOutputs{LogP: lp}, x, e, ops.NoNoise)
+	})
+	assert.Zero(t, launches, "kernel launches for N = 0 and for a refused call")
 	require.Error(t, err)
 	assert.True(t, strings.Contains(err.Error(), "noise"), err.Error())
 }

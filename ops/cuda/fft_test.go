@@ -32,8 +32,9 @@ import (
 // six (f32) or fifteen (f64) orders above it.
 const fftParityC = 3
 
-// fftGuard is the number of NaN elements on each side of every device buffer: 19 complex values,
-// an even element count so that the data stay aligned to a complex value in both dtypes.
+// fftGuard is the number of optest.Sentinel elements on each side of every device buffer: 19
+// complex values, an even element count so that the data stay aligned to a complex value in both
+// dtypes.
 const fftGuard = 38
 
 var fftDTypes = []tensor.DType{tensor.F32, tensor.F64}
@@ -99,11 +100,12 @@ func fftCompare(t *testing.T, dt tensor.DType, got, ref []float64, batch, n int,
 }
 
 // fftBatches are the batch sizes of the parity sweep for length n: 1, 3 and a large one — 1000
-// while batch·n ≤ 2^22, then 2^22/n (so that the CPU reference stays within a second per case).
+// while batch·n ≤ 2^22, then 2^22/n (so that the CPU reference stays within a second per case);
+// on the emulated device the cap is 2^15 values.
 func fftBatches(n int) []int {
-	large := 1000
-	if large*n > 1<<22 {
-		large = max(1, (1<<22)/n)
+	large, most := 1000, sized(1<<22, 1<<15)
+	if large*n > most {
+		large = max(1, most/n)
 	}
 	if large <= 3 {
 		return []int{1, 3}
@@ -113,14 +115,15 @@ func fftBatches(n int) []int {
 
 // Parity with the CPU reference for every power of two n = 1 … 2^22 (single pass up to 4096 in
 // f32 and 2048 in f64, two passes beyond, the largest radices of each plan included), batches 1, 3
-// and large, both dtypes, both directions, in place and out of place, with NaN guard bands around
-// both buffers (out of place, src must come back unchanged). -short stops at 2^16.
+// and large, both dtypes, both directions, in place and out of place, with guard bands around
+// both buffers (out of place, src must come back unchanged). -short stops at 2^16, the emulated
+// device at 2^14 (every radix of a single pass, and two passes in both dtypes from 2^13 on).
 func TestFFTParity(t *testing.T) {
 	b := backend(t)
 	defer b.Close()
-	maxLog := 22
+	maxLog := sized(22, 14)
 	if testing.Short() {
-		maxLog = 16
+		maxLog = min(maxLog, 16)
 	}
 	worst := map[tensor.DType]float64{}
 	for logn := 0; logn <= maxLog; logn++ {
@@ -137,13 +140,27 @@ func TestFFTParity(t *testing.T) {
 }
 
 // The three-pass plans (n = 2^23, 2^24 = ops.MaxFFTLength), where an in-place transform ends with
-// a copy from the scratch buffer.
+// a copy from the scratch buffer. On the emulated device one float32 signal of 2^23 values,
+// transformed forward out of place and inverse in place (the buffer sequence of a three-pass plan
+// does not depend on the dtype, and every radix it uses is covered by TestFFTParity).
 func TestFFTThreePasses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("signals of 2^23 and 2^24 values")
 	}
 	b := backend(t)
 	defer b.Close()
+	if emulated {
+		for _, c := range []struct {
+			dt               tensor.DType
+			inverse, inPlace bool
+		}{{tensor.F32, false, false}, {tensor.F32, true, true}} {
+			const n = 1 << 23
+			vals := fftInput(c.dt, 1000*n+1, 1, n)
+			e := fftTransformCase(t, b, c.dt, vals, fftReference(t, c.dt, vals, 1, n, c.inverse), 1, n, c.inverse, c.inPlace)
+			t.Logf("%v n=%d inverse=%v in place=%v: largest error %.3g·log₂n·ε·RMS", c.dt, n, c.inverse, c.inPlace, e)
+		}
+		return
+	}
 	for _, n := range []int{1 << 23, ops.MaxFFTLength} {
 		for _, dt := range fftDTypes {
 			e := fftParityCase(t, b, dt, 1, n)
@@ -161,28 +178,37 @@ func fftParityCase(t *testing.T, b ops.Backend, dt tensor.DType, batch, n int) f
 	for _, inverse := range []bool{false, true} {
 		ref := fftReference(t, dt, vals, batch, n, inverse)
 		for _, inPlace := range []bool{false, true} {
-			what := fmt.Sprintf("%v n=%d batch=%d inverse=%v inPlace=%v", dt, n, batch, inverse, inPlace)
-			src := newGuardedBy(t, fftGuard, dt, vals, batch, n, 2)
-			dst := src
-			if !inPlace {
-				dst = newGuardedBy(t, fftGuard, dt, nil, batch, n, 2)
-			}
-			require.NoError(t, b.FFT(dst.view, src.view, inverse), what)
-			got := dst.values(t, what)
-			if !inPlace {
-				assert.True(t, lvSame(vals, src.values(t, what+" (src)")), "%s: src modified", what)
-				dst.close()
-			}
-			src.close()
-			worst = math.Max(worst, fftCompare(t, dt, got, ref, batch, n, what))
+			worst = math.Max(worst, fftTransformCase(t, b, dt, vals, ref, batch, n, inverse, inPlace))
 		}
 	}
 	return worst
 }
 
+// fftTransformCase runs one transform of vals (batch signals of length n) on b, both buffers
+// inside guard bands (out of place, src must come back unchanged), compares it with ref (the CPU
+// reference's transform) and returns the largest error.
+func fftTransformCase(t *testing.T, b ops.Backend, dt tensor.DType, vals, ref []float64, batch, n int, inverse, inPlace bool) float64 {
+	t.Helper()
+	what := fmt.Sprintf("%v n=%d batch=%d inverse=%v inPlace=%v", dt, n, batch, inverse, inPlace)
+	src := newGuardedBy(t, fftGuard, dt, vals, batch, n, 2)
+	defer src.close()
+	dst := src
+	if !inPlace {
+		dst = newGuardedBy(t, fftGuard, dt, nil, batch, n, 2)
+		defer dst.close()
+	}
+	require.NoError(t, b.FFT(dst.view, src.view, inverse), what)
+	got := dst.values(t, what)
+	if !inPlace {
+		assert.True(t, lvSame(vals, src.values(t, what+" (src)")), "%s: src modified", what)
+	}
+	return fftCompare(t, dt, got, ref, batch, n, what)
+}
+
 // Many tiles: more than the grid's 64 blocks per SM, so that blocks stride over tiles, and a last
 // tile that is partly past the batch. The batch repeats 7 signals, so one CPU reference per
-// pattern checks every row.
+// pattern checks every row. 2^26 values per dtype; on the emulated device (2 SMs, tiles of 64
+// signals in float32 and 32 in float64) 2^20 + 5 signals' worth, still two grid strides or more.
 func TestFFTLargeBatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("2^26 values per dtype")
@@ -190,7 +216,7 @@ func TestFFTLargeBatch(t *testing.T) {
 	b := backend(t)
 	defer b.Close()
 	const n, patterns = 64, 7
-	const batch = (1<<26)/n + 5
+	batch := sized(1<<26, 1<<20)/n + 5
 	for _, dt := range fftDTypes {
 		pat := fftInput(dt, 77, patterns, n)
 		vals := make([]float64, 2*batch*n)
@@ -287,12 +313,13 @@ func TestFFTRejectsMisalignedAndOverlapping(t *testing.T) {
 
 // The backend's scratch buffers and twiddle tables live until Close and no longer: device memory
 // before the backend equals device memory after its Close, across growing scratch sizes (each
-// growth frees the smaller buffer).
+// growth frees the smaller buffer). Signals up to 2^20 values, 2^15 on the emulated device.
 func TestFFTReleasesMemory(t *testing.T) {
 	before := gpu.Allocated()
 	b := backend(t)
+	largest := sized(1<<20, 1<<15)
 	for _, dt := range fftDTypes {
-		for _, n := range []int{1 << 13, 1 << 16, 1 << 20} {
+		for _, n := range []int{1 << 13, sized(1<<16, 1<<14), largest} {
 			x := lvDevice(t, dt, fftInput(dt, 3, 2, n), 2, n, 2)
 			require.NoError(t, b.FFT(x, x, false))
 			require.NoError(t, b.FFT(x, x, true))
@@ -301,8 +328,8 @@ func TestFFTReleasesMemory(t *testing.T) {
 	}
 	require.NoError(t, gpu.Synchronize())
 	held := gpu.Allocated() - before
-	// One scratch per dtype (the largest, 2·2^20 complex values) and one table per dtype (8 KiB).
-	assert.Equal(t, int64(2*(1<<20)*2*4+2*(1<<20)*2*8+2*8192), held, "cached after the calls")
+	// One scratch per dtype (the largest, 2·largest complex values) and one table per dtype (8 KiB).
+	assert.Equal(t, int64(2*largest*2*4+2*largest*2*8+2*8192), held, "cached after the calls")
 	require.NoError(t, b.Close())
 	assert.Equal(t, before, gpu.Allocated(), "device bytes before the backend and after its Close")
 }

@@ -52,7 +52,7 @@ const (
 	malaFlipsF32 = 1
 )
 
-// NaN elements on each side of every output: an odd count, so that the output is not 16-byte
+// Sentinel elements on each side of every output: an odd count, so that the output is not 16-byte
 // aligned and the kernels take their scalar path, or a multiple of 4, which keeps the allocation's
 // 256-byte alignment and lets Step and ULDStep use 16-byte loads and stores where d allows.
 const (
@@ -60,14 +60,16 @@ const (
 	lvGuardAligned = 32
 )
 
-// Batch sizes and widths of the parity tests; the large size runs a subset of the widths.
+// Batch sizes and widths of the parity tests; the large size (largeRows) runs a subset of the
+// widths (lvLargeDims: on the emulated device only 1, one Philox lane per row, and 128, whole
+// lanes and the 16-byte path where the buffers are aligned; the partial lanes of 3 and 33 run at
+// the smaller sizes).
 var (
-	lvRows      = []int{0, 1, 3, 31, 33, 1025, lvLarge}
-	lvDims      = []int{1, 2, 3, 5, 16, 33, 128}
-	lvLargeDims = []int{1, 3, 33, 128}
+	lvRows = []int{0, 1, 3, 31, 33, 1025}
+	lvDims = []int{1, 2, 3, 5, 16, 33, 128}
 )
 
-const lvLarge = 100003
+func lvLargeDims() []int { return sized([]int{1, 3, 33, 128}, []int{1, 128}) }
 
 type lvShape struct{ n, d int }
 
@@ -76,13 +78,13 @@ func (s lvShape) String() string { return fmt.Sprintf("N=%d d=%d", s.n, s.d) }
 // lvShapes is every (N, d) of the parity tests; -short leaves out the large batch.
 func lvShapes() []lvShape {
 	var out []lvShape
-	for _, n := range lvRows {
-		if n == lvLarge && testing.Short() {
+	for _, n := range append(append([]int(nil), lvRows...), largeRows()) {
+		if n == largeRows() && testing.Short() {
 			continue
 		}
 		dims := lvDims
-		if n == lvLarge {
-			dims = lvLargeDims
+		if n == largeRows() {
+			dims = lvLargeDims()
 		}
 		for _, d := range dims {
 			out = append(out, lvShape{n, d})
@@ -149,15 +151,15 @@ func lvValues(t *testing.T, x *tensor.Tensor) []float64 {
 	return v
 }
 
-// lvGuarded is a device tensor (view) inside a NaN-filled buffer with guard elements on each side
-// (an optest.Guarded on gpu).
+// lvGuarded is a device tensor (view) inside a buffer filled with optest.Sentinel, with guard
+// elements on each side (an optest.Guarded on gpu).
 type lvGuarded struct {
 	g    optest.Guarded
 	view *tensor.Tensor
 }
 
-// newGuarded allocates a tensor of the given shape holding vals (nil: NaN everywhere) inside
-// lvGuard NaN elements on each side.
+// newGuarded allocates a tensor of the given shape holding vals (nil: optest.Sentinel everywhere)
+// inside lvGuard Sentinel elements on each side.
 func newGuarded(t *testing.T, dt tensor.DType, vals []float64, shape ...int) lvGuarded {
 	t.Helper()
 	return newGuardedBy(t, lvGuard, dt, vals, shape...)
@@ -171,7 +173,8 @@ func newGuardedBy(t *testing.T, guard int, dt tensor.DType, vals []float64, shap
 	return lvGuarded{g: g, view: g.View()}
 }
 
-// values returns the view's values; the test fails when a guard element is no longer NaN.
+// values returns the view's values; the test fails when a guard element is no longer Sentinel,
+// bit for bit.
 func (g lvGuarded) values(t *testing.T, name string) []float64 {
 	t.Helper()
 	v, err := g.g.Values(name)
@@ -262,7 +265,7 @@ var stepVariants = []stepVariant{
 }
 
 // Step on the GPU equals the CPU reference for both dtypes, odd shapes, shared and per-chain step
-// sizes, with and without a score, in place and not, inside NaN guard bands.
+// sizes, with and without a score, in place and not, inside guard bands.
 func TestStepParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -271,7 +274,7 @@ func TestStepParity(t *testing.T) {
 		for _, sh := range lvShapes() {
 			for vi, v := range stepVariants {
 				for _, inPlace := range []bool{false, true} {
-					if sh.n == lvLarge && !(vi == 0 && !inPlace || vi == 1 && inPlace) {
+					if sh.n == largeRows() && !(vi == 0 && !inPlace || vi == 1 && inPlace) {
 						continue
 					}
 					label := fmt.Sprintf("%v %s %s in-place=%v", dt, sh, v.name, inPlace)
@@ -383,7 +386,7 @@ var uldVariants = []uldVariant{
 }
 
 // ULDStep on the GPU equals the CPU reference (same draws at site and site+1) for both dtypes and
-// odd shapes, in place inside NaN guard bands.
+// odd shapes, in place inside guard bands.
 func TestULDStepParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -391,7 +394,7 @@ func TestULDStepParity(t *testing.T) {
 	for _, dt := range lvDTypes {
 		for _, sh := range lvShapes() {
 			for vi, v := range uldVariants {
-				if sh.n == lvLarge && vi > 0 {
+				if sh.n == largeRows() && vi > 0 {
 					continue
 				}
 				label := fmt.Sprintf("%v %s h=%g %+v site=%d", dt, sh, v.h, v.p, v.site)
@@ -548,7 +551,7 @@ func TestMALAAcceptParity(t *testing.T) {
 	for _, dt := range lvDTypes {
 		for _, sh := range lvShapes() {
 			for _, perChain := range []bool{false, true} {
-				if sh.n == lvLarge && !perChain {
+				if sh.n == largeRows() && !perChain {
 					continue
 				}
 				n, d := sh.n, sh.d
@@ -567,7 +570,7 @@ func TestMALAAcceptParity(t *testing.T) {
 				if n >= 1025 {
 					rate := float64(accepts) / float64(n)
 					assert.True(t, rate > 0.02 && rate < 0.98, "%v %s per-chain=%v: acceptance %.3f does not exercise both outcomes", dt, sh, perChain, rate)
-					if n == lvLarge {
+					if n == largeRows() {
 						t.Logf("%v %s per-chain=%v: acceptance %.3f", dt, sh, perChain, rate)
 					}
 				}
@@ -593,7 +596,7 @@ var factorVariants = []factorVariant{
 }
 
 // AddGaussianFactor on the GPU equals the CPU reference for every output subset, both dtypes and
-// odd shapes, in place inside NaN guard bands.
+// odd shapes, in place inside guard bands.
 func TestGaussianFactorParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -605,7 +608,7 @@ func TestGaussianFactorParity(t *testing.T) {
 		}
 		for _, sh := range lvShapes() {
 			for vi, v := range factorVariants {
-				if sh.n == lvLarge && vi > 0 {
+				if sh.n == largeRows() && vi > 0 {
 					continue
 				}
 				n, d := sh.n, sh.d
@@ -687,10 +690,13 @@ func TestLangevinEdges(t *testing.T) {
 			v := newGuarded(t, dt, lvInput(n, d, 0.2, 1), n, d)
 			s := newGuarded(t, dt, lvInput(n, d, 0.3, 1), n, d)
 			lp := newGuarded(t, dt, lvInput(n, 1, 0.4, 1), n)
-			require.NoError(t, b.Step(x.view, x.view, s.view, ops.ULA(0.1), ops.Draw{}), "%v %s", dt, sh)
-			require.NoError(t, b.ULDStep(x.view, v.view, s.view, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}))
-			require.NoError(t, b.AddGaussianFactor(ops.ScoreOutputs{LogP: lp.view, Score: s.view}, x.view, v.view, 0.9, 0.2))
-			require.NoError(t, gpu.Synchronize())
+			launches := launchesDuring(func() {
+				require.NoError(t, b.Step(x.view, x.view, s.view, ops.ULA(0.1), ops.Draw{}), "%v %s", dt, sh)
+				require.NoError(t, b.ULDStep(x.view, v.view, s.view, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}))
+				require.NoError(t, b.AddGaussianFactor(ops.ScoreOutputs{LogP: lp.view, Score: s.view}, x.view, v.view, 0.9, 0.2))
+				require.NoError(t, gpu.Synchronize())
+			})
+			assert.Zero(t, launches, "%v %s: kernel launches", dt, sh)
 			assert.True(t, lvSame(x.values(t, "x"), lvRounded(dt, lvInput(n, d, 0.1, 1))))
 			assert.True(t, lvSame(v.values(t, "v"), lvRounded(dt, lvInput(n, d, 0.2, 1))))
 			assert.True(t, lvSame(s.values(t, "score"), lvRounded(dt, lvInput(n, d, 0.3, 1))))
@@ -724,15 +730,20 @@ func TestLangevinEdges(t *testing.T) {
 	host, err := tensor.New(nil, tensor.F32, 4, 3)
 	require.NoError(t, err)
 	cur := ops.MALAState{X: x, LogP: lp, Score: x}
-	for name, err := range map[string]error{
-		"host dst":                 b.Step(host, x, x, ops.ULA(0.1), ops.Draw{}),
-		"negative noise":           b.Step(x, x, x, ops.Coeffs{Alpha: 1, Gamma: -1}, ops.Draw{}),
-		"f32 acceptance counts":    b.MALAAccept(cur, cur, 0.1, nil, ops.Draw{}, lp),
-		"zero step":                b.ULDStep(x, x, x, 0, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}),
-		"last site":                b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{Site: math.MaxUint64}),
-		"factor without outputs":   b.AddGaussianFactor(ops.ScoreOutputs{}, x, x, 0.9, 0.2),
-		"chains beyond 2^32 (uld)": b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{FirstChain: ops.MaxChains - 2}),
-	} {
+	var refusals map[string]error
+	launches := launchesDuring(func() {
+		refusals = map[string]error{
+			"host dst":                 b.Step(host, x, x, ops.ULA(0.1), ops.Draw{}),
+			"negative noise":           b.Step(x, x, x, ops.Coeffs{Alpha: 1, Gamma: -1}, ops.Draw{}),
+			"f32 acceptance counts":    b.MALAAccept(cur, cur, 0.1, nil, ops.Draw{}, lp),
+			"zero step":                b.ULDStep(x, x, x, 0, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{}),
+			"last site":                b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{Site: math.MaxUint64}),
+			"factor without outputs":   b.AddGaussianFactor(ops.ScoreOutputs{}, x, x, 0.9, 0.2),
+			"chains beyond 2^32 (uld)": b.ULDStep(x, x, x, 0.1, ops.ULDParams{Gamma: 1, InvMass: 1}, ops.Draw{FirstChain: ops.MaxChains - 2}),
+		}
+	})
+	for name, err := range refusals {
 		assert.Error(t, err, name)
 	}
+	assert.Zero(t, launches, "kernel launches by refused calls")
 }

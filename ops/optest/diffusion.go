@@ -76,7 +76,7 @@ func sameValues(got, ref []float64, width int) error {
 
 // runCombine runs Combine on be with the terms holding inputs (values exact in dt) and the suite's
 // coefficients: every term in its own guarded buffer on be's device, dst term alias (alias ≥ 0) or
-// a fresh NaN-filled guarded tensor. It returns dst's values
+// a fresh Sentinel-filled guarded tensor. It returns dst's values
 // and an error when a guard band was written or a term other than dst changed.
 func runCombine(be ops.Backend, dt tensor.DType, inputs [][]float64, rows, dim, alias int, noise float64, d ops.Draw) ([]float64, error) {
 	dev := be.Device()
@@ -130,10 +130,10 @@ func runCombine(be ops.Backend, dt tensor.DType, inputs [][]float64, rows, dim, 
 
 // CheckCombine compares b's Combine with the CPU reference for (rows, dim) tensors of dt, the first
 // nterms of the suite's terms, dst = term alias (alias < 0: a separate tensor), noise coefficient
-// noise and draw d. Every tensor sits inside NaN guard bands; terms other than dst must not change;
+// noise and draw d. Every tensor sits inside guard bands; terms other than dst must not change;
 // dst must agree with the reference within CombineF32/F64 (with noise) or CombineNoiselessF32/F64
 // of the element's term scale, with NaN exactly where the reference has NaN (an element left
-// unwritten in a fresh dst stays NaN and is caught).
+// unwritten in a fresh dst still holds Sentinel and is caught).
 func CheckCombine(b ops.Backend, dt tensor.DType, rows, dim, nterms, alias int, noise float64, d ops.Draw) error {
 	if nterms < 1 || nterms > ops.MaxTerms || alias >= nterms {
 		return fmt.Errorf("check combine: %d terms, alias %d: want 1..%d terms and alias < terms", nterms, alias, ops.MaxTerms)
@@ -177,6 +177,9 @@ func CheckCombine(b ops.Backend, dt tensor.DType, rows, dim, nterms, alias int, 
 	rtol := combineRtol(dt, noise)
 	for e, want := range ref {
 		g := got[e]
+		if err := notWritten(g, want, e/dim, e%dim); err != nil {
+			return err
+		}
 		if math.IsNaN(want) || math.IsNaN(g) {
 			if math.IsNaN(want) != math.IsNaN(g) {
 				return fmt.Errorf("row %d col %d: got %v, reference %v", e/dim, e%dim, g, want)
@@ -320,7 +323,7 @@ func dot(a, b []float64) float64 {
 
 func norm(a []float64) float64 { return math.Sqrt(dot(a, a)) }
 
-// runMetropolis runs MetropolisStep on be with x and the rejection counts inside NaN guard bands
+// runMetropolis runs MetropolisStep on be with x and the rejection counts inside guard bands
 // and returns their values after the step.
 func runMetropolis(be ops.Backend, dt tensor.DType, dom *ops.Domain, x, prop, rej []float64) ([]float64, []float64, error) {
 	rows, d := len(rej), dom.Dim()
@@ -365,7 +368,7 @@ func runMetropolis(be ops.Backend, dt tensor.DType, dom *ops.Domain, x, prop, re
 // around the point interior of dom (see metropolisProposals: points inside, outside, exactly on the
 // boundary and one ulp either side of it, NaN and infinite coordinates). Decisions are taken in
 // float64 on the same stored values on every backend, so x and the rejection counts must agree
-// exactly; x and the counts sit inside NaN guard bands. Counts start at i mod 3, so that a backend
+// exactly; x and the counts sit inside guard bands. Counts start at i mod 3, so that a backend
 // must add to them.
 func CheckMetropolisStep(b ops.Backend, dt tensor.DType, rows int, dom *ops.Domain, interior []float64) error {
 	if dom == nil || len(interior) != dom.Dim() || !dom.Contains(interior) {
@@ -403,7 +406,7 @@ type diffusionDomain struct {
 	name     string
 	dom      *ops.Domain
 	interior []float64
-	large    bool // also checked with LargeRows rows
+	large    bool // also checked with the large size (LargeRows, or EmulatedLargeRows)
 }
 
 // diffusionDomains returns the suite's domains: boxes, balls and polytopes whose numbers are
@@ -481,10 +484,11 @@ var combineDims = []int{1, 2, 3, 5, 33}
 func RunDiffusion(t *testing.T, b ops.Backend) {
 	t.Run("combine", func(t *testing.T) {
 		for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
-			for _, rows := range append(append([]int(nil), Rows...), LargeRows) {
+			large := largeRows(b)
+			for _, rows := range append(append([]int(nil), Rows...), large) {
 				dims, counts := combineDims, []int{1, 3, ops.MaxTerms}
 				switch {
-				case rows == LargeRows:
+				case rows == large:
 					dims, counts = []int{7}, []int{3}
 				case rows == 33:
 					counts = []int{1, 2, 3, 4, 5, 6}
@@ -513,7 +517,7 @@ func RunDiffusion(t *testing.T, b ops.Backend) {
 			for _, dd := range doms {
 				rows := append([]int(nil), Rows...)
 				if dd.large {
-					rows = append(rows, LargeRows)
+					rows = append(rows, largeRows(b))
 				}
 				for _, n := range rows {
 					if err := CheckMetropolisStep(b, dt, n, dd.dom, dd.interior); err != nil {

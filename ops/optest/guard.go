@@ -7,15 +7,49 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Guarded is a view inside a NaN-filled buffer with guard elements on each side: an op that
-// writes outside its destination overwrites a guard element, which Values reports.
+// Sentinel is the value every output buffer and guard band of the suite is filled with before an
+// op runs: finite, exact in float32 and float64, and far outside what any op of the suite writes
+// (≈ −8.6e29). An element that an op leaves unwritten therefore differs from every value the
+// reference can expect there — a NaN that an invalid row must get included — and an out-of-bounds
+// write changes a guard element's bits even when it writes NaN. (A NaN fill could do neither: an
+// unwritten element of a NaN row, or a NaN written past the end, looked right.)
+const Sentinel = -0x1.5a5a5ap+99
+
+// IsSentinel reports whether v (an element read back as float64, from either dtype) is Sentinel,
+// bit for bit.
+func IsSentinel(v float64) bool { return math.Float64bits(v) == math.Float64bits(Sentinel) }
+
+// CheckGuards checks that the g elements at each end of all (a buffer read back from the device)
+// still hold Sentinel bit for bit, and names the one nearest the output that does not (1: the
+// element just before or just after it).
+func CheckGuards(all []float64, g int, what string) error {
+	n := len(all) - 2*g
+	if n < 0 {
+		return fmt.Errorf("%s: %d elements cannot hold %d guard elements on each side", what, len(all), g)
+	}
+	for k := 1; k <= g; k++ {
+		for _, c := range []struct {
+			j    int
+			side string
+		}{{g - k, "before"}, {g + n + k - 1, "after"}} {
+			if !IsSentinel(all[c.j]) {
+				return fmt.Errorf("%s: guard band overwritten: element %d %s the output holds %v, not the fill value %v (an out-of-bounds write)",
+					what, k, c.side, all[c.j], Sentinel)
+			}
+		}
+	}
+	return nil
+}
+
+// Guarded is a view inside a Sentinel-filled buffer with guard elements on each side: an op that
+// writes outside its destination changes a guard element, which Values reports.
 type Guarded struct {
 	buf, view *tensor.Tensor
 	n, g      int
 }
 
-// NewGuarded allocates a tensor of the given shape on dev holding vals (nil: NaN everywhere)
-// inside g NaN elements on each side.
+// NewGuarded allocates a tensor of the given shape on dev holding vals (nil: Sentinel everywhere)
+// inside g Sentinel elements on each side.
 func NewGuarded(dev tensor.Device, g int, dt tensor.DType, vals []float64, shape ...int) (Guarded, error) {
 	n := 1
 	for _, s := range shape {
@@ -29,7 +63,7 @@ func NewGuarded(dev tensor.Device, g int, dt tensor.DType, vals []float64, shape
 		buf.Close()
 		return Guarded{}, err
 	}
-	if err := buf.Fill(math.NaN()); err != nil {
+	if err := buf.Fill(Sentinel); err != nil {
 		return fail(err)
 	}
 	view, err := buf.View(g, shape...)
@@ -62,10 +96,8 @@ func (b Guarded) values(what string) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; i < b.g; i++ {
-		if !math.IsNaN(all[i]) || !math.IsNaN(all[b.g+b.n+i]) {
-			return nil, fmt.Errorf("%s: guard band overwritten: out-of-bounds write", what)
-		}
+	if err := CheckGuards(all, b.g, what); err != nil {
+		return nil, err
 	}
 	return all[b.g : b.g+b.n], nil
 }
@@ -74,4 +106,17 @@ func (b Guarded) close() {
 	if b.buf != nil {
 		b.buf.Close()
 	}
+}
+
+// notWritten returns an error when got or want (an element of a backend's output and the
+// reference's) still holds Sentinel: its op did not write it. Both sides fill their outputs with
+// Sentinel, so an element that neither writes is caught here, not passed as equal.
+func notWritten(got, want float64, row, col int) error {
+	switch {
+	case IsSentinel(want):
+		return fmt.Errorf("row %d col %d: the reference did not write it (still the fill value %v)", row, col, Sentinel)
+	case IsSentinel(got):
+		return fmt.Errorf("row %d col %d: not written (still the fill value %v), reference %v", row, col, Sentinel, want)
+	}
+	return nil
 }

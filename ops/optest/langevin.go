@@ -142,8 +142,9 @@ func wave(n int, phase, scale float64) []float64 {
 }
 
 // CompareRowsScaled checks |got − ref| ≤ rtol·scale[row] for every element of rows of the given
-// width, with NaN exactly where the reference has NaN (equal values, infinities included, pass),
-// and returns the largest |got − ref| / scale[row] over scale[row] > 0.
+// width, with NaN exactly where the reference has NaN (equal values, infinities included, pass)
+// and no element still holding Sentinel on either side (not written), and returns the largest
+// |got − ref| / scale[row] over scale[row] > 0.
 func CompareRowsScaled(got, ref, scale []float64, width int, rtol float64) (float64, error) {
 	if len(got) != len(ref) || len(ref) != len(scale)*width {
 		return 0, fmt.Errorf("lengths %d, %d for %d rows of %d", len(got), len(ref), len(scale), width)
@@ -151,6 +152,9 @@ func CompareRowsScaled(got, ref, scale []float64, width int, rtol float64) (floa
 	worst := 0.0
 	for i, want := range ref {
 		g, s := got[i], scale[i/width]
+		if err := notWritten(g, want, i/width, i%width); err != nil {
+			return worst, err
+		}
 		if math.IsNaN(want) || math.IsNaN(g) {
 			if math.IsNaN(want) != math.IsNaN(g) {
 				return worst, fmt.Errorf("row %d col %d: got %v, reference %v", i/width, i%width, g, want)
@@ -207,7 +211,7 @@ func RefNormals(dt tensor.DType, n, d int, draw ops.Draw) ([]float64, error) {
 var stepShapes = [][2]int{{0, 3}, {1, 1}, {3, 2}, {33, 5}, {1025, 16}, {65, 33}, {31, 128}, {5, 256}}
 
 // CheckStepOps compares b's Step, MALAAccept, ULDStep and AddGaussianFactor with the CPU
-// reference over the suite's shapes and both dtypes: NaN guard bands around every output,
+// reference over the suite's shapes and both dtypes: guard bands around every output,
 // in-place and out-of-place steps, shared and per-chain step sizes (with a zero and a negative
 // one), a NaN coordinate that must poison its own row only.
 func CheckStepOps(b ops.Backend) error {
@@ -779,7 +783,7 @@ type ChainsResult struct {
 // ChainsRunner runs a GMMChains request on a backend (be.GMMChains, or ops.StepByStepChains).
 type ChainsRunner func(be ops.Backend, req ops.GMMChains) error
 
-// RunChains runs case c from inputs on be with run, every tensor inside NaN guard bands on be's
+// RunChains runs case c from inputs on be with run, every tensor inside guard bands on be's
 // device, and returns the state (an error when a guard element was written).
 func RunChains(be ops.Backend, c ChainsCase, in ChainsInputs, run ChainsRunner) (ChainsResult, error) {
 	var bs bufs

@@ -13,8 +13,8 @@ import (
 )
 
 // The noise ops: FFT, FGN, MAFBM, Stable and Brownian. Each check runs the op on a backend inside
-// NaN guard bands and on the CPU reference from the same inputs and draw, and compares them within
-// the tolerance derived below for that op.
+// guard bands and on the CPU reference from the same inputs and draw, and compares them within the
+// tolerance derived below for that op.
 
 // hostRun runs op on a fresh host tensor of the given shape (the CPU reference's side of a check)
 // and returns its values.
@@ -39,21 +39,21 @@ func ulp1(dt tensor.DType) float64 { return pick(dt, 0x1p-23, 0x1p-52) }
 func normalRtol(dt tensor.DType) float64 { return pick(dt, NormalF32.Rtol, NormalF64.Rtol) }
 
 // checkTol checks |got − ref| ≤ tol[i] element by element (equal values pass, infinities
-// included; NaN never does, so an element left unwritten in a NaN-filled destination is caught),
-// naming elements by row and column of width.
+// included; NaN never does), naming elements by row and column of width; an element still holding
+// Sentinel on either side was not written.
 func checkTol(got, ref, tol []float64, width int) error {
 	if len(got) != len(ref) {
 		return fmt.Errorf("length %d, reference has %d", len(got), len(ref))
 	}
 	for i, want := range ref {
 		g := got[i]
+		if err := notWritten(g, want, i/width, i%width); err != nil {
+			return err
+		}
 		if g == want {
 			continue
 		}
 		if d := math.Abs(g - want); !(d <= tol[i]) {
-			if math.IsNaN(g) && !math.IsNaN(want) {
-				return fmt.Errorf("row %d col %d: not written (still NaN), reference %v", i/width, i%width, want)
-			}
 			return fmt.Errorf("row %d col %d: got %v, reference %v (|diff| %.3g > tolerance %.3g)",
 				i/width, i%width, g, want, d, tol[i])
 		}
@@ -82,17 +82,20 @@ func FFTUnit(dt tensor.DType, n int) float64 {
 	return math.Max(1, float64(bits.Len(uint(max(n, 1)))-1)) * ulp1(dt)
 }
 
-// fftGuard is the number of NaN elements on each side of FFT buffers: 19 complex values, an even
-// element count, so that the data stay aligned to a complex value in both dtypes (a device
+// fftGuard is the number of Sentinel elements on each side of FFT buffers: 19 complex values, an
+// even element count, so that the data stay aligned to a complex value in both dtypes (a device
 // backend may require it).
 const fftGuard = 38
 
 // FFTLengths and FFTBatches are the signal lengths (the identity, the smallest butterfly, one
 // small and one mid-size transform, and a long one) and the batch sizes (empty, single, odd, a
-// partial block) of the FFT checks.
+// partial block) of the FFT checks. On a host-emulated device (Emulated) EmulatedFFTLengths
+// replace the lengths: the long one is 2^13, still two passes in both dtypes (a CUDA tile holds
+// 4096 float32 or 2048 float64 values), at an eighth of the work.
 var (
-	FFTLengths = []int{1, 2, 8, 1024, 1 << 16}
-	FFTBatches = []int{0, 1, 3, 33}
+	FFTLengths         = []int{1, 2, 8, 1024, 1 << 16}
+	EmulatedFFTLengths = []int{1, 2, 8, 1024, 1 << 13}
+	FFTBatches         = []int{0, 1, 3, 33}
 )
 
 // fftInput returns batch·n complex values as 2·batch·n interleaved floats uniform in [−1, 1),
@@ -107,8 +110,8 @@ func fftInput(dt tensor.DType, seed uint64, batch, n int) []float64 {
 }
 
 // fftRun transforms vals (batch, n, 2) on be: src inside guard bands, dst the same view (inPlace)
-// or a separate NaN-filled guarded tensor. Out of place, src must come back unchanged. It returns
-// dst's values.
+// or a separate Sentinel-filled guarded tensor. Out of place, src must come back unchanged. It
+// returns dst's values.
 func fftRun(be ops.Backend, dt tensor.DType, vals []float64, batch, n int, inverse, inPlace bool) ([]float64, error) {
 	dev := be.Device()
 	src, err := NewGuarded(dev, fftGuard, dt, vals, batch, n, 2)
@@ -171,7 +174,7 @@ func compareFFT(got, ref []float64, dt tensor.DType, batch, n int) error {
 
 // CheckFFT compares b's FFT of batch signals of length n in dt (uniform inputs in [−1, 1)) with
 // the CPU reference: forward and inverse, out of place (src must come back unchanged) and in place,
-// every buffer inside NaN guard bands, every output value within FFTParityC·FFTUnit·RMS of the
+// every buffer inside guard bands, every output value within FFTParityC·FFTUnit·RMS of the
 // reference's.
 func CheckFFT(b ops.Backend, dt tensor.DType, batch, n int) error {
 	vals := fftInput(dt, uint64(1000*n+batch), batch, n)
@@ -268,7 +271,7 @@ func FGNRowNorms(dt tensor.DType, p *ops.FGNPlan, paths int, sigma float64, d op
 }
 
 // CheckFGN compares b's FGN (Hurst index hurst, length n, paths paths, form, draw d) in dt with the
-// CPU reference: dst inside NaN guard bands, every value within the FGNRtol bound (increments, or
+// CPU reference: dst inside guard bands, every value within the FGNRtol bound (increments, or
 // paths with the summation terms).
 func CheckFGN(b ops.Backend, dt tensor.DType, hurst float64, n, paths int, form ops.FGNForm, d ops.Draw) error {
 	p, err := ops.NewFGNPlan(hurst, n)
@@ -412,7 +415,7 @@ func StableSpecs() []ops.StableSpec {
 }
 
 // CheckStable compares b's Stable draw of spec s into a (rows, dim) destination of dt with the CPU
-// reference: dst inside NaN guard bands, every value within StableTolerance, and the clamp count
+// reference: dst inside guard bands, every value within StableTolerance, and the clamp count
 // equal to the reference's up to the near-ties (values of the unclamped reference within the
 // tolerance of the clamp). A clamped case of more than 1000 values must clamp something (else it
 // tests no count); an unclamped one must report 0.
@@ -519,7 +522,7 @@ var MAFBMStates = []int{1, 2, 5, 16}
 
 // CheckMAFBM compares b's MAFBM of m over steps steps of size h for paths paths in dt (sites
 // d.Site + s·stride) with the CPU reference, from a non-zero starting state y0 = 0.3 sin(0.37 e):
-// dst and y inside NaN guard bands, each within MAFBMF32/F64 of its majorant. With no steps, y must
+// dst and y inside guard bands, each within MAFBMF32/F64 of its majorant. With no steps, y must
 // come back unchanged.
 func CheckMAFBM(b ops.Backend, dt tensor.DType, m *ops.MAFBM, paths, steps int, h float64, d ops.Draw, stride uint64) error {
 	k := m.K()
@@ -634,7 +637,7 @@ func BrownianMajorant(dt tensor.DType, paths, n int, s ops.BrownianSpec, d ops.D
 var BrownianEpochs = []int{0, 3, 32, 50, 500}
 
 // CheckBrownian compares b's Brownian of spec s for paths paths of n points in dt with the CPU
-// reference: dst inside NaN guard bands, every value within BrownianF32/F64 of its majorant, and
+// reference: dst inside guard bands, every value within BrownianF32/F64 of its majorant, and
 // bridges (τ > 0, not increments) exactly 0 at every multiple of τ.
 func CheckBrownian(b ops.Backend, dt tensor.DType, s ops.BrownianSpec, paths, n int, d ops.Draw) error {
 	dev := b.Device()
@@ -683,14 +686,18 @@ func CheckBrownian(b ops.Backend, dt tensor.DType, s ops.BrownianSpec, paths, n 
 // RunNoise runs the checks of the noise ops (FFT, FGN, MAFBM, Stable, Brownian) against b as
 // subtests: FFTLengths × FFTBatches; FGNLengths × FGNPaths × FGNHursts × FGNForms; MAFBMStates
 // over empty, single, odd and partial-tile (paths, steps) with no steps and a site stride;
-// StableSpecs over the edge shapes (and LargeRows for a clamped law, where a count spans many
+// StableSpecs over the edge shapes (and the large size for a clamped law, where a count spans many
 // blocks); BrownianEpochs × increments over the edge shapes; both dtypes each; and the
 // rejections of bad input. It does not close b.
 func RunNoise(t *testing.T, b ops.Backend) {
 	dts := []tensor.DType{tensor.F32, tensor.F64}
 	t.Run("fft", func(t *testing.T) {
+		lengths := FFTLengths
+		if Emulated(b) {
+			lengths = EmulatedFFTLengths
+		}
 		for _, dt := range dts {
-			for _, n := range FFTLengths {
+			for _, n := range lengths {
 				for _, batch := range FFTBatches {
 					if err := CheckFFT(b, dt, batch, n); err != nil {
 						t.Fatalf("%v n %d batch %d: %v", dt, n, batch, err)
@@ -734,9 +741,10 @@ func RunNoise(t *testing.T, b ops.Backend) {
 	t.Run("stable", func(t *testing.T) {
 		for _, s := range StableSpecs() {
 			for _, dt := range dts {
-				for _, rows := range []int{0, 1, 33, 1025, LargeRows} {
+				large := largeRows(b)
+				for _, rows := range []int{0, 1, 33, 1025, large} {
 					dims := []int{1, 2, 3, 5, 33}
-					if rows == LargeRows {
+					if rows == large {
 						if s.Clamp == 0 || s.Kind == ops.StableIsotropic {
 							continue
 						}

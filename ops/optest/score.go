@@ -20,7 +20,8 @@ var (
 )
 
 // CompareRows compares (rows × width) outputs with ScoreF32/ScoreF64-style tolerance scaled by
-// each row's largest |ref|. NaN must match NaN.
+// each row's largest |ref|. NaN must match NaN; an element still holding Sentinel on either side
+// was not written.
 func CompareRows(got, ref []float64, width int, rtol float64) error {
 	if len(got) != len(ref) {
 		return fmt.Errorf("length %d, reference has %d", len(got), len(ref))
@@ -35,6 +36,9 @@ func CompareRows(got, ref []float64, width int, rtol float64) error {
 		}
 		for j, want := range row {
 			g := got[r*width+j]
+			if err := notWritten(g, want, r, j); err != nil {
+				return err
+			}
 			if math.IsNaN(want) != math.IsNaN(g) {
 				return fmt.Errorf("row %d col %d: got %v, reference %v", r, j, g, want)
 			}
@@ -50,7 +54,8 @@ func CompareRows(got, ref []float64, width int, rtol float64) error {
 }
 
 // scoreCase evaluates one score op with every output (responsibilities when k > 0) on b inside
-// NaN guard bands, and on the CPU reference, and compares them.
+// guard bands, and on the CPU reference, every output buffer filled with Sentinel beforehand (so
+// that an element either side leaves unwritten is seen), and compares them.
 func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.Noise,
 	eval func(ops.Backend, ops.ScoreOutputs, *tensor.Tensor, ops.Noise) error) error {
 	n := len(x) / d
@@ -98,7 +103,7 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 				return nil, err
 			}
 			defer buf.Close()
-			if err := buf.Fill(math.NaN()); err != nil {
+			if err := buf.Fill(Sentinel); err != nil {
 				return nil, err
 			}
 			shape := []int{n, w}
@@ -125,10 +130,8 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 				return nil, err
 			}
 			if guarded {
-				for i := 0; i < guard; i++ {
-					if !math.IsNaN(all[i]) || !math.IsNaN(all[len(all)-1-i]) {
-						return nil, fmt.Errorf("%s: guard band overwritten", name)
-					}
+				if err := CheckGuards(all, guard, name); err != nil {
+					return nil, err
 				}
 				all = all[guard : len(all)-guard]
 			}
@@ -237,16 +240,24 @@ func CheckGMMScore(b ops.Backend, rows, k, d int, kind ops.CovKind) error {
 }
 
 // CheckEmpiricalScore compares b's EmpiricalScore with the reference for one (rows, M, d, Q).
+//
+// The data are the first rows of the queries (every query row sits on a data point), stored as
+// float64 values that float32 represents exactly. A computation in float32 may use the data
+// rounded to float32 (the CUDA backend uploads them so), the reference uses them as stored: with
+// data that float32 does not represent, a query on a data point would be compared with a
+// reference whose score is the data's rounding error over σ² (x − y ≠ 0 there, while the
+// computation sees x = y and returns 0), not a property of the op. With representable data every
+// backend and the reference see the same points in both dtypes (the upload still converts them).
 func CheckEmpiricalScore(b ops.Backend, rows, m, d, q int) error {
-	data, err := tensor.FromF64(testInput(m, d)[:m*d], m, d)
+	vals := rounded(tensor.F32, testInput(m, d)[:m*d])
+	for i := range vals { // testInput puts a NaN in row 1; data must be finite
+		if math.IsNaN(vals[i]) {
+			vals[i] = 0.5
+		}
+	}
+	data, err := tensor.FromF64(vals, m, d)
 	if err != nil {
 		return err
-	}
-	dv, _ := data.F64()
-	for i := range dv { // testInput puts a NaN in row 1; data must be finite
-		if math.IsNaN(dv[i]) {
-			dv[i] = 0.5
-		}
 	}
 	e, err := ops.NewEmpirical(data)
 	if err != nil {

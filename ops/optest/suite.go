@@ -13,13 +13,31 @@ import (
 // Rows are the batch sizes that catch edge bugs (partial warps, partial blocks, empty input).
 var Rows = []int{0, 1, 3, 31, 32, 33, 1023, 1025}
 
-// LargeRows is the one large size.
-const LargeRows = 100003
+// LargeRows is the one large size. On a host-emulated CUDA device (Emulated), where the kernels
+// run thousands of times slower than on a GPU, EmulatedLargeRows replaces it: a fifth of the rows,
+// still more than one grid of the emulated device's element-wise launches covers (2 SMs × 32
+// blocks × 256 threads), so that grid-stride loops turn.
+const (
+	LargeRows         = 100003
+	EmulatedLargeRows = 20011
+)
+
+// Emulated reports whether b runs on a host-emulated CUDA device (the cudaemu build's
+// tensor.CUDADevice, whose Info().Emulated is set); the suite then takes its smaller sizes.
+func Emulated(b ops.Backend) bool { return b.Device().Info().Emulated }
+
+// largeRows is the large size for b: LargeRows, or EmulatedLargeRows on an emulated device.
+func largeRows(b ops.Backend) int {
+	if Emulated(b) {
+		return EmulatedLargeRows
+	}
+	return LargeRows
+}
 
 // Dims are the row widths: below, at and above one Philox block (4 words), and odd.
 var Dims = []int{1, 2, 3, 4, 5, 7, 33}
 
-// guard is the number of NaN elements on each side of an output.
+// guard is the number of Sentinel elements on each side of an output.
 const guard = 37
 
 // Tolerances of the random fills against the CPU reference. Words and uniforms are exact
@@ -51,9 +69,10 @@ func Run(t *testing.T, b ops.Backend) {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/%v", kind, dt), func(t *testing.T) {
-				for _, rows := range append(Rows, LargeRows) {
+				large := largeRows(b)
+				for _, rows := range append(append([]int(nil), Rows...), large) {
 					dims := Dims
-					if rows == LargeRows {
+					if rows == large {
 						dims = []int{7}
 					}
 					for _, dim := range dims {
@@ -67,7 +86,13 @@ func Run(t *testing.T, b ops.Backend) {
 		}
 	}
 	t.Run("gmm score", func(t *testing.T) {
-		for _, c := range []struct{ rows, k, d int }{{0, 3, 2}, {1, 1, 1}, {33, 3, 2}, {31, 8, 9}, {1025, 64, 3}, {3, 512, 33}, {65, 5, 128}} {
+		// On an emulated device 257 rows instead of 1025, and K = 200 instead of 512 (still
+		// several shared-memory tiles of components at d = 33).
+		big, manyK := 1025, 512
+		if Emulated(b) {
+			big, manyK = 257, 200
+		}
+		for _, c := range []struct{ rows, k, d int }{{0, 3, 2}, {1, 1, 1}, {33, 3, 2}, {31, 8, 9}, {big, 64, 3}, {3, manyK, 33}, {65, 5, 128}} {
 			for _, kind := range []ops.CovKind{ops.Isotropic, ops.Diagonal, ops.Full} {
 				if kind == ops.Full && c.d > 33 {
 					continue
@@ -168,9 +193,10 @@ func hostValues(x *tensor.Tensor, bits bool) ([]float64, error) {
 	return h.Float64s()
 }
 
-// CheckFill runs one fill op on b into a (rows, dim) window of a NaN-filled buffer and checks
-// that the guard bands are untouched, every output element was written, and the values agree
-// with the CPU reference (exactly for words and uniforms, within NormalF32/NormalF64 for normals).
+// CheckFill runs one fill op on b into a (rows, dim) window of a Sentinel-filled buffer and checks
+// that the guard bands are untouched (bit for bit), every output element was written, and the
+// values agree with the CPU reference (exactly for words and uniforms, within NormalF32/NormalF64
+// for normals).
 func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops.Draw) error {
 	n := rows * dim
 	buf, err := tensor.New(b.Device(), dt, guard+n+guard)
@@ -178,7 +204,7 @@ func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops
 		return err
 	}
 	defer buf.Close()
-	if err := buf.Fill(math.NaN()); err != nil {
+	if err := buf.Fill(Sentinel); err != nil {
 		return err
 	}
 	out, err := buf.View(guard, rows, dim)
@@ -192,19 +218,17 @@ func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops
 	if err != nil {
 		return err
 	}
-	for i := 0; i < guard; i++ {
-		if !math.IsNaN(all[i]) || !math.IsNaN(all[guard+n+i]) {
-			return fmt.Errorf("guard band overwritten: out-of-bounds write around the output")
-		}
+	if err := CheckGuards(all, guard, kind); err != nil {
+		return err
 	}
 	got, err := hostValues(out, kind == "bits")
 	if err != nil {
 		return err
 	}
-	if kind != "bits" {
+	if kind != "bits" { // (a word may take any bit pattern: the exact comparison below catches an unwritten one)
 		for i, v := range got {
-			if math.IsNaN(v) {
-				return fmt.Errorf("output element %d (row %d, col %d) not written (still NaN)", i, i/dim, i%dim)
+			if IsSentinel(v) || math.IsNaN(v) {
+				return fmt.Errorf("output element %d (row %d, col %d) = %v: not written (the fill value is %v) or not a number", i, i/dim, i%dim, v, Sentinel)
 			}
 		}
 	}
