@@ -76,7 +76,11 @@ func TestGeneratedEntryFilesUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := entrygen.Files(mods)
+	hashes, err := entrygen.Hashes(".", mods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := entrygen.Files(mods, hashes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +95,8 @@ func TestGeneratedEntryFilesUpToDate(t *testing.T) {
 			continue
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s is stale: run go run ./kernels/hostexec/gen from the repository root (make ptx does)", path)
+			t.Errorf("%s is stale (a kernel source changed since it was generated: the host build would run the old kernel): "+
+				"run make ptx", path)
 		}
 	}
 	old, _ := filepath.Glob("hostexec/zz_*.cpp")

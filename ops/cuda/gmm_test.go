@@ -483,6 +483,9 @@ func gmmRunCase(t testing.TB, b ops.Backend, c gmmCase) gmmUsage {
 
 func gmmBackend(t testing.TB) ops.Backend {
 	t.Helper()
+	if tt, ok := t.(*testing.T); ok {
+		trackLaunches(tt)
+	}
 	b, err := New(gpu)
 	require.NoError(t, err)
 	return b

@@ -27,7 +27,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	files, err := entrygen.Files(mods)
+	hashes, err := entrygen.Hashes("kernels", mods)
+	if err != nil {
+		return err
+	}
+	files, err := entrygen.Files(mods, hashes)
 	if err != nil {
 		return err
 	}
