@@ -1,7 +1,8 @@
 // Package tensor holds scorekit's data: Tensor (float32 or float64, a shape, contiguous row-major
 // storage in host or device memory) and Device (the CPU, and a CUDA GPU in builds with the `cuda`
-// tag), with explicit copies between them, a bridge to gorgonia.org/tensor's *tensor.Dense, and
-// NumPy .npy reading and writing.
+// tag), with explicit copies between them, and NumPy .npy reading and writing. The bridge to
+// gorgonia.org/tensor's *tensor.Dense is package tensor/dense, kept apart so that programs that do
+// not use it do not link gorgonia.org/tensor (and the Apache Arrow and protobuf it brings).
 //
 // In builds with the `cudaemu` tag (and not `cuda`) CUDADevice is a host emulation of a GPU
 // (cuda_emu.go): device memory is host memory, one guarded allocation per tensor, and Launch runs
