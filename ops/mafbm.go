@@ -11,7 +11,8 @@ import (
 )
 
 // MAFBM is the Markov approximation of type-II fBM by K Ornstein–Uhlenbeck processes driven by
-// one Brownian motion (ALGORITHMS §4.2): speeds γ_k, weights ω_k and the relative L² error.
+// one Brownian motion (ALGORITHMS §4.2): speeds γ_k, weights ω_k and the squared
+// relative L² error.
 //
 // Type-II (Riemann–Liouville) fBM of Hurst index H is
 //
@@ -36,8 +37,8 @@ import (
 // functions t ↦ e^{−γ_k t} in a weighted L², symmetric positive definite but ill-conditioned when
 // many speeds crowd together; it is solved by Cholesky when that is well conditioned
 // (condition < 1e12), otherwise by a truncated SVD (singular values below 1e-14·σ_max dropped).
-// Condition reports the condition number of A either way. RelError is 1 − bᵀω / c, the optimal
-// error relative to c.
+// Condition reports the condition number of A either way. RelErrorSq is 1 − bᵀω / c, the optimal
+// integrated squared error relative to c (its square root is the relative L² error).
 //
 // A MAFBM is immutable after NewMAFBM and safe for concurrent use.
 type MAFBM struct {
@@ -165,9 +166,9 @@ func (m *MAFBM) Gammas() []float64 { return append([]float64(nil), m.gammas...) 
 // Weights returns a copy of the weights ω_1 … ω_K.
 func (m *MAFBM) Weights() []float64 { return append([]float64(nil), m.weights...) }
 
-// RelError is 1 − bᵀω / c: the time-integrated error variance ∫_0^T E(B^H_t − B̂_t)² dt of the
+// RelErrorSq is 1 − bᵀω / c: the time-integrated error variance ∫_0^T E(B^H_t − B̂_t)² dt of the
 // optimal weights relative to ∫_0^T Var B^H_t dt.
-func (m *MAFBM) RelError() float64 { return m.relErr }
+func (m *MAFBM) RelErrorSq() float64 { return m.relErr }
 
 // Condition is the condition number of the normal matrix A the weights were solved from.
 func (m *MAFBM) Condition() float64 { return m.cond }

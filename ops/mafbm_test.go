@@ -81,7 +81,7 @@ func TestMAFBMRejectsBadArguments(t *testing.T) {
 // The speeds are the geometric grid from 1/γ_max to γ_max (K = 1: γ_1 = 1); the weights solve
 // A ω = b, and the A, b, c of the doc comment agree with a direct quadrature of the error
 // ∫_0^T ∫_0^t (k(u) − Σ ω_k e^{−γ_k u})² du dt = ∫_0^T (T − u)(k(u) − Σ ω_k e^{−γ_k u})² du,
-// which must equal RelError·c.
+// which must equal RelErrorSq·c.
 func TestMAFBMGridWeightsAndError(t *testing.T) {
 	m1 := mustMAFBM(t, 0.4, 1, 20, 1)
 	assert.Equal(t, []float64{1}, m1.Gammas())
@@ -133,9 +133,9 @@ func TestMAFBMGridWeightsAndError(t *testing.T) {
 		}
 		quad := sum / (3 * n)
 		cc := math.Pow(T, 2*c.h+1) / (2 * c.h * (2*c.h + 1) * ga * ga)
-		assert.InDelta(t, m.RelError()*cc, quad, 1e-7*cc, "%+v: RelError %g, quadrature %g", c, m.RelError(), quad/cc)
-		assert.Greater(t, m.RelError(), -1e-12)
-		assert.Less(t, m.RelError(), 1.0)
+		assert.InDelta(t, m.RelErrorSq()*cc, quad, 1e-7*cc, "%+v: RelError %g, quadrature %g", c, m.RelErrorSq(), quad/cc)
+		assert.Greater(t, m.RelErrorSq(), -1e-12)
+		assert.Less(t, m.RelErrorSq(), 1.0)
 		assert.Positive(t, m.Condition())
 	}
 }
@@ -152,15 +152,15 @@ func TestMAFBMErrorDecreasesOnNestedGrids(t *testing.T) {
 			for _, k := range []int{2, 3, 5, 9} {
 				coarse := mustMAFBM(t, h, k, gmax, 1)
 				fine := mustMAFBM(t, h, 2*k-1, gmax, 1)
-				assert.LessOrEqual(t, fine.RelError(), coarse.RelError()+1e-13,
-					"H=%g γ_max=%g: K=%d %g → K=%d %g", h, gmax, k, coarse.RelError(), 2*k-1, fine.RelError())
+				assert.LessOrEqual(t, fine.RelErrorSq(), coarse.RelErrorSq()+1e-13,
+					"H=%g γ_max=%g: K=%d %g → K=%d %g", h, gmax, k, coarse.RelErrorSq(), 2*k-1, fine.RelErrorSq())
 			}
 			one, three := mustMAFBM(t, h, 1, gmax, 1), mustMAFBM(t, h, 3, gmax, 1)
-			assert.Less(t, three.RelError(), one.RelError(), "H=%g γ_max=%g: K=1 → 3", h, gmax)
+			assert.Less(t, three.RelErrorSq(), one.RelErrorSq(), "H=%g γ_max=%g: K=1 → 3", h, gmax)
 		}
 		prev := math.Inf(1)
 		for k := 1; k <= 4; k++ {
-			e := mustMAFBM(t, h, k, 20, 1).RelError()
+			e := mustMAFBM(t, h, k, 20, 1).RelErrorSq()
 			assert.Less(t, e, prev, "H=%g γ_max=20 K=%d", h, k)
 			prev = e
 		}
@@ -169,7 +169,7 @@ func TestMAFBMErrorDecreasesOnNestedGrids(t *testing.T) {
 
 // Var B̂_t against the exact type-II variance t^{2H}/(2H Γ(H+½)²): by Cauchy–Schwarz,
 // |Var B̂_t − Var B_t| ≤ e_t + 2 sqrt(Var B_t · e_t) with e_t = E(B_t − B̂_t)², so that
-// ∫_0^T |Var B̂_t − Var B_t| dt ≤ c (ε + 2√ε), ε = RelError: the variance error is bounded by
+// ∫_0^T |Var B̂_t − Var B_t| dt ≤ c (ε + 2√ε), ε = RelErrorSq: the variance error is bounded by
 // the weights' error and shrinks with it. Checked on a grid of t for several (H, K), and the
 // integrated variance error itself falls from K = 1 to 3 to 5 (nested grids) in these cases.
 func TestMAFBMVarianceApproachesTypeII(t *testing.T) {
@@ -185,7 +185,7 @@ func TestMAFBMVarianceApproachesTypeII(t *testing.T) {
 			}
 			ga := math.Gamma(h + 0.5)
 			c := 1 / (2 * h * (2*h + 1) * ga * ga)
-			eps := math.Max(m.RelError(), 0)
+			eps := math.Max(m.RelErrorSq(), 0)
 			assert.LessOrEqual(t, sum, c*(eps+2*math.Sqrt(eps))*1.001, "H=%g K=%d", h, k)
 			assert.Less(t, sum, prev, "H=%g K=%d: integrated variance error %g", h, k, sum)
 			prev = sum
@@ -391,6 +391,7 @@ func ExampleNewMAFBM() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("K = %d, γ from %.3g to %.3g, relative L² error %.1e\n", m.K(), m.Gammas()[0], m.Gammas()[4], m.RelError())
-	// Output: K = 5, γ from 0.05 to 20, relative L² error 7.8e-03
+	fmt.Printf("K = %d, γ from %.3g to %.3g, squared relative L² error %.1e (relative L² error %.3f)\n",
+		m.K(), m.Gammas()[0], m.Gammas()[4], m.RelErrorSq(), math.Sqrt(m.RelErrorSq()))
+	// Output: K = 5, γ from 0.05 to 20, squared relative L² error 7.8e-03 (relative L² error 0.088)
 }

@@ -101,9 +101,9 @@ type FPGDResult struct {
 	Escape []int
 	// GradEvals is the number of gradient evaluations, N·Steps (all on the host).
 	GradEvals int64
-	// NoiseRelError is, for "mafbm", the relative L² error of the approximation of type-II fBM
-	// on [0, Steps·h] (ALGORITHMS §4.2); 0 for the exact methods.
-	NoiseRelError float64
+	// NoiseRelErrorSq is, for "mafbm", the squared relative L² error (ops.MAFBM.RelErrorSq) of
+	// the approximation of type-II fBM on [0, Steps·h] (ALGORITHMS §4.2); 0 for the exact methods.
+	NoiseRelErrorSq float64
 	// NaN reports the chains whose state became NaN or ±Inf (checked after every step; Step is the
 	// first step at which one was seen, 0 for a non-finite start).
 	NaN NaNReport
@@ -345,7 +345,7 @@ func fpgd(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDR
 		run.chains(c0, c1, xi, noise.scale)
 	}
 
-	res := &FPGDResult{GradEvals: int64(n) * int64(cfg.Steps), NoiseRelError: noise.relError, NaN: run.nanReport()}
+	res := &FPGDResult{GradEvals: int64(n) * int64(cfg.Steps), NoiseRelErrorSq: noise.relError, NaN: run.nanReport()}
 	if cfg.Escape != nil {
 		res.Escape = run.escape
 	}
@@ -528,7 +528,7 @@ func newNoiseSource(b ops.Backend, cfg FPGDConfig, d int, dt tensor.DType) (*noi
 			return nil, err
 		}
 		s.scale = 1
-		s.relError = s.ma.RelError()
+		s.relError = s.ma.RelErrorSq()
 	}
 	return s, nil
 }

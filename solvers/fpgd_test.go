@@ -236,7 +236,7 @@ func TestFPGDMAFBMIncrementsFollowTheApproximationsLaw(t *testing.T) {
 			require.NoError(t, err)
 			cov := mafbmIncrementCov(m, h)
 			res := runFPGD(t, mustQuadratic(t, []float64{0}, nil), constRows(t, tensor.F64, n, []float64{0}), cfg)
-			assert.Equal(t, m.RelError(), res.NoiseRelError)
+			assert.Equal(t, m.RelErrorSq(), res.NoiseRelErrorSq)
 			tr, err := res.Trace.Float64s()
 			require.NoError(t, err)
 			inc := func(s, p int) float64 { return tr[(s+1)*n+p] - tr[s*n+p] }

@@ -59,7 +59,7 @@ fgn/fbm methods (--method):
                 --device, L ≤ 4096; the same law as davies-harte, other numbers
   mafbm         Markov approximation of type-II (Riemann–Liouville) fBM by K Ornstein–Uhlenbeck
                 processes with speeds from 1/G to G (GFDM): not exact, and type-II fBM has
-                Var B(t) = t^{2H} / (2H Γ(H+½)²); the relative L² error of its weights on [0, T]
+                Var B(t) = t^{2H} / (2H Γ(H+½)²); the squared relative L² error of its weights on [0, T]
                 is printed on stderr
 
 Flags:
@@ -447,8 +447,8 @@ func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) error
 	}
 	note := func() {
 		if ma != nil {
-			fmt.Fprintf(stderr, "scorekit: mafbm K = %d, γ_max = %g on [0, %g]: relative L² error of the weights %.3g\n",
-				o.k, o.gammaMax, o.horizon, ma.RelError())
+			fmt.Fprintf(stderr, "scorekit: mafbm K = %d, γ_max = %g on [0, %g]: squared relative L² error of the weights %.3g (relative L² error %.3g)\n",
+				o.k, o.gammaMax, o.horizon, ma.RelErrorSq(), math.Sqrt(ma.RelErrorSq()))
 		}
 	}
 	return drawNoise(o.drawFlags, o.method == "cholesky", o.paths, o.length, stderr, fill, render, note)

@@ -101,7 +101,7 @@ func TestNoiseFractionalWritesTheOpsDraw(t *testing.T) {
 					assert.Empty(t, stdout)
 					assert.Contains(t, stderr, "wrote "+out)
 					if method == "mafbm" {
-						assert.Contains(t, stderr, "relative L² error")
+						assert.Contains(t, stderr, "squared relative L² error")
 					}
 					shape, dt, got := readNpy(t, out)
 					assert.Equal(t, []int{paths, length}, shape)

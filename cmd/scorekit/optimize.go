@@ -71,7 +71,7 @@ Flags:
   --thin T            trace every T steps (default 1)
   --stats S.json      JSON: method, noise, objective, device, dtype, n, d, steps, hurst, step,
                       sigma, seed, grad_evals (per chain), wall_seconds, final_value_mean,
-                      nan_chains, noise_rel_error (mafbm), escape (fraction, mean and median step)
+                      nan_chains, noise_rel_error_sq (mafbm), escape (fraction, mean and median step)
   --plot P.png        PNG: the final states over contours of f (first two coordinates; a
                       histogram when d = 1) and, with --trace, x1 of up to 50 chains against the
                       step
@@ -355,25 +355,25 @@ type escapeJSON struct {
 
 // fpgdStats is the --stats JSON.
 type fpgdStats struct {
-	Method         string      `json:"method"`
-	Noise          string      `json:"noise"`
-	Objective      string      `json:"objective"`
-	Device         string      `json:"device"`
-	DType          string      `json:"dtype"`
-	N              int         `json:"n"`
-	D              int         `json:"d"`
-	Steps          int         `json:"steps"`
-	Hurst          float64     `json:"hurst"`
-	Step           float64     `json:"step"`
-	Sigma          float64     `json:"sigma"`
-	Seed           uint64      `json:"seed"`
-	GradEvals      int64       `json:"grad_evals"`
-	WallSeconds    float64     `json:"wall_seconds"`
-	FinalValueMean *float64    `json:"final_value_mean,omitempty"`
-	NaNChains      int         `json:"nan_chains"`
-	NaNFirstChain  *int        `json:"nan_first_chain,omitempty"`
-	NoiseRelError  *float64    `json:"noise_rel_error,omitempty"`
-	Escape         *escapeJSON `json:"escape,omitempty"`
+	Method          string      `json:"method"`
+	Noise           string      `json:"noise"`
+	Objective       string      `json:"objective"`
+	Device          string      `json:"device"`
+	DType           string      `json:"dtype"`
+	N               int         `json:"n"`
+	D               int         `json:"d"`
+	Steps           int         `json:"steps"`
+	Hurst           float64     `json:"hurst"`
+	Step            float64     `json:"step"`
+	Sigma           float64     `json:"sigma"`
+	Seed            uint64      `json:"seed"`
+	GradEvals       int64       `json:"grad_evals"`
+	WallSeconds     float64     `json:"wall_seconds"`
+	FinalValueMean  *float64    `json:"final_value_mean,omitempty"`
+	NaNChains       int         `json:"nan_chains"`
+	NaNFirstChain   *int        `json:"nan_first_chain,omitempty"`
+	NoiseRelErrorSq *float64    `json:"noise_rel_error_sq,omitempty"`
+	Escape          *escapeJSON `json:"escape,omitempty"`
 }
 
 func objectiveName(f solvers.Objective) string {
@@ -470,8 +470,8 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 		st.FinalValueMean = &m
 	}
 	if o.cfg.Method == solvers.FGNMAFBM && o.cfg.Sigma > 0 {
-		e := res.NoiseRelError
-		st.NoiseRelError = &e
+		e := res.NoiseRelErrorSq
+		st.NoiseRelErrorSq = &e
 	}
 	if e := o.cfg.Escape; e != nil {
 		frac, mean, med := res.EscapeStats()

@@ -76,7 +76,7 @@ func TestOptimizeFPGDMatchesTheSolver(t *testing.T) {
 		mv += w.Value(got[2*i:2*i+2]) / n
 	}
 	assert.InDelta(t, mv, stats["final_value_mean"], 1e-9)
-	assert.NotContains(t, stats, "noise_rel_error")
+	assert.NotContains(t, stats, "noise_rel_error_sq")
 }
 
 func TestOptimizeFPGDWithoutNoiseIsGradientDescent(t *testing.T) {
@@ -131,7 +131,7 @@ func TestOptimizeFPGDObjectivesAndMethods(t *testing.T) {
 				esc := stats["escape"].(map[string]any)
 				assert.Equal(t, -0.5, esc["threshold"])
 				assert.Equal(t, true, esc["below"])
-				assert.Contains(t, stats, "noise_rel_error")
+				assert.Contains(t, stats, "noise_rel_error_sq")
 			}
 		})
 	}
