@@ -33,6 +33,8 @@ type chains struct {
 	ev          *evaluator
 	// stepByStep disables the fused multi-step path (ops.Backend.GMMChains).
 	stepByStep bool
+	// prog receives the step index after each step or fused chunk (nil: no reports).
+	prog *progress
 }
 
 func newChains(b ops.Backend, method string, x *tensor.Tensor, seed, first uint64) (*chains, error) {
@@ -147,10 +149,25 @@ func (c *chains) run(s0, s1 int, h float64, hs *tensor.Tensor, p ops.ULDParams) 
 		err := ops.CheckGMMChains(c.b.Device(), req)
 		switch {
 		case err == nil:
-			if err := c.b.GMMChains(req); err != nil {
-				return fmt.Errorf("steps %d..%d: %w", s0, s1-1, err)
+			// With a progress reporter the stretch is split into chunks; each continues the
+			// state, the MALA log p, score and acceptance counts, and the ULD velocity of the
+			// last, and draws at the sites of its own steps, so the numbers are the same.
+			for a := s0; a < s1; {
+				e := min(s1, a+c.prog.chunk(s1-s0))
+				if a > s0 {
+					req, _ = c.fusedRequest(a, e, h, hs, p)
+				} else {
+					req.Steps = e - a
+				}
+				if err := c.b.GMMChains(req); err != nil {
+					return fmt.Errorf("steps %d..%d: %w", a, e-1, err)
+				}
+				c.ev.count(int64(c.x.Dim(0)), int64(e-a), c.method == MethodMALA)
+				if err := c.prog.step(int64(e)); err != nil {
+					return fmt.Errorf("steps %d..%d: %w", a, e-1, err)
+				}
+				a = e
 			}
-			c.ev.count(int64(c.x.Dim(0)), int64(s1-s0), c.method == MethodMALA)
 			return nil
 		case !errors.Is(err, ops.ErrNotFusable):
 			return fmt.Errorf("steps %d..%d: %w", s0, s1-1, err)
@@ -158,6 +175,9 @@ func (c *chains) run(s0, s1 int, h float64, hs *tensor.Tensor, p ops.ULDParams) 
 	}
 	for s := s0; s < s1; s++ {
 		if err := c.step(s, h, hs, p); err != nil {
+			return fmt.Errorf("step %d: %w", s, err)
+		}
+		if err := c.prog.step(int64(s + 1)); err != nil {
 			return fmt.Errorf("step %d: %w", s, err)
 		}
 	}

@@ -38,6 +38,8 @@ type ConstrainedConfig struct {
 	// Seed keys the random stream and FirstChain is the chain index of row 0 (see Site): step i's
 	// proposal normals are Site(i, PurposeConstrained).
 	Seed, FirstChain uint64
+	// Progress, when set, receives the steps done out of Steps (see Progress).
+	Progress Progress
 }
 
 // ConstrainedResult is the result of a constrained run: the samples (and trace) of Result, and
@@ -218,6 +220,7 @@ type constrainedRun struct {
 	met  *metropolis
 	nt   *nanTracker
 	tr   *tracer
+	prog *progress
 }
 
 func startConstrained(op string, b ops.Backend, x0 *tensor.Tensor, cfg ConstrainedConfig) (*constrainedRun, error) {
@@ -241,7 +244,8 @@ func startConstrained(op string, b ops.Backend, x0 *tensor.Tensor, cfg Constrain
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	n, d, dt, dev := x0.Dim(0), x0.Dim(1), x0.DType(), b.Device()
-	r := &constrainedRun{op: op, b: b, cfg: cfg, h: h, nt: newNaNTracker(n)}
+	r := &constrainedRun{op: op, b: b, cfg: cfg, h: h, nt: newNaNTracker(n),
+		prog: newProgress(cfg.Progress, int64(cfg.Steps), dev)}
 	x, err := x0.CopyTo(dev)
 	if err != nil {
 		return nil, fmt.Errorf("%s: copy the initial state: %w", op, err)
@@ -293,6 +297,9 @@ func (r *constrainedRun) accept(i int) error {
 		if err := keepAndCheck(r.tr, r.nt, r.x, i+1); err != nil {
 			return fmt.Errorf("%s: %w", r.op, err)
 		}
+	}
+	if err := r.prog.step(int64(i + 1)); err != nil {
+		return fmt.Errorf("%s: step %d: %w", r.op, i, err)
 	}
 	return nil
 }

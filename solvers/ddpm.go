@@ -30,6 +30,8 @@ type DDPMConfig struct {
 	// e^{−T} x0 + sqrt(1 − e^{−2T}) ξ (see SampleNoised); InitPrior N(0, I), which ignores the
 	// data's mean and biases the samples by about |μ| e^{−T}.
 	Init string
+	// Progress, when set, receives the steps done out of K (see Progress).
+	Progress Progress
 }
 
 // DDPM samples the target t with the exponential integrator of the reverse OU SDE (ALGORITHMS
@@ -127,6 +129,7 @@ func DDPM(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg DDPMCon
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
+	prog := newProgress(cfg.Progress, int64(K), dev)
 	for j := 0; j < K; j++ {
 		i := K - j
 		h := grid[i] - grid[i-1]
@@ -143,6 +146,9 @@ func DDPM(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg DDPMCon
 			if err := keepAndCheck(tr, nt, x, j+1); err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
+		}
+		if err := prog.step(int64(j + 1)); err != nil {
+			return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, j, grid[i], err)
 		}
 	}
 	if err := run.checkFinal(op, nt, tr, K); err != nil {

@@ -90,6 +90,8 @@ type DiffusionConfig struct {
 	// SampleNoised); InitPrior the Gaussian σ_0 ξ, ξ at Site(0, PurposeInit), which ignores the
 	// data's mean and covariance and biases the samples by about |μ| s/σ_0.
 	Init string
+	// Progress, when set, receives the steps done out of Steps (see Progress).
+	Progress Progress
 }
 
 // validate checks cfg for a batch of n chains, fills in the defaults and returns the grid.
@@ -500,8 +502,12 @@ func runDiffusion(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg Di
 			return nil, err
 		}
 	}
+	prog := newProgress(cfg.Progress, int64(K), dev)
 	for i := 0; i < K; i++ {
 		if err := r.step(i); err != nil {
+			return nil, fmt.Errorf("step %d (sigma %g → %g): %w", i, grid[i], grid[i+1], err)
+		}
+		if err := prog.step(int64(i + 1)); err != nil {
 			return nil, fmt.Errorf("step %d (sigma %g → %g): %w", i, grid[i], grid[i+1], err)
 		}
 	}

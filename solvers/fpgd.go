@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -87,6 +89,8 @@ type FPGDConfig struct {
 	// DefaultNoiseBlock): chains are processed in blocks of ⌊NoiseBlock/(d·Steps)⌋ (at least one)
 	// so that memory stays O(NoiseBlock) whatever N. Blocks draw exactly the numbers of one call.
 	NoiseBlock int
+	// Progress, when set, receives the chain-steps done out of N·Steps (see Progress).
+	Progress Progress
 }
 
 // FPGDResult is what FPGD returns. Tensors live on the backend's device; Close frees them.
@@ -319,7 +323,8 @@ func fpgd(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDR
 	if err != nil {
 		return nil, fmt.Errorf("read the initial state: %w", err)
 	}
-	run := &fpgdRun{cfg: cfg, f: f, n: n, d: d, x: x}
+	run := &fpgdRun{cfg: cfg, f: f, n: n, d: d, x: x,
+		prog: newProgress(cfg.Progress, int64(n)*int64(cfg.Steps), nil)}
 	run.init()
 
 	noise, err := newNoiseSource(b, cfg, d, x0.DType())
@@ -343,6 +348,9 @@ func fpgd(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDR
 			}
 		}
 		run.chains(c0, c1, xi, noise.scale)
+	}
+	if run.prog != nil { // the last report (chains reports at most every progressSync)
+		run.prog.fn(run.prog.total, run.prog.total)
 	}
 
 	res := &FPGDResult{GradEvals: int64(n) * int64(cfg.Steps), NoiseRelErrorSq: noise.relError, NaN: run.nanReport()}
@@ -389,6 +397,9 @@ type fpgdRun struct {
 	trace  []float64
 	escape []int
 	nanAt  []int // −1: finite throughout
+	// prog (nil: no reports) receives chain-steps; chainsDone counts the chains finished.
+	prog       *progress
+	chainsDone atomic.Int64
 }
 
 func (r *fpgdRun) init() {
@@ -439,10 +450,30 @@ func (r *fpgdRun) chains(c0, c1 int, xi []float64, scale float64) {
 			g := make([]float64, r.d)
 			for i := lo; i < hi; i++ {
 				r.chain(i, c0, xi, scale, g)
+				r.chainsDone.Add(1)
 			}
 		}()
 	}
-	wg.Wait()
+	if r.prog == nil {
+		wg.Wait()
+		return
+	}
+	// Report from this goroutine while the workers run (the host does all the work, so there
+	// is no device to synchronise).
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	tick := time.NewTicker(max(progressSync, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-finished:
+			return
+		case <-tick.C:
+			if done := r.chainsDone.Load(); done > 0 && done < int64(r.n) {
+				r.prog.fn(done*int64(r.cfg.Steps), r.prog.total)
+			}
+		}
+	}
 }
 
 // chain runs chain i (its noise is block row i − c0) with gradient scratch g.

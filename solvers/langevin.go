@@ -79,6 +79,8 @@ type LangevinConfig struct {
 	// ops.Backend.GMMChains call — on the GPU one launch — drawing the same numbers; StepByStep is
 	// for checking that equality and for benchmarks.
 	StepByStep bool
+	// Progress, when set, receives the steps done out of Steps (see Progress).
+	Progress Progress
 }
 
 // validate checks cfg against a batch of n chains and fills in the defaults.
@@ -190,6 +192,7 @@ func Langevin(b ops.Backend, t target.Target, x0 *tensor.Tensor, cfg LangevinCon
 	defer c.close()
 	c.stepByStep = cfg.StepByStep
 	c.ev = &evaluator{b: b, t: t, noise: cfg.Noise, ev: &res.Evals}
+	c.prog = newProgress(cfg.Progress, int64(cfg.Steps), dev)
 	if err := checkCapability(op, b, t, cfg.Method, c, cfg.Noise, "uld"); err != nil {
 		return nil, err
 	}
@@ -231,6 +234,9 @@ func Langevin(b ops.Backend, t target.Target, x0 *tensor.Tensor, cfg LangevinCon
 			}
 			if err := ad.update(c); err != nil {
 				return nil, fmt.Errorf("%s: step %d: adapt the step size: %w", op, done, err)
+			}
+			if err := c.prog.step(int64(done + 1)); err != nil {
+				return nil, fmt.Errorf("%s: step %d: %w", op, done, err)
 			}
 			done++
 		} else {

@@ -80,6 +80,9 @@ type MethodOptions struct {
 	// (N·d values, rows inside the domain; nil: the uniform law on a box or ball).
 	Domain *ops.Domain
 	X0     []float64
+	// Progress, when set, receives the run's progress in the method's steps (see Progress; RTK
+	// reports inner steps).
+	Progress Progress
 }
 
 // MethodRun is the result of Method.Run: the sampler's Result, the number of steps the method took
@@ -296,7 +299,7 @@ default 1 (σ_k: the segment sub-target's smallest length scale).`
 				innerSteps, _ := rtkInnerSteps(name, inner, o.Budget, segmentsOf(o))
 				cfg := RTKConfig{Inner: inner, Segments: o.Segments, Horizon: o.Horizon, InnerSteps: innerSteps,
 					InnerStepScale: o.StepScale, Friction: o.Friction, KeepPath: o.Trajectory, Seed: o.Seed,
-					FirstChain: o.FirstChain, Init: o.Init}
+					FirstChain: o.FirstChain, Init: o.Init, Progress: o.Progress}
 				res, err := RTK(b, t, n, dt, cfg)
 				if err != nil {
 					return nil, err
@@ -397,7 +400,8 @@ scale √h: take K in the hundreds.`,
 func runLangevinMethod(m Method, b ops.Backend, t target.Target, n int, dt tensor.DType, o MethodOptions, steps int) (*MethodRun, error) {
 	g := t.(target.GMM).Mixture
 	lmin, d := LambdaMin(g), g.Dim()
-	cfg := LangevinConfig{Method: m.Name, Steps: steps, StepSize: o.StepSize, Seed: o.Seed, FirstChain: o.FirstChain}
+	cfg := LangevinConfig{Method: m.Name, Steps: steps, StepSize: o.StepSize, Seed: o.Seed, FirstChain: o.FirstChain,
+		Progress: o.Progress}
 	switch m.Name {
 	case MethodULA:
 		if cfg.StepSize == 0 {
@@ -437,7 +441,7 @@ func runLangevinMethod(m Method, b ops.Backend, t target.Target, n int, dt tenso
 
 // runDDPMMethod runs DDPM on the schedule o.Schedule.
 func runDDPMMethod(m Method, b ops.Backend, t target.Target, n int, dt tensor.DType, o MethodOptions, steps int) (*MethodRun, error) {
-	cfg := DDPMConfig{Seed: o.Seed, FirstChain: o.FirstChain, Init: o.Init}
+	cfg := DDPMConfig{Seed: o.Seed, FirstChain: o.FirstChain, Init: o.Init, Progress: o.Progress}
 	horizon := o.Horizon
 	if horizon == 0 {
 		horizon = DefaultHorizon
@@ -481,7 +485,8 @@ func runNoiseLevelMethod(m Method, b ops.Backend, t target.Target, n int, dt ten
 	}
 	cfg := DiffusionConfig{Method: m.Name, Steps: steps, Schedule: o.Schedule, SigmaMin: o.SigmaMin,
 		SigmaMax: o.SigmaMax, Rho: o.Rho, Eta: o.Eta, Classic: o.Classic, Seed: o.Seed, FirstChain: o.FirstChain,
-		Trajectory: o.Trajectory, Init: o.Init, SChurn: o.Churn, STMin: o.STMin, STMax: o.STMax, SNoise: o.SNoise}
+		Trajectory: o.Trajectory, Init: o.Init, SChurn: o.Churn, STMin: o.STMin, STMax: o.STMax, SNoise: o.SNoise,
+		Progress: o.Progress}
 	res, err := Diffusion(b, TargetDenoiser(t), n, dt, cfg)
 	if err != nil {
 		return nil, err
@@ -503,6 +508,7 @@ func runRFMethod(m Method, b ops.Backend, t target.Target, n int, dt tensor.DTyp
 		return nil, err
 	}
 	cfg.TMin, cfg.Seed, cfg.FirstChain, cfg.Trajectory = o.TMin, o.Seed, o.FirstChain, o.Trajectory
+	cfg.Progress = o.Progress
 	res, err := RectifiedFlow(b, t, n, dt, cfg)
 	if err != nil {
 		return nil, err
@@ -548,7 +554,8 @@ func runConstrainedMethod(m Method, b ops.Backend, t target.Target, n int, dt te
 	if horizon == 0 {
 		horizon = DefaultConstrainedHorizon(dom)
 	}
-	cfg := ConstrainedConfig{Domain: dom, Steps: steps, Horizon: horizon, Seed: o.Seed, FirstChain: o.FirstChain}
+	cfg := ConstrainedConfig{Domain: dom, Steps: steps, Horizon: horizon, Seed: o.Seed, FirstChain: o.FirstChain,
+		Progress: o.Progress}
 	if o.Trajectory {
 		cfg.Thin = 1
 	}

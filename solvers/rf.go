@@ -52,6 +52,8 @@ type RFConfig struct {
 	// Trajectory keeps every state in Result.Trace, shape (K + 1, N, d): row i is x_{t_i}
 	// (TraceSteps[i] = i).
 	Trajectory bool
+	// Progress, when set, receives the steps done out of Steps (see Progress).
+	Progress Progress
 }
 
 // RFConfigFor returns the configuration of one of the command's methods (MethodRF,
@@ -331,6 +333,7 @@ func RectifiedFlow(b ops.Backend, t target.Target, n int, dtype tensor.DType, cf
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 	}
+	prog := newProgress(cfg.Progress, int64(K), b.Device())
 	for i := 0; i < K; i++ {
 		t0, t1 := grid[i], grid[i+1]
 		if t0 == 0 {
@@ -353,6 +356,9 @@ func RectifiedFlow(b ops.Backend, t target.Target, n int, dtype tensor.DType, cf
 			if err := keepAndCheck(tr, nt, x, i+1); err != nil {
 				return nil, fmt.Errorf("%s: %w", op, err)
 			}
+		}
+		if err := prog.step(int64(i + 1)); err != nil {
+			return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, t0, err)
 		}
 	}
 	if err := run.checkFinal(op, nt, tr, K); err != nil {

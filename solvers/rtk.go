@@ -122,6 +122,8 @@ type RTKConfig struct {
 	// LangevinConfig.StepByStep): by default each segment's inner chain on a Gaussian mixture with
 	// isotropic or diagonal covariances is one ops.Backend.GMMChains call.
 	StepByStep bool
+	// Progress, when set, receives the inner steps done out of Segments·InnerSteps (see Progress).
+	Progress Progress
 }
 
 // RTK samples the target t by reverse transition kernels (ALGORITHMS §3; Huang, Zou, Dong,
@@ -185,6 +187,7 @@ func RTK(b ops.Backend, t target.Target, n int, dtype tensor.DType, cfg RTKConfi
 	defer c.close()
 	c.stepByStep = cfg.StepByStep
 	c.ev = &evaluator{b: b, t: t, ev: &res.Evals}
+	c.prog = newProgress(cfg.Progress, int64(S)*int64(cfg.InnerSteps), dev)
 	for k := 0; k < S; k++ {
 		if err := checkCapability(op, b, t, cfg.Inner, c, rtkNoise(grid[k]), "rtk-uld"); err != nil {
 			if grid[k] == 0 {

@@ -84,6 +84,8 @@ Flags:
   --site K       draw site: different sites give independent draws of one seed (default 0)
   --dtype T      f32 or f64 (default f32); the f32 and f64 streams of one seed differ
 ` + deviceFlagHelp + `  --quiet        say nothing on stderr unless something fails
+                 (otherwise long runs show a progress bar on a terminal, a line every 10 s
+                 elsewhere)
   --out X.npy    file to write (required)
   --plot P.png   PNG: a fan of (at most 50) paths with the exact law's ±√Var envelope and the
                  sample standard deviation over all paths (fgn and bridge --increments are summed
@@ -217,7 +219,10 @@ func noise(kind string, args []string, stdout, stderr io.Writer) (err error) {
 	if err := check(dev, x, draw); err != nil {
 		return usageError{err}
 	}
-	if err := fill(x, draw); err != nil {
+	prog := newProgress(stderr, o.quiet, "scorekit noise "+kind, "rows")
+	err = fillBlocks(dev, x, draw, prog, fill)
+	prog.finish()
+	if err != nil {
 		return err
 	}
 	if err := tensor.WriteNpy(o.out, x); err != nil {
@@ -419,8 +424,7 @@ func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) error
 			return usageError{err}
 		}
 	}
-	fill := func(b ops.Backend, x *tensor.Tensor) error {
-		draw := ops.Draw{Seed: o.seed, Site: o.site}
+	fill := func(b ops.Backend, x *tensor.Tensor, draw ops.Draw) error {
 		switch o.method {
 		case "davies-harte":
 			return b.FGN(x, plan, form, draw)
@@ -454,12 +458,13 @@ func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) error
 	return drawNoise(o.drawFlags, o.method == "cholesky", o.paths, o.length, stderr, fill, render, note)
 }
 
-// drawMAFBM fills x (paths, L) with the MA-fBM approximation at t_k = k·T/L, k = 1..L, or, with
+// drawMAFBM fills x (paths, L; a block of the command's paths) with the MA-fBM approximation at t_k = k·T/L, k = 1..L, or, with
 // increments, its differences (B̂(t_0) = 0). Step s draws at site o.site + s.
 func drawMAFBM(b ops.Backend, x *tensor.Tensor, ma *ops.MAFBM, o fractionalOptions, increments bool, draw ops.Draw) error {
-	y, err := tensor.New(b.Device(), o.dtype, o.paths, o.k)
+	paths := x.Dim(0)
+	y, err := tensor.New(b.Device(), o.dtype, paths, o.k)
 	if err != nil {
-		return fmt.Errorf("allocate the mafbm state (%d, %d) %v: %w", o.paths, o.k, o.dtype, err)
+		return fmt.Errorf("allocate the mafbm state (%d, %d) %v: %w", paths, o.k, o.dtype, err)
 	}
 	defer y.Close()
 	if err := y.Fill(0); err != nil {
@@ -475,13 +480,13 @@ func drawMAFBM(b ops.Backend, x *tensor.Tensor, ma *ops.MAFBM, o fractionalOptio
 	if err != nil {
 		return err
 	}
-	for p := 0; p < o.paths; p++ {
+	for p := 0; p < paths; p++ {
 		row := v[p*o.length : (p+1)*o.length]
 		for k := o.length - 1; k > 0; k-- {
 			row[k] -= row[k-1]
 		}
 	}
-	h, err := tensor.FromFloat64s(o.dtype, v, o.paths, o.length)
+	h, err := tensor.FromFloat64s(o.dtype, v, paths, o.length)
 	if err != nil {
 		return err
 	}
@@ -494,7 +499,7 @@ func drawMAFBM(b ops.Backend, x *tensor.Tensor, ma *ops.MAFBM, o fractionalOptio
 // fits, times the draw (to the end of the device's work), renders --plot from the drawn values
 // with render, writes --out and the plot, and, unless --quiet, writes note's lines and what was
 // written to stderr.
-func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fill func(b ops.Backend, x *tensor.Tensor) error,
+func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fill func(b ops.Backend, x *tensor.Tensor, d ops.Draw) error,
 	render func(v []float64) ([]byte, error), note func()) (err error) {
 	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
 	if err != nil {
@@ -515,10 +520,10 @@ func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fil
 		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", rows, cols, o.dtype, dev.Name(), err)
 	}
 	defer x.Close()
-	if err := fill(b, x); err != nil {
-		return err
-	}
-	if err := dev.Synchronize(); err != nil {
+	prog := newProgress(stderr, o.quiet, "scorekit noise", "rows")
+	err = fillBlocks(dev, x, ops.Draw{Seed: o.seed, Site: o.site}, prog, func(x *tensor.Tensor, d ops.Draw) error { return fill(b, x, d) })
+	prog.finish()
+	if err != nil {
 		return err
 	}
 	wall := time.Since(start)
@@ -540,6 +545,44 @@ func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fil
 			note()
 		}
 		reportWritten(stderr, o, x, bytes, wall)
+	}
+	return nil
+}
+
+// fillBlocks fills x (rows, cols) on dev by calls of fill on blocks of rows, the block from row r
+// with the draw's FirstChain advanced by r: every noise op draws row i from chain FirstChain + i
+// alone, so the blocks are the numbers of one call. With a progress display the rows are split
+// into about 100 blocks (of at least 2^16 values) and each finished block is reported; without
+// one, x is one block. The device is synchronised before fillBlocks returns.
+func fillBlocks(dev tensor.Device, x *tensor.Tensor, draw ops.Draw, prog *progress, fill func(x *tensor.Tensor, d ops.Draw) error) error {
+	rows, cols := x.Dim(0), x.Dim(1)
+	block := rows
+	if prog != nil {
+		block = min(rows, max((rows+99)/100, (1<<16+cols-1)/cols))
+	}
+	for r := 0; r < rows; r += block {
+		n := min(block, rows-r)
+		v := x
+		if n < rows {
+			var err error
+			if v, err = x.View(r*cols, n, cols); err != nil {
+				return err
+			}
+		}
+		d := draw
+		d.FirstChain += uint64(r)
+		if err := fill(v, d); err != nil {
+			if n < rows {
+				return fmt.Errorf("rows %d..%d: %w", r, r+n-1, err)
+			}
+			return err
+		}
+		if err := dev.Synchronize(); err != nil {
+			return err
+		}
+		if prog != nil {
+			prog.update(int64(r+n), int64(rows))
+		}
 	}
 	return nil
 }
@@ -633,8 +676,9 @@ func stableNoise(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var clamped int64
-	fill := func(b ops.Backend, x *tensor.Tensor) (err error) {
-		clamped, err = b.Stable(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site})
+	fill := func(b ops.Backend, x *tensor.Tensor, draw ops.Draw) error {
+		c, err := b.Stable(x, o.spec, draw)
+		clamped += c
 		return err
 	}
 	render := func(v []float64) ([]byte, error) {
@@ -706,8 +750,8 @@ func bridgeNoise(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fill := func(b ops.Backend, x *tensor.Tensor) error {
-		return b.Brownian(x, o.spec, ops.Draw{Seed: o.seed, Site: o.site})
+	fill := func(b ops.Backend, x *tensor.Tensor, draw ops.Draw) error {
+		return b.Brownian(x, o.spec, draw)
 	}
 	render := func(v []float64) ([]byte, error) {
 		tau := float64(o.spec.Epoch) * o.spec.Horizon / float64(o.length) // epoch length in time

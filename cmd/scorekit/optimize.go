@@ -76,6 +76,8 @@ Flags:
                       histogram when d = 1) and, with --trace, x1 of up to 50 chains against the
                       step
   --quiet             say nothing on stderr unless something fails or chains turn non-finite
+                      (otherwise long runs show a progress bar on a terminal, a line every 10 s
+                      elsewhere)
 `
 
 // runOptimize is `scorekit optimize <method> ...`.
@@ -448,7 +450,10 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	}
 
 	start := time.Now()
+	prog := newProgress(stderr, o.quiet, "scorekit optimize: fpgd", "chain-steps")
+	o.cfg.Progress = prog.report()
 	res, err := solvers.FPGD(b, f, x, o.cfg)
+	prog.finish()
 	if err != nil {
 		return err
 	}

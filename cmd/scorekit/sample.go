@@ -135,6 +135,8 @@ Flags:
                  (mala, rtk-mala), rejection_rate (metropolis-constrained), step_size, seed,
                  nan_chains, nan_first_chain (when nan_chains > 0)
   --quiet            say nothing on stderr unless something fails or chains turn non-finite
+                     (otherwise long runs show a progress bar on a terminal, a line every 10 s
+                     elsewhere)
 Method flags (each refused by the methods it does not apply to):
   --init S           rtk-*, ddpm, the noise-level methods, rf*: exact (default) or prior, the
                  start (above); metropolis-constrained: X0.npy, the initial states, (N, d), all
@@ -575,8 +577,15 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 
+	unit := "steps"
+	if m.Family == solvers.FamilyRTK {
+		unit = "inner steps"
+	}
+	prog := newProgress(stderr, o.quiet, "scorekit sample: "+m.Name, unit)
+	o.run.Progress = prog.report()
 	start := time.Now()
 	res, err := m.Run(b, tgt, o.n, o.dtype, o.run)
+	prog.finish()
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)
 	}
