@@ -17,6 +17,8 @@
 #   make gpu-tests     build every cuda-tagged test binary and the benchmark binary into
 #                      build/gpu/, with run.sh to run them on a GPU machine
 #   make bench         CPU benchmarks
+#   make fuzz          every fuzz target for FUZZTIME (default 60s) each, keeping the inputs found
+#                      in testdata/fuzz (which make test replays); not part of make test
 
 GO        ?= go
 GOFLAGS   ?=
@@ -37,7 +39,7 @@ EMU_TIMEOUT ?= 30m
 
 include cuda.mk
 
-.PHONY: test test-cpu vet fmt-check test-cuda-compile test-emu test-asan kernel-coverage cuda-toolkit gpu-tests bench check
+.PHONY: test test-cpu vet fmt-check test-cuda-compile test-emu test-asan kernel-coverage cuda-toolkit gpu-tests bench fuzz check
 
 test: fmt-check vet test-cpu
 ifeq ($(HAVE_CUDA),yes)
@@ -107,5 +109,8 @@ gpu-tests:
 
 bench:
 	$(GO) test ./bench/ -run '^$$' -bench . -benchtime 1s
+
+fuzz:
+	sh scripts/fuzz.sh
 
 check: test

@@ -9,14 +9,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-
-	"github.com/sbinet/npyio"
 )
 
 // ReadNpy reads a NumPy .npy file holding a C-order float32 or float64 array into a host tensor.
-// Parsing is github.com/sbinet/npyio's; anything other than float32/float64 in C order (integers,
-// Fortran order, structured dtypes, a truncated file) is an error that names the file and the problem.
+// Anything else — another dtype, Fortran order, a structured dtype, a malformed header, a truncated
+// file or bytes after the data — is an error that names the file and the problem; no input makes
+// it panic, and it allocates no more than the data the file holds.
 func ReadNpy(path string) (*Tensor, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -30,62 +30,277 @@ func ReadNpy(path string) (*Tensor, error) {
 	return t, nil
 }
 
-// fullReader makes every Read fill its buffer (io.ReadFull) and remembers a short read: npyio
-// reads element by element and ignores short reads and EOF, which would turn a truncated file
-// into silently wrong data.
-type fullReader struct {
-	r         io.Reader
-	truncated bool
+// maxNpyHeader bounds the header dictionary's length (NumPy writes a few hundred bytes).
+const maxNpyHeader = 1 << 16
+
+// npyHeader is a parsed .npy header dictionary.
+type npyHeader struct {
+	descr   string
+	fortran bool
+	shape   []int
 }
 
-func (f *fullReader) Read(p []byte) (int, error) {
-	n, err := io.ReadFull(f.r, p)
-	if err == io.ErrUnexpectedEOF || (err == io.EOF && len(p) > 0) {
-		f.truncated = true
-	}
-	return n, err
-}
-
-// DecodeNpy decodes .npy data from r (see ReadNpy).
+// DecodeNpy decodes .npy data from r (see ReadNpy): format versions 1.0, 2.0 and 3.0, dtype
+// float32 or float64 of either byte order ('<f4', '>f8', …), C order, any rank.
 func DecodeNpy(r io.Reader) (*Tensor, error) {
-	fr := &fullReader{r: r}
-	nr, err := npyio.NewReader(fr)
-	if err != nil {
-		return nil, fmt.Errorf("not a valid .npy file: %w", err)
+	var pre [8]byte
+	if _, err := io.ReadFull(r, pre[:]); err != nil {
+		return nil, errors.New("not a valid .npy file: shorter than the 8-byte preamble")
 	}
-	h := nr.Header
-	if h.Descr.Fortran {
+	if string(pre[:6]) != "\x93NUMPY" {
+		return nil, fmt.Errorf("not a valid .npy file: the magic string is %q, want \"\\x93NUMPY\"", pre[:6])
+	}
+	var hlen int
+	switch major := pre[6]; major {
+	case 1:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return nil, errors.New("not a valid .npy file: truncated in the header length")
+		}
+		hlen = int(binary.LittleEndian.Uint16(b[:]))
+	case 2, 3:
+		var b [4]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return nil, errors.New("not a valid .npy file: truncated in the header length")
+		}
+		l := binary.LittleEndian.Uint32(b[:])
+		if l > maxNpyHeader {
+			return nil, fmt.Errorf("not a valid .npy file: header of %d bytes (at most %d)", l, maxNpyHeader)
+		}
+		hlen = int(l)
+	default:
+		return nil, fmt.Errorf(".npy format version %d.%d is not supported (1.0, 2.0 and 3.0 are)", major, pre[7])
+	}
+	raw := make([]byte, hlen)
+	if _, err := io.ReadFull(r, raw); err != nil {
+		return nil, fmt.Errorf("not a valid .npy file: the header says %d bytes, the file ends before", hlen)
+	}
+	h, err := parseNpyHeader(string(raw))
+	if err != nil {
+		return nil, fmt.Errorf("not a valid .npy file: header %s", err)
+	}
+	if h.fortran {
 		return nil, errors.New(".npy array is in Fortran order; scorekit reads C-order arrays only (numpy.ascontiguousarray)")
 	}
-	shape := append([]int(nil), h.Descr.Shape...)
-	n, err := checkShape(shape)
+	n, err := checkShape(h.shape)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf(".npy shape: %w", err)
 	}
-	var t *Tensor
-	switch strings.TrimLeft(h.Descr.Type, "<>=|") {
-	case "f4":
-		data := make([]float32, 0, n)
-		if err := nr.Read(&data); err != nil {
-			return nil, fmt.Errorf(".npy float32 data: %w", err)
-		}
-		t, err = FromF32(data, shape...)
-	case "f8":
-		data := make([]float64, 0, n)
-		if err := nr.Read(&data); err != nil {
-			return nil, fmt.Errorf(".npy float64 data: %w", err)
-		}
-		t, err = FromF64(data, shape...)
+	var order binary.ByteOrder = binary.LittleEndian
+	var size int
+	switch h.descr {
+	case "<f4", "=f4", "f4":
+		size = 4
+	case "<f8", "=f8", "f8":
+		size = 8
+	case ">f4":
+		size, order = 4, binary.BigEndian
+	case ">f8":
+		size, order = 8, binary.BigEndian
 	default:
-		return nil, fmt.Errorf(".npy dtype %q is not supported: want float32 ('<f4') or float64 ('<f8')", h.Descr.Type)
+		return nil, fmt.Errorf(".npy dtype %q is not supported: want float32 ('<f4') or float64 ('<f8') (numpy: x.astype(numpy.float64))", h.descr)
 	}
-	if err != nil {
-		return nil, fmt.Errorf(".npy data does not match its shape: %w", err)
+	// The data is read in pieces and the slice grows with what arrives, so a header that claims a
+	// huge shape over a short file costs no more memory than the file.
+	want := int64(n) * int64(size)
+	var got int64
+	buf := make([]byte, 1<<16)
+	var f32 []float32
+	var f64 []float64
+	for got < want {
+		k := int(min(int64(len(buf)), want-got))
+		m, err := io.ReadFull(r, buf[:k])
+		m -= m % size // a value cut by the end of the file is not data
+		for i := 0; i < m; i += size {
+			if size == 4 {
+				f32 = append(f32, math.Float32frombits(order.Uint32(buf[i:])))
+			} else {
+				f64 = append(f64, math.Float64frombits(order.Uint64(buf[i:])))
+			}
+		}
+		got += int64(m)
+		if err != nil {
+			return nil, fmt.Errorf(".npy file is truncated: shape %v of %s needs %d bytes of data, the file has %d",
+				h.shape, h.descr, want, got)
+		}
 	}
-	if fr.truncated {
-		return nil, fmt.Errorf(".npy file is truncated: shape %v needs %d bytes of data", shape, t.Bytes())
+	if m, _ := io.ReadFull(r, buf[:1]); m > 0 {
+		return nil, fmt.Errorf(".npy file has bytes after the data of its shape %v", h.shape)
 	}
-	return t, nil
+	if size == 4 {
+		if f32 == nil {
+			f32 = []float32{}
+		}
+		return FromF32(f32, h.shape...)
+	}
+	if f64 == nil {
+		f64 = []float64{}
+	}
+	return FromF64(f64, h.shape...)
+}
+
+// parseNpyHeader parses the header dictionary, the Python literal NumPy writes:
+//
+//	{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }
+//
+// followed by spaces and a newline. Exactly the three keys, each once; descr a string (a list is
+// a structured dtype, refused), fortran_order True or False, shape a tuple of non-negative integers.
+func parseNpyHeader(s string) (npyHeader, error) {
+	p := &pyParser{s: strings.TrimRight(s, " \t\r\n\x00")}
+	var h npyHeader
+	if !p.eat('{') {
+		return h, p.fail("does not start with '{'")
+	}
+	seen := map[string]bool{}
+	for {
+		if p.eat('}') {
+			break
+		}
+		key, err := p.str()
+		if err != nil {
+			return h, fmt.Errorf("key: %w", err)
+		}
+		if seen[key] {
+			return h, p.fail(fmt.Sprintf("repeats the key %q", key))
+		}
+		seen[key] = true
+		if !p.eat(':') {
+			return h, p.fail(fmt.Sprintf("has no ':' after %q", key))
+		}
+		switch key {
+		case "descr":
+			if p.peek() == '[' {
+				return h, errors.New("has a structured dtype (a list of fields); want float32 or float64")
+			}
+			if h.descr, err = p.str(); err != nil {
+				return h, fmt.Errorf("descr: %w", err)
+			}
+		case "fortran_order":
+			switch {
+			case p.word("True"):
+				h.fortran = true
+			case p.word("False"):
+			default:
+				return h, p.fail("fortran_order is not True or False")
+			}
+		case "shape":
+			if h.shape, err = p.tuple(); err != nil {
+				return h, fmt.Errorf("shape: %w", err)
+			}
+		default:
+			return h, fmt.Errorf("has the unknown key %q", key)
+		}
+		if !p.eat(',') {
+			if !p.eat('}') {
+				return h, p.fail("has no ',' or '}' after a value")
+			}
+			break
+		}
+	}
+	if p.skip(); p.i != len(p.s) {
+		return h, p.fail("has text after the dictionary")
+	}
+	for _, k := range []string{"descr", "fortran_order", "shape"} {
+		if !seen[k] {
+			return h, fmt.Errorf("has no %q", k)
+		}
+	}
+	return h, nil
+}
+
+// pyParser reads the few Python literals of a .npy header.
+type pyParser struct {
+	s string
+	i int
+}
+
+func (p *pyParser) skip() {
+	for p.i < len(p.s) && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == '\n' || p.s[p.i] == '\r') {
+		p.i++
+	}
+}
+
+func (p *pyParser) peek() byte {
+	p.skip()
+	if p.i < len(p.s) {
+		return p.s[p.i]
+	}
+	return 0
+}
+
+func (p *pyParser) eat(c byte) bool {
+	if p.peek() == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *pyParser) word(w string) bool {
+	p.skip()
+	if strings.HasPrefix(p.s[p.i:], w) {
+		p.i += len(w)
+		return true
+	}
+	return false
+}
+
+func (p *pyParser) fail(what string) error {
+	return fmt.Errorf("%s (at byte %d)", what, p.i)
+}
+
+// str reads a quoted string without escapes ('…' or "…").
+func (p *pyParser) str() (string, error) {
+	q := p.peek()
+	if q != '\'' && q != '"' {
+		return "", p.fail("want a quoted string")
+	}
+	end := strings.IndexByte(p.s[p.i+1:], q)
+	if end < 0 {
+		return "", p.fail("unterminated string")
+	}
+	v := p.s[p.i+1 : p.i+1+end]
+	if strings.ContainsRune(v, '\\') {
+		return "", p.fail("escape in a string")
+	}
+	p.i += end + 2
+	return v, nil
+}
+
+// tuple reads (), (n,) or (n1, n2, …) of non-negative integers.
+func (p *pyParser) tuple() ([]int, error) {
+	if !p.eat('(') {
+		return nil, p.fail("want a tuple")
+	}
+	shape := []int{}
+	for {
+		if p.eat(')') {
+			return shape, nil
+		}
+		p.skip()
+		j := p.i
+		for j < len(p.s) && p.s[j] >= '0' && p.s[j] <= '9' {
+			j++
+		}
+		if j == p.i {
+			return nil, p.fail("want a non-negative integer")
+		}
+		v, err := strconv.ParseInt(p.s[p.i:j], 10, 64)
+		if err != nil || v > MaxElements {
+			return nil, p.fail(fmt.Sprintf("dimension %s is too large", p.s[p.i:j]))
+		}
+		shape = append(shape, int(v))
+		p.i = j
+		if !p.eat(',') {
+			if !p.eat(')') {
+				return nil, p.fail("want ',' or ')' in the shape")
+			}
+			if len(shape) == 1 {
+				return nil, p.fail("a one-element shape is written (n,)")
+			}
+			return shape, nil
+		}
+	}
 }
 
 // EncodeNpy writes t (a host tensor) to w in .npy format version 1.0, little-endian, C order.
