@@ -6,7 +6,7 @@
 #                    from sources and PTX (kernels/entries_gen.go, kernels/hostexec/zz_*.cpp)
 #   make check-ptx   scripts/check-ptx.sh: committed PTX present, up to date with the sources
 #                    (when the installed nvcc is the one recorded in its header) and assembling
-#                    with ptxas for sm_80 and sm_90
+#                    with ptxas for sm_80 and sm_90 (quiet; V=1 lists registers and spills per kernel)
 #
 # The committed PTX targets compute_80 (A100, H100 and later run it through the driver's JIT) and
 # is built IEEE-exact: no FMA contraction, correctly rounded division and square root, denormals
@@ -49,7 +49,7 @@ ptx: $(PTX)
 	go run ./kernels/hostexec/gen
 
 check-ptx:
-	NVCC="$(NVCC)" PTXAS="$(PTXAS)" bash scripts/check-ptx.sh
+	@NVCC="$(NVCC)" PTXAS="$(PTXAS)" V="$(V)" bash scripts/check-ptx.sh
 
 # Always rebuilt when asked for (flags may have changed, e.g. FAST=1), but only replaced when the
 # content differs, so an unchanged source leaves the committed file and its mtime alone.

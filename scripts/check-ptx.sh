@@ -6,12 +6,14 @@
 #   3. when the installed nvcc is the version in the header, recompiling the source with the
 #      recorded flags reproduces the file byte for byte (otherwise: run make ptx); with another
 #      nvcc version the staleness check is skipped with a note;
-#   4. every PTX file assembles with ptxas for sm_80 and sm_90; a summary line per kernel and arch
-#      gives registers, stack and spills (spills warn, they do not fail).
+#   4. every PTX file assembles with ptxas for sm_80 and sm_90; with V=1 a summary line per kernel
+#      and arch gives registers, stack and spills (spills always warn; they do not fail).
+# Quiet by default: warnings, failures and one closing line; V=1 prints everything.
 # Exits non-zero on any failure. Needs bash, coreutils, sed, grep, awk, and the CUDA toolkit.
 set -euo pipefail
 
 NVCC=${NVCC:-nvcc}
+VERBOSE=${V:-0}
 PTXAS=${PTXAS:-ptxas}
 ARCHS=(sm_80 sm_90)
 
@@ -26,6 +28,7 @@ fail() {
   failures=$((failures + 1))
 }
 note() { echo "check-ptx: $*"; }
+detail() { if [ "$VERBOSE" = 1 ]; then note "$@"; fi; }
 
 if ! command -v "$PTXAS" >/dev/null 2>&1; then
   echo "check-ptx: FAIL: $PTXAS not found (install the CUDA toolkit: make cuda-toolkit)" >&2
@@ -105,7 +108,7 @@ for src in "${srcs[@]}"; do
       if ! cmp -s <(mask "$tmp/$name.ptx") <(mask "$ptx"); then
         fail "$ptx is stale: it differs from $src compiled by nvcc $installed with $flags; run make ptx and commit the result"
       else
-        note "$ptx up to date (nvcc $installed, $flags)"
+        detail "$ptx up to date (nvcc $installed, $flags)"
       fi
     fi
   fi
@@ -125,7 +128,7 @@ for ptx in "${checked[@]}"; do
     fi
     # ptxas -v prints, per entry: "Compiling entry function 'k' for 'sm_80'", then
     # "N bytes stack frame, N bytes spill stores, N bytes spill loads", then "Used N registers".
-    awk -v arch="$arch" -v file="$ptx" '
+    awk -v arch="$arch" -v file="$ptx" -v verbose="$VERBOSE" '
       /Compiling entry function/ {
         k = $0; sub(/^.*entry function .\047?/, "", k); sub(/\047.*$/, "", k)
         kernel = k; stack = 0; stores = 0; loads = 0
@@ -139,8 +142,9 @@ for ptx in "${checked[@]}"; do
       }
       /Used [0-9]+ registers/ && kernel != "" {
         regs = $0; sub(/^.*Used /, "", regs); sub(/ registers.*$/, "", regs)
-        printf "check-ptx: %s %s %-16s %3d registers, %4d B stack, %4d B spill stores, %4d B spill loads\n",
-          file, arch, kernel, regs, stack, stores, loads
+        if (verbose == 1)
+          printf "check-ptx: %s %s %-16s %3d registers, %4d B stack, %4d B spill stores, %4d B spill loads\n",
+            file, arch, kernel, regs, stack, stores, loads
         if (stores > 0 || loads > 0)
           printf "check-ptx: WARNING: %s %s %s spills registers (%d B stores, %d B loads)\n",
             file, arch, kernel, stores, loads
@@ -154,4 +158,4 @@ if [ "$failures" -gt 0 ]; then
   echo "check-ptx: $failures failure(s)" >&2
   exit 1
 fi
-note "ok: ${#checked[@]} PTX file(s) present, assembled for ${ARCHS[*]}"
+note "ok: ${#checked[@]} PTX file(s) present, up to date where the installed nvcc made them, assembled for ${ARCHS[*]} (V=1: registers, stack and spills per kernel)"

@@ -10,13 +10,15 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gonum.org/v1/plot/vg"
+
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/ops/target"
 	"github.com/scorekit/scorekit/solvers"
 	"github.com/scorekit/scorekit/tensor"
 )
 
-const demoHelp = `Usage: scorekit demo [--dir DIR] [--device auto|cpu|cuda] [--n N] [--steps K] [--seed S] [--quiet]
+var demoHelp = `Usage: scorekit demo [--dir DIR] [--device auto|cpu|cuda] [--n N] [--steps K] [--seed S] [--quiet]
 
 The sampler comparison on a built-in target: a 2-D Gaussian mixture of five well-separated
 modes with unequal weights (0.35, 0.25, 0.2, 0.12, 0.08). Runs N chains of
@@ -41,12 +43,13 @@ distances between independent exact sample sets (mean ± standard deviation over
 method whose distances lie within two standard deviations of the floor's mean is marked "≈ floor":
 at this N it cannot be told from exact sampling.
 
-Writes DIR/samples-<method>.npy ((N, 2) float32), DIR/samples-exact.npy and DIR/demo.png (a panel
-per method: samples over the mixture's log-density contours). Exit status 1 only on failure.
+Writes DIR/samples-<method>.npy and DIR/samples-exact.npy ((N, 2) float32) and DIR/demo.png (a
+panel per method, samples over the mixture's log-density contours, and a panel of the target's and
+each method's mode weights). Exit status 1 only on failure.
 
 Flags:
   --dir DIR      directory to write into, created if needed (default demo)
-` + deviceFlagHelp + `  --n N          chains per method (default 10000)
+` + deviceFlagHelp(17) + `  --n N          chains per method (default 10000)
   --steps K      score-evaluation budget per chain (default 100)
   --seed S       Philox key of the samplers (default 20261123); exact samples use S + 1 … S + 9
   --quiet        do not say which device is used
@@ -202,7 +205,7 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 		row.modeErr = solvers.ModeWeightError(x, d, g)
 		rows = append(rows, row)
 	}
-	exactT, err := tensor.FromF64(exact, o.n, d)
+	exactT, err := tensor.FromFloat64s(tensor.F32, exact, o.n, d) // float32, as the samplers' files
 	if err != nil {
 		return err
 	}
@@ -217,7 +220,28 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 		}
 		panels = append(panels, scatterPanel{title: title, x: r.x, d: d})
 	}
-	pngBytes, err := renderScatter(panels, g, 3)
+	plots, err := scatterPlots(panels, g)
+	if err != nil {
+		return err
+	}
+	var series []modeWeightSeries
+	for _, r := range rows {
+		series = append(series, modeWeightSeries{name: r.method, weights: solvers.ModeWeights(r.x, d, g)})
+	}
+	weights := make([]float64, len(demoMixture.Weights))
+	total := 0.0
+	for _, w := range demoMixture.Weights {
+		total += w
+	}
+	for k, w := range demoMixture.Weights {
+		weights[k] = w / total
+	}
+	mw, err := modeWeightPlot(weights, series)
+	if err != nil {
+		return err
+	}
+	const tile = 4 * vg.Inch
+	pngBytes, err := encodePlots(gridOf(append(plots, mw), 3), tile, tile)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,10 @@ func TestDemo(t *testing.T) {
 		re := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(m) + `\s+\S+\s+(\S+)\s+(\S+)\s+([0-9.]+)\s+([0-9.]+)\s+\S+\s+(≈ floor|above)\s*$`)
 		row := re.FindStringSubmatch(stdout)
 		require.NotNil(t, row, "row %s in\n%s", m, stdout)
+		x, err := tensor.ReadNpy(filepath.Join(dir, "samples-"+m+".npy"))
+		require.NoError(t, err)
+		assert.Equal(t, []int{400, 2}, x.Shape(), m)
+		assert.Equal(t, tensor.F32, x.DType(), "%s: every sample file is float32", m)
 		if m != "exact" {
 			// The budget is 40; heun and edm-sde take 20 steps of 2 evaluations but the last.
 			want := "40"
@@ -45,9 +49,6 @@ func TestDemo(t *testing.T) {
 				want = "39"
 			}
 			assert.Equal(t, want, row[1], "%s: score evaluations per chain", m)
-			x, err := tensor.ReadNpy(filepath.Join(dir, "samples-"+m+".npy"))
-			require.NoError(t, err)
-			assert.Equal(t, []int{400, 2}, x.Shape())
 		}
 		e, err := strconv.ParseFloat(row[4], 64)
 		require.NoError(t, err)
@@ -70,10 +71,10 @@ func TestDemo(t *testing.T) {
 	f, err := os.Open(filepath.Join(dir, "demo.png"))
 	require.NoError(t, err)
 	defer f.Close()
-	_, err = png.Decode(f)
+	img, err := png.Decode(f)
 	require.NoError(t, err)
-	_, err = os.Stat(filepath.Join(dir, "samples-exact.npy"))
-	assert.NoError(t, err)
+	// Nine sample panels and the mode-weight panel, three to a row: four rows.
+	assert.InDelta(t, 3.0/4, float64(img.Bounds().Dx())/float64(img.Bounds().Dy()), 0.01)
 }
 
 func TestDemoBadFlags(t *testing.T) {

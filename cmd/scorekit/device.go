@@ -14,10 +14,13 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// deviceFlagHelp documents --device for every command's help.
-const deviceFlagHelp = `  --device D     auto, cpu or cuda (default auto: the GPU in a -tags cuda build, else the CPU);
-                 cuda in the default CPU-only build fails, telling how to build with CUDA
-`
+// deviceFlagHelp documents --device in a command's help whose flag descriptions start at column
+// col (counting from 0).
+func deviceFlagHelp(col int) string {
+	pad := strings.Repeat(" ", col)
+	return fmt.Sprintf("  %-*s", col-2, "--device D") + "auto, cpu or cuda (default auto: the GPU in a -tags cuda build, else the\n" +
+		pad + "CPU); cuda in the default CPU-only build fails, telling how to build with CUDA\n"
+}
 
 // checkDeviceFlag validates the value of --device.
 func checkDeviceFlag(name string) error {

@@ -27,13 +27,9 @@ func runInfo(args []string, stdout, stderr io.Writer) int {
 }
 
 func info(w io.Writer) error {
-	build := "cpu (default build; rebuild with -tags cuda for NVIDIA GPUs)"
-	if tensor.CUDABuild {
-		build = "cuda (-tags cuda)"
-	}
 	fmt.Fprintf(w, "scorekit  %s\n", version)
 	fmt.Fprintf(w, "go        %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	fmt.Fprintf(w, "build     %s\n", build)
+	fmt.Fprintf(w, "build     %s\n", buildName())
 
 	fmt.Fprintf(w, "devices\n")
 	cpu := fmt.Sprintf("%d logical CPUs", tensor.CPU().Info().SMs)
@@ -65,15 +61,36 @@ func info(w io.Writer) error {
 
 	mods := kernels.Modules()
 	fmt.Fprintf(w, "kernels   %d embedded PTX module(s)\n", len(mods))
+	width := 0
+	for _, m := range mods {
+		width = max(width, len(m))
+	}
 	for _, m := range mods {
 		ptx, err := kernels.PTX(m)
 		if err != nil {
-			fmt.Fprintf(w, "  %-8s %v\n", m, err)
+			fmt.Fprintf(w, "  %-*s  %v\n", width, m, err)
 			continue
 		}
-		fmt.Fprintf(w, "  %-8s %s\n", m, describePTX(ptx))
+		entries := 0
+		for _, e := range kernels.Entries() {
+			if e.Module == m {
+				entries++
+			}
+		}
+		fmt.Fprintf(w, "  %-*s  %2d entries, %s\n", width, m, entries, describePTX(ptx))
 	}
 	return nil
+}
+
+// buildName says which build this is.
+func buildName() string {
+	switch {
+	case tensor.CUDAEmulated:
+		return "cudaemu (CUDA kernels executed on the host, for testing; -tags cudaemu)"
+	case tensor.CUDABuild:
+		return "cuda (-tags cuda)"
+	}
+	return "cpu (default build; rebuild with -tags cuda for NVIDIA GPUs)"
 }
 
 // describeGPU is the info line of one GPU.

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 )
 
@@ -75,6 +76,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "  %-8s %s\n", "help", "this message; help <command> for a command's flags")
+	fmt.Fprintf(w, "  %-8s %s\n", "version", "the version, Go version, platform and build (also --version)")
 	fmt.Fprintf(w, "\nRun 'scorekit <command> --help' for a command's flags.\n\n%s", buildNote)
 }
 
@@ -86,6 +88,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	name := args[0]
 	switch name {
+	case "--version", "-version", "version":
+		fmt.Fprintf(stdout, "scorekit %s (%s, %s/%s, %s build)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH,
+			strings.Fields(buildName())[0])
+		return 0
 	case "help", "-h", "-help", "--help":
 		if len(args) > 1 && name == "help" {
 			return run([]string{args[1], "--help"}, stdout, stderr)

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scorekit/scorekit/kernels"
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
 )
@@ -298,5 +301,30 @@ func TestInfo(t *testing.T) {
 	assert.Contains(t, stdout, "kernels")
 	if !tensor.CUDABuild {
 		assert.Contains(t, stdout, "build     cpu")
+	}
+	// One row per embedded module, its entry count in one column.
+	rows := regexp.MustCompile(`(?m)^  (\w+) +(\d+) entries, PTX ISA`).FindAllStringSubmatchIndex(stdout, -1)
+	require.Len(t, rows, len(kernels.Modules()))
+	col := -1
+	for _, r := range rows {
+		start := strings.LastIndex(stdout[:r[0]+1], "\n") + 1
+		if c := r[5] - start; col < 0 {
+			col = c
+		} else {
+			assert.Equal(t, col, c, "entry counts aligned: %q", stdout[r[0]:r[1]])
+		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"--version", "version", "-version"} {
+		code, stdout, stderr := runCLI(arg)
+		require.Equal(t, 0, code, stderr)
+		assert.Empty(t, stderr)
+		build := "cpu"
+		if tensor.CUDABuild || tensor.CUDAEmulated {
+			build = map[bool]string{true: "cudaemu", false: "cuda"}[tensor.CUDAEmulated]
+		}
+		assert.Equal(t, fmt.Sprintf("scorekit %s (%s, %s/%s, %s build)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, build), stdout)
 	}
 }

@@ -17,7 +17,7 @@ import (
 // noiseKinds are the kinds `scorekit noise` draws.
 var noiseKinds = []string{"normal", "uniform", "fgn", "fbm", "stable", "bridge"}
 
-const noiseHelp = `Usage: scorekit noise normal|uniform --n N [--dim D] [--seed S] [--site K] [--dtype f32|f64]
+var noiseHelp = `Usage: scorekit noise normal|uniform --n N [--dim D] [--seed S] [--site K] [--dtype f32|f64]
                       [--device auto|cpu|cuda] [--quiet] --out X.npy
        scorekit noise fgn|fbm --hurst H --length L --paths N [--horizon T]
                       [--method davies-harte|cholesky|mafbm] [--k K] [--gamma-max G] [--seed S]
@@ -83,7 +83,7 @@ Flags:
   --seed S       Philox key, an unsigned 64-bit integer (default 0)
   --site K       draw site: different sites give independent draws of one seed (default 0)
   --dtype T      f32 or f64 (default f32); the f32 and f64 streams of one seed differ
-` + deviceFlagHelp + `  --quiet        say nothing on stderr unless something fails
+` + deviceFlagHelp(17) + `  --quiet        say nothing on stderr unless something fails
                  (otherwise long runs show a progress bar on a terminal, a line every 10 s
                  elsewhere)
   --out X.npy    file to write (required)

@@ -16,7 +16,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-const optimizeHelp = `Usage: scorekit optimize fpgd --objective J.json --hurst H --step h --sigma s --steps K --n N
+var optimizeHelp = `Usage: scorekit optimize fpgd --objective J.json --hurst H --step h --sigma s --steps K --n N
                        [--x0 x1,x2,...] [--method davies-harte|cholesky|mafbm] [--k K]
                        [--gamma-max G] [--seed S] [--dtype f32|f64] [--device auto|cpu|cuda]
                        [--escape X] [--quiet] --out P.npy [--trace TR.npy] [--thin T]
@@ -66,7 +66,7 @@ Flags:
   --escape X          escape threshold on x1 (see above)
   --dtype T           f32 or f64 (default f32): the noise's and the outputs' precision (the
                       recursion runs in float64)
-` + deviceFlagHelp + `  --out P.npy         final states, (N, d) (required)
+` + deviceFlagHelp(22) + `  --out P.npy         final states, (N, d) (required)
   --trace TR.npy      states every --thin steps, (K/T + 1, N, d), row 0 the start
   --thin T            trace every T steps (default 1)
   --stats S.json      JSON: method, noise, objective, device, dtype, n, d, steps, hurst, step,

@@ -343,6 +343,29 @@ func marginalSD(p ops.GMMParams, k int) (sx, sy float64) {
 // first two coordinates of g (nil: no contours) on a grid of cols columns and returns the PNG
 // bytes: reference points in grey, then the domain's outline, the paths and the samples.
 func renderScatter(panels []scatterPanel, g *ops.GMM, cols int) ([]byte, error) {
+	ps, err := scatterPlots(panels, g)
+	if err != nil {
+		return nil, err
+	}
+	const tile = 4 * vg.Inch
+	return encodePlots(gridOf(ps, cols), tile, tile)
+}
+
+// gridOf arranges plots in rows of cols (the last row padded with empty tiles).
+func gridOf(ps []*plot.Plot, cols int) [][]*plot.Plot {
+	rows := (len(ps) + cols - 1) / cols
+	grid := make([][]*plot.Plot, rows)
+	for r := range grid {
+		grid[r] = make([]*plot.Plot, cols)
+	}
+	for i, p := range ps {
+		grid[i/cols][i%cols] = p
+	}
+	return grid
+}
+
+// scatterPlots builds renderScatter's panels, one plot each.
+func scatterPlots(panels []scatterPanel, g *ops.GMM) ([]*plot.Plot, error) {
 	var m *ops.GMM
 	var grid densityGrid
 	if g != nil {
@@ -359,11 +382,7 @@ func renderScatter(panels []scatterPanel, g *ops.GMM, cols int) ([]byte, error) 
 			return nil, err
 		}
 	}
-	rows := (len(panels) + cols - 1) / cols
-	plots := make([][]*plot.Plot, rows)
-	for r := range plots {
-		plots[r] = make([]*plot.Plot, cols)
-	}
+	plots := make([]*plot.Plot, len(panels))
 	scatter := func(p *plot.Plot, pts plotter.XYs, radius vg.Length, c color.Color) error {
 		if len(pts) == 0 {
 			return nil
@@ -383,6 +402,9 @@ func renderScatter(panels []scatterPanel, g *ops.GMM, cols int) ([]byte, error) 
 		p.Title.Text = pn.title
 		p.X.Label.Text = "x0"
 		p.Y.Label.Text = "x1"
+		if pn.d > 2 {
+			p.X.Label.Text = fmt.Sprintf("x0   (the first two of %d coordinates)", pn.d)
+		}
 		if m != nil {
 			zmax := slices.Max(grid.z)
 			var levels []float64
@@ -443,10 +465,9 @@ func renderScatter(panels []scatterPanel, g *ops.GMM, cols int) ([]byte, error) 
 		if bounded {
 			p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = x0, x1, y0, y1
 		}
-		plots[i/cols][i%cols] = p
+		plots[i] = p
 	}
-	const tile = 4 * vg.Inch
-	return encodePlots(plots, tile, tile)
+	return plots, nil
 }
 
 // encodePlots draws a grid of plots (nil entries stay empty), each tile w × h, into a PNG.
@@ -469,4 +490,62 @@ func encodePlots(plots [][]*plot.Plot, w, h vg.Length) ([]byte, error) {
 		return nil, fmt.Errorf("plot: encode PNG: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// modeWeightSeries is one row of the demo's mode-weight panel: a method's fraction of samples
+// nearest each mode's mean.
+type modeWeightSeries struct {
+	name    string
+	weights []float64
+}
+
+// modeWeightPlot draws, for each mode k, the target's weight as a black bar and each series'
+// weight as a point beside it (the series spread across the mode's slot, in order).
+func modeWeightPlot(target []float64, series []modeWeightSeries) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "mode weights: target (bars) and sampled (points)"
+	p.X.Label.Text, p.Y.Label.Text = "mode", "weight"
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.TextStyle.Font.Size = vg.Points(7)
+	p.Legend.ThumbnailWidth = vg.Points(8)
+	ymax := 0.0
+	for k, w := range target {
+		bar := plotter.XYs{{X: float64(k+1) - 0.42, Y: w}, {X: float64(k+1) + 0.42, Y: w}}
+		l, err := plotter.NewLine(bar)
+		if err != nil {
+			return nil, fmt.Errorf("plot: %w", err)
+		}
+		l.Width, l.Color = vg.Points(2), color.NRGBA{A: 255}
+		p.Add(l)
+		if k == 0 {
+			p.Legend.Add("target", l)
+		}
+		ymax = math.Max(ymax, w)
+	}
+	shapes := []draw.GlyphDrawer{draw.CircleGlyph{}, draw.TriangleGlyph{}, draw.SquareGlyph{}, draw.PyramidGlyph{}, draw.CrossGlyph{}, draw.PlusGlyph{}}
+	for i, s := range series {
+		var pts plotter.XYs
+		for k, w := range s.weights {
+			off := -0.36 + 0.72*float64(i)/float64(max(len(series)-1, 1))
+			pts = append(pts, plotter.XY{X: float64(k+1) + off, Y: w})
+			ymax = math.Max(ymax, w)
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, fmt.Errorf("plot: %w", err)
+		}
+		sc.GlyphStyle.Shape = shapes[i%len(shapes)]
+		sc.GlyphStyle.Radius = vg.Points(2.2)
+		sc.GlyphStyle.Color = pathColors[i%len(pathColors)]
+		p.Add(sc)
+		p.Legend.Add(s.name, sc)
+	}
+	p.X.Min, p.X.Max = 0.4, float64(len(target))+0.6
+	p.Y.Min, p.Y.Max = 0, ymax*1.45 // room for the legend
+	ticks := make([]plot.Tick, len(target))
+	for k := range ticks {
+		ticks[k] = plot.Tick{Value: float64(k + 1), Label: fmt.Sprint(k + 1)}
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	return p, nil
 }

@@ -114,44 +114,45 @@ number of steps (for comparisons with other implementations). The flows start at
 law is N(0, I) exactly, either way.
 
 Flags:
-  --target T.json    the target (required; see scorekit score --help for the format)
+  --target T.json    the target (required; format below)
   --method M         one of the methods above (required)
   --n N              number of chains, 1 ≤ N ≤ 2^32 (required)
   --steps K          score-evaluation budget per chain, K ≥ 1 (required)
   --seed S           Philox key, an unsigned 64-bit integer (default 0)
   --out X.npy        samples, (N, d) (required)
   --dtype T          f32 or f64 (default f32)
-` + deviceFlagHelp + `  --trajectory TR.npy  states along the run, (n + 1, N, d), row 0 the initial state and the last
-                 row the samples, one row per step of the method: n = K for ula, mala, uld,
-                 ddpm and metropolis-constrained; n = K + 1 for rf*; n as above for the
-                 noise-level methods (row i at σ_i); n = S for rtk-* (x at the grid times
-                 t_S = T, …, t_0 = 0: one row per segment)
-  --plot P.png       PNG: the samples (first two coordinates) over the target's log-density
-                 contours (gmm) or its data points (empirical), d ≥ 2, with the outline of
-                 --constraint; with --trajectory a second panel draws the trajectories of 30
-                 chains as lines
+` + deviceFlagHelp(21) + `  --trajectory TR.npy  states along the run, (n + 1, N, d), row 0 the initial state and the last
+                     row the samples, one row per step of the method: n = K for ula, mala, uld,
+                     ddpm and metropolis-constrained; n = K + 1 for rf*; n as above for the
+                     noise-level methods (row i at σ_i); n = S for rtk-* (x at the grid times
+                     t_S = T, …, t_0 = 0: one row per segment)
+  --plot P.png       PNG: for d ≥ 2 the samples (the first two coordinates) over the target's
+                     log-density contours (gmm) or its data points (empirical), with the outline
+                     of --constraint; for d = 1 their histogram over the target's density (gmm)
+                     or the data's histogram (empirical); with --trajectory a second panel draws
+                     the trajectories of 30 chains
   --stats S.json     JSON: method, device, dtype, n, d, steps (K), method_steps (n),
-                 score_evals (per chain), score_evals_total, wall_seconds, acceptance_rate
-                 (mala, rtk-mala), rejection_rate (metropolis-constrained), step_size, seed,
-                 nan_chains, nan_first_chain (when nan_chains > 0)
+                     score_evals (per chain), score_evals_total, wall_seconds, acceptance_rate
+                     (mala, rtk-mala), rejection_rate (metropolis-constrained), step_size, seed,
+                     nan_chains, nan_first_chain (when nan_chains > 0)
   --quiet            say nothing on stderr unless something fails or chains turn non-finite
                      (otherwise long runs show a progress bar on a terminal, a line every 10 s
                      elsewhere)
 Method flags (each refused by the methods it does not apply to):
   --init S           rtk-*, ddpm, the noise-level methods, rf*: exact (default) or prior, the
-                 start (above); metropolis-constrained: X0.npy, the initial states, (N, d), all
-                 inside the domain
+                     start (above); metropolis-constrained: X0.npy, the initial states, (N, d), all
+                     inside the domain
   --step-size h      ula, mala, uld: the step size (defaults above)
   --friction γ       uld: the friction; rtk-uld: friction in units of 1/σ_k (default 2)
   --segments S       rtk-*: number of equal segments (default 5)
   --step-scale c     rtk-*: inner step-size constant (default 1 for rtk-mala, 0.25 for rtk-uld)
   --horizon T        rtk-*, ddpm, metropolis-constrained: the end time of the forward process
-                 (default 5; for metropolis-constrained the noise variance σ² = T, default
-                 0.6·D² for a box or ball of diameter D)
+                     (default 5; for metropolis-constrained the noise variance σ² = T, default
+                     0.6·D² for a box or ball of diameter D)
   --schedule G       ddpm: geometric or uniform (default geometric); the noise-level methods:
-                 edm, logsnr or time (default edm)
+                     edm, logsnr or time (default edm)
   --t-min t          ddpm: first grid time of the geometric schedule (default 0.001);
-                 rf-lowdim, rf-stochastic: δ ∈ (0, 1/2) of the grid (default 0.001)
+                     rf-lowdim, rf-stochastic: δ ∈ (0, 1/2) of the grid (default 0.001)
   --sigma-min s      the noise-level methods: the smallest positive level (default 0.002)
   --sigma-max s      the noise-level methods: the largest level, σ_0 (default 80)
   --rho ρ            the noise-level methods with --schedule edm: its exponent (default 7)
@@ -159,13 +160,31 @@ Method flags (each refused by the methods it does not apply to):
   --churn S          edm-sde: S_churn > 0 (default 40)
   --s-tmin s, --s-tmax s  edm-sde: the levels that churn (defaults 0.05, 50; --s-tmax may be inf)
   --s-noise s        edm-sde: the factor of the fresh noise (default 1; 1.003 in EDM for learned
-                 networks)
+                     networks)
   --classic          dpmpp-3m, ipndm: the coefficients of the common implementations
   --constraint C.json  metropolis-constrained: the domain (required; format below)
+
+` + targetFormatHelp + `
 
 ` + constraintHelp + `
 A run whose chains turn NaN or ±Inf still writes its outputs, reports the count and the first
 such chain on stderr and in --stats.
+
+Examples:
+  # 10,000 samples of a 2-D mixture by RTK-MALA at 100 score evaluations per chain, with
+  # their plot and the run's statistics
+  cat > t.json <<'JSON'
+  {"kind": "gmm", "weights": [0.3, 0.7], "means": [[0, 0], [4, 1]],
+   "covariance": "isotropic", "vars": [1.0, 0.25]}
+  JSON
+  scorekit sample --target t.json --method rtk-mala --n 10000 --steps 100 --seed 1 \
+      --out x.npy --stats stats.json --plot samples.png
+
+  # Heun on the EDM grid at 35 evaluations, keeping 2,000 trajectories (36, 2000, 2) and
+  # drawing 30 of them over the density; the same --seed with --n 20000 repeats these
+  # 2,000 chains as its first rows
+  scorekit sample --target t.json --method heun --n 2000 --steps 35 --seed 1 \
+      --out h.npy --trajectory tr.npy --plot traj.png
 `
 
 // sampleStats is the --stats JSON.
@@ -553,12 +572,9 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	case target.GMM:
 		g = tt.Mixture
 	case target.Empirical:
-		if o.plot != "" && d >= 2 {
+		if o.plot != "" {
 			ref = empiricalPoints(tt.DataSet, maxRefPoints)
 		}
-	}
-	if o.plot != "" && d < 2 {
-		return usagef("--plot draws targets of dimension ≥ 2 (the target is %s)", tgt)
 	}
 	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
 	if err != nil {
@@ -649,6 +665,15 @@ func samplePlot(o sampleOptions, res *solvers.MethodRun, g *ops.GMM, ref []float
 		return nil, err
 	}
 	title := fmt.Sprintf("%s, %d score evals/chain", o.method.Name, evals)
+	if d == 1 {
+		h := histogram1D{title: title, x: x, g: g, ref: ref, domain: o.run.Domain}
+		if res.Trace != nil {
+			if h.paths, err = tracePaths1D(res.Trace, maxPlotPaths); err != nil {
+				return nil, err
+			}
+		}
+		return h.render()
+	}
 	panels := []scatterPanel{{title: title, x: x, d: d, ref: ref, domain: o.run.Domain}}
 	if res.Trace != nil {
 		paths, err := tracePaths(res.Trace, maxPlotPaths)

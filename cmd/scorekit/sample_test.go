@@ -449,17 +449,30 @@ func TestSamplePlotIsAPNG(t *testing.T) {
 		require.NoError(t, err)
 		return img.Bounds().Dx(), img.Bounds().Dy()
 	}
+	one := filepath.Join(dir, "one.json")
+	require.NoError(t, os.WriteFile(one, []byte(`{"kind": "gmm", "weights": [1, 2], "means": [[-2], [3]], "covariance": "full", "covs": [[[1]], [[0.5]]]}`), 0o644))
+	pts, _ := tensor.FromF64([]float64{-1, 0, 0.5, 2, 2.5}, 5, 1)
+	require.NoError(t, tensor.WriteNpy(filepath.Join(dir, "pts1.npy"), pts))
+	emp1 := filepath.Join(dir, "emp1.json")
+	require.NoError(t, os.WriteFile(emp1, []byte(`{"kind": "empirical", "data": "pts1.npy"}`), 0o644))
+	box1 := filepath.Join(dir, "box1.json")
+	require.NoError(t, os.WriteFile(box1, []byte(`{"kind": "box", "lo": [-4], "hi": [5]}`), 0o644))
 	for _, c := range []struct {
-		name  string
-		args  []string
-		panes int
+		name   string
+		args   []string
+		panes  int
+		aspect float64 // of one panel
 	}{
-		{"gmm", []string{"--target", tj, "--method", "ddpm"}, 1},
-		{"gmm with trajectories", []string{"--target", tj, "--method", "heun", "--trajectory", filepath.Join(dir, "tr.npy")}, 2},
-		{"empirical with trajectories", []string{"--target", ej, "--method", "rf-stochastic", "--trajectory", filepath.Join(dir, "tr.npy")}, 2},
+		{"1-D gmm: a histogram", []string{"--target", one, "--method", "mala"}, 1, 1.5},
+		{"1-D gmm with trajectories", []string{"--target", one, "--method", "heun", "--trajectory", filepath.Join(dir, "tr.npy")}, 2, 1.5},
+		{"1-D data set", []string{"--target", emp1, "--method", "rf"}, 1, 1.5},
+		{"1-D constrained", []string{"--target", one, "--method", "metropolis-constrained", "--constraint", box1}, 1, 1.5},
+		{"gmm", []string{"--target", tj, "--method", "ddpm"}, 1, 0},
+		{"gmm with trajectories", []string{"--target", tj, "--method", "heun", "--trajectory", filepath.Join(dir, "tr.npy")}, 2, 0},
+		{"empirical with trajectories", []string{"--target", ej, "--method", "rf-stochastic", "--trajectory", filepath.Join(dir, "tr.npy")}, 2, 0},
 		{"constrained", []string{"--target", tj, "--method", "metropolis-constrained", "--constraint", filepath.Join(dir, "box.json"),
-			"--trajectory", filepath.Join(dir, "tr.npy")}, 2},
-		{"euler with trajectories", []string{"--target", tj, "--method", "euler", "--trajectory", filepath.Join(dir, "tr.npy")}, 2},
+			"--trajectory", filepath.Join(dir, "tr.npy")}, 2, 0},
+		{"euler with trajectories", []string{"--target", tj, "--method", "euler", "--trajectory", filepath.Join(dir, "tr.npy")}, 2, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			p := filepath.Join(dir, "p.png")
@@ -468,7 +481,11 @@ func TestSamplePlotIsAPNG(t *testing.T) {
 			require.Equal(t, 0, code, stderr)
 			w, h := decode(p)
 			assert.Greater(t, h, 100)
-			assert.InDelta(t, float64(c.panes), float64(w)/float64(h), 0.01, "one square panel each")
+			aspect := c.aspect
+			if aspect == 0 {
+				aspect = 1 // square panels in two dimensions
+			}
+			assert.InDelta(t, float64(c.panes)*aspect, float64(w)/float64(h), 0.01, "%d panels", c.panes)
 		})
 	}
 }
@@ -513,7 +530,6 @@ func TestSampleBadInput(t *testing.T) {
 	dir, tj := sampleDir(t)
 	emp, _ := writeEmpirical(t, dir)
 	bad := writeFile(t, dir, "bad.json", `{"kind": "gmm", "weights": [-1], "means": [[0, 0]], "covariance": "isotropic", "vars": [1]}`)
-	one := writeFile(t, dir, "one.json", `{"kind": "gmm", "weights": [1], "means": [[0]], "covariance": "isotropic", "vars": [1]}`)
 	box := filepath.Join(dir, "box.json")
 	constraintFile := func(name, text string) string { return writeFile(t, dir, name, text) }
 	box3 := constraintFile("box3.json", `{"kind": "box", "lo": [0, 0, 0], "hi": [1, 1, 1]}`)
@@ -620,7 +636,6 @@ func TestSampleBadInput(t *testing.T) {
 		{"missing init file", constrained("--constraint", box, "--init", filepath.Join(dir, "none.npy")), []string{"--init", "none.npy"}},
 		{"langevin on empirical", with("--target", emp), []string{"--method ula", "gmm"}},
 		{"rtk on empirical", method("rtk-uld", "--target", emp, "--steps", "20"), []string{"--method rtk-uld", "gmm"}},
-		{"plot of a 1-D target", with("--target", one, "--plot", filepath.Join(dir, "p.png")), []string{"--plot"}},
 		{"stray argument", append(base(), "extra"), []string{"extra"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

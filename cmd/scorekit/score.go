@@ -12,10 +12,22 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
+// targetFormatHelp is the target file's format, in the help of score and sample.
+const targetFormatHelp = `Targets (T.json):
+  {"kind": "gmm", "weights": [0.3, 0.7], "means": [[0, 0], [4, 1]],
+   "covariance": "isotropic", "vars": [1.0, 0.25]}
+  {"kind": "gmm", ..., "covariance": "diagonal", "diag": [[1, 2], [0.5, 0.5]]}
+  {"kind": "gmm", ..., "covariance": "full", "covs": [[[1, 0.3], [0.3, 1]], [[0.5, 0], [0, 0.5]]]}
+  {"kind": "empirical", "data": "points.npy"}      (an (M, d) .npy file, relative to T.json)
+  {"kind": "empirical", "data": "points.npy", "mixture": {"weights": [0.5, 0.5], "scales": [1, 4]}}
+Weights must be positive (they are normalised), variances positive, covariance matrices symmetric
+positive definite, shapes consistent. Not in this version: "mlp" and the constraint kinds.
+`
+
 // scoreOutputs are the values of --what, in the order the help lists them.
 var scoreOutputs = []string{"logp", "score", "denoiser"}
 
-const scoreHelp = `Usage: scorekit score --target T.json (--sigma S | --time T) --in X.npy --out D.npy
+var scoreHelp = `Usage: scorekit score --target T.json (--sigma S | --time T) --in X.npy --out D.npy
                       [--what logp|score|denoiser] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
 
 Evaluates a target (T.json: a Gaussian mixture or an empirical data set, see below) noised to one
@@ -37,16 +49,7 @@ Input: X.npy holds N ≥ 1 points of dimension d, shape (N, d), float32 or float
 target's dimension. A rank-1 array (L) is one point when L = d, and L points when the target is
 one-dimensional (d = 1); any other shape is refused.
 
-Targets (T.json):
-  {"kind": "gmm", "weights": [0.3, 0.7], "means": [[0, 0], [4, 1]],
-   "covariance": "isotropic", "vars": [1.0, 0.25]}
-  {"kind": "gmm", ..., "covariance": "diagonal", "diag": [[1, 2], [0.5, 0.5]]}
-  {"kind": "gmm", ..., "covariance": "full", "covs": [[[1, 0.3], [0.3, 1]], [[0.5, 0], [0, 0.5]]]}
-  {"kind": "empirical", "data": "points.npy"}      (an (M, d) .npy file, relative to T.json)
-  {"kind": "empirical", "data": "points.npy", "mixture": {"weights": [0.5, 0.5], "scales": [1, 4]}}
-Weights must be positive (they are normalised), variances positive, covariance matrices symmetric
-positive definite, shapes consistent. Not in this version: "mlp" and the constraint kinds.
-
+` + targetFormatHelp + `
 Flags:
   --target T.json  the target (required)
   --sigma S        VE noise level σ, a finite number ≥ 0 (0: the target itself)
@@ -56,7 +59,7 @@ Flags:
   --what W         logp, score or denoiser (default denoiser)
   --dtype T        f32 or f64: the precision of the computation's inputs and outputs (default:
                    the dtype of X.npy; the reference computes in float64 either way)
-` + deviceFlagHelp + `  --quiet          say nothing on stderr unless something fails
+` + deviceFlagHelp(19) + `  --quiet          say nothing on stderr unless something fails
 `
 
 // runScore is `scorekit score`.
