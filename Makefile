@@ -48,9 +48,11 @@ else
 test:
 	@echo "make test: CUDA toolkit not found: skipped go vet -tags cuda, cuda test compilation and check-ptx (make cuda-toolkit installs it)"
 endif
-ifneq ($(HAVE_EMU),yes)
+ifeq ($(HAVE_EMU),yes)
+test: test-emu test-asan
+else
 test:
-	@echo "make test: g++ or Boost.Context not found: the host execution of kernels cannot be built (make cuda-toolkit installs them)"
+	@echo "make test: g++ or Boost.Context not found: skipped the cuda-tagged tests with the kernels executed on the host (make cuda-toolkit installs them)"
 endif
 
 fmt-check:

@@ -18,7 +18,7 @@ import (
 // Diffusion samplers end to end and their fused update.
 //
 // Whole runs: solvers.Diffusion with TargetDenoiser of an isotropic Gaussian mixture (the exact
-// denoiser, ALGORITHMS §1.1), methods euler, heun and dpmpp-2m on the default EDM grid (ρ = 7,
+// denoiser, docs/math.md §1.1), methods euler, heun and dpmpp-2m on the default EDM grid (ρ = 7,
 // σ from 80 down to 0.002, then 0) with 18, 50 and 100 steps, from the default initial state
 // σ_0 ξ. One call is everything a user's run pays for: the scratch tensors, the initial draw, one
 // GMMScore evaluation (the denoiser) and one Combine per step (heun: two of each but on the last

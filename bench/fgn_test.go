@@ -8,7 +8,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Fractional Gaussian noise by Davies–Harte (ops.Backend.FGN, ALGORITHMS §4.1): paths × n values
+// Fractional Gaussian noise by Davies–Harte (ops.Backend.FGN, docs/math.md §4.1): paths × n values
 // of unit-step fGn ("increments") or fBM paths on [0, 1] ("path"), H = 0.7, a fresh draw site per
 // call. One call draws 2·n_e normals per path, runs one complex FFT of m = 2·n_e points per path
 // (n_e the power of two ≥ n) and writes paths·n values; the plan (the circulant's eigenvalues) is

@@ -17,7 +17,7 @@ import (
 // memory between them, not a fused multi-step kernel. At the end of every call the solver copies
 // the final state to the host and scans it for NaN (solvers' NaN report) and, for MALA, copies the
 // acceptance counts: at 10^6 chains × d = 128 that copy and scan are part of the time. These rows are the baseline a fused kernel
-// (ALGORITHMS §2: the chain's state in registers for S steps) is measured against; the design's
+// (docs/math.md §2: the chain's state in registers for S steps) is measured against; the design's
 // target for it is MALA ≥ 10× JAX (peers/mala_jax.py) at 10^5 chains, d = 2..16.
 //
 // Each problem runs on its own backend (problemBackend: a fresh cuda.New backend over the shared

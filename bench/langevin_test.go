@@ -14,7 +14,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Langevin samplers end to end: solvers.Langevin with Method "mala" or "ula" (ALGORITHMS §2) on an
+// Langevin samplers end to end: solvers.Langevin with Method "mala" or "ula" (docs/math.md §2) on an
 // isotropic Gaussian mixture, S steps per call, so that the number includes everything a user's
 // run pays for — the copy of the initial state, the scratch tensors, one score evaluation per
 // step (MALA: fused log p and score, plus one at the start), the proposal, the accept/reject and

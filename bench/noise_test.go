@@ -8,7 +8,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Correlated and heavy-tailed noise (ALGORITHMS §4.2–4.4): α-stable variates (ops.Backend.Stable),
+// Correlated and heavy-tailed noise (docs/math.md §4.2–4.4): α-stable variates (ops.Backend.Stable),
 // MA-fBM paths (MAFBM) and Brownian paths and epoch bridges (Brownian), a fresh draw site per
 // call. Each op reads nothing but its random numbers (MAFBM also reads and writes its (paths, K)
 // state), so the bytes counted are the output's; "GB/s" is output bytes per second and "%peak"

@@ -17,7 +17,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Score ops: GMMScore (a Gaussian mixture under noise, ALGORITHMS §1.1) and EmpiricalScore (the
+// Score ops: GMMScore (a Gaussian mixture under noise, docs/math.md §1.1) and EmpiricalScore (the
 // optimal denoiser of a data set, §1.2). Both are compute-bound — every (row, component) or
 // (query, data point) pair costs O(d) arithmetic while the bytes moved are O(rows × d) — so they
 // report "GFLOP/s" from the explicit FLOP counts below, and on a GPU the fraction of the FP32 or

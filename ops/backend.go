@@ -53,25 +53,25 @@ type Backend interface {
 	// power of two. Forward: X_k = Σ_j x_j e^{−2πi jk/n}; inverse: x_j = (1/n) Σ_k X_k e^{+2πi jk/n}.
 	FFT(dst, src *tensor.Tensor, inverse bool) error
 	// FGN fills dst (paths, n) with fractional Gaussian noise (or fBM paths, see FGNForm) of the
-	// plan's Hurst index by the Davies–Harte method (ALGORITHMS §4.1), row i from chain
+	// plan's Hurst index by the Davies–Harte method (docs/math.md §4.1), row i from chain
 	// d.FirstChain+i of the draw.
 	FGN(dst *tensor.Tensor, p *FGNPlan, form FGNForm, d Draw) error
-	// MAFBM advances the Markov approximation of fBM (ALGORITHMS §4.2) for every path: y (paths, K)
+	// MAFBM advances the Markov approximation of fBM (docs/math.md §4.2) for every path: y (paths, K)
 	// holds the OU states (in and out), dst (paths, S) receives B̂ after each of S steps of size h.
 	// Step s draws K normals at site d.Site + s·stride.
 	MAFBM(dst, y *tensor.Tensor, m *MAFBM, h float64, d Draw, stride uint64) error
-	// Stable fills dst with α-stable variates (ALGORITHMS §4.3) of the spec and returns how many
+	// Stable fills dst with α-stable variates (docs/math.md §4.3) of the spec and returns how many
 	// values were clamped (0 unless s.Clamp > 0).
 	Stable(dst *tensor.Tensor, s StableSpec, d Draw) (clamped int64, err error)
 	// Brownian fills dst (paths, n) with Brownian paths or increments on [0, T], plain or restarted
-	// as a bridge every epoch (ALGORITHMS §4.4).
+	// as a bridge every epoch (docs/math.md §4.4).
 	Brownian(dst *tensor.Tensor, s BrownianSpec, d Draw) error
 
 	// Combine is the fused multi-term update dst = Σ_k C_k T_k + noise·ξ (ξ ~ N(0, I) from the
-	// draw when noise ≠ 0) of the diffusion solvers (ALGORITHMS §5); dst may be any of the terms.
+	// draw when noise ≠ 0) of the diffusion solvers (docs/math.md §5); dst may be any of the terms.
 	Combine(dst *tensor.Tensor, terms []Term, noise float64, d Draw) error
 	// MetropolisStep moves each row of x to the matching row of prop when prop's row lies in the
-	// domain, and otherwise keeps it and adds 1 to rejected[i] (f64, (N)) (ALGORITHMS §5.4).
+	// domain, and otherwise keeps it and adds 1 to rejected[i] (f64, (N)) (docs/math.md §5.4).
 	MetropolisStep(x, prop *tensor.Tensor, dom *Domain, rejected *tensor.Tensor) error
 
 	// Close releases what the backend holds (not the device, not the caller's tensors).

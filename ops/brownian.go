@@ -9,7 +9,7 @@ import (
 
 // BrownianSpec is what Backend.Brownian draws: paths on [0, Horizon] sampled at t_k = k·Horizon/n,
 // k = 1..n; with Epoch = τ > 0 steps, restarted as a Brownian bridge pinned to 0 at every multiple
-// of τ steps (ALGORITHMS §4.4); with Increments, the differences B(t_k) − B(t_{k−1}) instead.
+// of τ steps (docs/math.md §4.4); with Increments, the differences B(t_k) − B(t_{k−1}) instead.
 //
 // The last epoch, when τ does not divide n, is not shortened: its r = n mod τ points are the first
 // r points of a bridge over the full τ steps (the epoch goes on past the end of the output), so

@@ -11,7 +11,7 @@ import (
 // ChainMethod is the Langevin-family method of a fused chain run (GMMChains).
 type ChainMethod int
 
-// The methods of GMMChains, with the meaning of the step ops they fuse (ALGORITHMS §2).
+// The methods of GMMChains, with the meaning of the step ops they fuse (docs/math.md §2).
 const (
 	ChainULA  ChainMethod = iota + 1 // Step with ULA(h) after a score evaluation
 	ChainMALA                        // Step (proposal), log p and score of the proposal, MALAAccept

@@ -6,7 +6,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// DomainKind is the shape of a constraint domain (ALGORITHMS §5.4).
+// DomainKind is the shape of a constraint domain (docs/math.md §5.4).
 type DomainKind int
 
 const (

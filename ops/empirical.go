@@ -7,7 +7,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Empirical is the optimal-denoiser target of a data set {y_1..y_M} ⊂ R^d (ALGORITHMS §1.2): the
+// Empirical is the optimal-denoiser target of a data set {y_1..y_M} ⊂ R^d (docs/math.md §1.2): the
 // noised density is p(x) = (1/M) Σ_i Σ_q π_q N(x; a y_i, s·m_q I) — with one mixture term (π = 1,
 // m = 1) the Gaussian kernel density of the data, and with several a scale mixture (the
 // conditionally Gaussian form of α-stable noise). Its denoiser is the posterior mean of the data

@@ -12,7 +12,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Fractional Gaussian noise by the Davies–Harte method (ALGORITHMS §4.1).
+// Fractional Gaussian noise by the Davies–Harte method (docs/math.md §4.1).
 //
 // fGn of Hurst index H ∈ (0, 1) with unit steps is the stationary Gaussian sequence X_0, X_1, …
 // with autocovariance
@@ -61,7 +61,7 @@ import (
 const MaxFGNLength = MaxFFTLength / 2
 
 // FGNPlan holds what Davies–Harte needs for one (Hurst index, length): the square roots of the
-// circulant embedding's eigenvalues, computed once (ALGORITHMS §4.1). Plans are immutable and safe
+// circulant embedding's eigenvalues, computed once (docs/math.md §4.1). Plans are immutable and safe
 // for concurrent use; plans of the same H and embedding size n_e share one spectrum.
 type FGNPlan struct {
 	hurst float64

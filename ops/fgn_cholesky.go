@@ -15,7 +15,7 @@ import (
 const MaxFGNCholeskyLength = 4096
 
 // FGNCholesky fills the host tensor dst (paths, n), f32 or f64, with fGn of Hurst index hurst by
-// the Cholesky method (ALGORITHMS §4.1): with Γ the n × n Toeplitz covariance Γ_kl = ρ(|k − l|)
+// the Cholesky method (docs/math.md §4.1): with Γ the n × n Toeplitz covariance Γ_kl = ρ(|k − l|)
 // (ρ as in fgn.go) and Γ = L Lᵀ its Cholesky factorisation (gonum's mat.Cholesky, in float64),
 // path i gets x = σ L ξ, ξ the first n standard normals of chain d.FirstChain+i at d.Site in dst's
 // precision (columns 0..n−1 of Backend.Normal's row), σ = form.Scale(hurst, n); with form.Path the

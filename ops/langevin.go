@@ -7,7 +7,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Step coefficients of the fused linear update (ALGORITHMS §2, §3, §5):
+// Step coefficients of the fused linear update (docs/math.md §2, §3, §5):
 //
 //	dst = Alpha·x + Beta_i·score + Gamma_i·ξ,   ξ ~ N(0, I) from the draw
 //
@@ -184,7 +184,7 @@ func CheckGaussianFactor(dev tensor.Device, out ScoreOutputs, x, center *tensor.
 }
 
 // ULDCoefficients returns, for step h, friction γ and inverse mass u, with E = e^{−γh}:
-// the drift coefficients of the frozen-gradient integrator (ALGORITHMS §2)
+// the drift coefficients of the frozen-gradient integrator (docs/math.md §2)
 //
 //	v' = E v + cv·∇log π + W_v,   x' = x + cx·v + cxg·∇log π + W_x
 //	cv = (u/γ)(1 − E),  cx = (1 − E)/γ,  cxg = (u/γ)(h − (1 − E)/γ)

@@ -108,7 +108,7 @@ func (b cpuBackend) Step(dst, x, score *tensor.Tensor, c Coeffs, d Draw) error {
 }
 
 // MALAAccept is the Metropolis correction of a MALA proposal y = x + h s(x) + sqrt(2h) ξ
-// (ALGORITHMS §2). Per chain i, with log q(b | a) = −‖b − a − h s(a)‖² / (4h):
+// (docs/math.md §2). Per chain i, with log q(b | a) = −‖b − a − h s(a)‖² / (4h):
 //
 //	log α = log p(y) − log p(x) + log q(x | y) − log q(y | x)
 //
@@ -157,7 +157,7 @@ func (b cpuBackend) MALAAccept(cur, prop MALAState, h float64, hs *tensor.Tensor
 }
 
 // ULDStep advances underdamped Langevin dynamics dx = v dt, dv = −γ v dt + u ∇log π dt +
-// sqrt(2γu) dB by one step h with the gradient frozen at x (ALGORITHMS §2; coefficients in
+// sqrt(2γu) dB by one step h with the gradient frozen at x (docs/math.md §2; coefficients in
 // ULDCoefficients), in place:
 //
 //	v' = E v + cv·score + l21 ξ1 + l22 ξ2,   x' = x + cx·v + cxg·score + l11 ξ1
@@ -194,7 +194,7 @@ func (b cpuBackend) ULDStep(x, v, score *tensor.Tensor, h float64, p ULDParams, 
 }
 
 // AddGaussianFactor multiplies a density by the Gaussian factor exp(−‖c − a x‖² / (2v)) of the
-// reverse transition kernel (ALGORITHMS §3: c = x', a = e^{−η}, v = 1 − e^{−2η}), row by row:
+// reverse transition kernel (docs/math.md §3: c = x', a = e^{−η}, v = 1 − e^{−2η}), row by row:
 //
 //	log p += −‖c − a x‖² / (2v),   score += a (c − a x) / v
 func (b cpuBackend) AddGaussianFactor(out ScoreOutputs, x, center *tensor.Tensor, a, v float64) error {

@@ -74,7 +74,7 @@ func mustHost(t *testing.T, dt tensor.DType, v []float64, shape ...int) *tensor.
 }
 
 // With a zero gradient one ULD step from (0, 0) leaves (x', v') jointly Gaussian with the
-// covariance of ALGORITHMS §2. Over 2·10^5 draws × 2 coordinates the sample (co)variances have
+// covariance of docs/math.md §2. Over 2·10^5 draws × 2 coordinates the sample (co)variances have
 // relative standard error ≈ sqrt(2/n) ≈ 2.2e-3; tolerance 6 SE (false-failure rate ≈ 2e-9 each).
 func TestULDOneStepCovariance(t *testing.T) {
 	const n, d = 100000, 4

@@ -11,7 +11,7 @@ import (
 )
 
 // MAFBM is the Markov approximation of type-II fBM by K Ornstein–Uhlenbeck processes driven by
-// one Brownian motion (ALGORITHMS §4.2): speeds γ_k, weights ω_k and the squared
+// one Brownian motion (docs/math.md §4.2): speeds γ_k, weights ω_k and the squared
 // relative L² error.
 //
 // Type-II (Riemann–Liouville) fBM of Hurst index H is

@@ -88,7 +88,7 @@ func (o *onlineLSE) lse() float64 { return o.m + math.Log(o.sum) }
 
 var log2Pi = math.Log(2 * math.Pi)
 
-// GMMScore is the reference of the fused Gaussian-mixture op (ALGORITHMS §1.1). For row x at
+// GMMScore is the reference of the fused Gaussian-mixture op (docs/math.md §1.1). For row x at
 // noise (a, s), component k has mean m_k = a μ_k and covariance C_k = U_k diag(c_k) U_kᵀ with
 // c_k = a² λ_k + s; with z_k = U_kᵀ (x − m_k) (z = x − m_k when U_k = I):
 //
@@ -196,7 +196,7 @@ func (b cpuBackend) GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise N
 	return nil
 }
 
-// EmpiricalScore is the reference of the optimal denoiser of a data set (ALGORITHMS §1.2). For
+// EmpiricalScore is the reference of the optimal denoiser of a data set (docs/math.md §1.2). For
 // row x at noise (a, s), over pairs (i, q) with variance v_q = s m_q:
 //
 //	r_iq = log π_q − log M − d/2 log(2π v_q) − ‖x − a y_i‖² / (2 v_q)

@@ -8,7 +8,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// StableKind is the law that Backend.Stable draws from (ALGORITHMS §4.3).
+// StableKind is the law that Backend.Stable draws from (docs/math.md §4.3).
 type StableKind int
 
 const (

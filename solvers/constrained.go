@@ -14,7 +14,7 @@ import (
 // command names it.
 const MethodMetropolisConstrained = "metropolis-constrained"
 
-// ConstrainedConfig configures MetropolisWalk and ConstrainedSample (ALGORITHMS §5.4). The zero
+// ConstrainedConfig configures MetropolisWalk and ConstrainedSample (docs/math.md §5.4). The zero
 // value is not runnable: a domain (Domain or Predicate), Steps and Horizon must be given.
 type ConstrainedConfig struct {
 	// Domain is the constraint set M, tested by ops.Backend.MetropolisStep on the backend's
@@ -330,7 +330,7 @@ func (r *constrainedRun) finish() (*ConstrainedResult, error) {
 }
 
 // MetropolisWalk runs the forward (noising) process of Metropolis-constrained diffusion (Fishman
-// et al. 2023; ALGORITHMS §5.4) from the states x0 (N, d) on b's device, all of which must lie in
+// et al. 2023; docs/math.md §5.4) from the states x0 (N, d) on b's device, all of which must lie in
 // the domain: K = cfg.Steps steps of size h = cfg.Horizon/K,
 //
 //	x' = x + √h ξ   (ξ ~ N(0, I), Site(i, PurposeConstrained); one ops.Backend.Combine)
@@ -361,7 +361,7 @@ func MetropolisWalk(b ops.Backend, x0 *tensor.Tensor, cfg ConstrainedConfig) (*C
 }
 
 // ConstrainedSample runs the reverse (sampling) process of Metropolis-constrained diffusion
-// (Fishman et al. 2023, their Metropolis sampler; ALGORITHMS §5.4) on the target t from the
+// (Fishman et al. 2023, their Metropolis sampler; docs/math.md §5.4) on the target t from the
 // states x0 (N, d), all in the domain, over the noise times τ_j = T − j h, h = T/K (T =
 // cfg.Horizon, K = cfg.Steps). The forward process is MetropolisWalk (reflected Brownian motion
 // dX = dB on M); its time reversal dY = ∇log p_{T−s}(Y) ds + dW is discretised by

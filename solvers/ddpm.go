@@ -34,7 +34,7 @@ type DDPMConfig struct {
 	Progress Progress
 }
 
-// DDPM samples the target t with the exponential integrator of the reverse OU SDE (ALGORITHMS
+// DDPM samples the target t with the exponential integrator of the reverse OU SDE (docs/math.md
 // §3's baseline; the "exponential integrator" / DDPM sampler of the OU process).
 //
 // Derivation. The forward process dX = −X dt + √2 dB, X_0 ~ p0, has marginals p_t (t noised at

@@ -16,7 +16,7 @@ import (
 //
 // for noise levels σ ≥ 0, with D(x; 0) = x (with no noise the observation is the data). Every
 // other parametrisation of a diffusion model is an exact, affine function of D at the same point
-// (ALGORITHMS §1.1, §5.1–5.3):
+// (docs/math.md §1.1, §5.1–5.3):
 //
 //	score     ∇log pσ(x) = (D − x)/σ²                       (Tweedie; ScoreFromDenoiser)
 //	noise     ε̂ = E[ξ | x] = (x − D)/σ                       (EpsFromDenoiser)
@@ -44,7 +44,7 @@ type Denoiser interface {
 
 // TargetDenoiser is the exact denoiser of an analytic or empirical target: D(x; σ) is the
 // target's Tweedie denoiser at VE level σ, evaluated by t.Evaluate with ops.AtSigma(σ) (for a
-// Gaussian mixture the posterior mean under Σ_k + σ² I, ALGORITHMS §1.1; for a data set the
+// Gaussian mixture the posterior mean under Σ_k + σ² I, docs/math.md §1.1; for a data set the
 // mean-shift weights of §1.2). At σ = 0 it is x itself, for every target: the observation is the
 // data (for a data set this is the σ → 0 limit only at the data points; the samplers never
 // evaluate D at σ = 0).
@@ -164,7 +164,7 @@ func DenoiseVP(b ops.Backend, den Denoiser, dst, x *tensor.Tensor, t float64) er
 }
 
 // RFFromTime maps the rectified-flow time t ∈ (0, 1) of x_t = (1 − t) x0 + t x1 (x0 ~ N(0, I),
-// x1 data; ALGORITHMS §5.3) to the VE picture: x_t/scale is the VE state of level sigma, with
+// x1 data; docs/math.md §5.3) to the VE picture: x_t/scale is the VE state of level sigma, with
 // scale = t and sigma = (1 − t)/t.
 func RFFromTime(t float64) (scale, sigma float64) { return t, (1 - t) / t }
 

@@ -112,7 +112,7 @@ func TestTargetDenoiserAtZeroAndBadLevels(t *testing.T) {
 		assert.Error(t, den.Denoise(b, wrong, x, 0), "%s: wrong output shape at sigma 0", tg)
 		assert.Error(t, den.Denoise(b, wrong, x, 1), "%s: wrong output shape", tg)
 	}
-	// The data set's denoiser at small σ is the nearest data point (ALGORITHMS §1.2), not x.
+	// The data set's denoiser at small σ is the nearest data point (docs/math.md §1.2), not x.
 	near, err := tensor.FromF64([]float64{0.9, 2.1}, 1, 2)
 	require.NoError(t, err)
 	y := newLike(t, near)

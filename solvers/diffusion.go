@@ -8,7 +8,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// The diffusion methods (ALGORITHMS §5.1, §5.2), run by Diffusion on a Denoiser.
+// The diffusion methods (docs/math.md §5.1, §5.2), run by Diffusion on a Denoiser.
 const (
 	MethodEuler   = "euler"
 	MethodHeun    = "heun"
@@ -201,7 +201,7 @@ func (cfg DiffusionConfig) validate(n int) (DiffusionConfig, []float64, error) {
 
 // Diffusion samples n chains in dtype on b's device by running cfg.Method down a grid of VE noise
 // levels σ_0 > σ_1 > … > σ_K (cfg.Sigmas or the schedule's, ending at 0), every method on the
-// same Denoiser D (ALGORITHMS §5.1, §5.2). The state starts at σ_0 (cfg.X0, default σ_0 ξ) and
+// same Denoiser D (docs/math.md §5.1, §5.2). The state starts at σ_0 (cfg.X0, default σ_0 ξ) and
 // step i moves it from σ_i to σ_{i+1}; the samples are the state at σ_K.
 //
 // The state starts from the exact law of the data noised to σ_0, p_{σ_0} = p0 ∗ N(0, σ_0² I)

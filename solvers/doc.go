@@ -8,12 +8,12 @@
 // # Samplers
 //
 //   - Langevin: ULA, MALA (optionally with dual-averaging step-size adaptation, shared or per
-//     chain) and underdamped Langevin (ULD) on a target, noised or not (ALGORITHMS §2).
-//   - RTK: reverse transition kernels, RTK-MALA and RTK-ULD (ALGORITHMS §3, Huang et al. 2024):
+//     chain) and underdamped Langevin (ULD) on a target, noised or not (docs/math.md §2).
+//   - RTK: reverse transition kernels, RTK-MALA and RTK-ULD (docs/math.md §3, Huang et al. 2024):
 //     the OU diffusion reversed over a few long segments, each segment's exact conditional law
 //     sampled by a short inner MALA or ULD run.
 //   - DDPM: the exponential integrator of the reverse OU SDE, RTK's baseline.
-//   - Diffusion: the diffusion-model samplers (ALGORITHMS §5.1, §5.2) — Euler, Heun, DPM-Solver-2,
+//   - Diffusion: the diffusion-model samplers (docs/math.md §5.1, §5.2) — Euler, Heun, DPM-Solver-2,
 //     DPM-Solver++(2M)/(3M), iPNDM, EDM's stochastic sampler, DDIM and ancestral DDPM — on one
 //     Denoiser D(x; σ) = E[x0 | x0 + σξ = x] (TargetDenoiser for analytic and empirical targets; a
 //     learned network implements the same interface), over a grid of noise levels (EDMSigmas,
@@ -27,14 +27,31 @@
 //     the grid (Result.Sigmas); DiffusionEncode runs a deterministic method up the grid (DDIM
 //     inversion).
 //   - RectifiedFlow: Euler on the flow x_t = (1 − t) x0 + t x1 with the closed-form velocity of a
-//     mixture or data set (ALGORITHMS §5.3), on the uniform or the U-shaped LowDimGrid, and the
+//     mixture or data set (docs/math.md §5.3), on the uniform or the U-shaped LowDimGrid, and the
 //     stochastic (stochastic-localisation) sampler.
-//   - Constrained sampling (ALGORITHMS §5.4): MetropolisWalk (the forward walk that discretises
+//   - Constrained sampling (docs/math.md §5.4): MetropolisWalk (the forward walk that discretises
 //     reflected Brownian motion), ConstrainedSample (the reverse sampler rejecting steps that
 //     leave the domain), SampleUniform (exact uniform starts in a box or ball); domains are
 //     ops.Domain or a Go predicate.
-//   - FPGD: gradient descent with fractional noise (ALGORITHMS §4.5) on a host-side Objective
+//   - FPGD: gradient descent with fractional noise (docs/math.md §4.5) on a host-side Objective
 //     (DoubleWell, Rastrigin, Quadratic), with escape-time recording.
+//
+// # The method registry
+//
+// Methods lists every sampler under the name the command takes (LookupMethod, MethodNames), with
+// its family, help text, the options it takes and its defaults (the Default* constants): one
+// MethodOptions value and a budget K of score evaluations per chain run any of them at equal cost
+// (Method.Steps maps K to the method's steps), with the same defaults in a library call as on
+// the command line. A new sampler is added there once.
+//
+// # Starts and progress
+//
+// The samplers that run from noise (RTK, DDPM, Diffusion) start by default from the exact law of
+// the target noised to the start (InitExact; SampleNoised draws it, a NoisedSampler denoiser
+// provides it): a Gaussian mixture noised is a mixture, a data set noised is a data point plus
+// noise. InitPrior keeps the textbook Gaussian start, which ignores the data's mean and biases
+// the samples when the modes lie far from the origin. Every config takes a Progress callback,
+// called between steps with the work done and the total; setting it does not change the samples.
 //
 // Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights (diagnostics.go) and the trajectory
 // geometry of the VE ODE (geometry.go): TrajectoryGeometry (deviation from the chord, length,

@@ -106,7 +106,7 @@ type FPGDResult struct {
 	// GradEvals is the number of gradient evaluations, N·Steps (all on the host).
 	GradEvals int64
 	// NoiseRelErrorSq is, for "mafbm", the squared relative L² error (ops.MAFBM.RelErrorSq) of
-	// the approximation of type-II fBM on [0, Steps·h] (ALGORITHMS §4.2); 0 for the exact methods.
+	// the approximation of type-II fBM on [0, Steps·h] (docs/math.md §4.2); 0 for the exact methods.
 	NoiseRelErrorSq float64
 	// NaN reports the chains whose state became NaN or ±Inf (checked after every step; Step is the
 	// first step at which one was seen, 0 for a non-finite start).
@@ -219,7 +219,7 @@ func (cfg FPGDConfig) validate() (FPGDConfig, error) {
 	return cfg, nil
 }
 
-// FPGD runs N chains of gradient descent with fractional noise (ALGORITHMS §4.5) from the rows
+// FPGD runs N chains of gradient descent with fractional noise (docs/math.md §4.5) from the rows
 // of x0 (N, d) on the objective f:
 //
 //	x_{n+1} = x_n − h ∇f(x_n) + σ ΔB^H_n,   n = 0 … Steps−1,
@@ -240,7 +240,7 @@ func (cfg FPGDConfig) validate() (FPGDConfig, error) {
 //	cholesky      exact stationary fGn, ops.FGNCholesky, on the host (Steps ≤ 4096); same law
 //	              as davies-harte, other numbers
 //	mafbm         increments B̂((n+1)h) − B̂(nh) of the Markov approximation of type-II
-//	              (Riemann–Liouville) fBM on [0, Steps·h] with K OU processes (ALGORITHMS §4.2),
+//	              (Riemann–Liouville) fBM on [0, Steps·h] with K OU processes (docs/math.md §4.2),
 //	              ops.Backend.MAFBM, B̂(0) = 0. Type-II fBM is not stationary and has
 //	              Var B(t) = t^{2H} / (2H Γ(H+½)²); its increments are used as they are (not
 //	              rescaled by h^H, which would be wrong for a non-self-similar approximation). At

@@ -9,7 +9,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Trajectory geometry (ALGORITHMS §5.1, the measurements of Chen et al., "A geometric
+// Trajectory geometry (docs/math.md §5.1, the measurements of Chen et al., "A geometric
 // perspective on diffusion models"): functions over recorded trajectories — a sampler's
 // Result.Trace, (T, N, d) with row k the states of the N chains after k steps, or its denoising
 // trajectory Result.Denoised — on any device (they are copied to the host). Chains whose
@@ -297,7 +297,7 @@ func RMSRadius(points []float64, d int) float64 {
 //	m(x) = Σ_i w_i y_i,   w = softmax_i(−‖x − y_i‖² / (2σ²)),
 //
 // computed on the host in float64, two passes (the maximum logit first, then the weighted sum),
-// the differences summed directly. It is the empirical optimal denoiser D(x; σ) of ALGORITHMS
+// the differences summed directly. It is the empirical optimal denoiser D(x; σ) of docs/math.md
 // §1.2, written independently of ops.Backend.EmpiricalScore.
 func MeanShift(dst, x, data []float64, d int, sigma float64) error {
 	const op = "mean shift"
@@ -429,7 +429,7 @@ func MeanShiftCheck(b ops.Backend, data *ops.Empirical, x *tensor.Tensor, sigma 
 	return rep, nil
 }
 
-// MemorisationReport says how close samples are to the training points (ALGORITHMS §5.1: with
+// MemorisationReport says how close samples are to the training points (docs/math.md §5.1: with
 // the empirical optimal denoiser, ODE sampling ends on training points).
 type MemorisationReport struct {
 	// Nearest[i] is the distance from sample i to its nearest data point (NaN for a sample with

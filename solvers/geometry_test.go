@@ -156,7 +156,7 @@ func TestConvergenceSteps(t *testing.T) {
 // of the VE ODE from σ to 0 is one Gaussian mean-shift iteration. The step computed through the
 // backend equals the host mean shift to rounding (8 ulp of the largest value in float64 — at
 // large σ the step x − σ·(x − D)/σ cancels x —, 10⁻⁵ relative in float32), from starting points near and far from the data and at small and large σ. The
-// mean shift itself has the limits of ALGORITHMS §1.2: one point gives that point, σ → ∞ the
+// mean shift itself has the limits of docs/math.md §1.2: one point gives that point, σ → ∞ the
 // data mean, σ → 0 the nearest point.
 func TestMeanShiftCheck(t *testing.T) {
 	const m, d = 40, 3

@@ -23,7 +23,7 @@ const (
 // LangevinConfig configures Langevin. The zero value is not runnable: Method, Steps and a step
 // size (StepSize, or Adapt) must be given; everything else has a default.
 type LangevinConfig struct {
-	// Method is "ula", "mala" or "uld" (ALGORITHMS §2, with π ∝ e^{−f}, ∇log π = −∇f):
+	// Method is "ula", "mala" or "uld" (docs/math.md §2, with π ∝ e^{−f}, ∇log π = −∇f):
 	//
 	//	ula   x' = x + h ∇log π(x) + √(2h) ξ
 	//	mala  the ULA move as a proposal y, accepted with probability

@@ -9,7 +9,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// The rectified-flow methods (ALGORITHMS §5.3), as the command names them.
+// The rectified-flow methods (docs/math.md §5.3), as the command names them.
 const (
 	// MethodRF is the Euler sampler of the rectified-flow ODE on the uniform grid.
 	MethodRF = "rf"
@@ -222,7 +222,7 @@ func rfNoise(t float64) ops.Noise {
 	return ops.Noise{Kind: ops.Affine, Scale: t, Var: (1 - t) * (1 - t)}
 }
 
-// RectifiedFlow samples the target t (the data law of x1) with rectified flow (ALGORITHMS §5.3):
+// RectifiedFlow samples the target t (the data law of x1) with rectified flow (docs/math.md §5.3):
 // n chains in dtype on b's device, from x_0 ~ N(0, I) (Site(0, PurposeInit)) along the time grid
 // 0 = t_0 < … < t_K = 1 of cfg (RFTimes).
 //

@@ -51,7 +51,7 @@ const (
 	// error 0.01–0.02 with InitMean against 0.03 (d = 2) and 0.5 (d = 10: almost every chain
 	// ends in the widest component) with InitScaled.
 	InitMean = "mean"
-	// InitScaled starts it at e^{η} x', the maximiser of the kernel factor (ALGORITHMS §3): free,
+	// InitScaled starts it at e^{η} x', the maximiser of the kernel factor (docs/math.md §3): free,
 	// but see InitMean.
 	InitScaled = "scaled"
 	// InitDDPM starts it at one exponential-integrator (DDPM) step from x':
@@ -126,7 +126,7 @@ type RTKConfig struct {
 	Progress Progress
 }
 
-// RTK samples the target t by reverse transition kernels (ALGORITHMS §3; Huang, Zou, Dong,
+// RTK samples the target t by reverse transition kernels (docs/math.md §3; Huang, Zou, Dong,
 // Zhang, Ma, Zhang, "Reverse transition kernel: a flexible framework to accelerate diffusion
 // inference", NeurIPS 2024). The forward process is the OU process dX = −X dt + √2 dB, X_0 ~ p0 =
 // t, with marginals p_t = t noised at VP time t (ops.AtTime). Starting from x_S ~ p_{t_S} exactly

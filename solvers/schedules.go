@@ -5,7 +5,7 @@ import (
 	"math"
 )
 
-// Noise-level grids of the diffusion samplers (ALGORITHMS §5.1). A grid is a strictly decreasing
+// Noise-level grids of the diffusion samplers (docs/math.md §5.1). A grid is a strictly decreasing
 // list of VE noise levels σ_0 > σ_1 > … > σ_K ≥ 0: a sampler takes K steps, step i going from σ_i
 // to σ_{i+1}. The grids built here end with σ_K = 0 (the samples are then those of the data, not
 // of the data blurred by σ_min); a grid given by hand may stop at a σ_K > 0.
@@ -35,7 +35,7 @@ const (
 )
 
 // EDMSigmas returns the n+1 noise levels of the polynomial schedule of Karras et al. (2022),
-// ALGORITHMS §5.1:
+// docs/math.md §5.1:
 //
 //	σ_i = (σ_max^{1/ρ} + i/(n−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,  i = 0 … n−1,   σ_n = 0
 //

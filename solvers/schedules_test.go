@@ -32,7 +32,7 @@ func TestScheduleShapes(t *testing.T) {
 	const n, lo, hi = 12, 0.01, 50.0
 	edm, err := EDMSigmas(n, lo, hi, 7)
 	require.NoError(t, err)
-	for i := 0; i < n; i++ { // the formula of ALGORITHMS §5.1
+	for i := 0; i < n; i++ { // the formula of docs/math.md §5.1
 		u := float64(i) / float64(n-1)
 		want := math.Pow(math.Pow(hi, 1.0/7)+u*(math.Pow(lo, 1.0/7)-math.Pow(hi, 1.0/7)), 7)
 		assert.InDelta(t, want, edm[i], 1e-12*want, "edm level %d", i)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch peer of scorekit's fused-chain benchmarks BenchmarkChainsMALACUDA and BenchmarkChainsULDCUDA.
 
-Times S = 100 steps of MALA or underdamped Langevin (ULD, ALGORITHMS section 2) for N chains at once
+Times S = 100 steps of MALA or underdamped Langevin (ULD, docs/math.md §2) for N chains at once
 on the problem of bench/chains_test.go: an isotropic Gaussian mixture with K = 4 components in
 dimension d (weights in [0.5, 1.5), means with N(0, 3^2) coordinates, variances in [0.5, 2); the
 distribution of the Go benchmark's mixture, not its numbers), chains started from N(0, 3^2) rows,

@@ -2,10 +2,10 @@
 """PyTorch peer of scorekit's BenchmarkDiffusionCUDA.
 
 Times, on the GPU and in the dtype of the Go benchmark, whole sampling runs of the VE
-probability-flow samplers (ALGORITHMS section 5.1) written the way k-diffusion writes them
+probability-flow samplers (docs/math.md §5.1) written the way k-diffusion writes them
 (k_diffusion.sampling: sample_euler, sample_heun, sample_dpmpp_2m): a Python loop over the steps,
 the model called once per evaluation, every update in torch ops. The model is the exact denoiser of
-an isotropic Gaussian mixture in closed form (ALGORITHMS section 1.1):
+an isotropic Gaussian mixture in closed form (docs/math.md §1.1):
 
     c_k = s_k^2 + sigma^2
     r_k(x) = log pi_k - (d/2) log(2 pi c_k) - |x - mu_k|^2 / (2 c_k)     (|x - mu|^2 expanded:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch peer of scorekit's BenchmarkMALACUDA.
 
-Times, on the GPU and in the dtype of the Go benchmark, S = 20 steps of MALA (ALGORITHMS section 2)
+Times, on the GPU and in the dtype of the Go benchmark, S = 20 steps of MALA (docs/math.md §2)
 for N chains at once on the problem of bench/langevin_test.go: an isotropic Gaussian mixture with
 K = 4 components in dimension d (weights in [0.5, 1.5), means with N(0, 3^2) coordinates,
 variances in [0.5, 2)), chains started from N(0, 3^2) rows, step size h = 0.3, no adaptation.

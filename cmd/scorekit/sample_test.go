@@ -242,7 +242,7 @@ func nearest(x, pts []float64) float64 {
 // With the exact denoiser of a data set, the noise-level and low-dimension-grid flow samplers end
 // on a denoiser output at a small noise level (σ_min = 0.002, or t = 1 − δ, δ = 0.001), where the
 // softmax weights of the points are one-hot up to exp(−(d₂² − d₁²)/(2σ²)): every sample is a
-// data point (memorisation, ALGORITHMS §5.1). rf's uniform grid ends at σ = 1/K = 0.05, where
+// data point (memorisation, docs/math.md §5.1). rf's uniform grid ends at σ = 1/K = 0.05, where
 // chains near the bisector of two points end between them: it is not checked, nor is ipndm (its
 // last step extrapolates the derivatives, it does not land on D), nor are ddpm and
 // metropolis-constrained (their last step adds noise); those only run: shapes and counts.

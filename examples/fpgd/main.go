@@ -1,5 +1,5 @@
 // Command fpgd measures escape times of gradient descent with fractional noise (fPGD,
-// ALGORITHMS §4.5) from one well of a double well as a function of the Hurst index H, and writes
+// docs/math.md §4.5) from one well of a double well as a function of the Hurst index H, and writes
 // docs/fpgd.md and docs/fpgd.png.
 //
 //	go run ./examples/fpgd [-out docs] [-n 2000] [-steps 8192]
@@ -189,7 +189,7 @@ func writeReport(path string, results []result, n, steps int, total time.Duratio
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# fPGD: escape times from a double well against the Hurst index\n\n")
 	report.Generated(&w, "fpgd", date, "float64", "sweep", total)
-	fmt.Fprintf(&w, "Question (ALGORITHMS §4.5): does persistent fractional noise (H > ½) make gradient descent leave a local minimum sooner than independent noise (H = ½) of the same per-step variance?\n\n")
+	fmt.Fprintf(&w, "Question (docs/math.md §4.5): does persistent fractional noise (H > ½) make gradient descent leave a local minimum sooner than independent noise (H = ½) of the same per-step variance?\n\n")
 	fmt.Fprintf(&w, "## Setup\n\n")
 	fmt.Fprintf(&w, "- Objective: f(x) = b (x² − 1)², b = %g, d = 1 (`solvers.DoubleWell`): minima at ±1 with curvature 8b, barrier b at 0.\n", barrier)
 	fmt.Fprintf(&w, "- fPGD (`solvers.FPGD`): x_{n+1} = x_n − h f'(x_n) + σ ΔB^H_n, h = %g, exact fGn increments (Davies–Harte), Var ΔB^H_n = h^{2H}; %d chains from x_0 = −1, budget K = %d steps, seed %d (the same for every H).\n", stepSize, n, steps, seed)
