@@ -30,6 +30,12 @@ func ReadNpy(path string) (*Tensor, error) {
 	return t, nil
 }
 
+// ioErr reports whether err from io.ReadFull is a failure of the reader itself (a directory, a
+// device error) rather than the end of the data, which the callers report as a malformed file.
+func ioErr(err error) bool {
+	return err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 // maxNpyHeader bounds the header dictionary's length (NumPy writes a few hundred bytes).
 const maxNpyHeader = 1 << 16
 
@@ -45,6 +51,9 @@ type npyHeader struct {
 func DecodeNpy(r io.Reader) (*Tensor, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
+		if ioErr(err) {
+			return nil, err
+		}
 		return nil, errors.New("not a valid .npy file: shorter than the 8-byte preamble")
 	}
 	if string(pre[:6]) != "\x93NUMPY" {
@@ -55,12 +64,18 @@ func DecodeNpy(r io.Reader) (*Tensor, error) {
 	case 1:
 		var b [2]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
+			if ioErr(err) {
+				return nil, err
+			}
 			return nil, errors.New("not a valid .npy file: truncated in the header length")
 		}
 		hlen = int(binary.LittleEndian.Uint16(b[:]))
 	case 2, 3:
 		var b [4]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
+			if ioErr(err) {
+				return nil, err
+			}
 			return nil, errors.New("not a valid .npy file: truncated in the header length")
 		}
 		l := binary.LittleEndian.Uint32(b[:])
@@ -73,6 +88,9 @@ func DecodeNpy(r io.Reader) (*Tensor, error) {
 	}
 	raw := make([]byte, hlen)
 	if _, err := io.ReadFull(r, raw); err != nil {
+		if ioErr(err) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("not a valid .npy file: the header says %d bytes, the file ends before", hlen)
 	}
 	h, err := parseNpyHeader(string(raw))
@@ -119,13 +137,18 @@ func DecodeNpy(r io.Reader) (*Tensor, error) {
 			}
 		}
 		got += int64(m)
+		if ioErr(err) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, fmt.Errorf(".npy file is truncated: shape %v of %s needs %d bytes of data, the file has %d",
 				h.shape, h.descr, want, got)
 		}
 	}
-	if m, _ := io.ReadFull(r, buf[:1]); m > 0 {
+	if m, err := io.ReadFull(r, buf[:1]); m > 0 {
 		return nil, fmt.Errorf(".npy file has bytes after the data of its shape %v", h.shape)
+	} else if ioErr(err) {
+		return nil, err
 	}
 	if size == 4 {
 		if f32 == nil {

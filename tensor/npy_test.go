@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -194,4 +195,38 @@ func slicesEqual(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// failingReader returns good bytes, then a read error that is not the end of the data.
+type failingReader struct {
+	data []byte
+	err  error
+}
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if len(f.data) == 0 {
+		return 0, f.err
+	}
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, nil
+}
+
+// TestDecodeNpyReadErrors: a reader that fails is reported as that failure at every stage of the
+// file, never as a malformed or truncated file.
+func TestDecodeNpyReadErrors(t *testing.T) {
+	var full bytes.Buffer
+	x, err := FromFloat64s(F64, []float64{1, 2, 3}, 3)
+	require.NoError(t, err)
+	require.NoError(t, EncodeNpy(&full, x))
+	boom := errors.New("device error")
+	for _, cut := range []int{0, 4, 8, 9, 12, full.Len() - 3, full.Len()} {
+		_, err := DecodeNpy(&failingReader{data: full.Bytes()[:cut], err: boom})
+		require.Error(t, err, "cut %d", cut)
+		assert.ErrorIs(t, err, boom, "cut %d", cut)
+	}
+	// A directory is named as one.
+	_, err = ReadNpy(t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "is a directory")
 }
