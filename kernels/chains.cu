@@ -260,12 +260,11 @@ __device__ __forceinline__ void row_eval(const Params<T>& P, bool multi, T* sc0,
             }
             const T q = quad_sum<T, D>(p);
             const T r = P.iso ? sc0[kk] - half * (q * lam[0]) : sc0[kk] - half * q;
-            // Branch-free online log-sum-exp (see the file comment).
-            const T delta = r - m;
-            const bool grow = delta > T(0);
-            const T f = Math<T>::exp(grow ? -delta : delta);
-            const T scale = grow ? f : T(1);
-            const T w = grow ? T(1) : f;
+            // Branch-free online log-sum-exp (LseStep, gmm.cuh).
+            const LseStep<T> st(r, m);
+            const T scale = st.scale;
+            const T w = st.w;
+            const bool grow = st.grow;
             sum = sum * scale + w;
 #pragma unroll
             for (int j = 0; j < D; ++j) {

@@ -141,6 +141,10 @@ __device__ __forceinline__ T inf_() {
     return T(1) / T(0);
 }
 
+// lowest_ is T's most negative finite value.
+__device__ __forceinline__ float lowest_(float) { return -3.40282346638528859811704183484516925e38f; }
+__device__ __forceinline__ double lowest_(double) { return -1.79769313486231570814527423731704357e308; }
+
 // Loads of 1, 2 or 4 and stores of 4 consecutive values in shared memory (aligned to their size).
 __device__ __forceinline__ void lds(float (&v)[4], const float* p) {
     const float4 w = *reinterpret_cast<const float4*>(p);
@@ -491,8 +495,11 @@ __device__ __forceinline__ void empirical_score(
                 const T A = static_cast<T>(mix[2 * q]), im = static_cast<T>(mix[2 * q + 1]);
                 tmax = max_(tmax, fma_(-dmin, g[i] * im, A));
             }
+            // The running max is kept finite: while every logit so far is −∞ (distances that
+            // overflowed) it is T's lowest value, so the rescale factor and the weights are
+            // e^{−∞} = 0 rather than e^{−∞ + ∞} = NaN, and a later finite logit takes over.
             const T mold = sm.m[ty * RM + i];
-            mnew[i] = max_(mold, tmax);
+            mnew[i] = max_(max_(mold, tmax), lowest_(T(0)));
             scale[i] = exp_(mold - mnew[i]);
         }
         T P[RM][CN], R[RM][CN];

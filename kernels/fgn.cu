@@ -135,26 +135,27 @@ __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
     }
 }
 
-// fgn_path: dst[i, k] = sum_{l <= k} x_l with x_l = scale * Re buf[i, l] (rounded to T), one block
-// of FGN_SCAN_THREADS threads per path (blocks stride over the paths). The path is walked in tiles
-// of FGN_SCAN_THREADS values, thread r of the block taking value base + r; the summation order,
-// all in T, is
+// fgn_path: dst[i, k] = sum_{l <= k} x_l with x_l = scale * Re buf[i, l], one block of
+// FGN_SCAN_THREADS threads per path (blocks stride over the paths), everything in double whatever
+// T is (the increments are not rounded to T; each output is rounded once, like the reference's):
+// the path is walked in tiles of FGN_SCAN_THREADS values, thread r of the block taking value
+// base + r, and
 //   v     = inclusive scan of the warp's 32 values (Hillis-Steele: v += v[lane - d] for
 //           d = 1, 2, 4, 8, 16),
 //   B     = ((carry + S_0) + S_1 + ... + S_{w-1}) + v   (S_u: total of warp u of the tile, w this
 //           thread's warp),
-//   carry = (carry + S_0) + ... + S_{FGN_SCAN_WARPS-1}   (so carry equals the tile's last B),
-// so B_k passes through at most 5 + FGN_SCAN_WARPS + FGN_SCAN_WARPS * floor(k / FGN_SCAN_THREADS)
-// roundings, each of a sum of consecutive x (a difference of two B values).
+//   carry = (carry + S_0) + ... + S_{FGN_SCAN_WARPS-1}   (so carry equals the tile's last B).
+// B_k passes through at most 5 + FGN_SCAN_WARPS + 5·FGN_SCAN_WARPS·floor(k / FGN_SCAN_THREADS)
+// double roundings, each of a sum of consecutive x, and one rounding to T, so the f32 path's error
+// does not grow with its length. The scan is memory-bound: the double arithmetic costs no time.
 template <typename T>
 __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
                                          const typename Cplx<T>::type* __restrict__ buf,
                                          long long paths, long long n, long long m, double scale) {
-    __shared__ T warp_total[FGN_SCAN_WARPS];
+    __shared__ double warp_total[FGN_SCAN_WARPS];
     if (paths <= 0 || n <= 0) {
         return;
     }
-    const T sc = static_cast<T>(scale);
     const unsigned int lane = threadIdx.x & 31u;
     const unsigned int warp = threadIdx.x >> 5;
     const unsigned long long un = static_cast<unsigned long long>(n);
@@ -163,16 +164,16 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
          row += gridDim.x) {
         const typename Cplx<T>::type* z = buf + row * um;
         T* out = dst + row * un;
-        T carry = T(0);
+        double carry = 0.0;
         for (unsigned long long base = 0; base < un; base += FGN_SCAN_THREADS) {
             const unsigned long long k = base + threadIdx.x;
-            T v = T(0);
+            double v = 0.0;
             if (k < un) {
-                v = sc * z[k].x;
+                v = scale * static_cast<double>(z[k].x);
             }
 #pragma unroll
             for (unsigned int d = 1; d < 32; d <<= 1) {
-                const T u = __shfl_up_sync(0xffffffffu, v, d);
+                const double u = __shfl_up_sync(0xffffffffu, v, d);
                 if (lane >= d) {
                     v += u;
                 }
@@ -181,18 +182,18 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
                 warp_total[warp] = v;
             }
             __syncthreads();
-            T before = carry;
-            T next = carry;
+            double before = carry;
+            double next = carry;
 #pragma unroll
             for (unsigned int u = 0; u < FGN_SCAN_WARPS; ++u) {
-                const T s = warp_total[u];
+                const double s = warp_total[u];
                 if (u < warp) {
                     before += s;
                 }
                 next += s;
             }
             if (k < un) {
-                out[k] = before + v;
+                out[k] = static_cast<T>(before + v);
             }
             carry = next;
             __syncthreads();  // warp_total is rewritten by the next tile

@@ -363,15 +363,11 @@ __device__ void rows_small(const Args<T>& A, T* sm) {
                     }
                     r = PERROW ? sc0[kk] - half * (dT * l2pi + part) : sc0[kk] - half * part;
                 }
-                // Online log-sum-exp without divergence: one exponential, e^{−|r − m|}, is the
-                // rescale factor when the max grows (r > m, also on the first term, m = −∞) and
-                // the new term's weight otherwise. Multiplying by 1 is exact, so this is the
-                // reference's two branches.
-                const T delta = r - m;
-                const bool grow = delta > T(0);
-                const T f = Math<T>::exp(grow ? -delta : delta);
-                const T scale = grow ? f : T(1);
-                const T p = grow ? T(1) : f;
+                // Online log-sum-exp without divergence (LseStep, gmm.cuh).
+                const LseStep<T> st(r, m);
+                const T scale = st.scale;
+                const T p = st.w;
+                const bool grow = st.grow;
                 sum = sum * scale + p;
                 if (A.vec) {
 #pragma unroll

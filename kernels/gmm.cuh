@@ -66,16 +66,39 @@ struct Online {
         m = -Math<T>::inf();
         sum = T(0);
     }
+    // add adds term r. A term r = −∞ (an overflowing quadratic form) has weight 0 and changes
+    // nothing, also while m is still −∞ (where r − m is NaN); a NaN r makes the sum NaN.
     __device__ __forceinline__ void add(T r) {
         grow = r > m;
         if (grow) {
             f = Math<T>::exp(m - r);  // 0 on the first term
             sum = sum * f + T(1);
             m = r;
+        } else if (r == -Math<T>::inf()) {
+            f = T(0);
         } else {
             f = Math<T>::exp(r - m);
             sum += f;
         }
     }
     __device__ __forceinline__ T update(T acc, T g) const { return grow ? acc * f + g : acc + f * g; }
+};
+
+// LseStep: one term r of the branch-free online log-sum-exp of the per-thread kernels. With
+// delta = r − m, one exponential e^{−|delta|} is the rescale factor when the max grows (r > m,
+// also on the first term, m = −∞) and the new term's weight otherwise; multiplying by 1 is exact,
+// so these are the reference's two branches. A term r = −∞ gets weight 0 and scale 1 (its delta
+// is NaN while m is still −∞); a NaN r gives NaN. The caller sets sum = sum·scale + w,
+// acc = acc·scale + w·g and m = grow ? r : m.
+template <typename T>
+struct LseStep {
+    bool grow;
+    T scale, w;
+    __device__ __forceinline__ LseStep(T r, T m) {
+        const T delta = r - m;
+        grow = delta > T(0);
+        const T f = Math<T>::exp(grow ? -delta : delta);
+        scale = grow ? f : T(1);
+        w = grow ? T(1) : (r == -Math<T>::inf() ? T(0) : f);
+    }
 };

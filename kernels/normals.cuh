@@ -3,8 +3,9 @@
 // the kernel's precision, by the Box–Muller code of philox.cuh, so that every module's normals are
 // the same bits as random.cu's normal_f32 / normal_f64 for the same draw.
 //
-//   float:  lane j / 4 serves coordinates 4·lane .. 4·lane + 3; pair (0, 1) from the uniforms of
-//           words (x, y), pair (2, 3) from words (z, w) (cosine branch first).
+//   float:  lane j / 4 serves coordinates 4·lane .. 4·lane + 3; pair (0, 1) from words (x, y),
+//           pair (2, 3) from words (z, w) (cosine branch first): the radius from all 32 bits of
+//           the first word (radius_u32), the angle from the 24-bit uniform of the second.
 //   double: lane j / 2 serves coordinates 2·lane, 2·lane + 1; one pair on the 53-bit uniforms of
 //           words (x, y) and (z, w).
 #pragma once
@@ -15,11 +16,11 @@
 // (z2, z3) to the pair of words (z, w); otherwise z2 = z3 = 0 and the second pair is not computed.
 __device__ __forceinline__ void normals_f32(uint4 b, bool second, float* z0, float* z1, float* z2,
                                             float* z3) {
-    box_muller_f32(uniform_u32(b.x), uniform_u32(b.y), z0, z1);
+    box_muller_f32(b.x, uniform_u32(b.y), z0, z1);
     *z2 = 0.0f;
     *z3 = 0.0f;
     if (second) {
-        box_muller_f32(uniform_u32(b.z), uniform_u32(b.w), z2, z3);
+        box_muller_f32(b.z, uniform_u32(b.w), z2, z3);
     }
 }
 

@@ -90,18 +90,26 @@ __device__ __forceinline__ double uniform_u64(unsigned int a, unsigned int b) {
     return __ull2double_rn(m) * 0x1p-53;
 }
 
+// radius_u32 is 1 − w · 2^-32 ∈ (0, 1], the Box–Muller radius variable of the f32 stream, from all
+// 32 bits of w: (2^32 − w) is exact in 64 bits and rounded once to float, then scaled exactly. Its
+// smallest value 2^-32 caps the radius at sqrt(64 log 2) ≈ 6.66 (a 24-bit uniform would cap it at
+// 5.77, 2^-24 of the mass collapsed onto the cap).
+__device__ __forceinline__ float radius_u32(unsigned int w) {
+    return __ull2float_rn(0x100000000ull - w) * 0x1p-32f;
+}
+
 // box_muller_f32 returns the pair z0 = r cos(2 pi u2), z1 = r sin(2 pi u2) with
-// r = sqrt(-2 log(1 - u1)), in float. 1 - u1 is in (0, 1] and exact, so the logarithm is finite;
-// 2 * u2 is exact, so sincospif sees no rounding of 2 pi.
-__device__ __forceinline__ void box_muller_f32(float u1, float u2, float* z0, float* z1) {
-    const float r = sqrtf(-2.0f * logf(1.0f - u1));
+// r = sqrt(-2 log v), v = radius_u32(w1) in (0, 1], so the logarithm is finite, in float; 2 * u2
+// is exact, so sincospif sees no rounding of 2 pi.
+__device__ __forceinline__ void box_muller_f32(unsigned int w1, float u2, float* z0, float* z1) {
+    const float r = sqrtf(-2.0f * logf(radius_u32(w1)));
     float s, c;
     sincospif(2.0f * u2, &s, &c);
     *z0 = r * c;
     *z1 = r * s;
 }
 
-// box_muller_f64 is box_muller_f32 in double.
+// box_muller_f64 is the pair of box_muller_f32 in double, with v = 1 − u1 (exact).
 __device__ __forceinline__ void box_muller_f64(double u1, double u2, double* z0, double* z1) {
     const double r = sqrt(-2.0 * log(1.0 - u1));
     double s, c;

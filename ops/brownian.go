@@ -84,11 +84,10 @@ func (s *normalStream) at(j int64) float64 {
 		blk := philoxBlock(s.seed, s.site, s.chain, uint32(l))
 		if s.f32 {
 			for p := 0; p < 2; p++ {
-				z0, z1 := boxMuller(float64(Uniform32(blk[2*p])), float64(Uniform32(blk[2*p+1])))
-				s.vals[2*p], s.vals[2*p+1] = float64(float32(z0)), float64(float32(z1))
+				s.vals[2*p], s.vals[2*p+1] = normalPair32(blk[2*p], blk[2*p+1])
 			}
 		} else {
-			s.vals[0], s.vals[1] = boxMuller(Uniform64(blk[0], blk[1]), Uniform64(blk[2], blk[3]))
+			s.vals[0], s.vals[1] = normalPair64(blk)
 		}
 	}
 	return s.vals[j%per]

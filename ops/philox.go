@@ -41,13 +41,16 @@ func Philox4x32(ctr [4]uint32, key [2]uint32) [4]uint32 {
 //	uniform   f32        U32(w) = (w >> 8) · 2^-24 ∈ [0, 1), w = block[j%4] of lane j/4
 //	uniform   f64        U64(a, b) = ((a << 21) | (b >> 11)) · 2^-53 ∈ [0, 1),
 //	                     (a, b) = (block[2q], block[2q+1]), q = j%2, lane j/2
-//	normal    f32        lane j/4, pair p = (j%4)/2, u1 = U32(block[2p]), u2 = U32(block[2p+1]),
-//	                     r = sqrt(−2 log(1 − u1)); r·cos(2π u2) for even j, r·sin(2π u2) for odd j
-//	normal    f64        lane j/2, u1 = U64(block[0], block[1]), u2 = U64(block[2], block[3]),
+//	normal    f32        lane j/4, pair p = (j%4)/2, v = R32(block[2p]), u2 = U32(block[2p+1]),
+//	                     r = sqrt(−2 log v); r·cos(2π u2) for even j, r·sin(2π u2) for odd j
+//	normal    f64        lane j/2, v = 1 − U64(block[0], block[1]), u2 = U64(block[2], block[3]),
 //	                     same Box–Muller pair
 //
-// Box–Muller uses 1 − u1 ∈ (0, 1], so the logarithm is always finite (|z| ≤ 5.8 in f32, ≤ 8.6 in
-// f64). The f32 and f64 streams of one draw differ: each is computed in its own precision.
+// R32(w) = float32(2^32 − w) · 2^-32 ∈ (0, 1] takes all 32 bits of its word, so the f32 radius
+// reaches sqrt(64 log 2) ≈ 6.66 (the tail beyond, of mass 2^-32, is collapsed onto it; a 24-bit
+// uniform would cap it at 5.77, missing 2^-24 of the mass); the f64 radius reaches 8.57. The
+// logarithm is always finite. The f32 and f64 streams of one draw differ: each is computed in its
+// own precision.
 
 // philoxBlock is the block of lane for chain at site under seed.
 func philoxBlock(seed, site uint64, chain, lane uint32) [4]uint32 {
@@ -63,11 +66,27 @@ func Uniform64(a, b uint32) float64 {
 	return float64(uint64(a)<<21|uint64(b>>11)) * (1.0 / (1 << 53))
 }
 
-// boxMuller returns the pair (r cos 2πu2, r sin 2πu2), r = sqrt(−2 log(1 − u1)), in float64.
-func boxMuller(u1, u2 float64) (float64, float64) {
-	r := math.Sqrt(-2 * math.Log(1-u1))
+// Radius32 is R32(w) = 1 − w·2^-32 ∈ (0, 1], the radius variable of the f32 normals: 2^32 − w
+// rounded once to float32 (as the kernels' __ull2float_rn), then scaled exactly.
+func Radius32(w uint32) float32 { return float32(uint64(1)<<32-uint64(w)) * (1.0 / (1 << 32)) }
+
+// boxMuller returns the pair (r cos 2πu2, r sin 2πu2), r = sqrt(−2 log v), in float64; v ∈ (0, 1].
+func boxMuller(v, u2 float64) (float64, float64) {
+	r := math.Sqrt(-2 * math.Log(v))
 	s, c := sinCos2Pi(u2)
 	return r * c, r * s
+}
+
+// normalPair32 is the f32 stream's pair of words (w1, w2), computed in float64 and each rounded
+// once to float32.
+func normalPair32(w1, w2 uint32) (float64, float64) {
+	z0, z1 := boxMuller(float64(Radius32(w1)), float64(Uniform32(w2)))
+	return float64(float32(z0)), float64(float32(z1))
+}
+
+// normalPair64 is the f64 stream's pair of a block.
+func normalPair64(blk [4]uint32) (float64, float64) {
+	return boxMuller(1-Uniform64(blk[0], blk[1]), Uniform64(blk[2], blk[3]))
 }
 
 // sinCos2Pi returns sin(2πu), cos(2πu) for u ∈ [0, 1), reducing the argument by octant so that

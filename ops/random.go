@@ -94,18 +94,18 @@ func (b cpuBackend) Normal(dst *tensor.Tensor, d Draw) error {
 	return nil
 }
 
-// normalRow fills row with chain's standard normals at (seed, site): the float32 stream (24-bit
-// uniforms, values rounded to float32) when f32 is set, else the float64 stream.
+// normalRow fills row with chain's standard normals at (seed, site): the float32 stream (values
+// rounded to float32) when f32 is set, else the float64 stream.
 func normalRow(row []float64, seed, site uint64, chain uint32, f32 bool) {
 	dim := len(row)
 	if f32 {
 		for l := 0; 4*l < dim; l++ {
 			blk := philoxBlock(seed, site, chain, uint32(l))
 			for p := 0; p < 2 && 4*l+2*p < dim; p++ {
-				z0, z1 := boxMuller(float64(Uniform32(blk[2*p])), float64(Uniform32(blk[2*p+1])))
-				row[4*l+2*p] = float64(float32(z0))
+				z0, z1 := normalPair32(blk[2*p], blk[2*p+1])
+				row[4*l+2*p] = z0
 				if j := 4*l + 2*p + 1; j < dim {
-					row[j] = float64(float32(z1))
+					row[j] = z1
 				}
 			}
 		}
@@ -113,7 +113,7 @@ func normalRow(row []float64, seed, site uint64, chain uint32, f32 bool) {
 	}
 	for l := 0; 2*l < dim; l++ {
 		blk := philoxBlock(seed, site, chain, uint32(l))
-		z0, z1 := boxMuller(Uniform64(blk[0], blk[1]), Uniform64(blk[2], blk[3]))
+		z0, z1 := normalPair64(blk)
 		row[2*l] = z0
 		if 2*l+1 < dim {
 			row[2*l+1] = z1

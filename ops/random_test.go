@@ -37,6 +37,35 @@ func TestUniformMapsAreExactAndInRange(t *testing.T) {
 	assert.Equal(t, 0.5, Uniform64(0x80000000, 0))
 }
 
+// The f32 normals' radius r = sqrt(−2 log R32(w)) over the 2^32 words has the exact Rayleigh tail
+// P(r > t) = e^{−t²/2} wherever the words can resolve it: R32 is non-increasing in w, so the number
+// of words with r > t is found by bisection and compared with 2^32·e^{−t²/2}. It may differ by the
+// count's granularity (one word) and by R32's rounding to float32 (2^-24 relative in the threshold,
+// the same in the count). The largest radius is sqrt(64 log 2) ≈ 6.66: thresholds up to 6.5 (where
+// 24-bit uniforms, capped at 5.77, would give no word at all instead of 16) are checked.
+func TestRadius32Tail(t *testing.T) {
+	assert.Equal(t, float32(1), Radius32(0))
+	assert.Equal(t, float32(0x1p-32), Radius32(0xffffffff))
+	assert.Equal(t, float32(0.5), Radius32(0x80000000))
+	for w := uint32(0); w < 1<<20; w += 4093 { // monotone (non-increasing) in w
+		require.LessOrEqual(t, Radius32(w+4093), Radius32(w))
+	}
+	assert.InDelta(t, math.Sqrt(64*math.Ln2), math.Sqrt(-2*math.Log(float64(Radius32(0xffffffff)))), 1e-12)
+	const words = float64(1 << 32)
+	for _, th := range []float64{0.5, 1, 2, 3, 4, 5, 5.5, 5.8, 6, 6.3, 6.5} {
+		c := math.Exp(-th * th / 2)
+		// Smallest w with R32(w) < c: every word from it on has r > th.
+		w := sort.Search(1<<32, func(i int) bool { return float64(Radius32(uint32(i))) < c })
+		count := words - float64(w)
+		want := words * c
+		tol := 1 + 0x1p-23*want
+		assert.InDelta(t, want, count, tol, "P(r > %g): %g words of 2^32, want %.1f", th, count, want)
+		if th > 5.8 {
+			assert.Positive(t, count, "no word reaches r > %g", th)
+		}
+	}
+}
+
 func TestSinCos2PiMatchesLibm(t *testing.T) {
 	for i := 0; i < 100000; i++ {
 		u := float64(i) / 100000

@@ -66,8 +66,13 @@ func (o *onlineLSE) reset() {
 	}
 }
 
-// add adds the term e^{r} g (g may be nil when no vector is accumulated).
+// add adds the term e^{r} g (g may be nil when no vector is accumulated). A term r = −∞ (a
+// component whose quadratic form overflowed) has weight 0 and changes nothing, also as the first
+// term (where r − m would be NaN); a NaN r makes everything NaN.
 func (o *onlineLSE) add(r float64, g []float64) {
+	if math.IsInf(r, -1) {
+		return
+	}
 	if r > o.m {
 		scale := math.Exp(o.m - r) // 0 on the first term
 		o.sum = o.sum*scale + 1

@@ -222,6 +222,7 @@ inline int __ffs(int v) { return __builtin_ffs(v); }
 // Conversions: the host's conversions round to nearest even, as the _rn intrinsics do.
 inline float __uint2float_rn(unsigned int v) { return static_cast<float>(v); }
 inline float __int2float_rn(int v) { return static_cast<float>(v); }
+inline float __ull2float_rn(unsigned long long v) { return static_cast<float>(v); }
 inline double __ull2double_rn(unsigned long long v) { return static_cast<double>(v); }
 inline double __ll2double_rn(long long v) { return static_cast<double>(v); }
 inline float __int_as_float(int v) { return cudahost::bit_cast<float>(v); }

@@ -110,6 +110,11 @@ func Run(t *testing.T, b ops.Backend) {
 			}
 		}
 	})
+	t.Run("overflowing logits", func(t *testing.T) {
+		if err := CheckOverflowingLogits(b); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("determinism", func(t *testing.T) {
 		d := ops.Draw{Seed: 7, Site: 1}
 		a, err := fillOn(b, "normal", tensor.F32, 1025, 5, d)
