@@ -1,4 +1,4 @@
-// Fused multi-step Langevin chains on Gaussian mixtures (ALGORITHMS §1.1, §2, §3): S steps of ULA,
+// Fused multi-step Langevin chains on Gaussian mixtures (docs/math.md §1.1, §2, §3): S steps of ULA,
 // MALA or underdamped Langevin (ULD) for N chains in one launch, each chain's state held in
 // registers from the first step to the last. The specification is ops.GMMChains: the step-by-step
 // sequence of the ops GMMScore (gmm.cu), AddGaussianFactor, Step, MALAAccept and ULDStep

@@ -1,4 +1,4 @@
-// Fused updates and constraint tests of the diffusion samplers (ALGORITHMS §5): the multi-term
+// Fused updates and constraint tests of the diffusion samplers (docs/math.md §5): the multi-term
 // update of ops.Backend.Combine and the Metropolis constraint step of ops.Backend.MetropolisStep
 // (§5.4). The CPU references in ops/combine.go and ops/domain.go are the specification.
 //

@@ -1,5 +1,5 @@
 // Empirical score: the optimal denoiser of a data set {y_1..y_M} ⊂ R^d, its log-density and score,
-// for a batch of query rows x (N, d) — ALGORITHMS §1.2, reference ops.cpuBackend.EmpiricalScore.
+// for a batch of query rows x (N, d) — docs/math.md §1.2, reference ops.cpuBackend.EmpiricalScore.
 // For row x at noise (a, s) and mixture terms (π_q, m_q), v_q = s m_q:
 //
 //   r_iq  = log π_q − log M − d/2 log(2π v_q) − ‖x − a y_i‖² / (2 v_q)

@@ -1,4 +1,4 @@
-// Fractional Gaussian noise by the Davies-Harte method (ALGORITHMS 4.1; the reference and its
+// Fractional Gaussian noise by the Davies-Harte method (docs/math.md §4.1; the reference and its
 // math are in ops/fgn.go). A call of ops/cuda's FGN runs, per chunk of paths:
 //
 //   fgn_spectrum_<T>   V = w o xi: the Hermitian vector of each path, written as interleaved

@@ -1,4 +1,4 @@
-// Gaussian-mixture scores (ALGORITHMS.md §1.1), the GPU twin of ops.cpuBackend.GMMScore in
+// Gaussian-mixture scores (docs/math.md §1.1), the GPU twin of ops.cpuBackend.GMMScore in
 // ops/score_cpu.go, which is the specification. For row x at noise (a, s) component k has mean
 // m_k = a μ_k and covariance C_k = U_k diag(c_k) U_kᵀ, c_k = a² λ_k + s; with z_k = U_kᵀ (x − m_k)
 // (z = x − m_k when U_k = I):

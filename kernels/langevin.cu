@@ -1,4 +1,4 @@
-// Langevin-family steps (ALGORITHMS §2–3): the fused linear step of ULA, MALA proposals and
+// Langevin-family steps (docs/math.md §2–§3): the fused linear step of ULA, MALA proposals and
 // exponential integrators, the MALA Metropolis correction, one underdamped Langevin step and the
 // reverse-transition-kernel Gaussian factor. The CPU reference in ops/langevin_cpu.go is the
 // specification; every kernel here follows its arithmetic operation for operation.

@@ -1,4 +1,4 @@
-// Correlated and heavy-tailed noise (ALGORITHMS §4.2–4.4): the Markov approximation of fBM
+// Correlated and heavy-tailed noise (docs/math.md §4.2–§4.4): the Markov approximation of fBM
 // (MA-fBM), α-stable variates (Chambers–Mallows–Stuck, Kanter, sub-Gaussian isotropic vectors)
 // and Brownian paths restarted as bridges every epoch. The CPU references in ops/mafbm.go,
 // ops/stable.go and ops/brownian.go are the specification; every kernel follows their arithmetic
