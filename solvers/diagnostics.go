@@ -10,8 +10,9 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Diagnostics: exact samples of a Gaussian mixture and two distances between a sampler's output
-// and the target, the accuracy measures of the command's demo and of examples/rtk.
+// Diagnostics: exact samples of a Gaussian mixture, two distances between a sampler's output and
+// the target (the accuracy measures of the command's demo), and per-component statistics with
+// exact expectations under the mixture (MixtureModeStats, the measures of examples/rtk).
 //
 // Samples are flat row-major slices (N rows of d coordinates), the layout of
 // tensor.Tensor.Float64s on an (N, d) tensor. Rows holding a NaN or ±Inf (chains listed in a

@@ -551,7 +551,16 @@ func writeReport(path string, o options, s *study, res results, total time.Durat
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# RTK vs DDPM at equal budget, tuned: within-mode and mode-weight accuracy on Gaussian mixtures\n\n")
 	report.Generated(&w, "rtk", time.Now().UTC().Format("2006-01-02"), "float32", "sweep", total)
-	fmt.Fprintf(&w, "GOMAXPROCS = %d. %d runs measured in this invocation, %d read from the results cache (`-cache`; the wall time above is this invocation's).", runtime.GOMAXPROCS(0), s.ran, len(s.cache)-s.ran)
+	var tuneWall, evalWall float64
+	for _, r := range s.cache {
+		if r.Seed == tuneSeed {
+			tuneWall += r.Wall
+		} else {
+			evalWall += r.Wall
+		}
+	}
+	fmt.Fprintf(&w, "GOMAXPROCS = %d. %d runs measured in this invocation, %d read from the results cache (`-cache`; the wall time above is this invocation's). Summed wall time of the sampler runs in the cache (sampling only): tuning %v, evaluation and floors %v.",
+		runtime.GOMAXPROCS(0), s.ran, len(s.cache)-s.ran, seconds(tuneWall), seconds(evalWall))
 	if o.quick {
 		fmt.Fprintf(&w, " **`-quick` sizes: a smoke test, not a measurement.**")
 	}
@@ -646,6 +655,10 @@ func writeReport(path string, o options, s *study, res results, total time.Durat
 // re-read it against the tables if the sweep changes).
 const reading = `(to be written from the measured tables)
 `
+
+func seconds(s float64) time.Duration {
+	return (time.Duration(s * float64(time.Second))).Round(time.Second)
+}
 
 func joinInts(v []int) string {
 	s := make([]string, len(v))
