@@ -225,6 +225,18 @@ func (r record) key() string {
 	return string(b)
 }
 
+// invocation is the cache's line for one invocation of the program that measured runs: the
+// report lists them, so a report written from the cache says how and how long it was measured.
+type invocation struct {
+	Invocation bool    `json:"invocation"`
+	Date       string  `json:"date"`
+	Commit     string  `json:"commit"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	Runs       int     `json:"runs"`
+	Wall       float64 `json:"wall_s"`
+	Stopped    bool    `json:"stopped_by_max_wall"`
+}
+
 // errWall says that -max-wall has passed: no new run is started.
 var errWall = errors.New("wall-time limit reached")
 
@@ -236,7 +248,9 @@ type study struct {
 	deadline time.Time
 	log      io.Writer
 	ran      int // runs measured (not read from the cache)
-	stopped  bool
+	// invocations are those recorded in the cache, this one last if it measured runs.
+	invocations []invocation
+	stopped     bool
 }
 
 // loadCache reads the JSON lines of path (missing: empty) and opens it for appending.
@@ -250,6 +264,14 @@ func (s *study) loadCache(path string) (io.Closer, error) {
 		sc := bufio.NewScanner(bytes.NewReader(data))
 		sc.Buffer(make([]byte, 1<<16), 1<<20)
 		for line := 1; sc.Scan(); line++ {
+			var inv invocation
+			if err := json.Unmarshal(sc.Bytes(), &inv); err != nil {
+				return nil, fmt.Errorf("results cache %s: line %d: %w", path, line, err)
+			}
+			if inv.Invocation {
+				s.invocations = append(s.invocations, inv)
+				continue
+			}
 			var r record
 			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 				return nil, fmt.Errorf("results cache %s: line %d: %w", path, line, err)
@@ -448,6 +470,15 @@ func runStudy(o options) (*study, error) {
 		return nil, err
 	}
 	total := time.Since(start)
+	if s.ran > 0 {
+		inv := invocation{Invocation: true, Date: start.UTC().Format(time.RFC3339), Commit: report.Commit(),
+			GOMAXPROCS: runtime.GOMAXPROCS(0), Runs: s.ran, Wall: total.Seconds(), Stopped: s.stopped}
+		s.invocations = append(s.invocations, inv)
+		line, _ := json.Marshal(inv)
+		if _, err := s.cacheW.Write(append(line, '\n')); err != nil {
+			return nil, fmt.Errorf("results cache: %w", err)
+		}
+	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return nil, err
 	}
@@ -561,6 +592,13 @@ func writeReport(path string, o options, s *study, res results, total time.Durat
 	}
 	fmt.Fprintf(&w, "GOMAXPROCS = %d. %d runs measured in this invocation, %d read from the results cache (`-cache`; the wall time above is this invocation's). Summed wall time of the sampler runs in the cache (sampling only): tuning %v, evaluation and floors %v.",
 		runtime.GOMAXPROCS(0), s.ran, len(s.cache)-s.ran, seconds(tuneWall), seconds(evalWall))
+	for _, inv := range s.invocations {
+		fmt.Fprintf(&w, " Measured by the invocation of %s (commit `%s`, GOMAXPROCS = %d): %d runs in %v wall", inv.Date, inv.Commit, inv.GOMAXPROCS, inv.Runs, seconds(inv.Wall))
+		if inv.Stopped {
+			fmt.Fprintf(&w, ", stopped by -max-wall")
+		}
+		fmt.Fprintf(&w, ".")
+	}
 	if o.quick {
 		fmt.Fprintf(&w, " **`-quick` sizes: a smoke test, not a measurement.**")
 	}

@@ -35,6 +35,11 @@ func TestQuickSweepAndResume(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, s2.ran, "every run is in the cache")
 	assert.Equal(t, len(s.cache), len(s2.cache))
+	require.Len(t, s2.invocations, 1, "the measuring invocation is recorded, the cached one is not")
+	assert.Equal(t, s.ran, s2.invocations[0].Runs)
+	md, err = os.ReadFile(filepath.Join(dir, "rtk-accuracy.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "Measured by the invocation of")
 
 	// A wall-time limit already passed starts no run and says so in the report.
 	o.cache, o.out, o.maxWall = "", filepath.Join(dir, "stopped"), 0
