@@ -581,7 +581,7 @@ func writeReport(path string, o options, s *study, res results, total time.Durat
 	z := o.z
 	var w bytes.Buffer
 	fmt.Fprintf(&w, "# RTK vs DDPM at equal budget, tuned: within-mode and mode-weight accuracy on Gaussian mixtures\n\n")
-	report.Generated(&w, "rtk", time.Now().UTC().Format("2006-01-02"), "float32", "sweep", total)
+	report.Generated(&w, "rtk", time.Now().UTC().Format("2006-01-02"), "float32", "invocation", total)
 	var tuneWall, evalWall float64
 	for _, r := range s.cache {
 		if r.Seed == tuneSeed {
@@ -590,7 +590,7 @@ func writeReport(path string, o options, s *study, res results, total time.Durat
 			evalWall += r.Wall
 		}
 	}
-	fmt.Fprintf(&w, "GOMAXPROCS = %d. %d runs measured in this invocation, %d read from the results cache (`-cache`; the wall time above is this invocation's). Summed wall time of the sampler runs in the cache (sampling only): tuning %v, evaluation and floors %v.",
+	fmt.Fprintf(&w, "GOMAXPROCS = %d. %d runs measured in this invocation, %d read from the results cache (`-cache`, under the git-ignored out/ by default; every run is deterministic given its seed, so a rerun of the sweep reproduces it; the wall time above is this invocation's). Summed wall time of the sampler runs in the cache (sampling only): tuning %v, evaluation and floors %v.",
 		runtime.GOMAXPROCS(0), s.ran, len(s.cache)-s.ran, seconds(tuneWall), seconds(evalWall))
 	for _, inv := range s.invocations {
 		fmt.Fprintf(&w, " Measured by the invocation of %s (commit `%s`, GOMAXPROCS = %d): %d runs in %v wall", inv.Date, inv.Commit, inv.GOMAXPROCS, inv.Runs, seconds(inv.Wall))
