@@ -10,8 +10,9 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Diagnostics: exact samples of a Gaussian mixture and two distances between a sampler's output
-// and the target, the accuracy measures of the command's demo and of examples/rtk.
+// Diagnostics: exact samples of a Gaussian mixture, two distances between a sampler's output and
+// the target (the accuracy measures of the command's demo), and per-component statistics with
+// exact expectations under the mixture (MixtureModeStats, the measures of examples/rtk).
 //
 // Samples are flat row-major slices (N rows of d coordinates), the layout of
 // tensor.Tensor.Float64s on an (N, d) tensor. Rows holding a NaN or ±Inf (chains listed in a
@@ -267,4 +268,133 @@ func ModeWeightError(samples []float64, d int, g *ops.GMM) float64 {
 		tv += math.Abs(got[k] - math.Exp(lw))
 	}
 	return tv / 2
+}
+
+// ModeStats are the per-component statistics of a sample set under a Gaussian mixture g whose
+// expectations under g are known exactly, so that they measure a sampler's error with a
+// Monte-Carlo floor that shrinks as 1/√N (unlike SlicedWasserstein and ModeWeights, whose floors
+// are set by the mode-weight fluctuation and by the nearest-mean assignment). With γ_k(x) =
+// w_k p_k(x)/p(x) the posterior responsibility of component k under g:
+//
+//	E_p[γ_k(X)]                 = w_k                  (∫ p · w_k p_k / p = w_k)
+//	E_p[γ_k(X) ‖X − μ_k‖²]      = w_k · tr Σ_k         (= w_k E_{p_k}‖X − μ_k‖²)
+//
+// both exactly, for any overlap of the components. The sample means of γ_k and of γ_k‖x − μ_k‖²
+// therefore estimate w_k and w_k tr Σ_k without bias, and their ratio R_k, the responsibility-
+// weighted mean squared radius of component k, estimates tr Σ_k (d σ_k² for an isotropic
+// component) up to the O(1/N) bias of a ratio estimator.
+type ModeStats struct {
+	// N is the number of finite rows the statistics are over.
+	N int
+	// Weights[k] = (1/N) Σ_i γ_k(x_i), expectation w_k; WeightSE[k] its standard error, the sample
+	// standard deviation of γ_k(x_i) over √N.
+	Weights, WeightSE []float64
+	// Radius[k] = Σ_i γ_k(x_i)‖x_i − μ_k‖² / Σ_i γ_k(x_i), expectation tr Σ_k (ExpectedRadius[k]);
+	// RadiusSE[k] its delta-method standard error, sd(γ_k(x_i)(‖x_i − μ_k‖² − R_k)) / (√N ·
+	// Weights[k]).
+	Radius, RadiusSE, ExpectedRadius []float64
+	// TrueWeights are the mixture's weights w_k.
+	TrueWeights []float64
+}
+
+// RadiusError is the weighted relative within-mode radius error Σ_k w_k |R_k / tr Σ_k − 1|: 0.21
+// for samples whose deviations from their component mean are all scaled by 1.1. For exact samples
+// of an isotropic mixture with separated components R_k/(dσ_k²) has relative standard error
+// sqrt(2/(d N w_k)), so the floor (a mean of absolute values, positive) is about
+// Σ_k w_k sqrt(2/π) sqrt(2/(d N w_k)) = (2/√π) Σ_k √w_k / √(N d).
+func (s ModeStats) RadiusError() float64 {
+	e := 0.0
+	for k, w := range s.TrueWeights {
+		e += w * math.Abs(s.Radius[k]/s.ExpectedRadius[k]-1)
+	}
+	return e
+}
+
+// WeightError is the total variation ½ Σ_k |Weights[k] − w_k| between the mean responsibilities
+// and the mixture's weights: 0 in expectation only in the limit; for exact samples of separated
+// components about ½ Σ_k sqrt(2 w_k(1 − w_k)/(π N)) (the floor).
+func (s ModeStats) WeightError() float64 {
+	e := 0.0
+	for k, w := range s.TrueWeights {
+		e += math.Abs(s.Weights[k] - w)
+	}
+	return e / 2
+}
+
+// MixtureModeStats computes ModeStats of samples (row-major, d = g.Dim() columns) under g, the
+// responsibilities γ_k(x) from b's GMM score op (ops.ScoreOutputs.Resp at ops.NoNoise) in float64
+// on the CPU reference when b is nil. Rows with a non-finite coordinate are excluded; it is an
+// error when no row is finite or d does not match g.
+func MixtureModeStats(b ops.Backend, samples []float64, d int, g *ops.GMM) (ModeStats, error) {
+	const op = "mode stats"
+	if g == nil {
+		return ModeStats{}, fmt.Errorf("%s: nil mixture", op)
+	}
+	p := g.Params()
+	if d != p.D {
+		return ModeStats{}, fmt.Errorf("%s: samples have dimension %d, the mixture %d", op, d, p.D)
+	}
+	rows := finiteRows(samples, d)
+	n, K := len(rows), p.K
+	if n == 0 {
+		return ModeStats{}, fmt.Errorf("%s: no finite row", op)
+	}
+	if b == nil {
+		b = ops.CPU()
+	}
+	x, err := tensor.New(tensor.CPU(), tensor.F64, n, d)
+	if err != nil {
+		return ModeStats{}, fmt.Errorf("%s: %w", op, err)
+	}
+	defer x.Close()
+	xs, _ := x.F64()
+	for i, r := range rows {
+		copy(xs[i*d:(i+1)*d], r)
+	}
+	resp, err := tensor.New(tensor.CPU(), tensor.F64, n, K)
+	if err != nil {
+		return ModeStats{}, fmt.Errorf("%s: %w", op, err)
+	}
+	defer resp.Close()
+	if err := b.GMMScore(ops.ScoreOutputs{Resp: resp}, x, g, ops.NoNoise); err != nil {
+		return ModeStats{}, fmt.Errorf("%s: responsibilities of %d rows: %w", op, n, err)
+	}
+	gam, _ := resp.F64()
+	s := ModeStats{N: n, Weights: make([]float64, K), WeightSE: make([]float64, K), Radius: make([]float64, K),
+		RadiusSE: make([]float64, K), ExpectedRadius: make([]float64, K), TrueWeights: make([]float64, K)}
+	r2 := make([]float64, n)
+	for k := 0; k < K; k++ {
+		s.TrueWeights[k] = math.Exp(p.LogWeights[k])
+		if p.Kind == ops.Isotropic {
+			s.ExpectedRadius[k] = float64(d) * p.Lambda[k]
+		} else {
+			for j := 0; j < d; j++ {
+				s.ExpectedRadius[k] += p.Lambda[k*d+j]
+			}
+		}
+		mu := p.Means[k*d : (k+1)*d]
+		var sg, sgr float64
+		for i, r := range rows {
+			q := 0.0
+			for j, v := range r {
+				e := v - mu[j]
+				q += e * e
+			}
+			r2[i] = q
+			sg += gam[i*K+k]
+			sgr += gam[i*K+k] * q
+		}
+		mg, R := sg/float64(n), sgr/sg
+		var vg, vr float64
+		for i := range rows {
+			g := gam[i*K+k]
+			vg += (g - mg) * (g - mg)
+			z := g * (r2[i] - R)
+			vr += z * z
+		}
+		s.Weights[k], s.Radius[k] = mg, R
+		s.WeightSE[k] = math.Sqrt(vg / float64(n-1) / float64(n))
+		s.RadiusSE[k] = math.Sqrt(vr/float64(n-1)/float64(n)) / mg
+	}
+	return s, nil
 }

@@ -142,3 +142,119 @@ func TestModeWeights(t *testing.T) {
 	assert.Equal(t, []float64{1, 0, 0}, ModeWeights(all0, 2, g))
 	assert.True(t, math.IsNaN(ModeWeightError([]float64{math.NaN(), 0}, 2, g)))
 }
+
+// modeStatsSpecs are mixtures on which MixtureModeStats is checked: isotropic with overlapping
+// components (the expectations are exact whatever the overlap) and diagonal.
+func modeStatsSpecs() map[string]ops.GMMSpec {
+	return map[string]ops.GMMSpec{
+		"isotropic-overlapping": {Weights: []float64{0.4, 0.3, 0.2, 0.1},
+			Means: [][]float64{{0, 0, 0}, {2, 0, 0}, {0, 2, 1}, {-1, -1, 3}}, Vars: []float64{1, 0.5, 0.7, 0.3}},
+		"diagonal": {Weights: []float64{0.6, 0.4}, Means: [][]float64{{-2, 0, 1}, {2, 1, 0}},
+			Diag: [][]float64{{0.5, 1, 2}, {2, 0.25, 1}}},
+	}
+}
+
+// On exact samples every mean responsibility is within 4.5 standard errors of w_k and every
+// responsibility-weighted radius within 4.5 standard errors of tr Σ_k, over five seeds (80
+// assertions at ≈ 7·10⁻⁶ each: false-failure rate ≈ 5·10⁻⁴).
+func TestMixtureModeStatsExactExpectations(t *testing.T) {
+	const n = 20000
+	for name, spec := range modeStatsSpecs() {
+		g := gmmTarget(t, spec).Mixture
+		for seed := uint64(1); seed <= 5; seed++ {
+			x, err := SampleGMM(g, n, seed)
+			require.NoError(t, err)
+			s, err := MixtureModeStats(nil, x, 3, g)
+			require.NoError(t, err)
+			require.Equal(t, n, s.N)
+			for k, w := range s.TrueWeights {
+				assert.InDelta(t, w, s.Weights[k], 4.5*s.WeightSE[k], "%s seed %d: weight %d", name, seed, k)
+				assert.InDelta(t, s.ExpectedRadius[k], s.Radius[k], 4.5*s.RadiusSE[k], "%s seed %d: radius %d", name, seed, k)
+			}
+		}
+	}
+	// The exact radius of an isotropic component is d σ_k², of a diagonal one Σ_j σ_kj².
+	s, err := MixtureModeStats(nil, []float64{0, 0, 0}, 3, gmmTarget(t, modeStatsSpecs()["isotropic-overlapping"]).Mixture)
+	require.NoError(t, err)
+	assert.InDeltaSlice(t, []float64{3, 1.5, 2.1, 0.9}, s.ExpectedRadius, 1e-12)
+	s, err = MixtureModeStats(nil, []float64{0, 0, 0}, 3, gmmTarget(t, modeStatsSpecs()["diagonal"]).Mixture)
+	require.NoError(t, err)
+	assert.InDeltaSlice(t, []float64{3.5, 3.25}, s.ExpectedRadius, 1e-12)
+}
+
+// The floors stated in RadiusError's and WeightError's docs hold for exact samples of separated
+// isotropic components, and both errors see a deliberately biased sample set: deviations from
+// the component means scaled by 1.1 (radius ×1.21) or weights moved by 0.1 in total variation.
+func TestMixtureModeStatsDetectsBias(t *testing.T) {
+	const n, d = 20000, 10
+	w := []float64{0.4, 0.3, 0.2, 0.1}
+	means := make([][]float64, 4)
+	for k := range means {
+		means[k] = make([]float64, d)
+		means[k][k] = 8 // pairwise 11.3 apart
+	}
+	vars := []float64{1, 0.5, 0.7, 0.3}
+	exactG := gmmTarget(t, ops.GMMSpec{Weights: w, Means: means, Vars: vars}).Mixture
+	scaled := make([]float64, 4)
+	for k, v := range vars {
+		scaled[k] = 1.21 * v
+	}
+	scaledG := gmmTarget(t, ops.GMMSpec{Weights: w, Means: means, Vars: scaled}).Mixture
+	wrongG := gmmTarget(t, ops.GMMSpec{Weights: []float64{0.3, 0.3, 0.3, 0.1}, Means: means, Vars: vars}).Mixture
+	radiusFloor := 2 / math.Sqrt(math.Pi) * (math.Sqrt(0.4) + math.Sqrt(0.3) + math.Sqrt(0.2) + math.Sqrt(0.1)) / math.Sqrt(n*d)
+	weightFloor := 0.0
+	for _, wk := range w {
+		weightFloor += 0.5 * math.Sqrt(2*wk*(1-wk)/(math.Pi*n))
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		x, err := SampleGMM(exactG, n, seed)
+		require.NoError(t, err)
+		s, err := MixtureModeStats(nil, x, d, exactG)
+		require.NoError(t, err)
+		// A weighted sum of |N(0, σ_k²)| terms is above 4× its expectation (the floor) with
+		// probability < 2·10⁻³ (one term: P(|Z| > 3.2) = 1.4·10⁻³; a sum concentrates more).
+		assert.Less(t, s.RadiusError(), 4*radiusFloor, "seed %d: exact radius error", seed)
+		assert.Less(t, s.WeightError(), 4*weightFloor, "seed %d: exact weight error", seed)
+
+		x, err = SampleGMM(scaledG, n, seed)
+		require.NoError(t, err)
+		s, err = MixtureModeStats(nil, x, d, exactG)
+		require.NoError(t, err)
+		assert.InDelta(t, 0.21, s.RadiusError(), 0.02, "seed %d: radius error of ×1.1 samples", seed)
+		for k := range w {
+			assert.Greater(t, math.Abs(s.Radius[k]-s.ExpectedRadius[k]), 4.5*s.RadiusSE[k], "seed %d: ×1.1 radius %d", seed, k)
+		}
+		assert.Less(t, s.WeightError(), 4*weightFloor, "seed %d: ×1.1 samples keep the weights", seed)
+
+		x, err = SampleGMM(wrongG, n, seed)
+		require.NoError(t, err)
+		s, err = MixtureModeStats(nil, x, d, exactG)
+		require.NoError(t, err)
+		assert.InDelta(t, 0.1, s.WeightError(), 4*weightFloor, "seed %d: weight error of moved weights", seed)
+		for _, k := range []int{0, 2} {
+			assert.Greater(t, math.Abs(s.Weights[k]-w[k]), 4.5*s.WeightSE[k], "seed %d: moved weight %d", seed, k)
+		}
+		assert.Less(t, s.RadiusError(), 4*radiusFloor, "seed %d: moved weights keep the radii", seed)
+	}
+}
+
+func TestMixtureModeStatsRowsAndErrors(t *testing.T) {
+	g := gmmTarget(t, modeStatsSpecs()["diagonal"]).Mixture
+	x, err := SampleGMM(g, 100, 3)
+	require.NoError(t, err)
+	want, err := MixtureModeStats(nil, x, 3, g)
+	require.NoError(t, err)
+	// A NaN row and an Inf row are dropped, not averaged in.
+	withBad := append(append(append([]float64(nil), x...), math.NaN(), 0, 0), 0, math.Inf(1), 0)
+	got, err := MixtureModeStats(ops.CPU(), withBad, 3, g)
+	require.NoError(t, err)
+	assert.Equal(t, 100, got.N)
+	assert.InDeltaSlice(t, want.Radius, got.Radius, 1e-12)
+	assert.InDeltaSlice(t, want.Weights, got.Weights, 1e-12)
+	_, err = MixtureModeStats(nil, x, 2, g)
+	assert.ErrorContains(t, err, "dimension 2")
+	_, err = MixtureModeStats(nil, []float64{math.NaN(), 0, 0}, 3, g)
+	assert.ErrorContains(t, err, "no finite row")
+	_, err = MixtureModeStats(nil, x, 3, nil)
+	assert.ErrorContains(t, err, "nil mixture")
+}

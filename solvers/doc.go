@@ -53,8 +53,10 @@
 // the samples when the modes lie far from the origin. Every config takes a Progress callback,
 // called between steps with the work done and the total; setting it does not change the samples.
 //
-// Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights (diagnostics.go) and the trajectory
-// geometry of the VE ODE (geometry.go): TrajectoryGeometry (deviation from the chord, length,
+// Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights and MixtureModeStats (mean
+// responsibilities and responsibility-weighted radii, whose expectations under the mixture are
+// exact) in diagnostics.go, and the trajectory geometry of the VE ODE (geometry.go):
+// TrajectoryGeometry (deviation from the chord, length,
 // turning angles), ConvergenceSteps, MeanShiftCheck (one Euler step to σ = 0 under the empirical
 // denoiser is one mean-shift iteration) and Memorisation (distance of samples to the data).
 //
