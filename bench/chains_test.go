@@ -221,8 +221,8 @@ func benchChainsCase(b *testing.B, tg chainsTarget, dt tensor.DType, c chainsCas
 	}
 }
 
-// BenchmarkChainsMALA is GMMChains MALA (100 steps per call, h = 0.3) on the CPU backend, the
-// reference: chains ∈ {10^3, 10^4} × d ∈ {2, 16}, f32 and f64.
+// BenchmarkChainsMALA is GMMChains MALA (100 steps per call, h = 0.3) on the CPU backend
+// (ops.CPU()): chains ∈ {10^3, 10^4} × d ∈ {2, 16}, f32 and f64.
 func BenchmarkChainsMALA(b *testing.B) {
 	be := ops.CPU()
 	tg := chainsTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}

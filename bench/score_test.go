@@ -509,12 +509,12 @@ func cpuScoreTarget(workers int) scoreTarget {
 	}
 }
 
-// BenchmarkGMMScore is the CPU reference of GMMScore (score and log p in one call): isotropic
+// BenchmarkGMMScore is the CPU backend (ops.CPU()) on GMMScore (score and log p in one call): isotropic
 // mixtures over N ∈ {10^3, 10^4, 10^5}, K ∈ {1, 8, 64}, d ∈ {2, 16, 128}, and a diagonal and a
 // full mixture at K = 8, d = 16.
 func BenchmarkGMMScore(b *testing.B) { benchGMMScore(b, cpuScoreTarget(0), cpuGMMCases) }
 
-// BenchmarkEmpiricalScore is the CPU reference of EmpiricalScore (the denoiser, one mixture term)
+// BenchmarkEmpiricalScore is the CPU backend on EmpiricalScore (the denoiser, one mixture term)
 // over N ∈ {10^2, 10^3} queries, M ∈ {10^3, 10^4} points, d ∈ {2, 64}.
 func BenchmarkEmpiricalScore(b *testing.B) {
 	benchEmpiricalScore(b, cpuScoreTarget(0), cpuEmpiricalCases)

@@ -7,17 +7,28 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// cpuBackend is the reference implementation, parallel over rows.
+// cpuBackend is the reference implementation, parallel over rows: plain loops in float64 that
+// follow docs/math.md term by term. It is the specification every other backend is checked
+// against.
 type cpuBackend struct{ workers int }
 
-// CPU returns the CPU reference backend, using GOMAXPROCS goroutines.
-func CPU() Backend { return cpuBackend{} }
+// CPU returns the CPU backend, using GOMAXPROCS goroutines: the reference's ops, with faster
+// implementations of the hot ones (score_fast.go) that the conformance suite checks against
+// Reference().
+func CPU() Backend { return fastBackend{cpuBackend{}} }
 
-// CPUWorkers returns a CPU backend limited to n goroutines (n ≤ 0: GOMAXPROCS). Benchmarks use it
-// to measure parallel scaling.
-func CPUWorkers(n int) Backend { return cpuBackend{workers: n} }
+// CPUWorkers returns the CPU backend limited to n goroutines (n ≤ 0: GOMAXPROCS). Benchmarks use
+// it to measure parallel scaling.
+func CPUWorkers(n int) Backend { return fastBackend{cpuBackend{workers: n}} }
 
-func (cpuBackend) Name() string          { return "cpu" }
+// Reference returns the CPU reference backend (GOMAXPROCS goroutines): the specification, slower
+// than CPU() on the ops that have a fast form. Parity tests compare other backends with it.
+func Reference() Backend { return cpuBackend{} }
+
+// ReferenceWorkers is Reference limited to n goroutines (n ≤ 0: GOMAXPROCS).
+func ReferenceWorkers(n int) Backend { return cpuBackend{workers: n} }
+
+func (cpuBackend) Name() string          { return "cpu-reference" }
 func (cpuBackend) Device() tensor.Device { return tensor.CPU() }
 func (cpuBackend) Close() error          { return nil }
 

@@ -1,10 +1,13 @@
-// Package ops holds scorekit's op contracts — the Backend interface and its argument types — and
-// the CPU reference implementation of every op.
+// Package ops holds scorekit's op contracts — the Backend interface and its argument types — the
+// CPU reference implementation of every op, and the CPU backend users run.
 //
-// The reference is the specification: plain Go, computed in float64 whatever the tensor's dtype,
-// its doc comment the math. It is also the CPU backend users run, parallel over rows (chains) with
-// goroutines. The CUDA backend (package ops/cuda) implements the same contract and is checked
-// against this one by the conformance suite in ops/optest.
+// The reference (Reference()) is the specification: plain Go, computed in float64 whatever the
+// tensor's dtype, its doc comment the math, parallel over rows (chains) with goroutines. The CPU
+// backend (CPU()) is the reference with faster forms of the hot ops beside it (score_fast.go:
+// the mixture and data-set scores with per-call constants, blocked distance sweeps and negligible
+// terms skipped; the fused chains on top of them), the way math/big keeps its pure-Go code beside
+// the assembly. The CPU backend and the CUDA backend (package ops/cuda) implement the same
+// contract and are checked against the reference by the conformance suite in ops/optest.
 //
 // Randomness is counter-based (Philox4x32-10, see philox.go for the draw layout): every random
 // number is a pure function of (seed, site, chain, coordinate), so results do not depend on the

@@ -16,13 +16,19 @@ type scoreResult struct{ logp, score, den, resp []float64 }
 // evalGMM runs the CPU reference on rows x (N×d, f64) and returns every output.
 func evalGMM(t *testing.T, g *GMM, x []float64, noise Noise) scoreResult {
 	t.Helper()
+	return evalGMMOn(t, CPU(), g, x, noise)
+}
+
+// evalGMMOn is evalGMM on backend b.
+func evalGMMOn(t *testing.T, b Backend, g *GMM, x []float64, noise Noise) scoreResult {
+	t.Helper()
 	n := len(x) / g.Dim()
 	xt, _ := tensor.FromF64(append([]float64(nil), x...), n, g.Dim())
 	lp, _ := tensor.New(nil, tensor.F64, n)
 	sc, _ := tensor.New(nil, tensor.F64, n, g.Dim())
 	de, _ := tensor.New(nil, tensor.F64, n, g.Dim())
 	re, _ := tensor.New(nil, tensor.F64, n, g.K())
-	require.NoError(t, CPU().GMMScore(ScoreOutputs{LogP: lp, Score: sc, Denoiser: de, Resp: re}, xt, g, noise))
+	require.NoError(t, b.GMMScore(ScoreOutputs{LogP: lp, Score: sc, Denoiser: de, Resp: re}, xt, g, noise))
 	f := func(t *tensor.Tensor) []float64 { v, _ := t.F64(); return v }
 	return scoreResult{f(lp), f(sc), f(de), f(re)}
 }
@@ -279,14 +285,15 @@ func TestGMMFarAwayIsFinite(t *testing.T) {
 }
 
 // A NaN coordinate or an invalid per-row level poisons only its own row; per-row levels equal
-// separate evaluations at those levels.
+// separate evaluations at those levels (bit for bit in the reference, which evaluates both the
+// same way).
 func TestGMMRowIsolationAndPerRowLevels(t *testing.T) {
 	g := testMixtures(t)["full"]
 	x := []float64{0.3, 0.7, -0.4, math.NaN(), -1, 1.5, -1.2, 3, 0.9, 1, 1, 1}
 	levels := []float64{0.5, 0.9, 2.0, -1}
 	lt, _ := tensor.FromF64(levels, 4)
 	for _, kind := range []NoiseKind{VE, VP} {
-		got := evalGMM(t, g, x, Noise{Kind: kind, Levels: lt})
+		got := evalGMMOn(t, Reference(), g, x, Noise{Kind: kind, Levels: lt})
 		for r, l := range levels {
 			rowNaN := r == 1 || r == 3
 			for j := 0; j < 3; j++ {
@@ -296,7 +303,7 @@ func TestGMMRowIsolationAndPerRowLevels(t *testing.T) {
 			if rowNaN {
 				continue
 			}
-			alone := evalGMM(t, g, x[3*r:3*r+3], Noise{Kind: kind, Level: l})
+			alone := evalGMMOn(t, Reference(), g, x[3*r:3*r+3], Noise{Kind: kind, Level: l})
 			assert.Equal(t, alone.score, got.score[3*r:3*r+3])
 			assert.Equal(t, alone.logp[0], got.logp[r])
 		}

@@ -109,7 +109,7 @@ func TestGPUSamplersMatchCPU(t *testing.T) {
 		}
 		for _, r := range runs {
 			t.Run(fmt.Sprintf("%s/%v", r.name, c.dt), func(t *testing.T) {
-				ref, err := r.run(ops.CPU(), true)
+				ref, err := r.run(ops.Reference(), true)
 				require.NoError(t, err)
 				defer ref.Close()
 				for _, sbs := range []bool{false, true} {

@@ -37,7 +37,7 @@ func TestGPUDiffusionMatchesCPU(t *testing.T) {
 				if m == MethodDDIM {
 					cfg.Eta = 0.5
 				}
-				ref, err := Diffusion(ops.CPU(), den, n, c.dt, cfg)
+				ref, err := Diffusion(ops.Reference(), den, n, c.dt, cfg)
 				require.NoError(t, err)
 				defer ref.Close()
 				got, err := Diffusion(b, den, n, c.dt, cfg)

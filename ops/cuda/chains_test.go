@@ -120,7 +120,7 @@ func TestGMMChainsParity(t *testing.T) {
 		require.NoError(t, err, "%s: fused", label)
 		sbs, err := optest.RunChains(b, c, in, stepByStepRun)
 		require.NoError(t, err, "%s: step by step", label)
-		ref, err := optest.RunChains(ops.CPU(), c, in, fusedRun)
+		ref, err := optest.RunChains(ops.Reference(), c, in, fusedRun)
 		require.NoError(t, err, "%s: reference", label)
 		for _, p := range []struct {
 			name     string
@@ -224,9 +224,9 @@ func cleanMALAStart(t *testing.T, c optest.ChainsCase, x []float64, in optest.Ch
 	sc, err := tensor.New(nil, c.DType, n, d)
 	require.NoError(t, err)
 	out := ops.ScoreOutputs{LogP: lp, Score: sc}
-	require.NoError(t, ops.CPU().GMMScore(out, xt, in.G, c.Noise))
+	require.NoError(t, ops.Reference().GMMScore(out, xt, in.G, c.Noise))
 	if c.Factor {
-		require.NoError(t, ops.CPU().AddGaussianFactor(out, xt, lvHost(t, c.DType, in.Center, n, d), 0.9, 0.4))
+		require.NoError(t, ops.Reference().AddGaussianFactor(out, xt, lvHost(t, c.DType, in.Center, n, d), 0.9, 0.4))
 	}
 	return lvValues(t, lp), lvValues(t, sc)
 }

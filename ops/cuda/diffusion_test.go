@@ -190,7 +190,7 @@ func combineCase(t *testing.T, b ops.Backend, dt tensor.DType, sh lvShape, v com
 	if v.alias >= 0 {
 		hdst = hterms[v.alias].T
 	}
-	require.NoError(t, ops.CPU().Combine(hdst, hterms, v.noise, draw))
+	require.NoError(t, ops.Reference().Combine(hdst, hterms, v.noise, draw))
 	ref := lvValues(t, hdst)
 
 	// Element scales from the terms.
@@ -356,7 +356,7 @@ func TestMetropolisStepBoundaryTies(t *testing.T) {
 				pd.Close()
 
 				hx, hr := lvHost(t, dt, x, n, d), lvHost(t, tensor.F64, rej, n)
-				require.NoError(t, ops.CPU().MetropolisStep(hx, lvHost(t, dt, prop, n, d), c.dom, hr))
+				require.NoError(t, ops.Reference().MetropolisStep(hx, lvHost(t, dt, prop, n, d), c.dom, hr))
 				refR := lvValues(t, hr)
 				mismatches, rejected := 0, 0
 				for i := range refR {

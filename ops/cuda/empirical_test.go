@@ -256,7 +256,7 @@ func empiricalRtol(dt tensor.DType) float64 {
 func empCheck(t *testing.T, b ops.Backend, e *ops.Empirical, x []float64, dt tensor.DType, nc empNoise, want int, errs empMaxErrors) map[string][]float64 {
 	t.Helper()
 	got := evalEmpirical(t, b, e, x, dt, nc, want)
-	ref := evalEmpirical(t, ops.CPU(), e, x, dt, nc, want)
+	ref := evalEmpirical(t, ops.Reference(), e, x, dt, nc, want)
 	empCompare(t, got, ref, e.Dim(), dt, errs)
 	return got
 }
@@ -393,7 +393,7 @@ func TestEmpiricalScoreChunked(t *testing.T) {
 				}
 				for _, nc := range noises {
 					name := fmt.Sprintf("data %v/Q%d/%v/%s", dataDT, q, dt, nc.name)
-					ref := evalEmpirical(t, ops.CPU(), e, x, dt, nc, empAll)
+					ref := evalEmpirical(t, ops.Reference(), e, x, dt, nc, empAll)
 					check := func() map[string][]float64 {
 						got := evalEmpirical(t, b, e, x, dt, nc, empAll)
 						empCompare(t, got, ref, e.Dim(), dt, errs)

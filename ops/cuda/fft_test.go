@@ -66,7 +66,7 @@ func fftReference(t *testing.T, dt tensor.DType, vals []float64, batch, n int, i
 	src := lvHost(t, dt, vals, batch, n, 2)
 	dst, err := tensor.New(nil, dt, batch, n, 2)
 	require.NoError(t, err)
-	require.NoError(t, ops.CPU().FFT(dst, src, inverse))
+	require.NoError(t, ops.Reference().FFT(dst, src, inverse))
 	out, err := dst.Float64s()
 	require.NoError(t, err)
 	return out

@@ -79,7 +79,7 @@ func fgnCPU(t *testing.T, dt tensor.DType, p *ops.FGNPlan, paths int, form ops.F
 	t.Helper()
 	h, err := tensor.New(nil, dt, paths, p.N())
 	require.NoError(t, err)
-	require.NoError(t, ops.CPU().FGN(h, p, form, d))
+	require.NoError(t, ops.Reference().FGN(h, p, form, d))
 	return lvValues(t, h)
 }
 

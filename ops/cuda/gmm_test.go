@@ -248,7 +248,7 @@ func gmmReference(t testing.TB, g *ops.GMM, x *tensor.Tensor, noise ops.Noise) g
 		return o
 	}
 	out := ops.ScoreOutputs{LogP: alloc(n), Score: alloc(n, d), Denoiser: alloc(n, d), Resp: alloc(n, k)}
-	require.NoError(t, ops.CPU().GMMScore(out, x, g, noise))
+	require.NoError(t, ops.Reference().GMMScore(out, x, g, noise))
 	vals := func(o *tensor.Tensor) []float64 {
 		v, err := o.Float64s()
 		require.NoError(t, err)

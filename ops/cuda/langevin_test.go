@@ -345,7 +345,7 @@ func stepCase(t *testing.T, b ops.Backend, dt tensor.DType, sh lvShape, v stepVa
 		hdst, err = tensor.New(nil, dt, n, d)
 		require.NoError(t, err)
 	}
-	require.NoError(t, ops.CPU().Step(hdst, hx, hscore, cref, draw))
+	require.NoError(t, ops.Reference().Step(hdst, hx, hscore, cref, draw))
 	ref := lvValues(t, hdst)
 
 	// Row scales from the terms.
@@ -429,7 +429,7 @@ func uldCase(t *testing.T, b ops.Backend, dt tensor.DType, sh lvShape, v uldVari
 	gotX, gotV := xg.values(t, "x"), vg.values(t, "v")
 
 	hx, hv := lvHost(t, dt, x, n, d), lvHost(t, dt, vel, n, d)
-	require.NoError(t, ops.CPU().ULDStep(hx, hv, lvHost(t, dt, s, n, d), v.h, v.p, draw))
+	require.NoError(t, ops.Reference().ULDStep(hx, hv, lvHost(t, dt, s, n, d), v.h, v.p, draw))
 	refX, refV := lvValues(t, hx), lvValues(t, hv)
 
 	e, cv, cx, cxg, l11, l21, l22 := ops.ULDCoefficients(v.h, v.p)
@@ -506,7 +506,7 @@ func malaOnCPU(t *testing.T, dt tensor.DType, n, d int, m malaInputs, perChain b
 	}
 	cur := ops.MALAState{X: x, LogP: lp, Score: s}
 	prop := ops.MALAState{X: lvHost(t, dt, m.y, n, d), LogP: lvHost(t, dt, m.lpy, n), Score: lvHost(t, dt, m.sy, n, d)}
-	require.NoError(t, ops.CPU().MALAAccept(cur, prop, m.h, hs, draw, acc))
+	require.NoError(t, ops.Reference().MALAAccept(cur, prop, m.h, hs, draw, acc))
 	return malaResult{lvValues(t, x), lvValues(t, lp), lvValues(t, s), lvValues(t, acc)}
 }
 
@@ -648,7 +648,7 @@ func TestGaussianFactorParity(t *testing.T) {
 				if v.score {
 					hout.Score = hs
 				}
-				require.NoError(t, ops.CPU().AddGaussianFactor(hout, lvHost(t, dt, x, n, d), lvHost(t, dt, center, n, d), a, variance))
+				require.NoError(t, ops.Reference().AddGaussianFactor(hout, lvHost(t, dt, x, n, d), lvHost(t, dt, center, n, d), a, variance))
 				refL, refS := lvValues(t, hl), lvValues(t, hs)
 
 				xr, cr, lr, sr := lvRounded(dt, x), lvRounded(dt, center), lvRounded(dt, lp0), lvRounded(dt, s0)

@@ -121,7 +121,7 @@ func TestStableParity(t *testing.T) {
 
 					ref, err := tensor.New(nil, dt, rows, dim)
 					require.NoError(t, err)
-					want, err := ops.CPU().Stable(ref, s, d)
+					want, err := ops.Reference().Stable(ref, s, d)
 					require.NoError(t, err)
 					rv := lvValues(t, ref)
 					tol, scale := make([]float64, len(rv)), make([]float64, len(rv))
@@ -138,7 +138,7 @@ func TestStableParity(t *testing.T) {
 						free.Clamp = 0
 						raw, err := tensor.New(nil, dt, rows, dim)
 						require.NoError(t, err)
-						_, err = ops.CPU().Stable(raw, free, d)
+						_, err = ops.Reference().Stable(raw, free, d)
 						require.NoError(t, err)
 						ties := int64(0)
 						for _, v := range lvValues(t, raw) {
@@ -215,7 +215,7 @@ func TestMAFBMParity(t *testing.T) {
 				ref, err := tensor.New(nil, dt, c.paths, c.steps)
 				require.NoError(t, err)
 				refY := lvHost(t, dt, y0, c.paths, k)
-				require.NoError(t, ops.CPU().MAFBM(ref, refY, m, h, d, stride))
+				require.NoError(t, ops.Reference().MAFBM(ref, refY, m, h, d, stride))
 				maj, majY := mafbmMajorant(t, m, dt, y0, c.paths, c.steps, h, d, stride)
 				tols, tolsY := make([]float64, len(maj)), make([]float64, len(majY))
 				for i := range maj {
@@ -286,7 +286,7 @@ func TestBrownianParity(t *testing.T) {
 					g.close()
 					ref, err := tensor.New(nil, dt, c.paths, c.n)
 					require.NoError(t, err)
-					require.NoError(t, ops.CPU().Brownian(ref, s, d))
+					require.NoError(t, ops.Reference().Brownian(ref, s, d))
 					maj := brownianMajorant(t, dt, c.paths, c.n, s, d)
 					tols := make([]float64, len(maj))
 					for i := range maj {

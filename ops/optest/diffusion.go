@@ -152,7 +152,7 @@ func CheckCombine(b ops.Backend, dt tensor.DType, rows, dim, nterms, alias int, 
 	if err != nil {
 		return err
 	}
-	ref, err := runCombine(ops.CPU(), dt, inputs, rows, dim, alias, noise, d)
+	ref, err := runCombine(ops.Reference(), dt, inputs, rows, dim, alias, noise, d)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
@@ -166,7 +166,7 @@ func CheckCombine(b ops.Backend, dt tensor.DType, rows, dim, nterms, alias int, 
 		}
 	}
 	if noise != 0 && rows*dim > 0 {
-		xi, err := fillOn(ops.CPU(), "normal", dt, rows, dim, d)
+		xi, err := fillOn(ops.Reference(), "normal", dt, rows, dim, d)
 		if err != nil {
 			return err
 		}
@@ -388,7 +388,7 @@ func CheckMetropolisStep(b ops.Backend, dt tensor.DType, rows int, dom *ops.Doma
 	if err != nil {
 		return err
 	}
-	rx, rr, err := runMetropolis(ops.CPU(), dt, dom, x, prop, rej)
+	rx, rr, err := runMetropolis(ops.Reference(), dt, dom, x, prop, rej)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}

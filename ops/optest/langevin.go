@@ -200,7 +200,7 @@ func RefNormals(dt tensor.DType, n, d int, draw ops.Draw) ([]float64, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ops.CPU().Normal(h, draw); err != nil {
+	if err := ops.Reference().Normal(h, draw); err != nil {
 		return nil, err
 	}
 	return h.Float64s()
@@ -320,7 +320,7 @@ func checkStep(b ops.Backend, dt tensor.DType, n, d int) error {
 		if err != nil {
 			return fmt.Errorf("variant %d: %w", vi, err)
 		}
-		ref, err := run(ops.CPU())
+		ref, err := run(ops.Reference())
 		if err != nil {
 			return fmt.Errorf("variant %d: reference: %w", vi, err)
 		}
@@ -392,7 +392,7 @@ func checkULD(b ops.Backend, dt tensor.DType, n, d int) error {
 	if err != nil {
 		return err
 	}
-	rx, rv, err := run(ops.CPU())
+	rx, rv, err := run(ops.Reference())
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
@@ -552,7 +552,7 @@ func checkMALA(b ops.Backend, dt tensor.DType, n, d int) error {
 		if err != nil {
 			return err
 		}
-		ref, err := run(ops.CPU())
+		ref, err := run(ops.Reference())
 		if err != nil {
 			return fmt.Errorf("reference: %w", err)
 		}
@@ -627,7 +627,7 @@ func checkFactor(b ops.Backend, dt tensor.DType, n, d int) error {
 		if err != nil {
 			return err
 		}
-		rl, rs, err := run(ops.CPU())
+		rl, rs, err := run(ops.Reference())
 		if err != nil {
 			return fmt.Errorf("reference: %w", err)
 		}
@@ -753,7 +753,7 @@ func NewChainsInputs(c ChainsCase) (ChainsInputs, error) {
 		if noise.Kind == 0 {
 			noise = ops.NoNoise
 		}
-		if err := ops.CPU().GMMScore(out, xt, g, noise); err != nil {
+		if err := ops.Reference().GMMScore(out, xt, g, noise); err != nil {
 			return ChainsInputs{}, err
 		}
 		if c.Factor {
@@ -761,7 +761,7 @@ func NewChainsInputs(c ChainsCase) (ChainsInputs, error) {
 			if err != nil {
 				return ChainsInputs{}, err
 			}
-			if err := ops.CPU().AddGaussianFactor(out, xt, ct, 0.9, 0.4); err != nil {
+			if err := ops.Reference().AddGaussianFactor(out, xt, ct, 0.9, 0.4); err != nil {
 				return ChainsInputs{}, err
 			}
 		}
@@ -918,7 +918,7 @@ func checkGMMChains(b ops.Backend, c ChainsCase) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	ref, err := RunChains(ops.CPU(), c, in, fused)
+	ref, err := RunChains(ops.Reference(), c, in, fused)
 	if err != nil {
 		return 0, fmt.Errorf("reference: %w", err)
 	}

@@ -184,7 +184,7 @@ func CheckFFT(b ops.Backend, dt tensor.DType, batch, n int) error {
 			if err != nil {
 				return err
 			}
-			return ops.CPU().FFT(h, src, inverse)
+			return ops.Reference().FFT(h, src, inverse)
 		}, batch, n, 2)
 		if err != nil {
 			return fmt.Errorf("inverse %v: reference: %w", inverse, err)
@@ -294,7 +294,7 @@ func CheckFGN(b ops.Backend, dt tensor.DType, hurst float64, n, paths int, form 
 	if err != nil {
 		return err
 	}
-	ref, err := hostRun(dt, func(h *tensor.Tensor) error { return ops.CPU().FGN(h, p, form, d) }, paths, n)
+	ref, err := hostRun(dt, func(h *tensor.Tensor) error { return ops.Reference().FGN(h, p, form, d) }, paths, n)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
@@ -306,7 +306,7 @@ func CheckFGN(b ops.Backend, dt tensor.DType, hurst float64, n, paths int, form 
 	if form.Path {
 		incForm := form
 		incForm.Path = false
-		if inc, err = hostRun(dt, func(h *tensor.Tensor) error { return ops.CPU().FGN(h, p, incForm, d) }, paths, n); err != nil {
+		if inc, err = hostRun(dt, func(h *tensor.Tensor) error { return ops.Reference().FGN(h, p, incForm, d) }, paths, n); err != nil {
 			return fmt.Errorf("reference increments: %w", err)
 		}
 	}
@@ -440,7 +440,7 @@ func CheckStable(b ops.Backend, dt tensor.DType, s ops.StableSpec, rows, dim int
 	var want int64
 	ref, err := hostRun(dt, func(h *tensor.Tensor) error {
 		var err error
-		want, err = ops.CPU().Stable(h, s, d)
+		want, err = ops.Reference().Stable(h, s, d)
 		return err
 	}, rows, dim)
 	if err != nil {
@@ -462,7 +462,7 @@ func CheckStable(b ops.Backend, dt tensor.DType, s ops.StableSpec, rows, dim int
 	}
 	free := s
 	free.Clamp = 0
-	raw, err := hostRun(dt, func(h *tensor.Tensor) error { _, err := ops.CPU().Stable(h, free, d); return err }, rows, dim)
+	raw, err := hostRun(dt, func(h *tensor.Tensor) error { _, err := ops.Reference().Stable(h, free, d); return err }, rows, dim)
 	if err != nil {
 		return fmt.Errorf("reference without clamp: %w", err)
 	}
@@ -560,7 +560,7 @@ func CheckMAFBM(b ops.Backend, dt tensor.DType, m *ops.MAFBM, paths, steps int, 
 	if err != nil {
 		return err
 	}
-	ref, err := hostRun(dt, func(dst *tensor.Tensor) error { return ops.CPU().MAFBM(dst, refY, m, h, d, stride) }, paths, steps)
+	ref, err := hostRun(dt, func(dst *tensor.Tensor) error { return ops.Reference().MAFBM(dst, refY, m, h, d, stride) }, paths, steps)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
@@ -656,7 +656,7 @@ func CheckBrownian(b ops.Backend, dt tensor.DType, s ops.BrownianSpec, paths, n 
 	if err != nil {
 		return err
 	}
-	ref, err := hostRun(dt, func(h *tensor.Tensor) error { return ops.CPU().Brownian(h, s, d) }, paths, n)
+	ref, err := hostRun(dt, func(h *tensor.Tensor) error { return ops.Reference().Brownian(h, s, d) }, paths, n)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}

@@ -11,8 +11,11 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// The reference with two workers must equal the reference with all of them.
+// The CPU backend (the fast forms of score_fast.go) with two workers against the reference.
 func TestCPUConformance(t *testing.T) { Run(t, ops.CPUWorkers(2)) }
+
+// The reference with two workers must equal the reference with all of them.
+func TestReferenceConformance(t *testing.T) { Run(t, ops.ReferenceWorkers(2)) }
 
 // broken wraps the CPU backend and breaks one thing, to prove the suite notices.
 type broken struct {

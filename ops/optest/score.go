@@ -66,7 +66,7 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 	if err != nil {
 		return err
 	}
-	ref, err := runScore(ops.CPU(), dt, x, d, widths, noise, eval, false)
+	ref, err := runScore(ops.Reference(), dt, x, d, widths, noise, eval, false)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
@@ -364,18 +364,18 @@ func CheckOverflowingLogits(b ops.Backend) error {
 					far := func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
 						return be.GMMScore(out, xt, gFar, nz)
 					}
-					got, err := runScore(b, dt, x, d, widths, nz, far, b != ops.CPU())
+					got, err := runScore(b, dt, x, d, widths, nz, far, true)
 					if err != nil {
 						return err
 					}
-					ref, err := runScore(ops.CPU(), dt, x, d, widths, nz, far, false)
+					ref, err := runScore(ops.Reference(), dt, x, d, widths, nz, far, false)
 					if err != nil {
 						return err
 					}
 					if err := compareOutputs(got, ref, widths, dt); err != nil {
 						return fmt.Errorf("gmm with far components against the reference, %v d %d %v noise %d: %w", dt, d, kind, i, err)
 					}
-					want, err := runScore(ops.CPU(), dt, x, d, map[string]int{"log p": 1, "score": d, "denoiser": d, "responsibilities": 1}, nz,
+					want, err := runScore(ops.Reference(), dt, x, d, map[string]int{"log p": 1, "score": d, "denoiser": d, "responsibilities": 1}, nz,
 						func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
 							return be.GMMScore(out, xt, gMid, nz)
 						}, false)
@@ -428,18 +428,18 @@ func CheckOverflowingLogits(b ops.Backend) error {
 				far := func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
 					return be.EmpiricalScore(out, xt, eFar, nz)
 				}
-				got, err := runScore(b, dt, x, d, widths, nz, far, b != ops.CPU())
+				got, err := runScore(b, dt, x, d, widths, nz, far, true)
 				if err != nil {
 					return err
 				}
-				ref, err := runScore(ops.CPU(), dt, x, d, widths, nz, far, false)
+				ref, err := runScore(ops.Reference(), dt, x, d, widths, nz, far, false)
 				if err != nil {
 					return err
 				}
 				if err := compareOutputs(got, ref, widths, dt); err != nil {
 					return fmt.Errorf("empirical with far points against the reference, %v d %d noise %d: %w", dt, d, i, err)
 				}
-				want, err := runScore(ops.CPU(), dt, x, d, widths, nz, func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
+				want, err := runScore(ops.Reference(), dt, x, d, widths, nz, func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
 					return be.EmpiricalScore(out, xt, eNear, nz)
 				}, false)
 				if err != nil {

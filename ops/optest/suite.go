@@ -54,7 +54,7 @@ var (
 type allocCounter interface{ Allocated() int64 }
 
 // Run runs the whole suite against b as subtests. When b is not the CPU reference itself, every
-// output is also compared with ops.CPU()'s. Run takes ownership of b and closes it at the end
+// output is also compared with ops.Reference()'s. Run takes ownership of b and closes it at the end
 // (backends cache uploaded target parameters until Close); on devices that count allocations it
 // then checks that everything allocated during the suite was freed.
 func Run(t *testing.T, b ops.Backend) {
@@ -237,7 +237,7 @@ func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops
 			}
 		}
 	}
-	ref, err := fillOn(ops.CPU(), kind, dt, rows, dim, d)
+	ref, err := fillOn(ops.Reference(), kind, dt, rows, dim, d)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
