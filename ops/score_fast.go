@@ -62,6 +62,12 @@ func newGMMTable(g *GMM, a, s float64) *gmmTable {
 // rounding of the sum; log p and the responsibilities still include it.
 const gmmNegligible = 0x1p-70
 
+// empLogNegligible: a data-set term whose logit is more than 80·log 2 below the row's largest has a
+// weight below 2^-80 and is left out of every sum (its exponential is not formed). The sum of the
+// weights is at least 1, so M such terms change it by less than M·2^-80 relative (below 10^-17 up
+// to M = 10^7 points), less than its rounding.
+const empLogNegligible = -80 * math.Ln2
+
 // GMMScore: the reference's quantities (score_cpu.go) with the per-component constants of
 // gmmTable computed once per call, the logits of a row computed first and exponentiated against
 // their maximum (two passes over the components instead of the online rescaling), and the
@@ -259,9 +265,9 @@ const empBlock = 4
 // scaled data a·y converted to float64 once per call, the per-term constants (log π_q − log M −
 // d/2 log(2π s m_q), 1/(2 s m_q), 1/m_q) computed once, the squared distances of a block of
 // empBlock rows to every point in one sweep over the data (direct differences, no expansion, so no
-// cancellation far from the data), then the exponentials against the row's maximum (terms below
-// e^{-745} are exactly 0 and skipped) and the weighted sums of the points over the terms whose
-// relative weight is at least gmmNegligible. Per-row levels run the reference.
+// cancellation far from the data), then the exponentials against the row's maximum and the
+// weighted sums of the points, both over the terms whose relative weight is at least 2^-80
+// (empLogNegligible). Per-row levels run the reference.
 func (b fastBackend) EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empirical, noise Noise) error {
 	if noise.Levels != nil {
 		return b.cpuBackend.EmpiricalScore(out, x, e, noise)
@@ -323,6 +329,7 @@ func sqDists4(dist, xb, ay []float64, d, m int) {
 	x0, x1, x2, x3 := xb[:d], xb[d:2*d], xb[2*d:3*d], xb[3*d:4*d]
 	for p := 0; p < m; p++ {
 		y := ay[p*d : (p+1)*d]
+		x0, x1, x2, x3 := x0[:len(y)], x1[:len(y)], x2[:len(y)], x3[:len(y)] // bounds checks hoisted
 		var s0, s1, s2, s3 float64
 		for j, v := range y {
 			e0, e1, e2, e3 := x0[j]-v, x1[j]-v, x2[j]-v, x3[j]-v
@@ -339,17 +346,20 @@ func sqDists4(dist, xb, ay []float64, d, m int) {
 // score; it returns log p. w1, w2, acc1, acc2 are scratch.
 func empRow(dist, x, ay, cq, hv, im []float64, a, s float64, w1, w2, acc1, acc2, score, den []float64) float64 {
 	d := len(x)
-	mx := math.Inf(-1)
+	// The largest logit is that of the nearest point: r_pq = cq_q − dist_p·hv_q with hv_q > 0.
+	dmin := math.Inf(1)
 	nan := false
 	for _, dd := range dist {
+		if dd < dmin {
+			dmin = dd
+		}
 		if dd != dd {
 			nan = true
 		}
-		for q := range cq {
-			if r := cq[q] - dd*hv[q]; r > mx {
-				mx = r
-			}
-		}
+	}
+	mx := math.Inf(-1)
+	for q := range cq {
+		mx = max(mx, cq[q]-dmin*hv[q])
 	}
 	if nan || math.IsInf(mx, -1) { // a NaN coordinate, or every density zero: NaN outputs
 		for j := range score {
@@ -360,12 +370,21 @@ func empRow(dist, x, ay, cq, hv, im []float64, a, s float64, w1, w2, acc1, acc2,
 		}
 		return math.Inf(-1)
 	}
+	// A point farther than cut has every term below empLogNegligible.
+	cut := math.Inf(-1)
+	for q := range cq {
+		cut = max(cut, (cq[q]-mx-empLogNegligible)/hv[q])
+	}
 	sum := 0.0
 	for p, dd := range dist {
+		w1[p] = 0
+		if dd > cut {
+			continue
+		}
 		v1, v2 := 0.0, 0.0
 		for q := range cq {
 			t := cq[q] - dd*hv[q] - mx
-			if t < -746 { // e^t is 0 in float64
+			if t < empLogNegligible {
 				continue
 			}
 			w := math.Exp(t)
@@ -380,7 +399,7 @@ func empRow(dist, x, ay, cq, hv, im []float64, a, s float64, w1, w2, acc1, acc2,
 	}
 	acc3 := 0.0
 	for p, v1 := range w1 {
-		if v1 < gmmNegligible {
+		if v1 == 0 {
 			continue
 		}
 		y := ay[p*d : (p+1)*d]
