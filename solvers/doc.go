@@ -53,7 +53,11 @@
 // the samples when the modes lie far from the origin. Every config takes a Progress callback,
 // called between steps with the work done and the total; setting it does not change the samples.
 //
-// Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights (diagnostics.go) and the trajectory
+// Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights, and the density-sensitive
+// VarianceRatio, SampleMoments, GMMMoments and GaussianKL (diagnostics.go); the rectified-flow
+// references RFGaussianFlow (the closed-form flow map of Gaussian data and the closed-form output
+// of the Euler sampler on it) and RFReferenceRK4 (a fourth-order solve for any target) in
+// rfref.go; and the trajectory
 // geometry of the VE ODE (geometry.go): TrajectoryGeometry (deviation from the chord, length,
 // turning angles), ConvergenceSteps, MeanShiftCheck (one Euler step to σ = 0 under the empirical
 // denoiser is one mean-shift iteration) and Memorisation (distance of samples to the data).
