@@ -900,9 +900,78 @@ func (s *study) writePlot(path string) error {
 	return report.SavePNG(path, [][]*plot.Plot{{kl, vr}, {in, rad}}, 2*tile, 2*tile, 90)
 }
 
-// reading is the interpretation; it quotes the measured numbers it rests on.
+// reading is the interpretation. Every number it quotes is read from the sweep, so the text
+// cannot drift from the tables; the sentences around them were written against the full sweep's
+// results (re-read them if the data, grids or sizes change).
 func (s *study) reading(K, d int) string {
-	g := func(grid string) point { return s.find("gaussian", grid, d, K) }
-	return fmt.Sprintf("At K = %d, d = %d (gaussian): off-subspace KL uniform %s, U δ=1e-6 %s, U δ=1e-3 %s nats; in-subspace error uniform %.2e, U δ=1e-6 %.2e.\n",
-		K, d, kls(g(uniform.Name).M.KLOff), kls(g(uSmall.Name).M.KLOff), kls(g(uDefault.Name).M.KLOff), g(uniform.Name).InErr, g(uSmall.Name).InErr)
+	dims, steps := s.Set.Dims, s.Set.Steps
+	d0 := dims[0]
+	p := func(data string, gs gridSpec, dd, KK int) point { return s.find(data, gs.Name, dd, KK) }
+	overK := func(f func(K int) float64, format string) string {
+		var out []string
+		for _, KK := range steps {
+			out = append(out, fmt.Sprintf(format, f(KK)))
+		}
+		return strings.Join(out, ", ")
+	}
+	overD := func(f func(d int) string) string {
+		var out []string
+		for _, dd := range dims {
+			out = append(out, fmt.Sprintf("%s (d = %d)", f(dd), dd))
+		}
+		return strings.Join(out, ", ")
+	}
+	ratioRange := func(data string) (lo, hi float64) {
+		lo, hi = math.Inf(1), 0
+		for _, KK := range steps {
+			r := p(data, uSmall, d, KK).InErr / p(data, uniform, d, KK).InErr
+			lo, hi = math.Min(lo, r), math.Max(hi, r)
+		}
+		return lo, hi
+	}
+	tu, tl := times(uniform, K), times(uSmall, K)
+	ru, _, _ := closedKL(tu, k+1)
+	rl, _, _ := closedKL(tl, k+1)
+	rd, _, _ := closedKL(times(uDefault, K), k+1)
+	gFlat, _ := ops.NewGMM(ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{{0}}, Vars: []float64{flatVar}})
+	fFlat, _ := solvers.NewRFGaussianFlow(gFlat)
+	cFlat, _ := fFlat.EulerGains(tl)
+	cFlatU, _ := fFlat.EulerGains(tu)
+	spread := 0.0 // spread of the U-shaped grid's variance ratio over d at K, gaussian
+	for _, dd := range dims {
+		spread = math.Max(spread, math.Abs(p("gaussian", uSmall, dd, K).M.VarRatio-p("gaussian", uSmall, d0, K).M.VarRatio))
+	}
+	gLo, gHi := ratioRange("gaussian")
+	mLo, mHi := ratioRange("mixture")
+	tLo, tHi := ratioRange("tube")
+	fLo, fHi := ratioRange("flat")
+	var w strings.Builder
+	fmt.Fprintf(&w, "**The claim reproduces once δ ≪ ε and the error is measured where the ambient dimension enters — at the price of a larger in-subspace error.**\n\n")
+	fmt.Fprintf(&w, "- Where d enters. The components share their off-subspace law, so each of the d − k off-subspace coordinates follows the same 1-D Gaussian flow, independently of the others and of the subspace; the in-subspace coordinates are the same for every d (differences ≤ %s above). The ambient dimension enters only through the number of off-subspace coordinates: a per-coordinate error (the variance ratio) is the same for every d, a total (the KL) grows like d − k.\n", s.decoupleMax())
+	fmt.Fprintf(&w, "- U-shaped grid, δ = %g ≪ ε = %g: it adapts. The off-subspace variance ratio at d = %d is %s for K = %s (closed-form shrink factor c/ε = %.3f at K = %d), the same at every d within Monte-Carlo error (spread over d at K = %d: %.4f; one standard deviation at d = %d: %.4f). The off-subspace KL at K = %d is %s nats (exact-sample floors %s): %.1e nats per coordinate, falling about 4× per doubling of K (gaussian, d = %d: %s).\n",
+		deltaSmall, eps, d, overK(func(KK int) float64 { return p("gaussian", uSmall, d, KK).M.VarRatio }, "%.3f"), intList(steps), math.Sqrt(rl), K, K, spread, d0, math.Sqrt(2/float64(s.Set.N["gaussian"]*(d0-k))),
+		K, overD(func(dd int) string { return kls(p("gaussian", uSmall, dd, K).M.KLOff) }), overD(func(dd int) string { return kls(s.floorOf("gaussian", dd).M.KLOff) }),
+		p("gaussian", uSmall, d, K).KLClosed/float64(d-k), d, overK(func(KK int) float64 { return p("gaussian", uSmall, d, KK).M.KLOff }, "%.3g"))
+	fmt.Fprintf(&w, "- Uniform grid: it does not adapt. Its last interior time is 1 − 1/K, and 1/K ≫ ε for every K here, so the last step shrinks each off-subspace coordinate by ≈ εK (closed form c/ε = %.4f at K = %d; variance ratio %s at d = %d). Each coordinate then costs ≈ ½ log(1/(εK)²) − ½ nats: the KL at K = %d is %s nats, proportional to d − k, and falls only logarithmically in K (d = %d: %s). Resolving the off-subspace scale takes K ≳ 1/ε = %.0f uniform steps.\n",
+		math.Sqrt(ru), K, overK(func(KK int) float64 { return p("gaussian", uniform, d, KK).M.VarRatio }, "%.1e"), d, K, overD(func(dd int) string { return kls(p("gaussian", uniform, dd, K).M.KLOff) }), d, overK(func(KK int) float64 { return p("gaussian", uniform, d, KK).M.KLOff }, "%.0f"), 1/eps)
+	fmt.Fprintf(&w, "- U-shaped grid with the default δ = %g > ε (the earlier version of this study): the last step shrinks by ≈ ε/δ whatever K, variance ratio %.4f ≈ (ε/δ)² (closed form %.4f at K = %d), KL %s nats at K = %d, flat in K — no better off the subspace than a uniform grid of 1/δ = 1000 steps.\n",
+		solvers.DefaultRFTMin, p("gaussian", uDefault, d, K).M.VarRatio, rd, K, overD(func(dd int) string { return kls(p("gaussian", uDefault, dd, K).M.KLOff) }), K)
+	fmt.Fprintf(&w, "- Mixture and tube: off the subspace they behave as the Gaussian (variance ratio at K = %d, d = %d: uniform %.1e / %.1e, U-shaped %.3f / %.3f for mixture / tube, vs %.1e and %.3f for the Gaussian) — the same 1-D flow per coordinate; their floors are larger (fewer chains).\n",
+		K, d, p("mixture", uniform, d, K).M.VarRatio, p("tube", uniform, d, K).M.VarRatio, p("mixture", uSmall, d, K).M.VarRatio, p("tube", uSmall, d, K).M.VarRatio, p("gaussian", uniform, d, K).M.VarRatio, p("gaussian", uSmall, d, K).M.VarRatio)
+	fmt.Fprintf(&w, "- The trade-off, in the subspace. The U-shaped grid spends its steps near t = 0 and t = 1; at K = %d its largest step is %.3g against the uniform %.3g. Its in-subspace error is %.1f–%.1f× the uniform grid's over K = %s on the Gaussian, %.1f–%.1f× on the mixture, %.1f–%.1f× on the tube, %.1f–%.1f× on flat data, both first order at large K (slopes in the table). The in-subspace KL shows the same (gaussian, K = %d: uniform %s, U-shaped %s nats). So at equal K the U-shaped grid wins by orders of magnitude in the Gaussian KL of the whole law once d − k ≥ 1 (off-subspace KL ≫ in-subspace KL for the uniform grid), and loses by a factor of several in the in-subspace flow-map error.\n",
+		K, maxStep(tl), maxStep(tu), gLo, gHi, intList(steps), mLo, mHi, tLo, tHi, fLo, fHi, K, kls(p("gaussian", uniform, d, K).M.KLIn), kls(p("gaussian", uSmall, d, K).M.KLIn))
+	fmt.Fprintf(&w, "- Tube (curvature). Across the curved tube (thickness %g in the plane) the radial variance ratio is, over K = %s: uniform %s; U-shaped %s (exact samples %.3f). The uniform grid shrinks the tube's thickness until 1/K ≲ %g; the U-shaped grid resolves the thickness but, with its coarse middle, inflates it at small K and converges from above.\n",
+		tubeThickness, intList(steps), overK(func(KK int) float64 { return p("tube", uniform, d, KK).M.Radial }, "%.3f"), overK(func(KK int) float64 { return p("tube", uSmall, d, KK).M.Radial }, "%.3f"), s.floorOf("tube", d).M.Radial, tubeThickness)
+	fmt.Fprintf(&w, "- Flat data (nothing off the subspace). Euler integrates an off-subspace coordinate's ODE x' = −x/(1 − t) exactly on any grid and the last step returns D = 0: the closed-form off-subspace gain is %.0e (U-shaped) and %.0e (uniform), zero in effect, so there is nothing for the U-shaped grid to adapt to. Its in-subspace error is, chain by chain, that of the mixture (the same law on the subspace, decoupled coordinates; flat runs fewer chains), %.1f–%.1f× the uniform grid's: on flat data the U-shaped grid only pays.\n",
+		cFlat[0], cFlatU[0], fLo, fHi)
+	fmt.Fprintf(&w, "\nCaveats: exact velocities (a learned velocity's errors, which the paper's bounds are about, are not modelled); data whose off-subspace law is the same everywhere on the subspace, so the off-subspace coordinates decouple exactly (a law whose thin directions turn with position would couple them — the tube turns its in-plane thin direction, not the off-plane ones); one seed; K ≤ %d (the wall-time budget of the sweep on a shared two-core machine); float64 on the CPU reference backend.\n", steps[len(steps)-1])
+	return w.String()
+}
+
+func (s *study) decoupleMax() string {
+	m := 0.0
+	for _, rc := range s.Refs {
+		m = math.Max(m, rc.DecoupleMaxAbs)
+	}
+	return fmt.Sprintf("%.0e", m)
 }
