@@ -821,13 +821,17 @@ func dash(i int) []vg.Length {
 	return []vg.Length{vg.Points(2), vg.Points(2)}
 }
 
-func logPlot(title, ylabel string) *plot.Plot {
+func (s *study) logPlot(title, ylabel string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "Euler steps K"
 	p.Y.Label.Text = ylabel
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{}, plot.LogTicks{}
+	var ticks []plot.Tick
+	for _, K := range s.Set.Steps {
+		ticks = append(ticks, plot.Tick{Value: float64(K), Label: fmt.Sprint(K)})
+	}
+	p.X.Tick.Marker, p.Y.Tick.Marker = plot.ConstantTicks(ticks), plot.LogTicks{}
 	p.Legend.Top = true
 	p.Legend.Left = true
 	return p
@@ -857,7 +861,7 @@ func (s *study) writePlot(path string) error {
 	dims := s.Set.Dims
 	dl := dims[len(dims)-1]
 	// 1: gaussian off-subspace KL per grid and d, with the floors.
-	kl := logPlot("gaussian: off-subspace KL (sum over d − k coords)", "nats")
+	kl := s.logPlot("gaussian: off-subspace KL (sum over d − k coords)", "nats")
 	for _, gs := range allGrids {
 		for i, d := range dims {
 			if err := s.addLine(kl, fmt.Sprintf("%s d=%d", gs.Name, d), colors[gs.Name], dash(i), func(K int) float64 { return s.find("gaussian", gs.Name, d, K).M.KLOff }); err != nil {
@@ -869,7 +873,7 @@ func (s *study) writePlot(path string) error {
 		return err
 	}
 	// 2: |variance ratio − 1| per data set and grid at the largest d.
-	vr := logPlot(fmt.Sprintf("off-subspace |variance ratio − 1|, d = %d", dl), "|ratio − 1|")
+	vr := s.logPlot(fmt.Sprintf("off-subspace |variance ratio − 1|, d = %d", dl), "|ratio − 1|")
 	for _, data := range []string{"gaussian", "mixture", "tube"} {
 		for i, gs := range gridsOf(data) {
 			if err := s.addLine(vr, fmt.Sprintf("%s %s", data, gs.Name), dataColors[data], dash(i), func(K int) float64 { return math.Abs(s.find(data, gs.Name, dl, K).M.VarRatio - 1) }); err != nil {
@@ -878,7 +882,7 @@ func (s *study) writePlot(path string) error {
 		}
 	}
 	// 3: in-subspace error per data set and grid.
-	in := logPlot(fmt.Sprintf("in-subspace error (median), d = %d", dl), "‖P(x_K − Φ(x0))‖")
+	in := s.logPlot(fmt.Sprintf("in-subspace error (median), d = %d", dl), "‖P(x_K − Φ(x0))‖")
 	for _, data := range dataNames {
 		for i, gs := range gridsOf(data) {
 			if err := s.addLine(in, fmt.Sprintf("%s %s", data, gs.Name), dataColors[data], dash(i), func(K int) float64 { return s.find(data, gs.Name, dl, K).InErr }); err != nil {
@@ -887,7 +891,7 @@ func (s *study) writePlot(path string) error {
 		}
 	}
 	// 4: tube radial ratio.
-	rad := logPlot(fmt.Sprintf("tube: |radial variance ratio − 1|, d = %d", dl), "|ratio − 1|")
+	rad := s.logPlot(fmt.Sprintf("tube: |radial variance ratio − 1|, d = %d", dl), "|ratio − 1|")
 	for i, gs := range gridsOf("tube") {
 		if err := s.addLine(rad, gs.Name, colors[gs.Name], dash(i), func(K int) float64 { return math.Abs(s.find("tube", gs.Name, dl, K).M.Radial - 1) }); err != nil {
 			return err
@@ -895,6 +899,9 @@ func (s *study) writePlot(path string) error {
 	}
 	if err := s.addLine(rad, "exact samples", color.RGBA{G: 150, A: 255}, dash(2), func(int) float64 { return math.Abs(s.floorOf("tube", dl).M.Radial - 1) }); err != nil {
 		return err
+	}
+	for _, p := range []*plot.Plot{kl, vr, in, rad} {
+		headroom(p)
 	}
 	const tile = 5 * vg.Inch
 	return report.SavePNG(path, [][]*plot.Plot{{kl, vr}, {in, rad}}, 2*tile, 2*tile, 90)
@@ -974,4 +981,15 @@ func (s *study) decoupleMax() string {
 		m = math.Max(m, rc.DecoupleMaxAbs)
 	}
 	return fmt.Sprintf("%.0e", m)
+}
+
+// headroom raises the top of a log-scale plot so that the upper 40% of the panel, where the
+// legend sits, holds no data.
+func headroom(p *plot.Plot) {
+	lo, hi := p.Y.Min, p.Y.Max
+	if !(lo > 0 && hi > lo) {
+		return
+	}
+	lo /= 1.5
+	p.Y.Min, p.Y.Max = lo, lo*math.Pow(hi/lo, 1/0.6)
 }
