@@ -87,7 +87,7 @@ type settings struct {
 }
 
 var full = settings{
-	Dims: []int{16, 64, 256}, Steps: []int{16, 32, 64, 128, 256}, RefSteps: 2048,
+	Dims: []int{16, 64, 256}, Steps: []int{16, 32, 64, 128, 256, 512}, RefSteps: 2048,
 	N: map[string]int{"gaussian": 10000, "mixture": 4000, "tube": 1000, "flat": 2000},
 }
 
