@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
 )
@@ -397,4 +399,158 @@ func MixtureModeStats(b ops.Backend, samples []float64, d int, g *ops.GMM) (Mode
 		s.RadiusSE[k] = math.Sqrt(vr/float64(n-1)/float64(n)) / mg
 	}
 	return s, nil
+}
+
+// VarianceRatio returns the mean over the listed coordinates (column indices of the row-major
+// samples x, d columns) of their sample variances (divisor n − 1), divided by want, the exact
+// variance each of them has under the target: 1 is perfect, below 1 the sampler shrinks the
+// spread along those coordinates, above 1 it inflates it. Non-finite rows are dropped; the result
+// is NaN with fewer than two finite rows, no coordinates, a coordinate outside [0, d) or want ≤ 0.
+//
+// Monte-Carlo error: for n exact samples whose listed coordinates are m independent Gaussians of
+// variance want, the ratio is a χ²_{m(n−1)}/(m(n − 1)) variable, mean 1 and standard deviation
+// sqrt(2/(m(n − 1))).
+func VarianceRatio(x []float64, d int, coords []int, want float64) float64 {
+	if !(want > 0) || len(coords) == 0 {
+		return math.NaN()
+	}
+	_, cov := SampleMoments(x, d, coords)
+	if cov == nil {
+		return math.NaN()
+	}
+	m := len(coords)
+	s := 0.0
+	for j := 0; j < m; j++ {
+		s += cov[j*m+j]
+	}
+	return s / float64(m) / want
+}
+
+// SampleMoments returns the sample mean (m values) and covariance (m × m row-major, divisor
+// n − 1) of the listed coordinates of the row-major samples x (d columns), over the rows whose d
+// coordinates are all finite. It returns nil, nil with fewer than two such rows, d < 1 or a
+// coordinate outside [0, d).
+func SampleMoments(x []float64, d int, coords []int) (mean, cov []float64) {
+	if d < 1 {
+		return nil, nil
+	}
+	for _, c := range coords {
+		if c < 0 || c >= d {
+			return nil, nil
+		}
+	}
+	rows := finiteRows(x, d)
+	n, m := len(rows), len(coords)
+	if n < 2 || m == 0 {
+		return nil, nil
+	}
+	mean, cov = make([]float64, m), make([]float64, m*m)
+	for _, r := range rows {
+		for a, c := range coords {
+			mean[a] += r[c]
+		}
+	}
+	for a := range mean {
+		mean[a] /= float64(n)
+	}
+	dev := make([]float64, m)
+	for _, r := range rows {
+		for a, c := range coords {
+			dev[a] = r[c] - mean[a]
+		}
+		for a := 0; a < m; a++ {
+			for b := 0; b <= a; b++ {
+				cov[a*m+b] += dev[a] * dev[b]
+			}
+		}
+	}
+	for a := 0; a < m; a++ {
+		for b := 0; b <= a; b++ {
+			cov[a*m+b] /= float64(n - 1)
+			cov[b*m+a] = cov[a*m+b]
+		}
+	}
+	return mean, cov
+}
+
+// GaussianKL returns the Kullback–Leibler divergence KL(P ‖ Q) in nats between P = N(meanP, covP)
+// and Q = N(meanQ, covQ) in m = len(meanP) dimensions (covariances m × m row-major, symmetric
+// positive definite):
+//
+//	KL = ½ [ tr(Σ_Q⁻¹ Σ_P) + (μ_Q − μ_P)ᵀ Σ_Q⁻¹ (μ_Q − μ_P) − m + log det Σ_Q − log det Σ_P ],
+//
+// computed from the Cholesky factors of both covariances. For m = 1 it is
+// ½ (r − 1 − log r + (μ_Q − μ_P)²/σ_Q²) with r = σ_P²/σ_Q². Used with P the Gaussian fitted to a
+// sampler's output (SampleMoments) and Q the exact law (or its moments), its Monte-Carlo floor
+// on n exact samples is about (number of fitted parameters)/(2n): (m + m(m + 1)/2)/(2n).
+func GaussianKL(meanP, covP, meanQ, covQ []float64) (float64, error) {
+	m := len(meanP)
+	if m == 0 || len(meanQ) != m || len(covP) != m*m || len(covQ) != m*m {
+		return 0, fmt.Errorf("gaussian kl: means of %d and %d values, covariances of %d and %d (want m, m, m², m² with m ≥ 1)", m, len(meanQ), len(covP), len(covQ))
+	}
+	var cp, cq mat.Cholesky
+	if !cp.Factorize(mat.NewSymDense(m, append([]float64(nil), covP...))) {
+		return 0, fmt.Errorf("gaussian kl: covariance of P (%d × %d) is not positive definite", m, m)
+	}
+	if !cq.Factorize(mat.NewSymDense(m, append([]float64(nil), covQ...))) {
+		return 0, fmt.Errorf("gaussian kl: covariance of Q (%d × %d) is not positive definite", m, m)
+	}
+	var w mat.Dense // Σ_Q⁻¹ Σ_P
+	if err := cq.SolveTo(&w, mat.NewDense(m, m, append([]float64(nil), covP...))); err != nil {
+		return 0, fmt.Errorf("gaussian kl: solve with Σ_Q: %w", err)
+	}
+	tr := mat.Trace(&w)
+	diff := make([]float64, m)
+	for i := range diff {
+		diff[i] = meanQ[i] - meanP[i]
+	}
+	var z mat.VecDense
+	if err := cq.SolveVecTo(&z, mat.NewVecDense(m, diff)); err != nil {
+		return 0, fmt.Errorf("gaussian kl: solve with Σ_Q: %w", err)
+	}
+	quad := mat.Dot(mat.NewVecDense(m, diff), &z)
+	return 0.5 * (tr + quad - float64(m) + cq.LogDet() - cp.LogDet()), nil
+}
+
+// GMMMoments returns the exact mean (d values) and covariance (d × d row-major) of the mixture g:
+// μ = Σ_k w_k μ_k and Σ = Σ_k w_k (Σ_k + μ_k μ_kᵀ) − μ μᵀ.
+func GMMMoments(g *ops.GMM) (mean, cov []float64, err error) {
+	mean, err = gmmMean(g)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gmm moments: %w", err)
+	}
+	p := g.Params()
+	d := p.D
+	cov = make([]float64, d*d)
+	for k, lw := range p.LogWeights {
+		w := math.Exp(lw)
+		mu := p.Means[k*d : (k+1)*d]
+		for r := 0; r < d; r++ {
+			for c := 0; c < d; c++ {
+				v := mu[r] * mu[c]
+				switch p.Kind {
+				case ops.Isotropic:
+					if r == c {
+						v += p.Lambda[k]
+					}
+				case ops.Diagonal:
+					if r == c {
+						v += p.Lambda[k*d+r]
+					}
+				default:
+					u := p.U[k*d*d:]
+					for j := 0; j < d; j++ {
+						v += u[r*d+j] * p.Lambda[k*d+j] * u[c*d+j]
+					}
+				}
+				cov[r*d+c] += w * v
+			}
+		}
+	}
+	for r := 0; r < d; r++ {
+		for c := 0; c < d; c++ {
+			cov[r*d+c] -= mean[r] * mean[c]
+		}
+	}
+	return mean, cov, nil
 }

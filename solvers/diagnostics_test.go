@@ -258,3 +258,113 @@ func TestMixtureModeStatsRowsAndErrors(t *testing.T) {
 	_, err = MixtureModeStats(nil, x, 3, nil)
 	assert.ErrorContains(t, err, "nil mixture")
 }
+
+// VarianceRatio is 1 on exact samples within 4 of its standard errors sqrt(2/(m(n − 1))), and a
+// spread 5% too wide (variance ×1.1025) is ≥ 8 standard errors away; bad arguments give NaN.
+func TestVarianceRatio(t *testing.T) {
+	const n, d, k, eps = 4000, 12, 2, 1e-4
+	diag := make([]float64, d)
+	for j := range diag {
+		diag[j] = eps * eps
+		if j < k {
+			diag[j] = 1
+		}
+	}
+	g := gmmTarget(t, ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{make([]float64, d)}, Diag: [][]float64{diag}}).Mixture
+	x, err := SampleGMM(g, n, 11)
+	require.NoError(t, err)
+	off := []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11}
+	se := math.Sqrt(2 / float64(len(off)*(n-1)))
+	r := VarianceRatio(x, d, off, eps*eps)
+	assert.InDelta(t, 1, r, 4*se)
+	wide := append([]float64(nil), x...)
+	for i := range wide {
+		wide[i] *= 1.05
+	}
+	rw := VarianceRatio(wide, d, off, eps*eps)
+	assert.InDelta(t, 1.1025, rw, 4*se*1.1025)
+	assert.Greater(t, math.Abs(rw-1), 8*se)
+	assert.True(t, math.IsNaN(VarianceRatio(x, d, off, 0)))
+	assert.True(t, math.IsNaN(VarianceRatio(x, d, []int{12}, 1)))
+	assert.True(t, math.IsNaN(VarianceRatio(x[:d], d, off, 1)))
+}
+
+// GaussianKL: the 1-D closed form, 0 between equal laws, additivity over independent blocks,
+// invariance under a common rotation; fitted to n exact samples it stays below 4 times its
+// expected floor (m + m(m+1)/2)/(2n) (≈ 6 standard deviations above it), and a 10% wider spread
+// gives ½ m (r − 1 − log r), r = 1.21, within 4 standard deviations, far above that floor.
+func TestGaussianKL(t *testing.T) {
+	kl, err := GaussianKL([]float64{0.3}, []float64{0.5}, []float64{-0.2}, []float64{2})
+	require.NoError(t, err)
+	r := 0.25
+	assert.InDelta(t, 0.5*(r-1-math.Log(r)+0.25/2), kl, 1e-14)
+	kl, err = GaussianKL([]float64{1, 2}, []float64{2, 0.3, 0.3, 1}, []float64{1, 2}, []float64{2, 0.3, 0.3, 1})
+	require.NoError(t, err)
+	assert.InDelta(t, 0, kl, 1e-14)
+	// Block diagonal = sum of the blocks; rotated together = unchanged.
+	a, _ := GaussianKL([]float64{0}, []float64{0.5}, []float64{1}, []float64{1})
+	b, _ := GaussianKL([]float64{2}, []float64{3}, []float64{0}, []float64{1.5})
+	both, err := GaussianKL([]float64{0, 2}, []float64{0.5, 0, 0, 3}, []float64{1, 0}, []float64{1, 0, 0, 1.5})
+	require.NoError(t, err)
+	assert.InDelta(t, a+b, both, 1e-13)
+	c, s := math.Cos(0.4), math.Sin(0.4)
+	rot := func(v []float64) []float64 { return []float64{c*v[0] - s*v[1], s*v[0] + c*v[1]} }
+	rotCov := func(d0, d1 float64) []float64 {
+		return []float64{c*c*d0 + s*s*d1, c * s * (d0 - d1), c * s * (d0 - d1), s*s*d0 + c*c*d1}
+	}
+	rotated, err := GaussianKL(rot([]float64{0, 2}), rotCov(0.5, 3), rot([]float64{1, 0}), rotCov(1, 1.5))
+	require.NoError(t, err)
+	assert.InDelta(t, both, rotated, 1e-12)
+	_, err = GaussianKL([]float64{0}, []float64{-1}, []float64{0}, []float64{1})
+	assert.Error(t, err)
+	_, err = GaussianKL([]float64{0, 1}, []float64{1}, []float64{0}, []float64{1})
+	assert.Error(t, err)
+
+	const n, m = 4000, 3
+	g := gmmTarget(t, ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{{1, 0, -1}}, Covs: [][][]float64{{{1, 0.5, 0}, {0.5, 1, 0.2}, {0, 0.2, 0.5}}}}).Mixture
+	x, err := SampleGMM(g, n, 12)
+	require.NoError(t, err)
+	mean, cov, err := GMMMoments(g)
+	require.NoError(t, err)
+	coords := []int{0, 1, 2}
+	fm, fc := SampleMoments(x, m, coords)
+	floor := float64(m+m*(m+1)/2) / (2 * n)
+	kl, err = GaussianKL(fm, fc, mean, cov)
+	require.NoError(t, err)
+	assert.Less(t, kl, 4*floor)
+	for i := range x {
+		x[i] = mean[i%m] + 1.1*(x[i]-mean[i%m])
+	}
+	fm, fc = SampleMoments(x, m, coords)
+	kl, err = GaussianKL(fm, fc, mean, cov)
+	require.NoError(t, err)
+	// Expected ½ m (r − 1 − log r) with r = 1.21, plus the floor; its standard deviation from the
+	// fitted variances is sqrt(m) · ½ (1 − 1/r) · r sqrt(2/n).
+	r = 1.21
+	sd := math.Sqrt(m) * 0.5 * (1 - 1/r) * r * math.Sqrt(2.0/n)
+	assert.Greater(t, kl, 10*floor)
+	assert.InDelta(t, 0.5*m*(r-1-math.Log(r))+floor, kl, 4*sd+floor)
+}
+
+// GMMMoments: a two-component 1-D mixture by hand, and a single full Gaussian returns its own
+// mean and covariance.
+func TestGMMMoments(t *testing.T) {
+	g := gmmTarget(t, ops.GMMSpec{Weights: []float64{1, 3}, Means: [][]float64{{-1}, {1}}, Vars: []float64{0.5, 2}}).Mixture
+	mean, cov, err := GMMMoments(g)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.5, mean[0], 1e-15)
+	assert.InDelta(t, 0.25*(0.5+1)+0.75*(2+1)-0.25, cov[0], 1e-14)
+	full := [][]float64{{1, 0.5}, {0.5, 2}}
+	g = gmmTarget(t, ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{{3, -1}}, Covs: [][][]float64{full}}).Mixture
+	mean, cov, err = GMMMoments(g)
+	require.NoError(t, err)
+	assert.InDeltaSlice(t, []float64{3, -1}, mean, 1e-14)
+	assert.InDeltaSlice(t, []float64{1, 0.5, 0.5, 2}, cov, 1e-13)
+	g = gmmTarget(t, ops.GMMSpec{Weights: []float64{1, 1}, Means: [][]float64{{0, 0}, {2, 0}}, Diag: [][]float64{{1, 2}, {3, 4}}}).Mixture
+	mean, cov, err = GMMMoments(g)
+	require.NoError(t, err)
+	assert.InDeltaSlice(t, []float64{1, 0}, mean, 1e-14)
+	assert.InDeltaSlice(t, []float64{3, 0, 0, 3}, cov, 1e-13)
+	_, _, err = GMMMoments(nil)
+	assert.Error(t, err)
+}

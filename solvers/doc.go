@@ -53,10 +53,13 @@
 // the samples when the modes lie far from the origin. Every config takes a Progress callback,
 // called between steps with the work done and the total; setting it does not change the samples.
 //
-// Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights and MixtureModeStats (mean
+// Diagnostics: SampleGMM, SlicedWasserstein, ModeWeights, MixtureModeStats (mean
 // responsibilities and responsibility-weighted radii, whose expectations under the mixture are
-// exact) in diagnostics.go, and the trajectory geometry of the VE ODE (geometry.go):
-// TrajectoryGeometry (deviation from the chord, length,
+// exact), and the density-sensitive VarianceRatio, SampleMoments, GMMMoments and GaussianKL
+// (diagnostics.go); the rectified-flow references RFGaussianFlow (the closed-form flow map of
+// Gaussian data and the closed-form output of the Euler sampler on it) and RFReferenceRK4 (a
+// fourth-order solve for any target) in rfref.go; and the trajectory geometry of the VE ODE
+// (geometry.go): TrajectoryGeometry (deviation from the chord, length,
 // turning angles), ConvergenceSteps, MeanShiftCheck (one Euler step to σ = 0 under the empirical
 // denoiser is one mean-shift iteration) and Memorisation (distance of samples to the data).
 //
