@@ -16,10 +16,13 @@ var Rows = []int{0, 1, 3, 31, 32, 33, 1023, 1025}
 // LargeRows is the one large size. On a host-emulated CUDA device (Emulated), where the kernels
 // run thousands of times slower than on a GPU, EmulatedLargeRows replaces it: a fifth of the rows,
 // still more than one grid of the emulated device's element-wise launches covers (2 SMs × 32
-// blocks × 256 threads), so that grid-stride loops turn.
+// blocks × 256 threads), so that grid-stride loops turn. With -short on an emulated device (the
+// AddressSanitizer run of make test, whose subject is out-of-bounds accesses, not loop turning)
+// it is EmulatedShortRows.
 const (
 	LargeRows         = 100003
 	EmulatedLargeRows = 20011
+	EmulatedShortRows = 4099
 )
 
 // Emulated reports whether b runs on a host-emulated CUDA device (the cudaemu build's
@@ -28,7 +31,10 @@ func Emulated(b ops.Backend) bool { return b.Device().Info().Emulated }
 
 // largeRows is the large size for b: LargeRows, or EmulatedLargeRows on an emulated device.
 func largeRows(b ops.Backend) int {
-	if Emulated(b) {
+	switch {
+	case Emulated(b) && testing.Short():
+		return EmulatedShortRows
+	case Emulated(b):
 		return EmulatedLargeRows
 	}
 	return LargeRows
