@@ -167,7 +167,7 @@ func (f *RFGaussianFlow) apply(op string, dst, x0 []float64, t float64, gain []f
 // exact to O(δ²/λ) relative along a direction of data variance λ, δ = 1 − t_{K−1} (for a Gaussian
 // it returns t λ/σ_t(λ) instead of sqrt(λ) times the direction's coordinate of x0): with the
 // low-dimension grid of a small δ and many steps this is a reference for the samplers, whose
-// own accuracy the caller checks by halving K. It runs on the CPU reference backend in float64
+// own accuracy the caller checks by halving K. It runs on the CPU backend (ops.CPU()) in float64
 // and costs 4(K − 1) denoiser evaluations per row (the stage at t = 0 uses the data mean).
 func RFReferenceRK4(dst []float64, tg target.Target, x0 []float64, times []float64) error {
 	const op = "rectified-flow rk4 reference"

@@ -612,7 +612,7 @@ func writeReport(path string, o options, s *study, res results, total time.Durat
 	for _, d := range z.dims {
 		fmt.Fprintf(&w, " d = %d: %d (tuning %d);", d, z.chains[d], z.tune[d])
 	}
-	fmt.Fprintf(&w, " N shrinks with d to keep the sweep within its wall-time cap; the radius floor scales as 1/√(N d), so N·d is what sets it. float32 samples, CPU reference backend.\n")
+	fmt.Fprintf(&w, " N shrinks with d to keep the sweep within its wall-time cap; the radius floor scales as 1/√(N d), so N·d is what sets it. float32 samples, CPU backend (`ops.CPU()`).\n")
 	fmt.Fprintf(&w, "- Budget K = score evaluations per chain; both columns `score`/`log p` are measured counts per chain (`solvers.Evals`). Every sampler starts from the exact law of the target noised to T = %g (`InitExact`, the library default).\n", horizon)
 	fmt.Fprintf(&w, "  - DDPM (`solvers.DDPM`): K exponential-integrator steps; tuned over the grid: uniform, or `GeometricGrid(t_min, T, K)` with t_min ∈ {%s}.\n", joinFloats(z.tMins))
 	fmt.Fprintf(&w, "  - RTK (`solvers.RTK`, posterior-mean inner start): S equal segments of [0, T], S ∈ {%s}; inner steps per segment I = ⌊K/S⌋ − 2 for RTK-MALA (one score for the start, one fused log p + score for MALA's first state) and ⌊K/S⌋ − 1 for RTK-ULD; the inner step-size constant c (h = c·d^(−1/3)σ² for MALA, c ∈ {%s}; h = c·σ for ULD, c ∈ {%s}). Settings with I < 1 are skipped. RTK-MALA's accept step costs I + 1 log-density evaluations per segment, fused with the score (the `log p` column), on top of the score budget.\n",

@@ -62,24 +62,23 @@ func scoreCase(b ops.Backend, dt tensor.DType, x []float64, d, k int, noise ops.
 	if k > 0 {
 		widths["responsibilities"] = k
 	}
+	_, err := againstReference(b, dt, x, d, widths, noise, eval)
+	return err
+}
+
+// againstReference runs one score op on b (guarded outputs) and on the reference, compares every
+// output at the score tolerance of dt, and returns the reference's outputs.
+func againstReference(b ops.Backend, dt tensor.DType, x []float64, d int, widths map[string]int, noise ops.Noise,
+	eval func(ops.Backend, ops.ScoreOutputs, *tensor.Tensor, ops.Noise) error) (map[string][]float64, error) {
 	got, err := runScore(b, dt, x, d, widths, noise, eval, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ref, err := runScore(ops.Reference(), dt, x, d, widths, noise, eval, false)
 	if err != nil {
-		return fmt.Errorf("reference: %w", err)
+		return nil, fmt.Errorf("reference: %w", err)
 	}
-	rtol := ScoreF64
-	if dt == tensor.F32 {
-		rtol = ScoreF32
-	}
-	for name, w := range widths {
-		if err := CompareRows(got[name], ref[name], w, rtol); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return nil
+	return ref, compareOutputs(got, ref, widths, dt)
 }
 
 // runScore evaluates one score op on be for the rows x (n × d, in dt) into fresh outputs of the
@@ -364,15 +363,8 @@ func CheckOverflowingLogits(b ops.Backend) error {
 					far := func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
 						return be.GMMScore(out, xt, gFar, nz)
 					}
-					got, err := runScore(b, dt, x, d, widths, nz, far, true)
+					ref, err := againstReference(b, dt, x, d, widths, nz, far)
 					if err != nil {
-						return err
-					}
-					ref, err := runScore(ops.Reference(), dt, x, d, widths, nz, far, false)
-					if err != nil {
-						return err
-					}
-					if err := compareOutputs(got, ref, widths, dt); err != nil {
 						return fmt.Errorf("gmm with far components against the reference, %v d %d %v noise %d: %w", dt, d, kind, i, err)
 					}
 					want, err := runScore(ops.Reference(), dt, x, d, map[string]int{"log p": 1, "score": d, "denoiser": d, "responsibilities": 1}, nz,
@@ -428,15 +420,8 @@ func CheckOverflowingLogits(b ops.Backend) error {
 				far := func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
 					return be.EmpiricalScore(out, xt, eFar, nz)
 				}
-				got, err := runScore(b, dt, x, d, widths, nz, far, true)
+				ref, err := againstReference(b, dt, x, d, widths, nz, far)
 				if err != nil {
-					return err
-				}
-				ref, err := runScore(ops.Reference(), dt, x, d, widths, nz, far, false)
-				if err != nil {
-					return err
-				}
-				if err := compareOutputs(got, ref, widths, dt); err != nil {
 					return fmt.Errorf("empirical with far points against the reference, %v d %d noise %d: %w", dt, d, i, err)
 				}
 				want, err := runScore(ops.Reference(), dt, x, d, widths, nz, func(be ops.Backend, out ops.ScoreOutputs, xt *tensor.Tensor, nz ops.Noise) error {
