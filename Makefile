@@ -89,8 +89,10 @@ test-emu:
 test-asan:
 	SCOREKIT_EMU_ORDER=random:$${SCOREKIT_EMU_SEED:-7} $(GO) test -short -asan -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) $(EMU_TEST_PKGS)
 
+# Every kernel entry with its launch count and the tests that launched it (the package is tested in
+# directory mode, so that what the test binary prints is shown although it passes).
 kernel-coverage:
-	SCOREKIT_KERNEL_COVERAGE=1 $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) ./ops/cuda/
+	cd ops/cuda && SCOREKIT_KERNEL_COVERAGE=1 $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT)
 
 cuda-toolkit:
 	bash scripts/install-cuda-toolkit.sh

@@ -262,7 +262,7 @@ func axpyDiff(y []float64, alpha float64, m, x []float64) {
 const empBlock = 4
 
 // EmpiricalScore: the reference's quantities (score_cpu.go) for a shared noise level, with the
-// scaled data a·y converted to float64 once per call, the per-term constants (log π_q − log M −
+// data read in place (no copy, whatever its size), the per-term constants (log π_q − log M −
 // d/2 log(2π s m_q), 1/(2 s m_q), 1/m_q) computed once, the squared distances of a block of
 // empBlock rows to every point in one sweep over the data (direct differences, no expansion, so no
 // cancellation far from the data), then the exponentials against the row's maximum and the
@@ -279,13 +279,19 @@ func (b fastBackend) EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empir
 	if !ok || !(s > 0) {
 		return b.cpuBackend.EmpiricalScore(out, x, e, noise)
 	}
-	d, m, nq := e.d, e.m, len(e.scales)
-	ay := make([]float64, m*d)
-	for p := 0; p < m; p++ {
-		for j := 0; j < d; j++ {
-			ay[p*d+j] = a * e.At(p, j)
-		}
+	if f, err := e.data.F64(); err == nil {
+		return empiricalScoreOf(b, out, x, e, noise, f, a, s)
 	}
+	f, err := e.data.F32()
+	if err != nil {
+		return err
+	}
+	return empiricalScoreOf(b, out, x, e, noise, f, a, s)
+}
+
+// empiricalScoreOf is EmpiricalScore on the data y (M×d, read in place, scaled by a as used).
+func empiricalScoreOf[T float32 | float64](b fastBackend, out ScoreOutputs, x *tensor.Tensor, e *Empirical, noise Noise, y []T, a, s float64) error {
+	d, m, nq := e.d, e.m, len(e.scales)
 	logM := math.Log(float64(m))
 	cq, hv, im := make([]float64, nq), make([]float64, nq), make([]float64, nq)
 	for q := range cq {
@@ -313,10 +319,10 @@ func (b fastBackend) EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empir
 			for r := nb; r < empBlock; r++ { // a partial block repeats its first row
 				copy(xb[r*d:(r+1)*d], xb[:d])
 			}
-			sqDists4(dist, xb, ay, d, m)
+			sqDists4(dist, xb, y, a, d, m)
 			for r := 0; r < nb; r++ {
 				xr := xb[r*d : (r+1)*d]
-				lse := empRow(dist[r*m:(r+1)*m], xr, ay, cq, hv, im, a, s, w1, w2, acc1, acc2, score, den)
+				lse := empRow(dist[r*m:(r+1)*m], xr, y, cq, hv, im, a, s, w1, w2, acc1, acc2, score, den)
 				io.store(r0+r, lse, score, den, nil)
 			}
 		}
@@ -324,14 +330,15 @@ func (b fastBackend) EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empir
 	return nil
 }
 
-// sqDists4 writes ‖x_r − ay_p‖² into dist[r·m + p] for the empBlock rows of xb and every point.
-func sqDists4(dist, xb, ay []float64, d, m int) {
+// sqDists4 writes ‖x_r − a y_p‖² into dist[r·m + p] for the empBlock rows of xb and every point.
+func sqDists4[T float32 | float64](dist, xb []float64, data []T, a float64, d, m int) {
 	x0, x1, x2, x3 := xb[:d], xb[d:2*d], xb[2*d:3*d], xb[3*d:4*d]
 	for p := 0; p < m; p++ {
-		y := ay[p*d : (p+1)*d]
+		y := data[p*d : (p+1)*d]
 		x0, x1, x2, x3 := x0[:len(y)], x1[:len(y)], x2[:len(y)], x3[:len(y)] // bounds checks hoisted
 		var s0, s1, s2, s3 float64
-		for j, v := range y {
+		for j, yv := range y {
+			v := a * float64(yv)
 			e0, e1, e2, e3 := x0[j]-v, x1[j]-v, x2[j]-v, x3[j]-v
 			s0 += e0 * e0
 			s1 += e1 * e1
@@ -344,7 +351,7 @@ func sqDists4(dist, xb, ay []float64, d, m int) {
 
 // empRow finishes one row from its squared distances: the denoiser into den, the score into
 // score; it returns log p. w1, w2, acc1, acc2 are scratch.
-func empRow(dist, x, ay, cq, hv, im []float64, a, s float64, w1, w2, acc1, acc2, score, den []float64) float64 {
+func empRow[T float32 | float64](dist, x []float64, data []T, cq, hv, im []float64, a, s float64, w1, w2, acc1, acc2, score, den []float64) float64 {
 	d := len(x)
 	// The largest logit is that of the nearest point: r_pq = cq_q − dist_p·hv_q with hv_q > 0.
 	dmin := math.Inf(1)
@@ -402,11 +409,12 @@ func empRow(dist, x, ay, cq, hv, im []float64, a, s float64, w1, w2, acc1, acc2,
 		if v1 == 0 {
 			continue
 		}
-		y := ay[p*d : (p+1)*d]
+		y := data[p*d : (p+1)*d]
 		v2 := w2[p]
 		for j, yv := range y {
-			acc1[j] += v1 * yv
-			acc2[j] += v2 * yv
+			ay := a * float64(yv)
+			acc1[j] += v1 * ay
+			acc2[j] += v2 * ay
 		}
 		acc3 += v2
 	}

@@ -500,3 +500,57 @@ func TestEmpiricalRejectsBadInput(t *testing.T) {
 	sc, _ := tensor.New(nil, tensor.F64, 2, 2)
 	assert.ErrorContains(t, CPU().EmpiricalScore(ScoreOutputs{Score: sc}, x2, e, AtSigma(1)), "dimension 2, the target has 3")
 }
+
+// The fast data-set score reads float32 data in place: against the reference on the same data, for
+// every noise kind and a scale mixture, at the score tolerance of the conformance suite (1e-10 of
+// the row's largest value).
+func TestFastEmpiricalFloat32Data(t *testing.T) {
+	const m, d, n = 300, 7, 41
+	vals := make([]float32, m*d)
+	for i := range vals {
+		vals[i] = float32(2 * math.Sin(float64(i)*1.3+0.2))
+	}
+	data, err := tensor.FromF32(vals, m, d)
+	require.NoError(t, err)
+	e, err := NewEmpirical(data)
+	require.NoError(t, err)
+	mix, err := e.WithMixture([]float64{1, 2}, []float64{0.5, 2})
+	require.NoError(t, err)
+	x := make([]float64, n*d)
+	for i := range x {
+		x[i] = 2.5 * math.Cos(float64(i)*0.7)
+	}
+	xt, err := tensor.FromF64(x, n, d)
+	require.NoError(t, err)
+	for _, set := range []*Empirical{e, mix} {
+		for _, nz := range []Noise{AtSigma(0.4), AtTime(0.3), {Kind: Affine, Scale: 0.8, Var: 0.2}} {
+			var got, want [3][]float64
+			for i, b := range []Backend{CPU(), Reference()} {
+				lp, _ := tensor.New(nil, tensor.F64, n)
+				sc, _ := tensor.New(nil, tensor.F64, n, d)
+				de, _ := tensor.New(nil, tensor.F64, n, d)
+				require.NoError(t, b.EmpiricalScore(ScoreOutputs{LogP: lp, Score: sc, Denoiser: de}, xt, set, nz))
+				out := [3][]float64{}
+				for k, tt := range []*tensor.Tensor{lp, sc, de} {
+					out[k], _ = tt.F64()
+				}
+				if i == 0 {
+					got = out
+				} else {
+					want = out
+				}
+			}
+			for k, w := range []int{1, d, d} {
+				for r := 0; r < n; r++ {
+					scale := 0.0
+					for _, v := range want[k][r*w : (r+1)*w] {
+						scale = math.Max(scale, math.Abs(v))
+					}
+					for j := r * w; j < (r+1)*w; j++ {
+						require.InDelta(t, want[k][j], got[k][j], 1e-10*(scale+math.Abs(want[k][j])), "Q=%d %v output %d row %d", set.MixtureSize(), nz.Kind, k, r)
+					}
+				}
+			}
+		}
+	}
+}

@@ -666,13 +666,14 @@ type ChainsCase struct {
 	Factor      bool        // with an RTK Gaussian factor
 	PerChain    bool        // per-chain step sizes (ULA, MALA), with h = 0 at row 2 and h = −1 at row 4
 	Trace       bool        // a trace with Thin = 2
+	Far         bool        // two more components at ±farValue, first and last (their logits are −∞ in the element type)
 	Steps       int
 	Seed, First uint64 // the seed and the first step's index in the sites
 }
 
 func (c ChainsCase) String() string {
-	return fmt.Sprintf("%v %v N=%d K=%d d=%d %v noise=%v factor=%v per-chain=%v trace=%v steps=%d",
-		c.Method, c.DType, c.Rows, c.K, c.D, c.Kind, c.Noise.Kind, c.Factor, c.PerChain, c.Trace, c.Steps)
+	return fmt.Sprintf("%v %v N=%d K=%d d=%d %v noise=%v factor=%v per-chain=%v trace=%v far=%v steps=%d",
+		c.Method, c.DType, c.Rows, c.K, c.D, c.Kind, c.Noise.Kind, c.Factor, c.PerChain, c.Trace, c.Far, c.Steps)
 }
 
 // ChainsInputs are the host inputs of a case: starting rows (with a NaN coordinate in row 1), a
@@ -717,9 +718,47 @@ func chainsGMM(k, d int, kind ops.CovKind) (*ops.GMM, error) {
 	return ops.NewGMM(spec)
 }
 
+// farChainsGMM is chainsGMM with a component at +farValue(dt) in every coordinate first and one
+// at −farValue(dt) last, each of weight 1 and the first component's variances: components no
+// chain can reach, whose quadratic forms overflow in dt.
+func farChainsGMM(k, d int, kind ops.CovKind, dt tensor.DType) (*ops.GMM, error) {
+	g, err := chainsGMM(k, d, kind)
+	if err != nil {
+		return nil, err
+	}
+	p := g.Params()
+	spec := ops.GMMSpec{}
+	far := farValue(dt)
+	add := func(c int, mu []float64) {
+		spec.Weights = append(spec.Weights, math.Exp(p.LogWeights[c]))
+		spec.Means = append(spec.Means, mu)
+		if kind == ops.Isotropic {
+			spec.Vars = append(spec.Vars, p.Lambda[c])
+		} else {
+			spec.Diag = append(spec.Diag, p.Lambda[c*d:(c+1)*d])
+		}
+	}
+	farMu := func(sign float64) []float64 {
+		mu := make([]float64, d)
+		for j := range mu {
+			mu[j] = sign * far
+		}
+		return mu
+	}
+	add(0, farMu(1))
+	for c := 0; c < k; c++ {
+		add(c, p.Means[c*d:(c+1)*d])
+	}
+	add(0, farMu(-1))
+	return ops.NewGMM(spec)
+}
+
 // NewChainsInputs builds the inputs of c.
 func NewChainsInputs(c ChainsCase) (ChainsInputs, error) {
 	g, err := chainsGMM(c.K, c.D, c.Kind)
+	if c.Far {
+		g, err = farChainsGMM(c.K, c.D, c.Kind, c.DType)
+	}
 	if err != nil {
 		return ChainsInputs{}, err
 	}
@@ -960,6 +999,16 @@ func ChainsCases() []ChainsCase {
 				cs = append(cs, ChainsCase{Method: m, DType: dt, Rows: s.rows, K: s.k, D: s.d, Kind: kind,
 					Noise: noises[i%4], Factor: i%3 != 0, PerChain: m != ops.ChainULD && i%4 < 2,
 					Trace: i%5 < 3, Steps: 4, Seed: 0xc4a1 + uint64(i), First: 1<<28 + uint64(i)})
+				i++
+			}
+		}
+	}
+	// Unreachable components first and last: a thread per chain (d = 3) and a warp (d = 24).
+	for _, m := range []ops.ChainMethod{ops.ChainMALA, ops.ChainULA} {
+		for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+			for _, d := range []int{3, 24} {
+				cs = append(cs, ChainsCase{Method: m, DType: dt, Rows: 37, K: 3, D: d, Kind: ops.Isotropic,
+					Far: true, Noise: noises[i%4], Steps: 4, Seed: 0xfa4 + uint64(i), First: 1<<29 + uint64(i)})
 				i++
 			}
 		}
