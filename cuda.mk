@@ -6,7 +6,9 @@
 #                    from sources and PTX (kernels/entries_gen.go, kernels/hostexec/zz_*.cpp)
 #   make check-ptx   scripts/check-ptx.sh: committed PTX present, up to date with the sources
 #                    (when the installed nvcc is the one recorded in its header) and assembling
-#                    with ptxas for sm_80 and sm_90 (quiet; V=1 lists registers and spills per kernel)
+#                    with ptxas for sm_80 and sm_90, no kernel spilling, registers and stack as in
+#                    kernels/ptx/resources.txt (quiet; V=1 lists registers and spills per kernel)
+#   make ptx-resources  rewrite kernels/ptx/resources.txt from ptxas (make ptx does it too)
 #
 # The committed PTX targets compute_80 (A100, H100 and later run it through the driver's JIT) and
 # is built IEEE-exact: no FMA contraction, correctly rounded division and square root, denormals
@@ -43,10 +45,16 @@ NVCC_VERSION = $(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*, V\([0-9][0-
 # Keep the including Makefile's default goal: this file defines targets before it has any.
 _cuda_mk_goal := $(.DEFAULT_GOAL)
 
-.PHONY: ptx check-ptx _cuda_mk_force
+.PHONY: ptx check-ptx ptx-resources _cuda_mk_force
 
 ptx: $(PTX)
 	go run ./kernels/hostexec/gen
+	@$(MAKE) --no-print-directory ptx-resources
+
+# Rewrites kernels/ptx/resources.txt (registers and stack bytes per entry and arch, from ptxas), the
+# table check-ptx compares with.
+ptx-resources:
+	@NVCC="$(NVCC)" PTXAS="$(PTXAS)" RESOURCES=write bash scripts/check-ptx.sh
 
 check-ptx:
 	@NVCC="$(NVCC)" PTXAS="$(PTXAS)" V="$(V)" bash scripts/check-ptx.sh

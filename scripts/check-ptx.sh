@@ -7,13 +7,19 @@
 #      recorded flags reproduces the file byte for byte (otherwise: run make ptx); with another
 #      nvcc version the staleness check is skipped with a note;
 #   4. every PTX file assembles with ptxas for sm_80 and sm_90; with V=1 a summary line per kernel
-#      and arch gives registers, stack and spills (spills always warn; they do not fail).
+#      and arch gives registers, stack and spills;
+#   5. no kernel spills registers, and every kernel's registers and stack per arch are those
+#      recorded in kernels/ptx/resources.txt when the installed ptxas is the version recorded
+#      there (a change is a failure until the table is rewritten with make ptx-resources and
+#      committed, so that register growth is seen in review); with another ptxas the comparison
+#      is skipped with a note. RESOURCES=write rewrites the table instead of comparing.
 # Quiet by default: warnings, failures and one closing line; V=1 prints everything.
 # Exits non-zero on any failure. Needs bash, coreutils, sed, grep, awk, and the CUDA toolkit.
 set -euo pipefail
 
 NVCC=${NVCC:-nvcc}
 VERBOSE=${V:-0}
+RESOURCES=${RESOURCES:-check}
 PTXAS=${PTXAS:-ptxas}
 ARCHS=(sm_80 sm_90)
 
@@ -145,14 +151,41 @@ for ptx in "${checked[@]}"; do
         if (verbose == 1)
           printf "check-ptx: %s %s %-16s %3d registers, %4d B stack, %4d B spill stores, %4d B spill loads\n",
             file, arch, kernel, regs, stack, stores, loads
+        printf "%s %s %s %d %d\n", file, arch, kernel, regs, stack >> resources
         if (stores > 0 || loads > 0)
-          printf "check-ptx: WARNING: %s %s %s spills registers (%d B stores, %d B loads)\n",
-            file, arch, kernel, stores, loads
+          printf "%s %s %s spills registers (%d B stores, %d B loads)\n", file, arch, kernel, stores, loads >> spills
         kernel = ""
       }
-    ' "$log"
+    ' resources="$tmp/resources.body" spills="$tmp/spills" "$log"
   done
 done
+
+if [ -s "$tmp/spills" ]; then
+  while read -r line; do fail "$line"; done <"$tmp/spills"
+fi
+
+# The register and stack table (check 5).
+table=kernels/ptx/resources.txt
+ptxas_version=$("$PTXAS" --version | sed -n 's/.*, V\([0-9][0-9.]*\).*/\1/p' | tail -n 1)
+{
+  echo "# Registers and stack bytes per kernel entry and arch, from ptxas $ptxas_version -v (scripts/check-ptx.sh);"
+  echo "# regenerate with make ptx-resources. Columns: PTX file, arch, entry, registers, stack bytes."
+  sort "$tmp/resources.body"
+} >"$tmp/resources.txt"
+if [ "$RESOURCES" = write ]; then
+  cp "$tmp/resources.txt" "$table"
+  note "wrote $table ($(grep -vc '^#' "$table") entries × arches)"
+elif [ ! -f "$table" ]; then
+  fail "$table is missing (make ptx-resources)"
+else
+  recorded=$(sed -n '1s/.*from ptxas \([0-9][0-9.]*\) -v.*/\1/p' "$table")
+  if [ "$recorded" != "$ptxas_version" ]; then
+    note "$table was made by ptxas $recorded, the installed one is $ptxas_version: register table not compared"
+  elif ! diff -u "$table" "$tmp/resources.txt" >"$tmp/resources.diff"; then
+    grep '^[-+][^-+#]' "$tmp/resources.diff" | sed 's#^#check-ptx: #' >&2
+    fail "registers or stack of the entries above changed: check the change, then make ptx-resources and commit $table"
+  fi
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "check-ptx: $failures failure(s)" >&2
