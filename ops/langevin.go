@@ -3,6 +3,7 @@ package ops
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/scorekit/scorekit/tensor"
 )
@@ -46,7 +47,7 @@ func checkSame(op, name string, t *tensor.Tensor, dev tensor.Device, dt tensor.D
 	if t.Device() != dev || t.DType() != dt {
 		return fmt.Errorf("%s: %s is %v on %s, want %v on %s", op, name, t.DType(), t.Device().Name(), dt, dev.Name())
 	}
-	if !equalInts(t.Shape(), shape) {
+	if !slices.Equal(t.Shape(), shape) {
 		return fmt.Errorf("%s: %s has shape %v, want %v", op, name, t.Shape(), shape)
 	}
 	return nil

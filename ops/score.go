@@ -2,6 +2,7 @@ package ops
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/scorekit/scorekit/tensor"
 )
@@ -76,21 +77,9 @@ func checkScore(op string, dev tensor.Device, out ScoreOutputs, x *tensor.Tensor
 		if o.t.Device() != dev || o.t.DType() != x.DType() {
 			return fmt.Errorf("%s: %s output is %v on %s, want %v on %s", op, o.name, o.t.DType(), o.t.Device().Name(), x.DType(), dev.Name())
 		}
-		if !equalInts(o.t.Shape(), o.shape) {
+		if !slices.Equal(o.t.Shape(), o.shape) {
 			return fmt.Errorf("%s: %s output has shape %v, want %v", op, o.name, o.t.Shape(), o.shape)
 		}
 	}
 	return noise.check(op, dev, x.DType(), n)
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -166,7 +167,7 @@ func FuzzDecodeNpy(f *testing.F) {
 
 // equalBits reports whether a and b have the same dtype, shape and bits.
 func equalBits(a, b *Tensor) bool {
-	if a.DType() != b.DType() || !slicesEqual(a.Shape(), b.Shape()) {
+	if a.DType() != b.DType() || !slices.Equal(a.Shape(), b.Shape()) {
 		return false
 	}
 	if a.DType() == F32 {
@@ -179,18 +180,6 @@ func equalBits(a, b *Tensor) bool {
 	}
 	for i := range a.f64 {
 		if math.Float64bits(a.f64[i]) != math.Float64bits(b.f64[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
 			return false
 		}
 	}

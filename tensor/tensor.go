@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -338,7 +339,7 @@ func (t *Tensor) CopyFrom(src *Tensor) error {
 	if t.dtype != src.dtype {
 		return fmt.Errorf("tensor: copy %v into %v", src.dtype, t.dtype)
 	}
-	if !sameShape(t.shape, src.shape) {
+	if !slices.Equal(t.shape, src.shape) {
 		return fmt.Errorf("tensor: copy shape %v into shape %v", src.shape, t.shape)
 	}
 	if t.n == 0 {
@@ -366,18 +367,6 @@ func (t *Tensor) CopyFrom(src *Tensor) error {
 		return err
 	}
 	return t.CopyFrom(h)
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Fill sets every element to v (on any device).
