@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/scorekit/scorekit/internal/host"
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
 )
@@ -42,7 +43,7 @@ var numpyCases = []numpyCase{
 // in $SCOREKIT_PYTHON (default python3, then /usr/bin/python3); without NumPy the ratio is left
 // out and the reason logged. NumPy uses its BLAS's threads, scorekit GOMAXPROCS goroutines.
 func BenchmarkCPUVsNumPy(b *testing.B) {
-	b.Logf("machine: %s, %d logical CPUs, GOMAXPROCS %d", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
+	b.Logf("machine: %s, %d logical CPUs, GOMAXPROCS %d", host.CPUModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0))
 	for _, c := range numpyCases {
 		for _, be := range []ops.Backend{ops.CPU(), ops.Reference()} {
 			b.Run(c.name+"/"+be.Name(), func(b *testing.B) {
@@ -193,17 +194,4 @@ func runNumPyWith(py string, c numpyCase) (float64, error) {
 		return 0, fmt.Errorf("%s printed %q, want a JSON object with seconds > 0", script, strings.TrimSpace(string(outb)))
 	}
 	return res.Seconds, nil
-}
-
-// cpuModel is the CPU's model name from /proc/cpuinfo, or GOARCH.
-func cpuModel() string {
-	raw, err := os.ReadFile("/proc/cpuinfo")
-	if err == nil {
-		for _, line := range strings.Split(string(raw), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				return strings.TrimSpace(v)
-			}
-		}
-	}
-	return runtime.GOARCH
 }

@@ -60,6 +60,7 @@ import (
 	"gonum.org/v1/plot/vg"
 
 	"github.com/scorekit/scorekit/examples/internal/report"
+	"github.com/scorekit/scorekit/internal/host"
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/ops/target"
 	"github.com/scorekit/scorekit/solvers"
@@ -246,7 +247,7 @@ func run(out string, isQuick bool, save, load string, logw io.Writer) error {
 			s.Set = quick
 		}
 		s.Quick, s.Date, s.Commit = isQuick, time.Now().UTC().Format("2006-01-02"), report.Commit()
-		s.Machine = fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d, %s/%s, %s", report.CPUModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+		s.Machine = fmt.Sprintf("%s, %d logical CPUs, GOMAXPROCS %d, %s/%s, %s", host.CPUModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 		for _, ds := range dataSets() {
 			if err := s.runData(ds, logw); err != nil {
 				return fmt.Errorf("%s: %w", ds.Name, err)
