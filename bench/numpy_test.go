@@ -20,8 +20,8 @@ import (
 // numpyCase is one problem of BenchmarkCPUVsNumPy and the peer's arguments for it.
 type numpyCase struct {
 	name string
-	args []string                                           // score_numpy.py's arguments
-	run  func(b *testing.B, be ops.Backend) (flops float64) // times b.N calls on be
+	args []string                           // score_numpy.py's arguments
+	run  func(b *testing.B, be ops.Backend) // times b.N calls on be (the other CPU benchmarks' case)
 }
 
 // numpyCases: float64 problems of the other CPU benchmarks (benchRows, benchMixture, benchDataSet,
@@ -47,11 +47,8 @@ func BenchmarkCPUVsNumPy(b *testing.B) {
 	for _, c := range numpyCases {
 		for _, be := range []ops.Backend{ops.CPU(), ops.Reference()} {
 			b.Run(c.name+"/"+be.Name(), func(b *testing.B) {
-				flops := c.run(b, be)
+				c.run(b, be)
 				perOp := b.Elapsed().Seconds() / float64(b.N)
-				if flops > 0 {
-					reportFLOPRate(b, flops, b.N, b.Elapsed(), 0, "")
-				}
 				np, err := numpyTime(c)
 				if err != nil {
 					b.Logf("NumPy peer: %v", err)
@@ -69,28 +66,7 @@ func gmmVsNumPy(c gmmCase) numpyCase {
 		name: fmt.Sprintf("gmm/%v/N=%s/K=%d/d=%d", c.kind, pow10Label(c.n), c.k, c.d),
 		args: []string{"--op", "gmm", "--kind", strings.ToLower(c.kind.String()), "--n", fmt.Sprint(c.n),
 			"--k", fmt.Sprint(c.k), "--d", fmt.Sprint(c.d), "--sigma", "0.5"},
-		run: func(b *testing.B, be ops.Backend) float64 {
-			g, err := benchMixture(c.kind, c.k, c.d)
-			if err != nil {
-				b.Fatal(err)
-			}
-			dev := be.Device()
-			x, err := benchRows(dev, tensor.F64, c.n, c.d, 3)
-			if err != nil {
-				b.Fatal(err)
-			}
-			score, err := tensor.New(dev, tensor.F64, c.n, c.d)
-			if err != nil {
-				b.Fatal(err)
-			}
-			logp, err := tensor.New(dev, tensor.F64, c.n)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out := ops.ScoreOutputs{Score: score, LogP: logp}
-			TimeOp(b, dev, func() error { return be.GMMScore(out, x, g, gmmNoise) })
-			return gmmScoreFLOPs(c.kind, c.n, c.k, c.d)
-		},
+		run: func(b *testing.B, be ops.Backend) { benchGMMCase(b, onBackend(be), tensor.F64, c) },
 	}
 }
 
@@ -98,24 +74,7 @@ func empiricalVsNumPy(c empiricalCase) numpyCase {
 	return numpyCase{
 		name: fmt.Sprintf("empirical/N=%s/M=%s/d=%d", pow10Label(c.n), pow10Label(c.m), c.d),
 		args: []string{"--op", "empirical", "--n", fmt.Sprint(c.n), "--m", fmt.Sprint(c.m), "--d", fmt.Sprint(c.d), "--sigma", "0.5"},
-		run: func(b *testing.B, be ops.Backend) float64 {
-			e, err := benchDataSet(tensor.F64, c.m, c.d)
-			if err != nil {
-				b.Fatal(err)
-			}
-			dev := be.Device()
-			x, err := benchRows(dev, tensor.F64, c.n, c.d, 1.2)
-			if err != nil {
-				b.Fatal(err)
-			}
-			den, err := tensor.New(dev, tensor.F64, c.n, c.d)
-			if err != nil {
-				b.Fatal(err)
-			}
-			out := ops.ScoreOutputs{Denoiser: den}
-			TimeOp(b, dev, func() error { return be.EmpiricalScore(out, x, e, empiricalNoise) })
-			return empiricalScoreFLOPs(c.n, c.m, c.d, 1)
-		},
+		run:  func(b *testing.B, be ops.Backend) { benchEmpiricalCase(b, onBackend(be), tensor.F64, c) },
 	}
 }
 
@@ -124,17 +83,15 @@ func malaVsNumPy(c chainsCase) numpyCase {
 		name: fmt.Sprintf("mala/chains=%s/K=%d/d=%d/steps=%d", pow10Label(c.chains), langevinK, c.d, chainsSteps),
 		args: []string{"--op", "mala", "--n", fmt.Sprint(c.chains), "--k", fmt.Sprint(langevinK), "--d", fmt.Sprint(c.d),
 			"--h", fmt.Sprint(langevinStepSize), "--steps", fmt.Sprint(chainsSteps)},
-		run: func(b *testing.B, be ops.Backend) float64 {
-			r, err := newChainsRun(be, tensor.F64, c)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer r.close()
-			TimeOp(b, be.Device(), func() error { return r.call(be, false) })
-			reportChainSteps(b, c.chains, chainsSteps)
-			return 0
+		run: func(b *testing.B, be ops.Backend) {
+			benchChainsCase(b, chainsTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}, tensor.F64, c)
 		},
 	}
+}
+
+// onBackend is the score benchmarks' target on be, with no skip and no peak.
+func onBackend(be ops.Backend) scoreTarget {
+	return scoreTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}
 }
 
 var numpyTimes sync.Map // problem → float64 seconds or error
