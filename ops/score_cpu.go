@@ -93,6 +93,16 @@ func (o *onlineLSE) lse() float64 { return o.m + math.Log(o.sum) }
 
 var log2Pi = math.Log(2 * math.Pi)
 
+// rowCost is the work of one row of a GMM score on the CPU (for parallelRows): K·d, times 2d
+// with full covariances (two matrix–vector products per component).
+func (g *GMM) rowCost() int {
+	cost := g.k * g.d
+	if g.kind == Full {
+		cost *= 2 * g.d
+	}
+	return cost
+}
+
 // GMMScore is the reference of the fused Gaussian-mixture op (docs/math.md §1.1). For row x at
 // noise (a, s), component k has mean m_k = a μ_k and covariance C_k = U_k diag(c_k) U_kᵀ with
 // c_k = a² λ_k + s; with z_k = U_kᵀ (x − m_k) (z = x − m_k when U_k = I):
@@ -110,11 +120,7 @@ func (b cpuBackend) GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise N
 	}
 	io := newRowIO(out, x, noise)
 	d, k := g.d, g.k
-	cost := k * d
-	if g.kind == Full {
-		cost *= 2 * d
-	}
-	b.parallelRows(x.Dim(0), cost, func(lo, hi int) {
+	b.parallelRows(x.Dim(0), g.rowCost(), func(lo, hi int) {
 		xr := make([]float64, d)
 		diff := make([]float64, d)
 		z := make([]float64, d)

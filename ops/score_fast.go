@@ -86,11 +86,7 @@ func (b fastBackend) GMMScore(out ScoreOutputs, x *tensor.Tensor, g *GMM, noise 
 	t := newGMMTable(g, a, s)
 	io := newRowIO(out, x, noise)
 	d, k := g.d, g.k
-	cost := k * d
-	if g.kind == Full {
-		cost *= 2 * d
-	}
-	b.parallelRows(x.Dim(0), cost, func(lo, hi int) {
+	b.parallelRows(x.Dim(0), g.rowCost(), func(lo, hi int) {
 		xr := make([]float64, d)
 		score := make([]float64, d)
 		den := make([]float64, d)
