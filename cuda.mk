@@ -11,8 +11,12 @@
 #   make ptx-resources  rewrite kernels/ptx/resources.txt from ptxas (make ptx does it too)
 #
 # The committed PTX targets compute_80 (A100, H100 and later run it through the driver's JIT) and
-# is built IEEE-exact: no FMA contraction, correctly rounded division and square root, denormals
-# kept. The GPU tests' parity tolerances assume these flags.
+# is built IEEE-exact: no FMA contraction by the compiler, correctly rounded division and square
+# root, denormals kept. The GPU tests' parity tolerances assume these flags. Multiply-adds are
+# fused where the source writes fma/fmaf (the hot loops of the per-thread mixture kernels,
+# kernels/gmm.cuh row_term, and of the empirical denoiser): the same code then rounds the same way
+# on the GPU and in the host build of the kernels (g++ -ffp-contract=off), which a compiler's own
+# contraction choices would not guarantee.
 #
 # FAST=1 builds with --use_fast_math instead (FMA contraction, approximate transcendentals, flushed
 # denormals). It is for local experiments: such PTX has its own, looser parity tolerance and is not

@@ -137,10 +137,13 @@ var (
 		gmmGrid(ops.Diagonal, cpuGMMNs, []int{8}, []int{16}),
 		gmmGrid(ops.Full, cpuGMMNs, []int{8}, []int{16}),
 	)
-	// cudaGMMCases: isotropic over the grid; diagonal and full at K = 8, d ∈ {16, 128} over the rows.
+	// cudaGMMCases: isotropic over the grid; diagonal and full at K = 8, d ∈ {16, 128} over the
+	// rows; the diagonal design point N = 10^6, K = 64, d ∈ {2, 16, 64} (bench/RESULTS.md, the
+	// performance model) and its edges of the per-thread kernels, d = 8 and 17.
 	cudaGMMCases = concat(
 		gmmGrid(ops.Isotropic, cudaGMMNs, cudaGMMKs, cudaGMMDs),
 		gmmGrid(ops.Diagonal, cudaGMMNs, []int{8}, []int{16, 128}),
+		gmmGrid(ops.Diagonal, []int{1e6}, []int{64}, []int{2, 8, 16, 17, 64}),
 		gmmGrid(ops.Full, cudaGMMNs, []int{8}, []int{16, 128}),
 	)
 

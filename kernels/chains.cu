@@ -20,12 +20,13 @@
 // by the same expression in the same order:
 //   - the mixture score, in T, from the per-component constants table that gmm_prep_<dt> writes
 //     for the shared noise level (the launcher runs that kernel of the gmm module first):
-//     consts = [cst (K) | 1/c (K·l1) | a μ (K·d)], e = x − a μ, quadratic form Σ e² (isotropic,
-//     times 1/c) or Σ e²/c (diagonal), r = cst − ½ q, an online log-sum-exp over the components,
-//     score = acc / sum, log p = m + log sum. The quadratic form is summed in the order of the
-//     gmm kernel the score op launches for this d: sequentially for d ≤ 8 (its row kernels), and
-//     as the warp butterfly of its warp kernels for d > 8 (for 8 < d ≤ 16 a thread replays that
-//     tree on its 16 registers: ((p_i + p_{i+8}) + …), the padding lanes adding exact zeros);
+//     consts = [cst (K) | 1/c (K·l1) | a μ (K·d)], e = x − a μ, quadratic form Σ e·(e/c),
+//     r = cst − ½ q, an online log-sum-exp over the components, score = acc / sum,
+//     log p = m + log sum. For d ≤ 16 the score op runs gmm.cu's per-thread kernels, whose
+//     component term is gmm.cuh's row_term, and so do the thread variants here (its fused
+//     multiply-adds and its summation order: sequential for d ≤ 8, the 16-lane butterfly's tree
+//     for 8 < d ≤ 16). For d > 16 the score op runs the warp kernels, whose butterfly sum the
+//     warp variants here replay with the same shuffles;
 //   - the step, the factor, the ULD update and the MALA decision in double from the T values,
 //     rounded once to T, exactly as langevin.cu; MALA's two squared norms and the factor's
 //     ‖c − a x‖² are summed in the layout the step ops' launcher uses (ops/cuda langevinGroup:
@@ -43,8 +44,9 @@
 //   row2, row4, row8, row16   d ≤ 2, ≤ 4, ≤ 8, ≤ 16: one thread per chain, coordinates in registers
 //                              (a bound D with zero padding: x, the current score and, for MALA,
 //                              the proposal and its score; for ULD the velocity). 256 threads per
-//                              block; the block stages the component table in shared memory — once
-//                              for the whole run when it fits (the launcher sizes the tile for
+//                              block; the block stages the component table in shared memory, in
+//                              gmm.cuh's RowTile layout padded to D — once for the whole run when
+//                              it fits (the launcher sizes the tile for
 //                              that), otherwise one tile of `tile` components at a time in every
 //                              score evaluation, all threads reaching each barrier (threads without
 //                              a chain compute on zeros and store nothing). The online
@@ -194,40 +196,12 @@ __device__ __forceinline__ double tree_sum(double (&p)[G]) {
     return p[0];
 }
 
-// quad_sum adds the per-coordinate terms of a component's quadratic form in the gmm score
-// kernel's order for this d: sequentially (row kernels, d ≤ 8), or as warp1's butterfly, whose
-// lanes ≥ d hold exact zeros (d ≤ 16).
-template <typename T, int D>
-__device__ __forceinline__ T quad_sum(const T (&p)[D]) {
-    if constexpr (D <= 8) {
-        T q = T(0);
-#pragma unroll
-        for (int j = 0; j < D; ++j) {
-            q += p[j];
-        }
-        return q;
-    } else {
-        static_assert(D == 16, "thread variants stop at d = 16");
-        T b[8], c[4];
-#pragma unroll
-        for (int i = 0; i < 8; ++i) {
-            b[i] = p[i] + p[i + 8];
-        }
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-            c[i] = b[i] + b[i + 4];
-        }
-        return (c[0] + c[2]) + (c[1] + c[3]);
-    }
-}
-
 // row_eval is GMMScore at x for one thread's chain: acc / sum is the score, m + log sum the log
 // density. With multi, the tiles are staged here (every thread of the block must call it).
 template <typename T, int D>
-__device__ __forceinline__ void row_eval(const Params<T>& P, bool multi, T* sc0, T* sv1, T* sv2, int dd,
+__device__ __forceinline__ void row_eval(const Params<T>& P, bool multi, const RowTile<T, D>& tl,
                                          const T (&x)[D], T (&acc)[D], T& m, T& sum) {
-    constexpr bool kKeepG = D * sizeof(T) <= 64;  // else the gradient is recomputed (same bits)
-    const T half = T(0.5);
+    constexpr bool kKeepT = D * sizeof(T) <= 64;  // else t is recomputed (the same bits)
     m = -Math<T>::inf();
     sum = T(0);
 #pragma unroll
@@ -237,47 +211,13 @@ __device__ __forceinline__ void row_eval(const Params<T>& P, bool multi, T* sc0,
     const long long K = P.k, TK = P.tile;
     for (long long k0 = 0; k0 < K; k0 += TK) {
         const int nk = static_cast<int>(K - k0 < TK ? K - k0 : TK);
-        stage_tile(P, multi, k0, nk, sc0, sv1, sv2);
+        if (multi) {
+            __syncthreads();
+            tl.stage(P.tab, K, P.d, k0, nk);
+            __syncthreads();
+        }
         for (int kk = 0; kk < nk; ++kk) {
-            const T* mu = sv2 + kk * dd;
-            const T* lam = sv1 + (P.iso ? kk : kk * dd);
-            T p[D];
-            T g[kKeepG ? D : 1];
-#pragma unroll
-            for (int j = 0; j < D; ++j) {
-                p[j] = T(0);
-                if (kKeepG) {
-                    g[j] = T(0);
-                }
-                if (j < dd) {
-                    const T e = x[j] - mu[j];
-                    const T inv = P.iso ? lam[0] : lam[j];
-                    p[j] = P.iso ? e * e : e * e * inv;
-                    if (kKeepG) {
-                        g[j] = -e * inv;
-                    }
-                }
-            }
-            const T q = quad_sum<T, D>(p);
-            const T r = P.iso ? sc0[kk] - half * (q * lam[0]) : sc0[kk] - half * q;
-            // Branch-free online log-sum-exp (LseStep, gmm.cuh).
-            const LseStep<T> st(r, m);
-            const T scale = st.scale;
-            const T w = st.w;
-            const bool grow = st.grow;
-            sum = sum * scale + w;
-#pragma unroll
-            for (int j = 0; j < D; ++j) {
-                T gj = T(0);
-                if (kKeepG) {
-                    gj = g[j];
-                } else if (j < dd) {
-                    const T e = x[j] - mu[j];
-                    gj = -e * (P.iso ? lam[0] : lam[j]);
-                }
-                acc[j] = acc[j] * scale + w * gj;
-            }
-            m = grow ? r : m;
+            row_term<T, D, kKeepT>(x, tl, kk, true, acc, m, sum);
         }
     }
 }
@@ -397,11 +337,9 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
     const int dd = static_cast<int>(P.d);  // ≤ D
     const long long TK = P.tile;
     const bool multi = P.k > TK;
-    T* sc0 = sm;
-    T* sv1 = sc0 + TK;
-    T* sv2 = sv1 + TK * P.l1;
+    const RowTile<T, D> tl(sm, TK, P.iso);
     if (!multi) {
-        stage(P, 0, P.k, sc0, sv1, sv2);
+        tl.stage(P.tab, P.k, P.d, 0, static_cast<int>(P.k));
         __syncthreads();
     }
     const long long gstride = static_cast<long long>(gridDim.x) * blockDim.x;
@@ -424,7 +362,7 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
         for (long long st = 0; st < P.steps; ++st) {
             if constexpr (M == kULA) {
                 T acc[D], m, sum;
-                row_eval<T, D>(P, multi, sc0, sv1, sv2, dd, x, acc, m, sum);
+                row_eval<T, D>(P, multi, tl, x, acc, m, sum);
                 row_score<T, D>(P, row, live, dd, x, acc, sum, false);
                 row_step<T, D>(P, sc, P.site(st, P.p_step), chain, dd, x, acc, x);
             } else if constexpr (M == kMALA) {
@@ -434,7 +372,7 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
                     y[j] = T(0);
                 }
                 row_step<T, D>(P, sc, P.site(st, P.p_step), chain, dd, x, s, y);
-                row_eval<T, D>(P, multi, sc0, sv1, sv2, dd, y, acc, m, sum);
+                row_eval<T, D>(P, multi, tl, y, acc, m, sum);
                 T lpy = m + Math<T>::log(sum);
                 const double q = row_score<T, D>(P, row, live, dd, y, acc, sum, true);
                 if (P.center != nullptr) {
@@ -471,7 +409,7 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
                 }
             } else {
                 T acc[D], m, sum;
-                row_eval<T, D>(P, multi, sc0, sv1, sv2, dd, x, acc, m, sum);
+                row_eval<T, D>(P, multi, tl, x, acc, m, sum);
                 row_score<T, D>(P, row, live, dd, x, acc, sum, false);
                 row_normals2<T, D>(P.key, P.site(st, P.p_uld), chain, dd, [&](int j, double z1, double z2) {
                     const double xr = x[j], vr = v[j], sr = acc[j];
@@ -888,10 +826,12 @@ __device__ __forceinline__ Params<T> make_params(
         BODY;                                                                                   \
     }
 
-// The entries of one method and dtype.
-#define CHAINS_ENTRIES(T, DT, M, MNAME)                                                                    \
-    CHAINS_ENTRY(chains_##MNAME##_row2_##DT, T, 1, (row_chains<T, 2, M>(P, sm)))                           \
-    CHAINS_ENTRY(chains_##MNAME##_row4_##DT, T, 1, (row_chains<T, 4, M>(P, sm)))                           \
+// The entries of one method and dtype. SMALLB is the minimum of resident blocks the d ≤ 4 thread
+// variants are built for: 3 in float (at most 80 registers, 24 warps per SM, without spilling), 1
+// in double; the wider variants take what they need (1).
+#define CHAINS_ENTRIES(T, DT, M, MNAME, SMALLB)                                                            \
+    CHAINS_ENTRY(chains_##MNAME##_row2_##DT, T, SMALLB, (row_chains<T, 2, M>(P, sm)))                      \
+    CHAINS_ENTRY(chains_##MNAME##_row4_##DT, T, SMALLB, (row_chains<T, 4, M>(P, sm)))                      \
     CHAINS_ENTRY(chains_##MNAME##_row8_##DT, T, 1, (row_chains<T, 8, M>(P, sm)))                           \
     CHAINS_ENTRY(chains_##MNAME##_row16_##DT, T, 1, (row_chains<T, 16, M>(P, sm)))                         \
     CHAINS_ENTRY(chains_##MNAME##_warp1_##DT, T, 1, (warp_chains<T, 1, M>(P, sm)))                         \
@@ -899,9 +839,9 @@ __device__ __forceinline__ Params<T> make_params(
     CHAINS_ENTRY(chains_##MNAME##_warp4_##DT, T, 1, (warp_chains<T, 4, M>(P, sm)))                         \
     CHAINS_ENTRY(chains_##MNAME##_warp8_##DT, T, 1, (warp_chains<T, 8, M>(P, sm)))
 
-CHAINS_ENTRIES(float, f32, kULA, ula)
-CHAINS_ENTRIES(float, f32, kMALA, mala)
-CHAINS_ENTRIES(float, f32, kULD, uld)
-CHAINS_ENTRIES(double, f64, kULA, ula)
-CHAINS_ENTRIES(double, f64, kMALA, mala)
-CHAINS_ENTRIES(double, f64, kULD, uld)
+CHAINS_ENTRIES(float, f32, kULA, ula, 3)
+CHAINS_ENTRIES(float, f32, kMALA, mala, 3)
+CHAINS_ENTRIES(float, f32, kULD, uld, 3)
+CHAINS_ENTRIES(double, f64, kULA, ula, 1)
+CHAINS_ENTRIES(double, f64, kMALA, mala, 1)
+CHAINS_ENTRIES(double, f64, kULD, uld, 1)

@@ -30,6 +30,8 @@ struct Math<float> {
     __device__ __forceinline__ static float exp(float v) { return ::expf(v); }
     __device__ __forceinline__ static float log(float v) { return ::logf(v); }
     __device__ __forceinline__ static float expm1(float v) { return ::expm1f(v); }
+    // fma is a·b + c rounded once (the build fuses no multiply-add unless the source asks).
+    __device__ __forceinline__ static float fma(float a, float b, float c) { return ::fmaf(a, b, c); }
     __device__ __forceinline__ static float nan() { return __int_as_float(0x7fc00000); }
     __device__ __forceinline__ static float inf() { return __int_as_float(0x7f800000); }
     __device__ __forceinline__ static bool finite(float v) { return ::isfinite(v); }
@@ -40,6 +42,7 @@ struct Math<double> {
     __device__ __forceinline__ static double exp(double v) { return ::exp(v); }
     __device__ __forceinline__ static double log(double v) { return ::log(v); }
     __device__ __forceinline__ static double expm1(double v) { return ::expm1(v); }
+    __device__ __forceinline__ static double fma(double a, double b, double c) { return ::fma(a, b, c); }
     __device__ __forceinline__ static double nan() { return __longlong_as_double(0x7ff8000000000000LL); }
     __device__ __forceinline__ static double inf() { return __longlong_as_double(0x7ff0000000000000LL); }
     __device__ __forceinline__ static bool finite(double v) { return ::isfinite(v); }
@@ -102,3 +105,111 @@ struct LseStep {
         w = grow ? T(1) : (r == -Math<T>::inf() ? T(0) : f);
     }
 };
+
+// RowTile: a shared-memory tile of components for the per-thread kernels at a shared level
+// (gmm.cu rows_isodiag, chains.cu row variants), padded to the kernel's bound D:
+//   mu (tile·D) | lam (tile·L) | c0 (tile),   L = D (diagonal) or 1 (isotropic),
+// component kk's a μ and 1/c at mu + kk·D and lam + kk·L (diagonal), coordinates j ≥ d zero. With
+// the row's padding coordinates also zero, those coordinates contribute exact zeros to every sum,
+// so the hot loop needs no test of j < d, and the bound-D code computes, for d < D, the same bits
+// as code for exactly d. The launchers size the tile as tile · (D + L + 1) elements.
+template <typename T, int D>
+struct RowTile {
+    T* mu;
+    T* lam;
+    T* c0;
+    bool iso;
+
+    __device__ __forceinline__ RowTile(T* sm, long long tile, bool iso_)
+        : mu(sm), lam(sm + tile * D), c0(sm + tile * D + tile * (iso_ ? 1 : D)), iso(iso_) {}
+
+    // stage copies components [k0, k0 + nk) of the consts table [cst (K) | 1/c (K·l1) | a μ (K·d)]
+    // with the whole block (no barrier).
+    __device__ __forceinline__ void stage(const T* __restrict__ tab, long long K, long long d,
+                                          long long k0, int nk) const {
+        const T* inv = tab + K;
+        const T* am = inv + K * (iso ? 1 : d);
+        for (int i = threadIdx.x; i < nk * D; i += blockDim.x) {
+            const int kk = i / D, j = i % D;
+            const long long g = (k0 + kk) * d + j;
+            mu[i] = j < d ? __ldg(am + g) : T(0);
+            if (!iso) {
+                lam[i] = j < d ? __ldg(inv + g) : T(0);
+            }
+        }
+        for (int i = threadIdx.x; i < nk; i += blockDim.x) {
+            c0[i] = __ldg(tab + k0 + i);
+            if (iso) {
+                lam[i] = __ldg(inv + k0 + i);
+            }
+        }
+    }
+};
+
+// row_term adds component kk of a RowTile to one thread's row, the hot loop of the per-thread
+// kernels (gmm.cu rows_isodiag, chains.cu row_eval), which share it so that a fused chain replays
+// the score op bit for bit. x holds the row (coordinates j ≥ d zero); with the component's
+// a μ_k, 1/c_k and cst_k (docs/math.md §1.1):
+//
+//   t_j = e_j / c_kj with e_j = x_j − a μ_kj,   q = Σ_j e_j t_j,   r = cst_k − ½ q,   g = −t
+//
+// then the online log-sum-exp step (LseStep) on (m, sum) and, with vec, acc ← acc·scale − w·t.
+// The products are fused where they feed a sum: q's terms as fma(e_j, t_j, ·) and the updates
+// as fma(acc, scale, −w t_j), fma(sum, scale, w) — 5 floating-point instructions per coordinate
+// and component where the unfused form takes 8, each fused step rounding once instead of twice.
+// The terms of q are added sequentially for D ≤ 8 and in the tree of a 16-lane butterfly for
+// D = 16 (pairs j, j + 8, then j, j + 4, …), which gives the bits at every d ≤ D that exact-d
+// code would. KEEP_T keeps t in registers between q and the update; otherwise it is recomputed
+// there from x and the tile (the same bits), which saves registers for the widest variants.
+// Returns r (the component's logit).
+template <typename T, int D, bool KEEP_T>
+__device__ __forceinline__ T row_term(const T (&x)[D], const RowTile<T, D>& tl, int kk, bool vec,
+                                      T (&acc)[D], T& m, T& sum) {
+    static_assert(D <= 8 || D == 16, "per-thread rows stop at d = 16");
+    const T* mu = tl.mu + kk * D;
+    const T* lam = tl.iso ? tl.lam + kk : tl.lam + kk * D;
+    T t[KEEP_T ? D : 1];
+    T q = T(0);
+    if constexpr (D <= 8) {
+#pragma unroll
+        for (int j = 0; j < D; ++j) {
+            const T e = x[j] - mu[j];
+            const T tj = e * (tl.iso ? lam[0] : lam[j]);
+            q = Math<T>::fma(e, tj, q);
+            if constexpr (KEEP_T) {
+                t[j] = tj;
+            }
+        }
+    } else {
+        T b[8];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) {
+            const T el = x[i] - mu[i], eh = x[i + 8] - mu[i + 8];
+            const T tl_ = el * (tl.iso ? lam[0] : lam[i]);
+            const T th = eh * (tl.iso ? lam[0] : lam[i + 8]);
+            b[i] = Math<T>::fma(el, tl_, eh * th);
+            if constexpr (KEEP_T) {
+                t[i] = tl_;
+                t[i + 8] = th;
+            }
+        }
+        q = ((b[0] + b[4]) + (b[2] + b[6])) + ((b[1] + b[5]) + (b[3] + b[7]));
+    }
+    const T r = tl.c0[kk] - T(0.5) * q;
+    const LseStep<T> st(r, m);
+    sum = Math<T>::fma(sum, st.scale, st.w);
+    if (vec) {
+#pragma unroll
+        for (int j = 0; j < D; ++j) {
+            T tj;
+            if constexpr (KEEP_T) {
+                tj = t[j];
+            } else {
+                tj = (x[j] - mu[j]) * (tl.iso ? lam[0] : lam[j]);
+            }
+            acc[j] = Math<T>::fma(acc[j], st.scale, -(st.w * tj));
+        }
+    }
+    m = st.grow ? r : m;
+    return r;
+}

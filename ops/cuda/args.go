@@ -220,7 +220,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^fgn_spectrum_f(32|64)$`), fgnSpectrumArgs{}},
 	{regexp.MustCompile(`^fgn_(increments|path)_f(32|64)$`), fgnExtractArgs{}},
 	{regexp.MustCompile(`^gmm_prep_f(32|64)$`), gmmPrepArgs{}},
-	{regexp.MustCompile(`^gmm_score_(row4|row8|rowfull4|rowfull8|warp1|warp2|warp4|warp8|warp16|wide|full)(lv)?_f(32|64)$`), gmmScoreArgs{}},
+	{regexp.MustCompile(`^gmm_score_(row4|row8|row16|rowfull4|rowfull8|warp1|warp2|warp4|warp8|warp16|wide|full)(lv)?_f(32|64)$`), gmmScoreArgs{}},
 	{regexp.MustCompile(`^step_f(32|64)$`), stepArgs{}},
 	{regexp.MustCompile(`^mala_accept_f(32|64)$`), malaAcceptArgs{}},
 	{regexp.MustCompile(`^uld_step_f(32|64)$`), uldStepArgs{}},

@@ -20,8 +20,9 @@ import (
 //
 // Kernel variant by covariance kind and d (the benchmark tables name them):
 //
-//	isotropic, diagonal: d ≤ 4 row4, d ≤ 8 row8 (a thread per row); d ≤ 32·P warp<P> for
-//	                     P = 1, 2, 4, 8, 16 (a warp per row, P coordinates per lane); d > 512 wide
+//	isotropic, diagonal: d ≤ 4 row4, d ≤ 8 row8, d ≤ 16 row16 (a thread per row); d ≤ 32·P
+//	                     warp<P> for P = 1, 2, 4, 8, 16 (a warp per row, P coordinates per lane);
+//	                     d > 512 wide
 //	full:                d ≤ 4 rowfull4, d ≤ 8 rowfull8; d > 8 full (a warp per row)
 //
 // with the suffix "lv" for per-row levels: gmm_score_<variant>[lv]_<f32|f64>.

@@ -493,8 +493,8 @@ func gmmBackend(t testing.TB) ops.Backend {
 
 var gmmKinds = []ops.CovKind{ops.Isotropic, ops.Diagonal, ops.Full}
 
-// Every kernel variant (d ≤ 4, ≤ 8: a thread per row; ≤ 32, 64, 128, 256, 512: a warp per row
-// with 1 … 16 coordinates per lane; > 512; full covariances) at and beside its thresholds, every
+// Every kernel variant (d ≤ 4, ≤ 8, ≤ 16 — full covariances ≤ 8 —: a thread per row; ≤ 32, 64,
+// 128, 256, 512: a warp per row with 1 … 16 coordinates per lane; > 512; full covariances) at and beside its thresholds, every
 // covariance kind, every noise kind, both dtypes. On the emulated device 33 rows per case and two
 // noise settings per width, a shared level and per-row levels (so that every variant still runs
 // in both forms), the kinds rotating with the width; the full covariance of d = 700 (7 warps per
@@ -504,7 +504,7 @@ func TestGMMScoreVariants(t *testing.T) {
 	defer b.Close()
 	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
 		for _, kind := range gmmKinds {
-			dims := []int{1, 2, 3, 4, 5, 8, 9, 32, 33, 64, 65, 128, 129, 256, 257, 512, 513}
+			dims := []int{1, 2, 3, 4, 5, 8, 9, 12, 16, 17, 32, 33, 64, 65, 128, 129, 256, 257, 512, 513}
 			if kind == ops.Full {
 				dims = []int{1, 2, 3, 4, 5, 8, 9, 32, 33, 65, 128, 129, 700}
 			}
@@ -562,8 +562,8 @@ func TestGMMScoreRows(t *testing.T) {
 			for _, cfg := range []struct {
 				k, d int
 				kind ops.CovKind
-			}{{8, 2, ops.Isotropic}, {8, 33, ops.Diagonal}, {3, 9, ops.Full}, {5, 3, ops.Full}} {
-				if emulated && rows == largeRows() && cfg.d > 8 {
+			}{{8, 2, ops.Isotropic}, {6, 16, ops.Diagonal}, {8, 33, ops.Diagonal}, {3, 9, ops.Full}, {5, 3, ops.Full}} {
+				if emulated && rows == largeRows() && (cfg.d > 16 || cfg.kind == ops.Full && cfg.d > 8) {
 					continue
 				}
 				nz := gmmVELevels

@@ -85,6 +85,26 @@ type gmmLaunch struct {
 	sharedMem int    // dynamic shared memory, bytes
 }
 
+// rowBound is the register bound D of the per-thread kernels for 1 ≤ d ≤ 16: 4, 8 or 16.
+func rowBound(d int) int {
+	switch {
+	case d <= 4:
+		return 4
+	case d <= 8:
+		return 8
+	}
+	return 16
+}
+
+// rowTileElems is the elements per component of a per-thread kernel's padded tile (kernels/gmm.cuh
+// RowTile): a μ padded to the bound D, 1/c (D entries, diagonal; 1, isotropic) and cst.
+func rowTileElems(bound int, kind ops.CovKind) int {
+	if kind == ops.Isotropic {
+		return bound + 2
+	}
+	return 2*bound + 1
+}
+
 // planGMM chooses the kernel variant and geometry for a K-component mixture in dimension d.
 func planGMM(k, d int, kind ops.CovKind, dt tensor.DType) (gmmLaunch, error) {
 	size := dt.Size()
@@ -98,15 +118,13 @@ func planGMM(k, d int, kind ops.CovKind, dt tensor.DType) (gmmLaunch, error) {
 	}
 	full := kind == ops.Full
 	switch {
-	case d <= 8:
-		v := "row4"
-		if d > 4 {
-			v = "row8"
-		}
-		perComp := 1 + l1 + d
+	case d <= 8 || d <= 16 && !full:
+		bound := rowBound(d)
+		v := fmt.Sprintf("row%d", bound)
+		perComp := rowTileElems(bound, kind) // the padded tile of a shared level (the larger)
 		if full {
 			v = "rowfull" + v[3:]
-			perComp += d * d
+			perComp = 1 + l1 + d + d*d
 		}
 		t := tiles(perComp, gmmRowTileBytes)
 		return gmmLaunch{variant: v, threads: gmmBlockThreads, rowsPer: gmmBlockThreads, tile: t,
@@ -159,23 +177,19 @@ func planChains(k, d int, kind ops.CovKind, dt tensor.DType) chainsLaunch {
 	if kind == ops.Isotropic {
 		l1 = 1
 	}
+	if d <= 16 {
+		bound := 2
+		if d > 2 {
+			bound = rowBound(d)
+		}
+		perComp := rowTileElems(bound, kind) * size
+		tile := int64(max(1, min(k, chainsTileBytes/perComp)))
+		return chainsLaunch{variant: fmt.Sprintf("row%d", bound), rowsPer: chainsBlock, tile: tile,
+			sharedMem: int(tile) * perComp}
+	}
 	perComp := (1 + l1 + d) * size
 	tile := int64(max(1, min(k, chainsTileBytes/perComp)))
 	plan := chainsLaunch{tile: tile, sharedMem: int(tile) * perComp}
-	switch {
-	case d <= 2:
-		plan.variant = "row2"
-	case d <= 4:
-		plan.variant = "row4"
-	case d <= 8:
-		plan.variant = "row8"
-	case d <= 16:
-		plan.variant = "row16"
-	}
-	if plan.variant != "" {
-		plan.rowsPer = chainsBlock
-		return plan
-	}
 	p := 1
 	for 32*p < d {
 		p *= 2

@@ -53,6 +53,8 @@ func TestPlanGMM(t *testing.T) {
 						assert.Contains(t, []string{"row4", "rowfull4"}, p.variant, what)
 					case d <= 8:
 						assert.Contains(t, []string{"row8", "rowfull8"}, p.variant, what)
+					case d <= 16 && kind != ops.Full:
+						assert.Equal(t, "row16", p.variant, what)
 					case kind == ops.Full:
 						assert.Equal(t, "full", p.variant, what)
 					case d > 512:
@@ -65,6 +67,17 @@ func TestPlanGMM(t *testing.T) {
 					}
 					if p.variant != "wide" && p.variant != "full" {
 						assert.True(t, p.tile >= 1 && p.tile <= int64(k), "%s: tile %d", what, p.tile)
+					}
+					// The per-thread kernels' tiles: RowTile's padded layout at a shared level, the
+					// unpadded table rows with per-row levels; the shared memory holds either.
+					var bound int
+					if _, err := fmt.Sscanf(p.variant, "row%d", &bound); err == nil {
+						l1 := d
+						if kind == ops.Isotropic {
+							l1 = 1
+						}
+						assert.GreaterOrEqual(t, p.sharedMem, int(p.tile)*rowTileElems(bound, kind)*dt.Size(), what)
+						assert.GreaterOrEqual(t, p.sharedMem, int(p.tile)*(1+l1+d)*dt.Size(), what)
 					}
 					e := "gmm_score_" + p.variant + "_" + dt.String()
 					entry, ok := kernels.LookupEntry("gmm", e)
@@ -96,6 +109,8 @@ func TestGMMChainsPlan(t *testing.T) {
 					assert.LessOrEqual(t, d, bound, "d = %d on %s", d, p.variant)
 					assert.Equal(t, langevinGroup(d), chainsRowGroup(p.variant), "d = %d on %s", d, p.variant)
 					assert.Equal(t, chainsBlock, p.rowsPer)
+					assert.GreaterOrEqual(t, p.sharedMem, int(p.tile)*rowTileElems(bound, kind)*dt.Size(),
+						"d = %d: the padded tile fits", d)
 				} else {
 					var warps int
 					_, err := fmt.Sscanf(p.variant, "warp%d", &warps)
