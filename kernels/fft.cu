@@ -74,6 +74,7 @@ struct Traits<float> {
     static constexpr int kLogBank = 5;     // 32 banks of 4-byte words
     __device__ __forceinline__ static C2 make(float x, float y) { return make_float2(x, y); }
     __device__ __forceinline__ static void sincospi_(float x, float* s, float* c) { sincospif(x, s, c); }
+    __device__ __forceinline__ static float fma(float a, float b, float c) { return fmaf(a, b, c); }
     // Bank swizzle (see swizzle below): 5-bit field j is the set of bank bits that word-address bit
     // 5 + j flips: 7, 14, 20, 5, 9, 28, 18.
     static constexpr unsigned long long kSwizzle = 0x4b892d1c7ull;
@@ -86,6 +87,7 @@ struct Traits<double> {
     static constexpr int kLogBank = 4;     // 16 banks of 8-byte words per half-warp
     __device__ __forceinline__ static C2 make(double x, double y) { return make_double2(x, y); }
     __device__ __forceinline__ static void sincospi_(double x, double* s, double* c) { sincospi(x, s, c); }
+    __device__ __forceinline__ static double fma(double a, double b, double c) { return ::fma(a, b, c); }
     // Bank swizzle: 5-bit field j is the set of (8-byte) bank bits that word-address bit 4 + j
     // flips: 5, 6, 12, 1, 2, 4, 15.
     static constexpr unsigned long long kSwizzle = 0x3c820b0c5ull;
@@ -115,9 +117,11 @@ __device__ __forceinline__ C2<T> csub(C2<T> a, C2<T> b) {
     return cx<T>(a.x - b.x, a.y - b.y);
 }
 
+// cmul is a·b with each part one product and one fused multiply-add (4 instructions instead of 6;
+// normwise relative error at most 2u, against √5·u for the unfused form).
 template <typename T>
 __device__ __forceinline__ C2<T> cmul(C2<T> a, C2<T> b) {
-    return cx<T>(a.x * b.x - a.y * b.y, a.x * b.y + a.y * b.x);
+    return cx<T>(Traits<T>::fma(a.x, b.x, -(a.y * b.y)), Traits<T>::fma(a.x, b.y, a.y * b.x));
 }
 
 // a·(−i)
