@@ -448,13 +448,12 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
 // ---------------------------------------------------------------------------------------------
 // One warp per chain, 16 < d ≤ 32·PP: lane l owns coordinates l + 32c, c < PP.
 
-// warp_eval is GMMScore at x for the warp's chain (gmm_score_warp<PP>'s arithmetic).
+// warp_eval is GMMScore at x for the warp's chain (gmm_score_warp<PP>'s arithmetic: warp_term).
 template <typename T, int PP>
 __device__ __forceinline__ void warp_eval(const Params<T>& P, bool multi, T* sc0, T* sv1, T* sv2, int lane,
                                           int nv, const T (&x)[PP], T (&acc)[PP], Online<T>& on) {
     constexpr bool kKeepG = PP * sizeof(T) <= 32;
     const int d = static_cast<int>(P.d);
-    const T half = T(0.5);
     on.init();
 #pragma unroll
     for (int c = 0; c < PP; ++c) {
@@ -465,44 +464,8 @@ __device__ __forceinline__ void warp_eval(const Params<T>& P, bool multi, T* sc0
         const int nk = static_cast<int>(K - k0 < TK ? K - k0 : TK);
         stage_tile(P, multi, k0, nk, sc0, sv1, sv2);
         for (int kk = 0; kk < nk; ++kk) {
-            const T* mu = sv2 + kk * d;
-            const T* lam = sv1 + (P.iso ? kk : kk * d);
-            const T inv0 = P.iso ? lam[0] : T(0);
-            T g[kKeepG ? PP : 1];
-            T part = T(0);
-#pragma unroll
-            for (int c = 0; c < PP; ++c) {
-                if (kKeepG) {
-                    g[c] = T(0);
-                }
-                if (c < nv) {
-                    const int j = lane + kWarp * c;
-                    const T e = x[c] - mu[j];
-                    const T inv = P.iso ? inv0 : lam[j];
-                    part += P.iso ? e * e : e * e * inv;
-                    if (kKeepG) {
-                        g[c] = -e * inv;
-                    }
-                }
-            }
-            part = warp_sum(part);
-            const T r = P.iso ? sc0[kk] - half * (part * inv0) : sc0[kk] - half * part;
-            on.add(r);
-#pragma unroll
-            for (int c = 0; c < PP; ++c) {
-                T gc;
-                if (kKeepG) {
-                    gc = g[c];
-                } else {
-                    gc = T(0);
-                    if (c < nv) {
-                        const int j = lane + kWarp * c;
-                        const T e = x[c] - mu[j];
-                        gc = -e * (P.iso ? inv0 : lam[j]);
-                    }
-                }
-                acc[c] = on.update(acc[c], gc);
-            }
+            warp_term<T, PP, kKeepG>(x, sv2 + kk * d, sv1 + (P.iso ? kk : kk * d), P.iso, sc0[kk], lane, nv,
+                                     true, acc, on);
         }
     }
 }
@@ -829,23 +792,24 @@ __device__ __forceinline__ Params<T> make_params(
         BODY;                                                                                   \
     }
 
-// The entries of one method and dtype. SMALLB and ROW16B are the minimum of resident blocks the
-// d ≤ 4 and the d ≤ 16 thread variants are built for: 3 and 2 in float (at most 80 and 128
-// registers, without spilling on sm_80 and sm_90), 1 in double; the other variants take what they
-// need (1).
-#define CHAINS_ENTRIES(T, DT, M, MNAME, SMALLB, ROW16B)                                                    \
+// The entries of one method and dtype, each built for a minimum of resident blocks per SM (the
+// largest that compiles without spilling on sm_80 and sm_90; kernels/ptx/resources.txt records the
+// registers): SMALLB for row2 and row4 (float 3: at most 80 registers), ROW16B for row16 (float 2:
+// at most 128), WARPB for warp1 and warp2 (float 3), W8B for warp8 (double ULA and ULD 2); the
+// others 1, which lets ptxas take what it needs.
+#define CHAINS_ENTRIES(T, DT, M, MNAME, SMALLB, ROW16B, WARPB, W8B)                                        \
     CHAINS_ENTRY(chains_##MNAME##_row2_##DT, T, SMALLB, (row_chains<T, 2, M>(P, sm)))                      \
     CHAINS_ENTRY(chains_##MNAME##_row4_##DT, T, SMALLB, (row_chains<T, 4, M>(P, sm)))                      \
     CHAINS_ENTRY(chains_##MNAME##_row8_##DT, T, 1, (row_chains<T, 8, M>(P, sm)))                           \
     CHAINS_ENTRY(chains_##MNAME##_row16_##DT, T, ROW16B, (row_chains<T, 16, M>(P, sm)))                    \
-    CHAINS_ENTRY(chains_##MNAME##_warp1_##DT, T, 1, (warp_chains<T, 1, M>(P, sm)))                         \
-    CHAINS_ENTRY(chains_##MNAME##_warp2_##DT, T, 1, (warp_chains<T, 2, M>(P, sm)))                         \
+    CHAINS_ENTRY(chains_##MNAME##_warp1_##DT, T, WARPB, (warp_chains<T, 1, M>(P, sm)))                     \
+    CHAINS_ENTRY(chains_##MNAME##_warp2_##DT, T, WARPB, (warp_chains<T, 2, M>(P, sm)))                     \
     CHAINS_ENTRY(chains_##MNAME##_warp4_##DT, T, 1, (warp_chains<T, 4, M>(P, sm)))                         \
-    CHAINS_ENTRY(chains_##MNAME##_warp8_##DT, T, 1, (warp_chains<T, 8, M>(P, sm)))
+    CHAINS_ENTRY(chains_##MNAME##_warp8_##DT, T, W8B, (warp_chains<T, 8, M>(P, sm)))
 
-CHAINS_ENTRIES(float, f32, kULA, ula, 3, 2)
-CHAINS_ENTRIES(float, f32, kMALA, mala, 3, 2)
-CHAINS_ENTRIES(float, f32, kULD, uld, 3, 2)
-CHAINS_ENTRIES(double, f64, kULA, ula, 1, 1)
-CHAINS_ENTRIES(double, f64, kMALA, mala, 1, 1)
-CHAINS_ENTRIES(double, f64, kULD, uld, 1, 1)
+CHAINS_ENTRIES(float, f32, kULA, ula, 3, 2, 3, 1)
+CHAINS_ENTRIES(float, f32, kMALA, mala, 3, 2, 3, 1)
+CHAINS_ENTRIES(float, f32, kULD, uld, 3, 2, 3, 1)
+CHAINS_ENTRIES(double, f64, kULA, ula, 1, 1, 1, 2)
+CHAINS_ENTRIES(double, f64, kMALA, mala, 1, 1, 1, 1)
+CHAINS_ENTRIES(double, f64, kULD, uld, 1, 1, 1, 2)

@@ -559,6 +559,15 @@ __device__ void warp_isodiag(const Args<T>& A, T* sm) {
             for (int kk = 0; kk < nk; ++kk) {
                 const T* mu = sv2 + kk * d;
                 const T* lam = sv1 + kk * l1;
+                const long long kc = k0 + kk;
+                if constexpr (!PERROW) {
+                    const T r = warp_term<T, P, kKeepG>(x, mu, lam, iso, sc0[kk], lane, nv, A.vec,
+                                                        acc, on);
+                    if (A.resp != nullptr && lane == (kc % kWarp)) {
+                        A.resp[row * K + kc] = r;
+                    }
+                    continue;
+                }
                 T inv0 = T(0), cst = sc0[kk];
                 if (iso) {
                     if (PERROW) {
@@ -617,7 +626,6 @@ __device__ void warp_isodiag(const Args<T>& A, T* sm) {
                         acc[c] = on.update(acc[c], gc);
                     }
                 }
-                const long long kc = k0 + kk;
                 if (A.resp != nullptr && lane == (kc % kWarp)) {
                     A.resp[row * K + kc] = r;
                 }

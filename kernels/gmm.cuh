@@ -59,7 +59,8 @@ __device__ __forceinline__ T warp_sum(T v) {
 }
 
 // Online: the online log-sum-exp of the warp kernels, Σ_k exp(r_k − m) with m the running max
-// and acc the matching weighted sum of gradients; r is warp-uniform, so is the branch.
+// and acc the matching weighted sum of gradients; r is warp-uniform, so is the branch. The
+// updates are fused multiply-adds.
 template <typename T>
 struct Online {
     T m, sum;
@@ -75,7 +76,7 @@ struct Online {
         grow = r > m;
         if (grow) {
             f = Math<T>::exp(m - r);  // 0 on the first term
-            sum = sum * f + T(1);
+            sum = Math<T>::fma(sum, f, T(1));
             m = r;
         } else if (r == -Math<T>::inf()) {
             f = T(0);
@@ -84,7 +85,10 @@ struct Online {
             sum += f;
         }
     }
-    __device__ __forceinline__ T update(T acc, T g) const { return grow ? acc * f + g : acc + f * g; }
+    // update is acc·f + g or acc + f·g, each fused (one rounding).
+    __device__ __forceinline__ T update(T acc, T g) const {
+        return grow ? Math<T>::fma(acc, f, g) : Math<T>::fma(f, g, acc);
+    }
 };
 
 // LseStep: one term r of the branch-free online log-sum-exp of the per-thread kernels. With
@@ -211,5 +215,54 @@ __device__ __forceinline__ T row_term(const T (&x)[D], const RowTile<T, D>& tl, 
         }
     }
     m = st.grow ? r : m;
+    return r;
+}
+
+// warp_term adds component kk to the row one warp holds at a shared level — lane l owns
+// coordinates l + 32c, c < nv ≤ P — the hot loop of the warp kernels (gmm.cu warp_isodiag,
+// chains.cu warp_eval), shared so that a fused chain replays the score op bit for bit. mu, lam
+// and c0 are the component's a μ_k, 1/c_k (one entry when iso) and cst_k. As row_term:
+// t_j = e_j / c_kj, each lane's part of q = Σ e_j t_j by fma(e_j, t_j, ·), q by the butterfly
+// warp_sum (every lane holds the same bits), r = cst_k − ½ q, the Online step and, with vec,
+// acc ← update(acc, −t). KEEP_T keeps t between the reduction and the update (P more registers);
+// otherwise it is recomputed (the same bits). Returns r.
+template <typename T, int P, bool KEEP_T>
+__device__ __forceinline__ T warp_term(const T (&x)[P], const T* mu, const T* lam, bool iso, T c0,
+                                       int lane, int nv, bool vec, T (&acc)[P], Online<T>& on) {
+    const T inv0 = iso ? lam[0] : T(0);
+    T t[KEEP_T ? P : 1];
+    T part = T(0);
+#pragma unroll
+    for (int c = 0; c < P; ++c) {
+        T tc = T(0);
+        if (c < nv) {
+            const int j = lane + kWarp * c;
+            const T e = x[c] - mu[j];
+            tc = e * (iso ? inv0 : lam[j]);
+            part = Math<T>::fma(e, tc, part);
+        }
+        if constexpr (KEEP_T) {
+            t[c] = tc;
+        }
+    }
+    part = warp_sum(part);
+    const T r = c0 - T(0.5) * part;
+    on.add(r);
+    if (vec) {
+#pragma unroll
+        for (int c = 0; c < P; ++c) {
+            T tc;
+            if constexpr (KEEP_T) {
+                tc = t[c];
+            } else {
+                tc = T(0);
+                if (c < nv) {
+                    const int j = lane + kWarp * c;
+                    tc = (x[c] - mu[j]) * (iso ? inv0 : lam[j]);
+                }
+            }
+            acc[c] = on.update(acc[c], -tc);
+        }
+    }
     return r;
 }
