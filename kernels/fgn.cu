@@ -1,13 +1,21 @@
 // Fractional Gaussian noise by the Davies-Harte method (docs/math.md §4.1; the reference and its
 // math are in ops/fgn.go). A call of ops/cuda's FGN runs, per chunk of paths:
 //
-//   fgn_spectrum_<T>   V = w o xi: the Hermitian vector of each path, written as interleaved
-//                      complex values into buf (paths, m), from the path's normals drawn in the
-//                      kernel exactly as kernels/random.cu draws them (bit-identical words and
-//                      uniforms, Box-Muller in T);
+//   fgn_spectrum_<T>   for every pair of paths (2q, 2q + 1) the complex signal
+//                      V^{2q} + i V^{2q+1} of their Hermitian vectors (a last path without partner:
+//                      V^{2q} alone), written as interleaved complex values into buf (pairs, m),
+//                      from the paths' normals drawn in the kernel exactly as kernels/random.cu
+//                      draws them (bit-identical words and uniforms, Box-Muller in T);
 //   (batched FFT)      buf <- FFT(buf), forward, unnormalised, in place (ops/cuda fft);
-//   fgn_increments_<T> dst[i, k] = scale * Re buf[i, k], k < n; or
-//   fgn_path_<T>       dst[i, k] = sum_{l <= k} scale * Re buf[i, l] (a block scan per path).
+//   fgn_increments_<T> dst[2q, k] = scale * Re buf[q, k] and dst[2q + 1, k] = scale * Im buf[q, k],
+//                      k < n; or
+//   fgn_path_<T>       the running sums of the same values (a block scan per path).
+//
+// Two paths per transform: V is Hermitian, so FFT(V) is real, and FFT(V^a + i V^b) =
+// FFT(V^a) + i FFT(V^b) carries path a in its real and path b in its imaginary part — half the
+// transforms, half the scratch and half the FFT traffic of one transform per path, and the
+// extraction reads both halves of every complex value it loads. The rounding of the packed sums
+// and of the transform is relative to the pair's norm (optest.FGNRowNorms).
 //
 // The embedding has n_e (a power of two >= 2) pairs and m = 2 n_e points. Pair j of a path is the
 // Box-Muller pair (xi_{2j}, xi_{2j+1}) of the draw layout (ops/philox.go): float lane L holds the
@@ -46,8 +54,10 @@ struct Cplx<double> {
     __device__ __forceinline__ static double2 make(double re, double im) { return make_double2(re, im); }
 };
 
-// fgn_spectrum writes V for every path: one thread per (path, Philox lane), P pairs each, in a
-// grid-stride loop over the flat (row, lane) index.
+// fgn_spectrum writes V^{2q} + i V^{2q+1} for every pair q of paths: one thread per (pair,
+// Philox lane), P Box-Muller pairs of each path each, in a grid-stride loop over the flat
+// (pair, lane) index. With V^a_j = a + i c and V^b_j = a' + i c' the signal holds
+// (a − c') + i (c + a') at j and conj(V^a_j) + i conj(V^b_j) = (a + c') + i (a' − c) at m − j.
 template <typename T>
 __device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict__ buf,
                                              const T* __restrict__ w, long long paths, long long ne,
@@ -60,7 +70,8 @@ __device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict_
     const unsigned long long une = static_cast<unsigned long long>(ne);
     const unsigned long long m = 2 * une;
     const unsigned long long lanes = une / P;  // n_e is a power of two >= 2
-    const unsigned long long total = static_cast<unsigned long long>(paths) * lanes;
+    const unsigned long long pairs = (static_cast<unsigned long long>(paths) + 1) / 2;
+    const unsigned long long total = pairs * lanes;
     const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
     unsigned long long t = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (t >= total) {
@@ -72,25 +83,35 @@ __device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict_
     const unsigned long long dlane = stride - drow * lanes;
     const uint2 key = philox_key(seed);
     for (; t < total; t += stride) {
-        const uint4 b = philox_block(key, site, static_cast<unsigned int>(chain0 + row),
-                                     static_cast<unsigned int>(lane));
-        T z[2 * P];
-        Normals<T>::block(b, z);
+        const unsigned long long pa = 2 * row;
+        const bool hasb = pa + 1 < static_cast<unsigned long long>(paths);
+        T za[2 * P], zb[2 * P];
+        Normals<T>::block(philox_block(key, site, static_cast<unsigned int>(chain0 + pa),
+                                       static_cast<unsigned int>(lane)),
+                          za);
+        if (hasb) {
+            Normals<T>::block(philox_block(key, site, static_cast<unsigned int>(chain0 + pa + 1),
+                                           static_cast<unsigned int>(lane)),
+                              zb);
+        } else {
+#pragma unroll
+            for (int i = 0; i < 2 * P; ++i) {
+                zb[i] = T(0);
+            }
+        }
         typename Cplx<T>::type* out = buf + row * m;
 #pragma unroll
         for (int p = 0; p < P; ++p) {
             const unsigned long long j = lane * P + p;
-            const T re = z[2 * p];
-            const T im = z[2 * p + 1];
             if (j == 0) {
-                out[0] = Cplx<T>::make(w[0] * re, T(0));
-                out[une] = Cplx<T>::make(w[une] * im, T(0));
+                out[0] = Cplx<T>::make(w[0] * za[0], w[0] * zb[0]);
+                out[une] = Cplx<T>::make(w[une] * za[1], w[une] * zb[1]);
             } else {
                 const T wj = w[j];
-                const T a = wj * re;
-                const T c = wj * im;
-                out[j] = Cplx<T>::make(a, c);
-                out[m - j] = Cplx<T>::make(a, -c);
+                const T a = wj * za[2 * p], c = wj * za[2 * p + 1];
+                const T a2 = wj * zb[2 * p], c2 = wj * zb[2 * p + 1];
+                out[j] = Cplx<T>::make(a - c2, c + a2);
+                out[m - j] = Cplx<T>::make(a + c2, a2 - c);
             }
         }
         lane += dlane;
@@ -102,7 +123,16 @@ __device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict_
     }
 }
 
-// fgn_increments: dst[i, k] = scale * Re buf[i, k] for k < n, scale rounded to T once.
+// path_part is path i's value at k of the transformed buffer: the real part of pair i/2's signal for
+// an even i, the imaginary part for an odd one.
+template <typename T>
+__device__ __forceinline__ T path_part(const typename Cplx<T>::type* __restrict__ buf,
+                                  unsigned long long i, unsigned long long m, unsigned long long k) {
+    const typename Cplx<T>::type v = buf[(i >> 1) * m + k];
+    return (i & 1) != 0 ? v.y : v.x;
+}
+
+// fgn_increments: dst[i, k] = scale * path_part(buf, i, m, k) for k < n, scale rounded to T once.
 template <typename T>
 __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
                                                const typename Cplx<T>::type* __restrict__ buf,
@@ -125,7 +155,7 @@ __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
     const unsigned long long drow = stride / un;
     const unsigned long long dcol = stride - drow * un;
     for (; t < total; t += stride) {
-        dst[t] = sc * buf[row * um + col].x;
+        dst[t] = sc * path_part<T>(buf, row, um, col);
         col += dcol;
         row += drow;
         if (col >= un) {
@@ -135,7 +165,7 @@ __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
     }
 }
 
-// fgn_path: dst[i, k] = sum_{l <= k} x_l with x_l = scale * Re buf[i, l], one block of
+// fgn_path: dst[i, k] = sum_{l <= k} x_l with x_l = scale * path_part(buf, i, m, l), one block of
 // FGN_SCAN_THREADS threads per path (blocks stride over the paths), everything in double whatever
 // T is (the increments are not rounded to T; each output is rounded once, like the reference's):
 // the path is walked in tiles of FGN_SCAN_THREADS values, thread r of the block taking value
@@ -162,14 +192,13 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
     const unsigned long long um = static_cast<unsigned long long>(m);
     for (unsigned long long row = blockIdx.x; row < static_cast<unsigned long long>(paths);
          row += gridDim.x) {
-        const typename Cplx<T>::type* z = buf + row * um;
         T* out = dst + row * un;
         double carry = 0.0;
         for (unsigned long long base = 0; base < un; base += FGN_SCAN_THREADS) {
             const unsigned long long k = base + threadIdx.x;
             double v = 0.0;
             if (k < un) {
-                v = scale * static_cast<double>(z[k].x);
+                v = scale * static_cast<double>(path_part<T>(buf, row, um, k));
             }
 #pragma unroll
             for (unsigned int d = 1; d < 32; d <<= 1) {
@@ -203,7 +232,7 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
 
 }  // namespace
 
-// fgn_spectrum_f32 / _f64: buf (paths, m) interleaved complex, w (n_e + 1) weights; path i uses
+// fgn_spectrum_f32 / _f64: buf (⌈paths/2⌉, m) interleaved complex, w (n_e + 1) weights; path i uses
 // chain chain0 + i of the draw (seed, site). See the file comment.
 extern "C" __global__ void fgn_spectrum_f32(float* buf, const float* w, long long paths,
                                             long long ne, unsigned long long seed,
@@ -217,7 +246,8 @@ extern "C" __global__ void fgn_spectrum_f64(double* buf, const double* w, long l
     fgn_spectrum<double>(reinterpret_cast<double2*>(buf), w, paths, ne, seed, site, chain0);
 }
 
-// fgn_increments_f32 / _f64: dst (paths, n) = scale * Re buf[:, :n], buf (paths, m) complex.
+// fgn_increments_f32 / _f64: dst (paths, n) = scale * the paths' parts of buf[:, :n], buf
+// (⌈paths/2⌉, m) complex.
 extern "C" __global__ void fgn_increments_f32(float* dst, const float* buf, long long paths,
                                               long long n, long long m, double scale) {
     fgn_increments<float>(dst, reinterpret_cast<const float2*>(buf), paths, n, m, scale);
@@ -228,8 +258,8 @@ extern "C" __global__ void fgn_increments_f64(double* dst, const double* buf, lo
     fgn_increments<double>(dst, reinterpret_cast<const double2*>(buf), paths, n, m, scale);
 }
 
-// fgn_path_f32 / _f64: dst (paths, n) = running sums of scale * Re buf[:, :n]; launched with
-// FGN_SCAN_THREADS threads per block.
+// fgn_path_f32 / _f64: dst (paths, n) = running sums of scale * the paths' parts of buf[:, :n];
+// launched with FGN_SCAN_THREADS threads per block.
 extern "C" __global__ void fgn_path_f32(float* dst, const float* buf, long long paths, long long n,
                                         long long m, double scale) {
     fgn_path<float>(dst, reinterpret_cast<const float2*>(buf), paths, n, m, scale);

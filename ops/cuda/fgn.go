@@ -12,15 +12,17 @@ import (
 
 // Launcher of kernels/fgn.cu: fractional Gaussian noise by Davies–Harte (ops/fgn.go has the math).
 //
-// Per chunk of paths: fgn_spectrum writes the Hermitian vector V = w∘W of every path into a
-// complex scratch buffer (paths, m) from the normals it draws itself (the draw layout of
-// Backend.Normal, so the numbers are those of the CPU reference); fftBatch transforms it in place
-// (forward, unnormalised); fgn_increments or fgn_path writes the real parts of the first n values,
-// scaled by (T/n)^H, or their running sums. Everything runs in the destination's precision (the
-// FFT of a float32 destination is a float32 FFT).
+// Per chunk of paths: fgn_spectrum writes, for every pair of paths (2q, 2q + 1), the complex signal
+// V^{2q} + i V^{2q+1} of their Hermitian vectors V = w∘W into a complex scratch buffer (pairs, m)
+// from the normals it draws itself (the draw layout of Backend.Normal, so the numbers are those of
+// the CPU reference); fftBatch transforms it in place (forward, unnormalised), which leaves path 2q
+// in the real and path 2q + 1 in the imaginary parts (FFT(V) is real); fgn_increments or fgn_path
+// writes the first n values, scaled by (T/n)^H, or their running sums. Everything runs in the
+// destination's precision (the FFT of a float32 destination is a float32 FFT).
 //
 // Memory. The weights w (n_e + 1 values per (H, n_e) and dtype, see fgnWeights) are uploaded once
-// and kept until Close. The scratch holds paths·m complex values (2·n_e·(8 or 16) bytes per path),
+// and kept until Close. The scratch holds m complex values per pair of paths (n_e·(8 or 16) bytes
+// per path), chunks hold an even number of paths (so the pairs are those of one whole call),
 // at most fgnMaxScratchBytes and at most half the free device memory (the FFT's passes ping-pong
 // with a scratch buffer of the same size); it is kept between calls (grown when too small) and
 // freed by Close. When all paths do not fit, they are processed in chunks; when not even one
@@ -76,7 +78,8 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 	scale := form.Scale(p.Hurst(), n)
 	for first := 0; first < paths; first += chunk {
 		rows := min(chunk, paths-first)
-		buf, err := scratch.View(0, rows, m, 2)
+		pairs := (rows + 1) / 2
+		buf, err := scratch.View(0, pairs, m, 2)
 		if err != nil {
 			return wrap(err)
 		}
@@ -84,12 +87,12 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		if dt == tensor.F32 {
 			lanes /= 2 // two Box–Muller pairs per Philox block
 		}
-		err = b.launch(kSpec, b.gridFor(int64(rows)*lanes), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
+		err = b.launch(kSpec, b.gridFor(int64(pairs)*lanes), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
 			NE: int64(ne), Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain + uint64(first)})
 		if err != nil {
 			return wrap(fmt.Errorf("spectrum of paths %d..%d: %w", first, first+rows, err))
 		}
-		if err := b.fftBatch(buf, rows, m, false); err != nil {
+		if err := b.fftBatch(buf, pairs, m, false); err != nil {
 			return wrap(err)
 		}
 		out, err := dst.View(first*n, rows, n)
@@ -132,18 +135,18 @@ func (b *Backend) fgnWeights(p *ops.FGNPlan, dt tensor.DType) (*tensor.Tensor, e
 }
 
 // fgnScratch returns the complex scratch buffer for FGN and the number of paths it holds at once
-// (at least 1, at most paths). The buffer is the one kept from an earlier
-// call when it holds the chunk this call wants (all paths, or what fgnMaxScratchBytes allows);
-// otherwise it is replaced by one sized from the free memory: half of it (less fgnHeadroom), the
-// other half left to the FFT's own scratch.
+// (at least 1, at most paths; even unless it is all of them). The buffer is the one kept from an
+// earlier call when it holds the chunk this call wants (all paths, or what fgnMaxScratchBytes
+// allows); otherwise it is replaced by one sized from the free memory: half of it (less
+// fgnHeadroom), the other half left to the FFT's own scratch.
 func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, int, error) {
-	perPath := int64(2 * m) // elements
-	pathBytes := perPath * int64(dt.Size())
+	elems := func(chunk int64) int64 { return fgnPairs(chunk) * int64(2*m) }
+	pairBytes := int64(2*m) * int64(dt.Size())
 	want := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
 	const name = "fgn scratch"
 	old := b.scratch.held(name, dt)
 	ok := old != nil
-	if ok && int64(old.Len()) >= want*perPath {
+	if ok && int64(old.Len()) >= elems(want) {
 		return old, int(want), nil
 	}
 	free, total, err := freeMemory(b)
@@ -156,13 +159,13 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 	free += b.tables.evictable() // tables of earlier calls make room when needed
 	fit := fgnFitPaths(m, dt, free)
 	if fit < 1 {
-		return nil, 0, fmt.Errorf("fgn: one path of n = %d needs a complex buffer of m = %d values (%s) and as much again "+
-			"for the FFT; %s of %s free on %s", n, m, tensor.HumanBytes(pathBytes), tensor.HumanBytes(max(free, 0)),
+		return nil, 0, fmt.Errorf("fgn: a pair of paths of n = %d needs a complex buffer of m = %d values (%s) and as much "+
+			"again for the FFT; %s of %s free on %s", n, m, tensor.HumanBytes(pairBytes), tensor.HumanBytes(max(free, 0)),
 			tensor.HumanBytes(total), b.dev.Name())
 	}
 	chunk := min(want, fit)
 	if ok {
-		if int64(old.Len()) >= chunk*perPath {
+		if int64(old.Len()) >= elems(chunk) {
 			return old, int(chunk), nil
 		}
 		// Queued launches of earlier calls may still use the old buffer: drop drains first.
@@ -170,12 +173,13 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 			return nil, 0, fmt.Errorf("fgn: %w", err)
 		}
 	}
-	if err := b.ensureFree(2*chunk*pathBytes + fgnHeadroom); err != nil {
+	bytes := elems(chunk) * int64(dt.Size())
+	if err := b.ensureFree(2*bytes + fgnHeadroom); err != nil {
 		return nil, 0, fmt.Errorf("fgn: %w", err)
 	}
-	t, err := b.scratch.get(name, dt, int(chunk*perPath))
+	t, err := b.scratch.get(name, dt, int(elems(chunk)))
 	if err != nil {
-		return nil, 0, fmt.Errorf("fgn: scratch for %d paths of m = %d complex values: %w", chunk, m, err)
+		return nil, 0, fmt.Errorf("fgn: scratch for %d paths of m = %d complex values (two per transform): %w", chunk, m, err)
 	}
 	return t, int(chunk), nil
 }

@@ -33,7 +33,9 @@ import (
 //   - the final rounding of a float32 output, 2^-24 of |x_k| on each side.
 //
 // So |gpu − ref| ≤ σ‖V_i‖₂·(4·log2(m)·u + 2e-6 or 5e-14) + 2^-23·|ref| (f32; 2^-52·|ref| for f64),
-// with ‖V_i‖₂ computed per path from the reference's normals.
+// with ‖V_i‖₂ computed from the reference's normals as the norm of the signal the GPU transforms:
+// paths 2q and 2q + 1 share one, V_{2q} + i V_{2q+1} (kernels/fgn.cu), whose packing and FFT
+// round relative to (‖V_{2q}‖₂² + ‖V_{2q+1}‖₂²)^½ (optest.FGNRowNorms), ≈ √2 times a path's own.
 //
 // Paths. fgn_path sums the unrounded increments in double in a fixed order (kernels/fgn.cu) in
 // which B_k passes through at most 13 + 40·⌊k/256⌋ double roundings, each of a sum of consecutive
@@ -210,8 +212,8 @@ func TestFGNParity(t *testing.T) {
 	errs.log(t, "fgn")
 }
 
-// Paths processed in chunks (a scratch cap of 3 paths forces 4 chunks of 10 paths) give the same
-// numbers as the reference, and as one unchunked call.
+// Paths processed in chunks (a scratch cap of 2 pairs of paths forces chunks of 4, 4 and 2 of 10
+// paths) give the same numbers as the reference, and as one unchunked call.
 func TestFGNChunks(t *testing.T) {
 	lvLeakCheck(t)
 	const n, paths = 1000, 10
@@ -227,12 +229,12 @@ func TestFGNChunks(t *testing.T) {
 		chunked := func() []float64 {
 			old := fgnMaxScratchBytes
 			defer func() { fgnMaxScratchBytes = old }()
-			fgnMaxScratchBytes = 3*int64(2*m*dt.Size()) + 1
+			fgnMaxScratchBytes = 2*int64(2*m*dt.Size()) + 1
 			return fgnGPU(t, b, dt, p, paths, form, d)
 		}()
 		scratch := b.(*Backend).scratch.held("fgn scratch", dt)
 		require.NotNil(t, scratch)
-		assert.Equal(t, 3*2*m, scratch.Len(), "%v: the scratch holds 3 paths", dt)
+		assert.Equal(t, 2*2*m, scratch.Len(), "%v: the scratch holds 2 pairs of paths", dt)
 
 		ref := fgnCPU(t, dt, p, paths, form, d)
 		norms := fgnRowNorms(t, dt, p, paths, form.Scale(0.7, n), d)
@@ -249,21 +251,21 @@ func TestFGNChunks(t *testing.T) {
 	}
 }
 
-// When not even one path's buffer fits in the free memory, FGN says how much it needs.
+// When not even one pair of paths' buffer fits in the free memory, FGN says how much it needs.
 func TestFGNOutOfMemory(t *testing.T) {
 	lvLeakCheck(t)
 	old := freeMemory
 	t.Cleanup(func() { freeMemory = old })
 	freeMemory = func(*Backend) (int64, int64, error) { return fgnHeadroom + 1<<20, 80 << 30, nil }
 	b := lvBackend(t)
-	p, err := ops.NewFGNPlan(0.4, 1<<16) // one path: 2^17 complex values, 1 MiB in f32
+	p, err := ops.NewFGNPlan(0.4, 1<<16) // one pair of paths: 2^17 complex values, 1 MiB in f32
 	require.NoError(t, err)
 	dst, err := tensor.New(gpu, tensor.F32, 2, 1<<16)
 	require.NoError(t, err)
 	defer dst.Close()
 	err = b.FGN(dst, p, ops.FGNForm{}, ops.Draw{Seed: 1})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "fgn: one path of n = 65536 needs a complex buffer of m = 131072 values (1.0 MiB)")
+	assert.Contains(t, err.Error(), "fgn: a pair of paths of n = 65536 needs a complex buffer of m = 131072 values (1.0 MiB)")
 }
 
 // Arguments are validated as on the CPU (host destination, wrong width, nil plan).

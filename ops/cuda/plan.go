@@ -461,20 +461,24 @@ const fgnHeadroom = 64 << 20
 // fgnScanThreads is the block size of fgn_path (FGN_SCAN_THREADS in kernels/fgn.cu).
 const fgnScanThreads = 256
 
-// fgnWantPaths is how many paths one FGN chunk should hold: all of them, or as many as a scratch
-// of maxScratch bytes holds (at least one). A path takes m complex values.
+// FGN transforms two paths as one complex signal of m values (kernels/fgn.cu): a chunk of c paths
+// takes fgnPairs(c) signals.
+func fgnPairs(paths int64) int64 { return (paths + 1) / 2 }
+
+// fgnWantPaths is how many paths one FGN chunk should hold: all of them, or as many pairs as a
+// scratch of maxScratch bytes holds (at least one pair), never more than paths.
 func fgnWantPaths(paths, m int, dt tensor.DType, maxScratch int64) int64 {
-	pathBytes := int64(2*m) * int64(dt.Size())
-	want := int64(paths)
-	if capPaths := maxScratch / pathBytes; want > capPaths {
-		want = max(capPaths, 1)
+	pairBytes := int64(2*m) * int64(dt.Size())
+	want := fgnPairs(int64(paths))
+	if capPairs := maxScratch / pairBytes; want > capPairs {
+		want = max(capPairs, 1)
 	}
-	return want
+	return min(2*want, int64(paths))
 }
 
-// fgnFitPaths is how many paths fit in free bytes of device memory: half of it less fgnHeadroom
-// (the FFT's scratch takes as much again); 0 when not one does.
+// fgnFitPaths is how many paths (an even number) fit in free bytes of device memory: the pairs that
+// half of it less fgnHeadroom holds (the FFT's scratch takes as much again); 0 when not one does.
 func fgnFitPaths(m int, dt tensor.DType, free int64) int64 {
-	pathBytes := int64(2*m) * int64(dt.Size())
-	return max((free-fgnHeadroom)/2/pathBytes, 0)
+	pairBytes := int64(2*m) * int64(dt.Size())
+	return 2 * max((free-fgnHeadroom)/2/pairBytes, 0)
 }

@@ -247,14 +247,19 @@ func TestPlanEmpiricalLayout(t *testing.T) {
 	assert.Equal(t, 3, l.splits)
 }
 
-// fGn chunks (the plan): all paths when they fit, the scratch cap and half the free memory otherwise.
+// fGn chunks (the plan): all paths when they fit, else whole pairs of paths (one complex signal
+// each) within the scratch cap and half the free memory.
 func TestPlanFGNChunks(t *testing.T) {
 	const m = 1 << 10
-	pathBytes := int64(2 * m * 4)
+	pairBytes := int64(2 * m * 4)
 	assert.Equal(t, int64(100), fgnWantPaths(100, m, tensor.F32, 1<<30))
-	assert.Equal(t, int64(3), fgnWantPaths(100, m, tensor.F32, 3*pathBytes+1))
-	assert.Equal(t, int64(1), fgnWantPaths(100, m, tensor.F32, 1), "at least one path")
-	assert.Equal(t, int64(5), fgnFitPaths(m, tensor.F32, fgnHeadroom+10*pathBytes))
+	assert.Equal(t, int64(101), fgnWantPaths(101, m, tensor.F32, 51*pairBytes), "an odd count in one chunk")
+	assert.Equal(t, int64(100), fgnWantPaths(101, m, tensor.F32, 50*pairBytes+1), "else whole pairs")
+	assert.Equal(t, int64(6), fgnWantPaths(100, m, tensor.F32, 3*pairBytes+1))
+	assert.Equal(t, int64(2), fgnWantPaths(100, m, tensor.F32, 1), "at least one pair")
+	assert.Equal(t, int64(1), fgnWantPaths(1, m, tensor.F32, 1), "never more than the paths")
+	assert.Equal(t, int64(10), fgnFitPaths(m, tensor.F32, fgnHeadroom+10*pairBytes))
+	assert.Equal(t, int64(8), fgnFitPaths(m, tensor.F32, fgnHeadroom+9*pairBytes), "whole pairs")
 	assert.Equal(t, int64(0), fgnFitPaths(m, tensor.F32, fgnHeadroom))
 	assert.Equal(t, int64(0), fgnFitPaths(m, tensor.F32, 0), "no negative count")
 }

@@ -217,8 +217,9 @@ func CheckFFT(b ops.Backend, dt tensor.DType, batch, n int) error {
 //     5e-14·‖V‖₂ (float64);
 //   - the final rounding of the stored value, u·|x_k| on each side.
 //
-// Increments: |got − ref| ≤ FGNRtol(dt, m)·σ‖V_i‖₂ + 2u·|ref|, ‖V_i‖₂ computed per path from the
-// reference's normals.
+// Increments: |got − ref| ≤ FGNRtol(dt, m)·σ‖V_i‖₂ + 2u·|ref|, ‖V_i‖₂ computed from the
+// reference's normals for the pair of paths i belongs to (FGNRowNorms: a backend may transform two
+// paths as one complex signal).
 //
 // Paths (B_{k+1} = Σ_{l≤k} x_l, S_k = Σ_{l≤k} |x_l|), to first order in u:
 //   - the increments a backend sums: each within the increment bound of σZ_l, plus its own
@@ -250,7 +251,11 @@ var (
 	FGNForms   = []ops.FGNForm{{}, {Horizon: 2}, {Path: true}, {Horizon: 2, Path: true}}
 )
 
-// FGNRowNorms returns σ·‖V_i‖₂ for every path of the draw (dt's normal stream).
+// FGNRowNorms returns, for every path of the draw (dt's normal stream), σ·‖V‖₂ of the transform
+// that carries it when paths are transformed in pairs, σ·(‖V_{2q}‖₂² + ‖V_{2q+1}‖₂²)^½ for paths
+// 2q and 2q + 1 (σ‖V_{2q}‖₂ for a last path without partner): a backend may transform
+// V_{2q} + i V_{2q+1} as one complex signal (ops/cuda does), whose rounding is relative to that
+// norm, at most √2 times the larger path norm (and about that for paths of equal statistics).
 func FGNRowNorms(dt tensor.DType, p *ops.FGNPlan, paths int, sigma float64, d ops.Draw) ([]float64, error) {
 	ne := p.EmbedSize()
 	s := p.SqrtEigenvalues()
@@ -265,7 +270,15 @@ func FGNRowNorms(dt tensor.DType, p *ops.FGNPlan, paths int, sigma float64, d op
 		for j := 1; j < ne; j++ {
 			ss += s[j] * s[j] * (row[2*j]*row[2*j] + row[2*j+1]*row[2*j+1]) // |V_j|² + |V_{m−j}|²
 		}
-		out[i] = sigma * math.Sqrt(ss)
+		out[i] = ss
+	}
+	for q := 0; q < paths; q += 2 {
+		ss := out[q]
+		if q+1 < paths {
+			ss += out[q+1]
+			out[q+1] = sigma * math.Sqrt(ss)
+		}
+		out[q] = sigma * math.Sqrt(ss)
 	}
 	return out, nil
 }
