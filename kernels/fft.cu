@@ -48,12 +48,17 @@
 //
 // Kernels (T = float: _f32, T = double: _f64; every parameter is 8 bytes wide):
 //
-//   fft_r<R>_<T>(dst, src, tw, batch, n, ns, flags, scale),  R = 2, 4, …, 4096 (float) / 2048
+//   fft_r<R>_<T>(dst, src, tw, batch, n, ns, flags, scale, xout, nout, paths),
+//     R = 2, 4, …, 4096 (float) / 2048
 //     One pass of radix R over batch signals of length n (R divides n) with Ns = ns: src (T2*)
 //     to dst (T2*), which may be src only when n == R (a single pass reads its whole tile before
 //     writing it and tiles are disjoint). tw is the quarter-wave table (N_tw/4 T2 values).
 //     flags bit 0 conjugates the input, bit 1 the output; every output is multiplied by scale
-//     (1, or 1/n: exact). A multi-pass plan needs n/R ≥ C and, for ns > 1, ns ≥ C (the columns
+//     (1, or 1/n: exact; for fGn the noise scale, rounded to T). In float, with xout not null
+//     the pass is the last of a multi-pass plan (ns > 1) and writes no complex output: value
+//     k < nout of signal b goes to xout[2b, k] (real part) and xout[2b + 1, k] (imaginary part,
+//     when 2b + 1 < paths), xout being a (paths, nout) matrix of T — fGn's two paths per transform
+//     (fgn.cu); dst is not touched. Double passes and single passes ignore xout. A multi-pass plan needs n/R ≥ C and, for ns > 1, ns ≥ C (the columns
 //     of a tile stay within one signal and one run of the output).
 //
 // Launch: 512 threads (float) or 256 (double), any grid: blocks stride over tiles of C columns
@@ -353,9 +358,30 @@ __device__ __forceinline__ C2<T> conj_if(C2<T> a, bool conj) {
     return conj ? cx<T>(a.x, -a.y) : a;
 }
 
+// Extract: the alternative output of a multi-pass plan's last pass (xout not null): the values
+// k < nout of signal b go, real part and imaginary part, to rows 2b and 2b + 1 (when 2b + 1 <
+// paths) of the real matrix xout (paths, nout), instead of signal b of dst — fGn's two paths per
+// transform (fgn.cu). Built into the float passes only: in double the widest passes (R = 1024,
+// 2048) would exceed their 128 registers and spill, so double entries ignore xout.
+template <typename T>
+struct Extract {
+    static constexpr bool kBuilt = sizeof(T) == 4;
+    T* xout;
+    long long nout, paths;
+    __device__ __forceinline__ void put(long long b, long long k, C2<T> v) const {
+        if (k < nout) {
+            xout[2 * b * nout + k] = v.x;
+            if (2 * b + 1 < paths) {
+                xout[(2 * b + 1) * nout + k] = v.y;
+            }
+        }
+    }
+};
+
 template <typename T, int LOGR>
 __device__ __forceinline__ void fft_pass(C2<T>* dst, const C2<T>* src, const C2<T>* __restrict__ tw, long long batch,
-                                         long long n, long long ns, long long flags, double scale) {
+                                         long long n, long long ns, long long flags, double scale,
+                                         const Extract<T> ex) {
     using S = Shape<T, LOGR>;
     constexpr int E = S::kE, R = S::kR, RT = S::kRT, C = S::kC, TPB = S::kThreads;
     __shared__ T sbuf[S::kTile];
@@ -422,9 +448,15 @@ __device__ __forceinline__ void fft_pass(C2<T>* dst, const C2<T>* src, const C2<
         // ---- store: v[m] is output k = t + m·R/E of column c ----
         if (multi && ns > 1) {
             const long long b = g0 / cols, j = g0 - b * cols + c;
-            C2<T>* out = dst + b * n + ((j & ~(ns - 1)) << LOGR) + (j & (ns - 1));
+            const long long k0 = ((j & ~(ns - 1)) << LOGR) + (j & (ns - 1));
+            if (Extract<T>::kBuilt && ex.xout != nullptr) {
 #pragma unroll
-            for (int m = 0; m < E; ++m) out[static_cast<long long>(t + m * RT) * ns] = v[m];
+                for (int m = 0; m < E; ++m) ex.put(b, k0 + static_cast<long long>(t + m * RT) * ns, v[m]);
+            } else {
+                C2<T>* out = dst + b * n + k0;
+#pragma unroll
+                for (int m = 0; m < E; ++m) out[static_cast<long long>(t + m * RT) * ns] = v[m];
+            }
         } else if (!multi && direct) {
             if (g0 + c < ncols) {
                 C2<T>* out = dst + (g0 + c) * R;
@@ -452,8 +484,9 @@ __device__ __forceinline__ void fft_pass(C2<T>* dst, const C2<T>* src, const C2<
 #define FFT_PASS(LOGR, R, T, SUFFIX)                                                                       \
     extern "C" __global__ void __launch_bounds__(1 << Traits<T>::kLogThreads, 2)                           \
         fft_r##R##_##SUFFIX(C2<T>* dst, const C2<T>* src, const C2<T>* tw, long long batch, long long n, \
-                            long long ns, long long flags, double scale) {                                \
-        fft_pass<T, LOGR>(dst, src, tw, batch, n, ns, flags, scale);                                       \
+                            long long ns, long long flags, double scale, T* xout, long long nout,        \
+                            long long paths) {                                                             \
+        fft_pass<T, LOGR>(dst, src, tw, batch, n, ns, flags, scale, Extract<T>{xout, nout, paths});       \
     }
 
 #define FFT_PASSES(T, SUFFIX)         \

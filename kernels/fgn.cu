@@ -6,10 +6,13 @@
 //                      V^{2q} alone), written as interleaved complex values into buf (pairs, m),
 //                      from the paths' normals drawn in the kernel exactly as kernels/random.cu
 //                      draws them (bit-identical words and uniforms, Box-Muller in T);
-//   (batched FFT)      buf <- FFT(buf), forward, unnormalised, in place (ops/cuda fft);
-//   fgn_increments_<T> dst[2q, k] = scale * Re buf[q, k] and dst[2q + 1, k] = scale * Im buf[q, k],
-//                      k < n; or
-//   fgn_path_<T>       the running sums of the same values (a block scan per path).
+//   (batched FFT)      buf <- FFT(buf), forward, unnormalised (ops/cuda fft); for float
+//                      increments of a multi-pass plan its last pass writes dst[2q, k] =
+//                      scale * Re and dst[2q + 1, k] = scale * Im of value k < n of pair q's
+//                      transform (fft.cu, Extract) and nothing else; otherwise it transforms buf
+//                      in place, then
+//   fgn_increments_<T> writes those values from buf, or
+//   fgn_path_<T>       writes the running sums of the same values (a block scan per path).
 //
 // Two paths per transform: V is Hermitian, so FFT(V) is real, and FFT(V^a + i V^b) =
 // FFT(V^a) + i FFT(V^b) carries path a in its real and path b in its imaginary part — half the
@@ -132,7 +135,8 @@ __device__ __forceinline__ T path_part(const typename Cplx<T>::type* __restrict_
     return (i & 1) != 0 ? v.y : v.x;
 }
 
-// fgn_increments: dst[i, k] = scale * path_part(buf, i, m, k) for k < n, scale rounded to T once.
+// fgn_increments: dst[i, k] = scale * path_part(buf, i, m, k) for k < n, scale rounded to T once
+// (the plans whose FFT cannot write the increments itself: double, or a single pass).
 template <typename T>
 __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
                                                const typename Cplx<T>::type* __restrict__ buf,

@@ -98,6 +98,8 @@ type (
 		Dst, Src, TW        *tensor.Tensor
 		Batch, N, NS, Flags int64
 		Scale               float64
+		XOut                *tensor.Tensor // nil: the complex output dst
+		NOut, Paths         int64
 	}
 	// fgn_spectrum_<dt> (fgn.cu)
 	fgnSpectrumArgs struct {

@@ -39,13 +39,28 @@ func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error {
 	if err := ops.CheckFFT(b.dev, dst, src); err != nil {
 		return err
 	}
-	return b.fft(dst, src, src.Dim(0), src.Dim(1), inverse)
+	return b.fft(dst, src, src.Dim(0), src.Dim(1), inverse, nil)
+}
+
+// fftExtracts reports whether a transform of n points in dt can end with an extraction: float
+// multi-pass plans (kernels/fft.cu Extract).
+func fftExtracts(dt tensor.DType, n int) bool { return dt == tensor.F32 && n > 1<<fftLogTile(dt) }
+
+// fftExtract is the alternative output of a plan's last pass (kernels/fft.cu Extract): values
+// k < N of signal s go to rows 2s (real part) and 2s + 1 (imaginary part, when it exists) of Out,
+// a (Paths, N) device matrix, scaled by Scale (rounded to the dtype); the buffer keeps the last
+// pass's input, not the transform.
+type fftExtract struct {
+	Out      *tensor.Tensor
+	N, Paths int
+	Scale    float64
 }
 
 // fftBatch transforms batch signals of length n held in buf (a device tensor of either dtype with
 // batch·n·2 elements, any shape: signal b's value j at elements 2(b·n + j), 2(b·n + j) + 1) in
-// place, forward or inverse, exactly as FFT does. It is for ops that hold the backend (FGN).
-func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool) error {
+// place, forward or inverse, exactly as FFT does; with ex, forward only, the transform's values go
+// to ex instead (fftExtract). It is for ops that hold the backend (FGN).
+func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool, ex *fftExtract) error {
 	if buf == nil || buf.Closed() {
 		return fmt.Errorf("fft: buffer is nil or closed")
 	}
@@ -59,11 +74,23 @@ func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool) error
 		return fmt.Errorf("fft: buffer of %d elements does not hold batch = %d signals of n = %d complex values",
 			buf.Len(), batch, n)
 	}
-	return b.fft(buf, buf, batch, n, inverse)
+	if ex != nil {
+		if !fftExtracts(buf.DType(), n) {
+			return fmt.Errorf("fft: an extraction needs a float transform of more than one pass (n > %d), not n = %d in %v",
+				1<<fftLogTile(tensor.F32), n, buf.DType())
+		}
+		if inverse || ex.Out == nil || ex.Out.Closed() || ex.Out.Device() != tensor.Device(b.dev) ||
+			ex.Out.DType() != buf.DType() || ex.N < 1 || ex.N > n || ex.Paths < 2*batch-1 || ex.Paths > 2*batch ||
+			ex.Out.Len() != ex.Paths*ex.N {
+			return fmt.Errorf("fft: extraction of %d values into %d rows of a %v does not match batch = %d, n = %d, %v",
+				ex.N, ex.Paths, ex.Out, batch, n, buf.DType())
+		}
+	}
+	return b.fft(buf, buf, batch, n, inverse, ex)
 }
 
 // fft runs the plan for validated arguments.
-func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error {
+func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool, ex *fftExtract) error {
 	dt := src.DType()
 	wrap := func(err error) error {
 		return fmt.Errorf("fft (batch=%d, n=%d, %v, inverse=%v): %w", batch, n, dt, inverse, err)
@@ -81,7 +108,7 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 	if !inPlace && ps < pd+bytes && pd < ps+bytes {
 		return wrap(fmt.Errorf("dst and src overlap without being the same tensor"))
 	}
-	if n == 1 { // the identity (the inverse's 1/n is 1)
+	if n == 1 && ex == nil { // the identity (the inverse's 1/n is 1)
 		if inPlace {
 			return nil
 		}
@@ -113,7 +140,8 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 	}
 	// Pass i writes dst when the passes after it number an even count, else the scratch; in place,
 	// pass 0 must not write the data it reads, so the passes alternate scratch, dst, … and an odd
-	// count ends with a copy.
+	// count ends with a copy. With an extraction the last pass writes ex.Out, so the passes before
+	// it alternate scratch, dst, … whatever their count.
 	p := len(plan)
 	in := src
 	ns := int64(1)
@@ -121,26 +149,32 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool) error
 		out := dst
 		switch {
 		case p == 1:
+		case ex != nil && i < p-1:
+			if i%2 == 0 {
+				out = scratch
+			}
+		case ex != nil:
 		case inPlace && i%2 == 0, !inPlace && (p-1-i)%2 == 1:
 			out = scratch
 		}
-		var flags int64
-		scale := 1.0
+		args := fftArgs{Dst: out, Src: in, TW: tw, Batch: int64(batch), N: int64(n), NS: ns, Scale: 1}
 		if inverse && i == 0 {
-			flags |= 1
+			args.Flags |= 1
 		}
 		if inverse && i == p-1 {
-			flags |= 2
-			scale = 1 / float64(n)
+			args.Flags |= 2
+			args.Scale = 1 / float64(n)
 		}
-		if err := b.launch(kernels[i], fftGrid(b.sms(), dt, batch, n, logr), fftArgs{Dst: out, Src: in, TW: tw,
-			Batch: int64(batch), N: int64(n), NS: ns, Flags: flags, Scale: scale}); err != nil {
+		if ex != nil && i == p-1 {
+			args.XOut, args.NOut, args.Paths, args.Scale = ex.Out, int64(ex.N), int64(ex.Paths), ex.Scale
+		}
+		if err := b.launch(kernels[i], fftGrid(b.sms(), dt, batch, n, logr), args); err != nil {
 			return wrap(err)
 		}
 		in = out
 		ns <<= logr
 	}
-	if in != dst {
+	if in != dst && ex == nil {
 		view, err := in.View(0, dst.Shape()...)
 		if err != nil {
 			return wrap(err)

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/optest"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -250,7 +251,7 @@ func TestFFTBatchHelper(t *testing.T) {
 				viaFFT := lvDevice(t, dt, vals, c.batch, c.n, 2)
 				require.NoError(t, b.FFT(viaFFT, viaFFT, inverse))
 				flat := lvDevice(t, dt, vals, 2*c.batch*c.n)
-				require.NoError(t, b.fftBatch(flat, c.batch, c.n, inverse))
+				require.NoError(t, b.fftBatch(flat, c.batch, c.n, inverse, nil))
 				assert.Equal(t, lvValues(t, viaFFT), lvValues(t, flat), "%v %+v inverse=%v", dt, c, inverse)
 				viaFFT.Close()
 				flat.Close()
@@ -277,14 +278,96 @@ func TestFFTBatchHelper(t *testing.T) {
 		{"wrong size", buf, 2, 8, "does not hold batch = 2 signals of n = 8"},
 		{"negative batch", buf, -1, 8, "does not hold"},
 	} {
-		err := b.fftBatch(c.buf, c.batch, c.n, false)
+		err := b.fftBatch(c.buf, c.batch, c.n, false, nil)
 		if assert.Error(t, err, c.name) {
 			assert.Contains(t, err.Error(), c.want, c.name)
 		}
 	}
 	empty, err := buf.View(0, 0)
 	require.NoError(t, err)
-	assert.NoError(t, b.fftBatch(empty, 0, 1, false), "an empty batch in an empty buffer")
+	assert.NoError(t, b.fftBatch(empty, 0, 1, false, nil), "an empty batch in an empty buffer")
+}
+
+// fftBatch with an extraction (fGn's increments): the last pass writes value k < N of signal s,
+// scaled, to rows 2s (real part) and 2s + 1 (imaginary part, absent for the last signal of an odd
+// row count) of the output and nothing else — the same bits as the scaled complex transform, for
+// float two-pass plans (and a three-pass one on a GPU), inside guard bands. Double transforms,
+// single passes and mismatched extractions are refused.
+func TestFFTBatchExtract(t *testing.T) {
+	be := backend(t)
+	defer be.Close()
+	b := be.(*Backend)
+	const scale = 0.37
+	type extractCase struct{ batch, n, nout, paths int }
+	cases := []extractCase{{1, 8192, 1, 1}, {3, 8192, 8192, 5}, {2, 1 << 15, 20000, 4}, {2, 1 << 15, 3, 3}}
+	if !emulated {
+		cases = append(cases, extractCase{1, 1 << 23, 1<<22 + 3, 2})
+	}
+	for _, c := range cases {
+		what := fmt.Sprintf("%+v", c)
+		vals := fftInput(tensor.F32, uint64(c.n+c.batch), c.batch, c.n)
+		full := lvDevice(t, tensor.F32, vals, 2*c.batch*c.n)
+		require.NoError(t, b.fftBatch(full, c.batch, c.n, false, nil), what)
+		ref := lvValues(t, full)
+		full.Close()
+		want := make([]float64, c.paths*c.nout)
+		for r := range c.paths {
+			for k := range c.nout {
+				want[r*c.nout+k] = float64(float32(ref[2*((r/2)*c.n+k)+r%2] * float64(float32(scale))))
+			}
+		}
+		buf := lvDevice(t, tensor.F32, vals, 2*c.batch*c.n)
+		g, err := optest.NewGuarded(gpu, 64, tensor.F32, nil, c.paths, c.nout)
+		require.NoError(t, err)
+		require.NoError(t, b.fftBatch(buf, c.batch, c.n, false, &fftExtract{Out: g.View(), N: c.nout, Paths: c.paths, Scale: scale}), what)
+		require.NoError(t, gpu.Synchronize())
+		got, err := g.Values("extraction")
+		require.NoError(t, err, what)
+		assert.True(t, lvSame(want, got), "%s: the extraction differs from the scaled transform", what)
+		g.Close()
+		buf.Close()
+	}
+	const n = 8192
+	buf, err := tensor.New(gpu, tensor.F32, 2*3*n)
+	require.NoError(t, err)
+	defer buf.Close()
+	buf64, err := tensor.New(gpu, tensor.F64, 2*3*n)
+	require.NoError(t, err)
+	defer buf64.Close()
+	short, err := buf.View(0, 2*3*4096)
+	require.NoError(t, err)
+	out, err := tensor.New(gpu, tensor.F32, 6, n)
+	require.NoError(t, err)
+	defer out.Close()
+	out64, err := tensor.New(gpu, tensor.F64, 6, n)
+	require.NoError(t, err)
+	defer out64.Close()
+	for _, c := range []struct {
+		name     string
+		buf      *tensor.Tensor
+		n        int
+		inverse  bool
+		ex       fftExtract
+		wantText string
+	}{
+		{"fits", buf, n, false, fftExtract{Out: out, N: n, Paths: 6}, ""},
+		{"double", buf64, n, false, fftExtract{Out: out64, N: n, Paths: 6}, "needs a float transform of more than one pass"},
+		{"one pass", short, 4096, false, fftExtract{Out: out, N: 4096, Paths: 6}, "needs a float transform of more than one pass"},
+		{"inverse", buf, n, true, fftExtract{Out: out, N: n, Paths: 6}, "does not match"},
+		{"nil output", buf, n, false, fftExtract{N: n, Paths: 6}, "does not match"},
+		{"dtype", buf, n, false, fftExtract{Out: out64, N: n, Paths: 6}, "does not match"},
+		{"too many values", buf, n, false, fftExtract{Out: out, N: n + 1, Paths: 6}, "does not match"},
+		{"too many rows", buf, n, false, fftExtract{Out: out, N: n, Paths: 7}, "does not match"},
+		{"too few rows", buf, n, false, fftExtract{Out: out, N: n, Paths: 4}, "does not match"},
+		{"size", buf, n, false, fftExtract{Out: out, N: n / 2, Paths: 6}, "does not match"},
+	} {
+		err := b.fftBatch(c.buf, 3, c.n, c.inverse, &c.ex)
+		if c.wantText == "" {
+			assert.NoError(t, err, c.name)
+		} else {
+			assert.ErrorContains(t, err, c.wantText, c.name)
+		}
+	}
 }
 
 // Arguments the GPU path refuses beyond ops.CheckFFT (whose errors the CPU tests cover): data not

@@ -16,8 +16,10 @@ import (
 // V^{2q} + i V^{2q+1} of their Hermitian vectors V = w∘W into a complex scratch buffer (pairs, m)
 // from the normals it draws itself (the draw layout of Backend.Normal, so the numbers are those of
 // the CPU reference); fftBatch transforms it in place (forward, unnormalised), which leaves path 2q
-// in the real and path 2q + 1 in the imaginary parts (FFT(V) is real); fgn_increments or fgn_path
-// writes the first n values, scaled by (T/n)^H, or their running sums. Everything runs in the
+// in the real and path 2q + 1 in the imaginary parts (FFT(V) is real). The increments, the first
+// n values scaled by (T/n)^H, are written by the FFT's last pass itself (fftExtract, float
+// transforms of more than one pass), with no complex output; otherwise the FFT's output stays in
+// the buffer and fgn_increments writes them, or fgn_path their running sums. Everything runs in the
 // destination's precision (the FFT of a float32 destination is a float32 FFT).
 //
 // Memory. The weights w (n_e + 1 values per (H, n_e) and dtype, see fgnWeights) are uploaded once
@@ -58,13 +60,18 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 	if err != nil {
 		return wrap(err)
 	}
+	// Float increments of a multi-pass transform come from the FFT's last pass (fftExtract);
+	// otherwise a finishing kernel reads the transformed buffer.
+	fused := !form.Path && fftExtracts(dt, m)
 	finish := "fgn_increments"
 	if form.Path {
 		finish = "fgn_path"
 	}
-	kFinish, err := b.typedKernel("fgn", finish, dt)
-	if err != nil {
-		return wrap(err)
+	var kFinish tensor.Kernel
+	if !fused {
+		if kFinish, err = b.typedKernel("fgn", finish, dt); err != nil {
+			return wrap(err)
+		}
 	}
 	w, err := b.fgnWeights(p, dt)
 	if err != nil {
@@ -92,11 +99,17 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		if err != nil {
 			return wrap(fmt.Errorf("spectrum of paths %d..%d: %w", first, first+rows, err))
 		}
-		if err := b.fftBatch(buf, pairs, m, false); err != nil {
-			return wrap(err)
-		}
 		out, err := dst.View(first*n, rows, n)
 		if err != nil {
+			return wrap(err)
+		}
+		if fused {
+			if err := b.fftBatch(buf, pairs, m, false, &fftExtract{Out: out, N: n, Paths: rows, Scale: scale}); err != nil {
+				return wrap(err)
+			}
+			continue
+		}
+		if err := b.fftBatch(buf, pairs, m, false, nil); err != nil {
 			return wrap(err)
 		}
 		cfg := b.gridFor(int64(rows) * int64(n))
