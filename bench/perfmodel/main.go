@@ -1,0 +1,79 @@
+// Command perfmodel prints the paper performance model of the kernels on the benchmark workloads:
+// for each workload the kernel entries the launch planners pick, their registers, spills, shared
+// memory and occupancy on an A100 (sm_80) and an H100 (sm_90) from ptxas -v, the hot loops'
+// instruction mix from cuobjdump -sass, roofline bounds and a predicted time range. Everything
+// it prints is a prediction, not a measurement. It runs from the repository root (make
+// perf-model) and needs ptxas and cuobjdump (PTXAS, CUOBJDUMP override the names).
+//
+//	go run ./bench/perfmodel                     the tables, markdown, on standard output
+//	go run ./bench/perfmodel -o FILE             the same into FILE, as the section of bench/RESULTS.md
+//	go run ./bench/perfmodel -loops gmm:gmm_score_warp1_f32[:sm_80]
+//	                                             every loop of one entry with its paths and mix
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+func main() {
+	loops := flag.String("loops", "", "list the loops of `module:entry[:arch]` and exit")
+	outFile := flag.String("o", "", "write the section for bench/RESULTS.md to `file`")
+	flag.Parse()
+	if err := run(*loops, *outFile); err != nil {
+		fmt.Fprintln(os.Stderr, "perfmodel:", err)
+		os.Exit(1)
+	}
+}
+
+func run(loops, outFile string) error {
+	dir, err := os.MkdirTemp("", "perfmodel")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	tc := &toolchain{ptxas: mustEnv("PTXAS", "ptxas"), cuobjdump: mustEnv("CUOBJDUMP", "cuobjdump"), dir: dir,
+		cache: map[string]*assembled{}}
+	for _, tool := range []string{tc.ptxas, tc.cuobjdump} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("%s not found (the CUDA toolkit: make cuda-toolkit): %w", tool, err)
+		}
+	}
+	if loops != "" {
+		p := strings.Split(loops, ":")
+		if len(p) < 2 {
+			return fmt.Errorf("-loops %q: want module:entry[:arch]", loops)
+		}
+		arch := "sm_90"
+		if len(p) > 2 {
+			arch = p[2]
+		}
+		return tc.printLoops(p[0], p[1], arch)
+	}
+	commit := "unknown"
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "status", "--porcelain", "--", "kernels", "ops", "bench/perfmodel", "internal/perfmodel").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			commit += " (with uncommitted changes)"
+		}
+	}
+	date := time.Now().UTC().Format("2006-01-02")
+	var buf bytes.Buffer
+	heading := "#"
+	if outFile != "" {
+		heading = "##"
+	}
+	if err := report(&buf, tc, workloads(), commit, date, heading); err != nil {
+		return err
+	}
+	if outFile != "" {
+		return os.WriteFile(outFile, buf.Bytes(), 0o644)
+	}
+	_, err = os.Stdout.Write(buf.Bytes())
+	return err
+}
