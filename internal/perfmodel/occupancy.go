@@ -56,7 +56,7 @@ type Kernel struct {
 type Occupancy struct {
 	Blocks    int    // resident blocks per SM
 	Warps     int    // resident warps per SM
-	Limit     string // "regs", "smem", "threads" or "blocks": the smallest limit (first on a tie)
+	Limit     string // "regs", "smem", "threads" or "blocks": the smallest limit (the first of these on a tie; smem only when the kernel uses shared memory)
 	ByRegs    int    // blocks/SM allowed by the register file
 	ByShared  int    // blocks/SM allowed by shared memory
 	ByThreads int    // blocks/SM allowed by the resident-warp limit
@@ -95,11 +95,16 @@ func Occupy(g GPU, k Kernel) (Occupancy, error) {
 	if sh := k.StaticShared + k.DynamicShared; sh > 0 {
 		o.ByShared = g.SharedPerSM / (sh + g.ReservedPerBlock)
 	}
-	o.Blocks, o.Limit = o.ByRegs, "regs"
-	for _, c := range []struct {
+	type limit struct {
 		n    int
 		name string
-	}{{o.ByShared, "smem"}, {o.ByThreads, "threads"}, {g.MaxBlocksPerSM, "blocks"}} {
+	}
+	limits := []limit{{o.ByThreads, "threads"}, {g.MaxBlocksPerSM, "blocks"}}
+	if k.StaticShared+k.DynamicShared > 0 {
+		limits = append([]limit{{o.ByShared, "smem"}}, limits...)
+	}
+	o.Blocks, o.Limit = o.ByRegs, "regs"
+	for _, c := range limits {
 		if c.n < o.Blocks {
 			o.Blocks, o.Limit = c.n, c.name
 		}
