@@ -7,6 +7,8 @@
 //
 //	go run ./bench/perfmodel                     the tables, markdown, on standard output
 //	go run ./bench/perfmodel -o FILE             the same into FILE, as the section of bench/RESULTS.md
+//	go run ./bench/perfmodel -update bench/RESULTS.md
+//	                                             replace that section of the file (append it when absent)
 //	go run ./bench/perfmodel -loops gmm:gmm_score_warp1_f32[:sm_80]
 //	                                             every loop of one entry with its paths and mix
 package main
@@ -24,14 +26,15 @@ import (
 func main() {
 	loops := flag.String("loops", "", "list the loops of `module:entry[:arch]` and exit")
 	outFile := flag.String("o", "", "write the section for bench/RESULTS.md to `file`")
+	update := flag.String("update", "", "replace the performance model's section of `file` (bench/RESULTS.md)")
 	flag.Parse()
-	if err := run(*loops, *outFile); err != nil {
+	if err := run(*loops, *outFile, *update); err != nil {
 		fmt.Fprintln(os.Stderr, "perfmodel:", err)
 		os.Exit(1)
 	}
 }
 
-func run(loops, outFile string) error {
+func run(loops, outFile, update string) error {
 	dir, err := os.MkdirTemp("", "perfmodel")
 	if err != nil {
 		return err
@@ -65,7 +68,7 @@ func run(loops, outFile string) error {
 	date := time.Now().UTC().Format("2006-01-02")
 	var buf bytes.Buffer
 	heading := "#"
-	if outFile != "" {
+	if outFile != "" || update != "" {
 		heading = "##"
 	}
 	if err := report(&buf, tc, workloads(), commit, date, heading); err != nil {
@@ -74,6 +77,35 @@ func run(loops, outFile string) error {
 	if outFile != "" {
 		return os.WriteFile(outFile, buf.Bytes(), 0o644)
 	}
+	if update != "" {
+		old, err := os.ReadFile(update)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(update, replaceSection(old, buf.Bytes()), 0o644)
+	}
 	_, err = os.Stdout.Write(buf.Bytes())
 	return err
+}
+
+// sectionTitle starts the performance model's section of bench/RESULTS.md.
+const sectionTitle = "## Performance model (predictions, not measurements)"
+
+// replaceSection returns doc with its performance model section (from its title to the next
+// level-2 heading or the end) replaced by section, or with section appended when doc has none.
+func replaceSection(doc, section []byte) []byte {
+	text := string(doc)
+	start := strings.Index(text, sectionTitle+"\n")
+	if start < 0 {
+		return []byte(strings.TrimRight(text, "\n") + "\n\n" + string(section))
+	}
+	end := len(text)
+	if next := strings.Index(text[start+len(sectionTitle):], "\n## "); next >= 0 {
+		end = start + len(sectionTitle) + next + 1
+	}
+	out := text[:start] + string(section)
+	if end < len(text) {
+		out += "\n" + text[end:]
+	}
+	return []byte(out)
 }

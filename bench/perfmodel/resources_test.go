@@ -130,3 +130,14 @@ ptxas info    : Used 30 registers
 		"normal_f32":   {Regs: 30, Stack: 16, SpillStores: 8, SpillLoads: 12},
 	}, parsePtxas(out))
 }
+
+func TestReplaceSection(t *testing.T) {
+	section := sectionTitle + "\n\nnew\n"
+	doc := "# Results\n\n## Measured\n\nrows\n"
+	appended := string(replaceSection([]byte(doc), []byte(section)))
+	assert.Equal(t, doc+"\n"+section, appended)
+	assert.Equal(t, appended, string(replaceSection([]byte(appended), []byte(section))), "replacing is idempotent")
+
+	middle := "# Results\n\n" + sectionTitle + "\n\nold\nlines\n\n## Later\n\nkept\n"
+	assert.Equal(t, "# Results\n\n"+section+"\n## Later\n\nkept\n", string(replaceSection([]byte(middle), []byte(section))))
+}
