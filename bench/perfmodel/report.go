@@ -138,7 +138,8 @@ func report(out io.Writer, tc *toolchain, ws []workload, commit, date string, he
 		"on %s at commit %s from `ptxas %s -v` and `cuobjdump -sass` of the committed PTX (sm_80 for the A100, "+
 		"sm_90 for the H100), the launch planners of ops/cuda and a table of the workloads in bench/perfmodel/workloads.go. "+
 		"No GPU ran. Measured rows elsewhere on this page take precedence.\n\n", date, commit, tc.version())
-	p("Devices: %s; %s.\n\n", describe(perfmodel.H100), describe(perfmodel.A100))
+	p("Devices: %s; %s (the A100 SXM 80 GB has 2.0 TB/s: its DRAM bounds are 1.29× shorter).\n\n",
+		describe(perfmodel.H100), describe(perfmodel.A100))
 	p("Rules. Occupancy: registers rounded up to %d per thread and %d per warp, %d B of shared memory reserved per block, "+
 		"at most %d warps and %d blocks per SM. Hot loops: backward branches in the SASS; per iteration the shortest and the "+
 		"longest path through the body (nested loops once each) bracket the instructions issued. Bounds: issue = "+
@@ -150,34 +151,36 @@ func report(out io.Writer, tc *toolchain, ws []workload, commit, date string, he
 		perfmodel.H100.MaxWarpsPerSM, perfmodel.H100.MaxBlocksPerSM, perfmodel.DRAMEfficiency)
 
 	p("Predicted times (ms):\n\n")
-	p("| workload | H100 best–worst | H100 limit | A100 best–worst | A100 limit | H100 bounds issue / FP32 / SFU / SHFL / DRAM | counted FLOP/s at H100 best |\n")
+	p("| workload | H100 best–worst | H100 limit | A100 best–worst | A100 limit | H100 bounds issue / FP32 / SFU / SHFL / DRAM | H100 counted FLOP/s (worst–best) |\n")
 	p("|---|---:|---|---:|---|---|---:|\n")
 	for i, w := range ws {
 		h, a := results[i][0], results[i][1]
 		b := h.bounds
 		rate := "—"
 		if w.flop > 0 {
-			rate = fmt.Sprintf("%.2f TFLOP/s (%.0f %% of FP32)", w.flop/h.best/1e12, 100*w.flop/h.best/(perfmodel.H100.FP32TFLOPs*1e12))
+			peak := perfmodel.H100.FP32TFLOPs * 1e12
+			rate = fmt.Sprintf("%.3g–%.3g TFLOP/s (%.0f–%.0f %% of FP32)", w.flop/h.worst/1e12, w.flop/h.best/1e12,
+				100*w.flop/h.worst/peak, 100*w.flop/h.best/peak)
 		}
 		p("| %s | %s–%s | %s | %s–%s | %s | %s / %s / %s / %s / %s | %s |\n", w.name, ms(h.best), ms(h.worst), h.limit,
 			ms(a.best), ms(a.worst), a.limit, ms(b.Issue), ms(b.FP32), ms(b.SFU), ms(b.Shuffle), ms(b.DRAM), rate)
 	}
 	p("\nLaunches the planners choose, and their occupancy (A100 = sm_80, H100 = sm_90):\n\n")
-	p("| workload | entry (×launches) | plan | block | grid H100/A100 | regs sm_80/sm_90 | spill B | smem static+dyn B | blocks/SM A100 (limit) | blocks/SM H100 (limit) | warps/SM A100/H100 (resident) |\n")
-	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	p("| workload | entry (×launches) | plan | block | grid H100/A100 | regs sm_80/sm_90 | spill B | smem static+dyn B | blocks/SM A100 (limit) | blocks/SM H100 (limit) | warps/SM A100/H100 (resident) | H100 ms | A100 ms |\n")
+	p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, w := range ws {
 		h, a := results[i][0], results[i][1]
 		for j := range h.launches {
 			lh, la := h.launches[j], a.launches[j]
-			p("| %s | `%s` ×%d | %s | %d | %d/%d | %d/%d | %d/%d | %d+%d | %d (%s) | %d (%s) | %d/%d (%d/%d) |\n",
+			p("| %s | `%s` ×%d | %s | %d | %d/%d | %d/%d | %d/%d | %d+%d | %d (%s) | %d (%s) | %d/%d (%d/%d) | %s–%s | %s–%s |\n",
 				w.name, lh.l.Entry, lh.l.Count, lh.l.Plan, lh.l.Threads, lh.l.Blocks, la.l.Blocks,
 				la.info.Regs, lh.info.Regs, la.info.SpillStores+la.info.SpillLoads, lh.info.SpillStores+lh.info.SpillLoads,
 				lh.info.StaticShared, lh.l.SharedMem, la.occ.Blocks, la.occ.Limit, lh.occ.Blocks, lh.occ.Limit,
-				la.occ.Warps, lh.occ.Warps, la.resident, lh.resident)
+				la.occ.Warps, lh.occ.Warps, la.resident, lh.resident, ms(lh.best), ms(lh.worst), ms(la.best), ms(la.worst))
 		}
 	}
 	p("\nHot loops in the sm_90 SASS (per warp and iteration; mix on the longest path):\n\n")
-	p("| workload | entry | loop | candidates | instr per iteration: best-case loop shortest – worst-case loop longest (static) | FFMA/FMUL/FADD | MUFU | SHFL | LDS/STS | LDG/STG | BAR | IMAD | FP64 | warp-iterations best–worst |\n")
+	p("| workload | entry | loop | candidates | instr per iteration: shortest path of the best-case loop – longest of the worst-case loop (static bodies) | FFMA/FMUL/FADD | MUFU (EX2) | SHFL | LDS/STS | LDG/STG | BAR | IMAD | FP64 | warp-iterations best–worst |\n")
 	p("|---|---|---|---:|---:|---|---:|---:|---|---|---:|---:|---:|---:|\n")
 	for i, w := range ws {
 		for _, lr := range results[i][0].launches {
@@ -187,16 +190,24 @@ func report(out io.Writer, tc *toolchain, ws []workload, commit, date string, he
 				if r.static[1] != r.static[0] {
 					static += "–" + fmt.Sprint(r.static[1])
 				}
-				p("| %s | `%s` | %s at 0x%x | %d | %d–%d (%s) | %d/%d/%d | %d | %d | %d/%d | %d/%d | %d | %d | %d | %.3g–%.3g |\n",
-					w.name, lr.l.Entry, r.what, r.longAddr[0], r.candidates, r.short.Instrs, r.long.Instrs, static,
-					m["FFMA"], m["FMUL"], m["FADD"], m["MUFU"], m["SHFL"], m["LDS"], m["STS"], m["LDG"], m["STG"],
+				span := fmt.Sprintf("%d at 0x%x (EX2 %d) – %d at 0x%x (EX2 %d)", r.short.Instrs, r.shortAddr[0],
+					r.short.Count("MUFU.EX2"), r.long.Instrs, r.longAddr[0], r.long.Count("MUFU.EX2"))
+				if r.shortAddr == r.longAddr {
+					span = fmt.Sprintf("%d–%d at 0x%x", r.short.Instrs, r.long.Instrs, r.longAddr[0])
+				}
+				p("| %s | `%s` | %s | %d | %s (%s) | %d/%d/%d | %d (%d) | %d | %d/%d | %d/%d | %d | %d | %d | %.3g–%.3g |\n",
+					w.name, lr.l.Entry, r.what, r.candidates, span, static,
+					m["FFMA"], m["FMUL"], m["FADD"], m["MUFU"], r.long.Count("MUFU.EX2"), m["SHFL"], m["LDS"], m["STS"], m["LDG"], m["STG"],
 					m["BAR"], m["IMAD"], m["FP64"], r.itersLo, r.itersHi)
 			}
 		}
 	}
 	p("\nWhere the model is unsure:\n\n")
 	for _, w := range ws {
-		line := "benchmark " + "`" + w.bench + "`"
+		line := "no benchmark of this size"
+		if w.bench != "" {
+			line = "benchmark `" + w.bench + "`"
+		}
 		if w.note != "" {
 			line += "; " + w.note
 		}
