@@ -1,16 +1,3 @@
-// Command perfmodel prints the paper performance model of the kernels on the benchmark workloads:
-// for each workload the kernel entries the launch planners pick, their registers, spills, shared
-// memory and occupancy on an A100 (sm_80) and an H100 (sm_90) from ptxas -v, the hot loops'
-// instruction mix from cuobjdump -sass, roofline bounds and a predicted time range. Everything
-// it prints is a prediction, not a measurement. It runs from the repository root (make
-// perf-model) and needs ptxas and cuobjdump (PTXAS, CUOBJDUMP override the names).
-//
-//	go run ./bench/perfmodel                     the tables, markdown, on standard output
-//	go run ./bench/perfmodel -o FILE             the same into FILE, as the section of bench/RESULTS.md
-//	go run ./bench/perfmodel -update bench/RESULTS.md
-//	                                             replace that section of the file (append it when absent)
-//	go run ./bench/perfmodel -loops gmm:gmm_score_warp1_f32[:sm_80]
-//	                                             every loop of one entry with its paths and mix
 package main
 
 import (
@@ -42,6 +29,9 @@ func run(loops, outFile, update string) error {
 	defer os.RemoveAll(dir)
 	tc := &toolchain{ptxas: mustEnv("PTXAS", "ptxas"), cuobjdump: mustEnv("CUOBJDUMP", "cuobjdump"), dir: dir,
 		cache: map[string]*assembled{}}
+	if _, err := os.Stat("kernels/ptx"); err != nil {
+		return fmt.Errorf("run from the repository root (make perf-model): %w", err)
+	}
 	for _, tool := range []string{tc.ptxas, tc.cuobjdump} {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found (the CUDA toolkit: make cuda-toolkit): %w", tool, err)
