@@ -17,6 +17,9 @@
 #   make gpu-tests     build every cuda-tagged test binary and the benchmark binary into
 #                      build/gpu/, with run.sh to run them on a GPU machine
 #   make bench         CPU benchmarks
+#   make perf-model    the paper performance model of the kernels on the benchmark workloads
+#                      (PREDICTIONS from ptxas -v and cuobjdump -sass, no GPU); UPDATE=1 rewrites
+#                      its section of bench/RESULTS.md (needs ptxas and cuobjdump, else skipped)
 #   make fuzz          every fuzz target for FUZZTIME (default 60s) each, keeping the inputs found
 #                      in testdata/fuzz (which make test replays); not part of make test
 
@@ -39,7 +42,7 @@ EMU_TIMEOUT ?= 30m
 
 include cuda.mk
 
-.PHONY: test test-cpu vet fmt-check test-cuda-compile test-emu test-asan kernel-coverage cuda-toolkit gpu-tests bench fuzz check
+.PHONY: test test-cpu vet fmt-check test-cuda-compile test-emu test-asan kernel-coverage cuda-toolkit gpu-tests bench perf-model fuzz check
 
 test: fmt-check vet test-cpu
 ifeq ($(HAVE_CUDA),yes)
@@ -115,6 +118,17 @@ gpu-tests:
 
 bench:
 	$(GO) test ./bench/ -run '^$$' -bench . -benchtime 1s
+
+# The performance model assembles the committed PTX with ptxas and disassembles it with cuobjdump.
+CUOBJDUMP ?= cuobjdump
+HAVE_SASS_TOOLS := $(shell command -v $(PTXAS) >/dev/null 2>&1 && command -v $(CUOBJDUMP) >/dev/null 2>&1 && echo yes)
+
+perf-model:
+ifeq ($(HAVE_SASS_TOOLS),yes)
+	PTXAS="$(PTXAS)" CUOBJDUMP="$(CUOBJDUMP)" $(GO) run ./bench/perfmodel $(if $(filter 1,$(UPDATE)),-update bench/RESULTS.md)
+else
+	@echo "make perf-model: $(PTXAS) or $(CUOBJDUMP) not found: skipped (make cuda-toolkit installs them)"
+endif
 
 fuzz:
 	sh scripts/fuzz.sh

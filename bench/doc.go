@@ -10,7 +10,8 @@
 //	<op>_test.go           CPU benchmarks of an op family (no build tag)
 //	<op>_cuda_test.go      the same sweeps on the GPU (//go:build cuda)
 //	peers/                 PyTorch and JAX scripts timing the same problems on the same GPU
-//	RESULTS.md             measured tables, each naming device, date and commit
+//	perfmodel/             make perf-model: the kernels' paper performance model (predictions)
+//	RESULTS.md             measured tables, each naming device, date and commit; the model's section
 //	results/               the raw `go test -bench` output behind each table (benchstat input)
 //
 // Benchmark names read <Op>[CUDA]/<dtype>/n=<elements>/dim=<dim>, for example

@@ -1,0 +1,112 @@
+package cuda
+
+import (
+	"fmt"
+	"math/bits"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// PlannedLaunch is one kernel launch of an op as the planners lay it out for a device with a
+// given number of SMs: what reports on the launches (the performance model, bench/perfmodel)
+// need without a device. The launchers use the same planners, so the entries and geometry are
+// the ones a run on such a device makes.
+type PlannedLaunch struct {
+	Module    string // kernels/ptx/<Module>.ptx
+	Entry     string // kernel entry
+	Threads   int    // per block
+	Blocks    int    // blocks in the grid (all dimensions)
+	SharedMem int    // dynamic shared memory per block, bytes
+	Count     int    // how many times the op launches it
+	Plan      string // the planner's choice in words
+}
+
+func blocksOf(c tensor.LaunchConfig) int { return c.Grid[0] * c.Grid[1] * c.Grid[2] }
+
+// PlanGMMScoreLaunch is the launch of GMMScore for n rows of a k-component mixture in dimension d
+// on a device with sms SMs (no per-row levels).
+func PlanGMMScoreLaunch(sms, n, k, d int, kind ops.CovKind, dt tensor.DType) (PlannedLaunch, error) {
+	p, err := planGMM(k, d, kind, dt)
+	if err != nil {
+		return PlannedLaunch{}, err
+	}
+	g := gmmGrid(sms, int64(n), p.rowsPer, p.threads)
+	return PlannedLaunch{Module: "gmm", Entry: "gmm_score_" + p.variant + "_" + dt.String(), Threads: p.threads,
+		Blocks: blocksOf(g), SharedMem: p.sharedMem, Count: 1,
+		Plan: fmt.Sprintf("%s, %d rows per block step, tile of %d components", p.variant, p.rowsPer, p.tile)}, nil
+}
+
+// PlanChainsLaunch is the fused chains launch for n chains of method m on a k-component mixture
+// in dimension d (≤ ops.FusedMaxDim).
+func PlanChainsLaunch(sms, n, k, d int, kind ops.CovKind, m ops.ChainMethod, dt tensor.DType) PlannedLaunch {
+	p := planChains(k, d, kind, dt)
+	g := gmmGrid(sms, int64(n), p.rowsPer, chainsBlock)
+	return PlannedLaunch{Module: "chains", Entry: "chains_" + m.String() + "_" + p.variant + "_" + dt.String(),
+		Threads: chainsBlock, Blocks: blocksOf(g), SharedMem: p.sharedMem, Count: 1,
+		Plan: fmt.Sprintf("%s, %d chains per block step, tile of %d components", p.variant, p.rowsPer, p.tile)}
+}
+
+// PlanEmpiricalLaunches are the launches of EmpiricalScore for n queries against m data points in
+// dimension d with the data resident on the device (one vector output).
+func PlanEmpiricalLaunches(sms, n, m, d int, dt tensor.DType) ([]PlannedLaunch, error) {
+	l, err := planEmpiricalLayout(empiricalProblem{m: m, d: d, n: n, dt: dt, vectors: 1, sms: sms,
+		device: "model", resident: true, free: 1 << 40, total: 1 << 40})
+	if err != nil {
+		return nil, err
+	}
+	rowTiles := (n + empiricalRows - 1) / empiricalRows
+	out := []PlannedLaunch{{Module: "empirical", Entry: "empirical_score_" + dt.String(), Threads: empiricalThreads,
+		Blocks: rowTiles * l.splits, Count: l.chunks,
+		Plan: fmt.Sprintf("%d row tiles × %d splits, %d chunk(s), tiles of %d×%d", rowTiles, l.splits, l.chunks,
+			empiricalRows, empiricalTile(dt))}}
+	if l.splits > 1 {
+		out = append(out, PlannedLaunch{Module: "empirical", Entry: "empirical_finalize_" + dt.String(),
+			Threads: threadsPerBlock, Blocks: blocksOf(elementGrid(sms, int64(n))), Count: 1, Plan: "merge of the splits"})
+	}
+	return out, nil
+}
+
+// PlanFFTLaunches are the passes of a batched complex FFT of length n (a power of two).
+func PlanFFTLaunches(sms, batch, n int, dt tensor.DType) []PlannedLaunch {
+	plan := fftPlan(bits.Len(uint(n))-1, fftLogTile(dt))
+	out := make([]PlannedLaunch, len(plan))
+	for i, logr := range plan {
+		g := fftGrid(sms, dt, batch, n, logr)
+		out[i] = PlannedLaunch{Module: "fft", Entry: fmt.Sprintf("fft_r%d_%s", 1<<logr, dt), Threads: g.Block[0],
+			Blocks: blocksOf(g), Count: 1, Plan: fmt.Sprintf("pass %d of %d, radix 2^%d", i+1, len(plan), logr)}
+	}
+	return out
+}
+
+// PlanFGNLaunches are the launches of FGN (increments) for paths paths of length n by
+// Davies–Harte with embedding size ne (ops.FGNPlan.EmbedSize), when the scratch holds all paths
+// (one chunk; the launch count is per chunk otherwise).
+func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType) []PlannedLaunch {
+	m := 2 * ne
+	lanes := int64(ne)
+	if dt == tensor.F32 {
+		lanes /= 2
+	}
+	chunk := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
+	chunks := int((int64(paths) + chunk - 1) / chunk)
+	rows := int(min(int64(paths), chunk))
+	out := []PlannedLaunch{{Module: "fgn", Entry: "fgn_spectrum_" + dt.String(), Threads: threadsPerBlock,
+		Blocks: blocksOf(elementGrid(sms, int64(rows)*lanes)), Count: chunks,
+		Plan: fmt.Sprintf("m = %d, %d path(s) per chunk, %d chunk(s)", m, rows, chunks)}}
+	for _, f := range PlanFFTLaunches(sms, rows, m, dt) {
+		f.Count = chunks
+		out = append(out, f)
+	}
+	return append(out, PlannedLaunch{Module: "fgn", Entry: "fgn_increments_" + dt.String(), Threads: threadsPerBlock,
+		Blocks: blocksOf(elementGrid(sms, int64(rows)*int64(n))), Count: chunks, Plan: "real parts of the first n values"})
+}
+
+// PlanNormalLaunch is the launch of Normal filling a (chains, dim) tensor.
+func PlanNormalLaunch(sms int, chains, dim int64, dt tensor.DType) PlannedLaunch {
+	per := normalLanes(dt)
+	lanes := (dim + per - 1) / per
+	return PlannedLaunch{Module: "random", Entry: "normal_" + dt.String(), Threads: threadsPerBlock,
+		Blocks: blocksOf(elementGrid(sms, chains*lanes)), Count: 1,
+		Plan: fmt.Sprintf("%d normals per thread and grid-stride step", per)}
+}
