@@ -931,7 +931,8 @@ __device__ void prep(T* consts, const T* params, long long d, long long K, long 
 
 // __launch_bounds__(256, MINB): with an explicit minimum of resident blocks ptxas (11.8) allocates
 // up to 65536 / (256·MINB) registers without spilling; left to itself it picked smaller counts
-// with spills for several entries. MINB is 2 (≤ 128 registers), 4 for the float small-d entries.
+// with spills for several entries. MINB is 2 (≤ 128 registers), 4 for the float small-d entries,
+// 3 for the float row16 entry (≤ 80 registers: 24 warps per SM), 1 for the double row16 entries.
 #define GMM_SCORE_ENTRY(NAME, T, MINB, BODY)                                                      \
     extern "C" __global__ void __launch_bounds__(kBlock, MINB) NAME(GMM_SCORE_PARAMS(T)) {       \
         const Args<T> A = make_args<T>(GMM_SCORE_ARGS);                                           \
@@ -975,7 +976,7 @@ __device__ void prep(T* consts, const T* params, long long d, long long K, long 
 
 GMM_PREP_ENTRY(float, f32)
 GMM_PREP_ENTRY(double, f64)
-GMM_SCORE_ENTRIES(float, f32, , false, 4, 2)
+GMM_SCORE_ENTRIES(float, f32, , false, 4, 3)
 GMM_SCORE_ENTRIES(float, f32, lv, true, 4, 2)
 GMM_SCORE_ENTRIES(double, f64, , false, 2, 1)
 GMM_SCORE_ENTRIES(double, f64, lv, true, 2, 1)

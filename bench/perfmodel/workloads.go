@@ -144,8 +144,8 @@ func gmmWorkload(n, k, d int) workload {
 	// DRAM: x read and score written (N·d·4 each), log p written (N·4); the parameter table is
 	// a few KiB and stays in L2.
 	bytes := func(cuda.PlannedLaunch) float64 { return float64(n) * (8*fd + 4) }
-	if d <= 8 {
-		// Thread per row: the component loop is unrolled, one MUFU.EX2 per component, so the
+	if d <= 16 {
+		// Thread per row: the component loop may be unrolled, one MUFU.EX2 per component, so the
 		// components per iteration are the EX2 on the path. Warp-iterations: N/32 rows per warp
 		// × K / (components per iteration).
 		w.models = []launchModel{{bytes: bytes, terms: []term{{
@@ -262,14 +262,17 @@ func fgnWorkload(n, paths int) workload {
 	}
 	m := float64(2 * ne)
 	fp := float64(paths)
+	pairs := math.Ceil(fp / 2) // two paths per complex transform
 	perThread := func(work float64) func(iterCtx) float64 {
 		return func(iterCtx) float64 { return work / 32 }
 	}
 	whole := largestAtDepth(0)
 	// One FFT pass: each thread handles 8 values per tile iteration (tiles of 4096 values, 512
-	// threads), so batch·m/8 thread-iterations; DRAM: read and write batch·m complex (8 B).
-	fft := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return 2 * fp * m * 8 },
-		terms: []term{{what: "tile loop (8 values per thread)", pick: whole, iters: perThread(fp * m / 8)}}}
+	// threads), so pairs·m/8 thread-iterations; DRAM: read and write pairs·m complex (8 B). The
+	// last pass writes the increments instead: 2 × 4 B for each of the first n values.
+	fftTerms := []term{{what: "tile loop (8 values per thread)", pick: whole, iters: perThread(pairs * m / 8)}}
+	fft := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return 2 * pairs * m * 8 }, terms: fftTerms}
+	last := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return pairs*m*8 + fp*float64(n)*4 }, terms: fftTerms}
 	return workload{
 		name:  "fGn Davies–Harte n=2^16, 1024 paths f32",
 		bench: "BenchmarkFGNCUDA/f32/increments/n=64Ki/paths=1024",
@@ -277,18 +280,15 @@ func fgnWorkload(n, paths int) workload {
 			return cuda.PlanFGNLaunches(sms, paths, n, ne, tensor.F32), nil
 		},
 		models: []launchModel{
-			// Spectrum: one Philox block (two Box–Muller pairs) per thread iteration, n_e/2 per
-			// path; writes the Hermitian m-vector as complex (8 B per value).
-			{bytes: func(cuda.PlannedLaunch) float64 { return fp * m * 8 },
-				terms: []term{{what: "Philox block loop", pick: whole, iters: perThread(fp * float64(ne) / 2)}}},
-			fft, fft,
-			// Increments: one output per thread iteration; reads the real parts of float2
-			// (whole 32-byte sectors: 8 B per output) and writes 4 B.
-			{bytes: func(cuda.PlannedLaunch) float64 { return fp * float64(n) * 12 },
-				terms: []term{{what: "output loop", pick: whole, iters: perThread(fp * float64(n))}}},
+			// Spectrum: per thread iteration one Philox block (two Box–Muller pairs) of each path
+			// of a pair, n_e/2 per pair; writes the Hermitian m-vector of the pair as complex
+			// (8 B per value).
+			{bytes: func(cuda.PlannedLaunch) float64 { return pairs * m * 8 },
+				terms: []term{{what: "Philox block loop (a pair of paths)", pick: whole, iters: perThread(pairs * float64(ne) / 2)}}},
+			fft, last,
 		},
-		note: "the FFT passes' tile loop holds all radix stages, its paths differ by the twiddle and " +
-			"bounds branches; the spectrum's Philox loop is mapped at 2 complex values per iteration",
+		note: "the FFT passes' tile loop holds all radix stages, its paths differ by the twiddle, bounds " +
+			"and extraction branches; the spectrum's Philox loop is mapped at 2 complex values per iteration",
 	}
 }
 

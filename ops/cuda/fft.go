@@ -42,10 +42,6 @@ func (b *Backend) FFT(dst, src *tensor.Tensor, inverse bool) error {
 	return b.fft(dst, src, src.Dim(0), src.Dim(1), inverse, nil)
 }
 
-// fftExtracts reports whether a transform of n points in dt can end with an extraction: float
-// multi-pass plans (kernels/fft.cu Extract).
-func fftExtracts(dt tensor.DType, n int) bool { return dt == tensor.F32 && n > 1<<fftLogTile(dt) }
-
 // fftExtract is the alternative output of a plan's last pass (kernels/fft.cu Extract): values
 // k < N of signal s go to rows 2s (real part) and 2s + 1 (imaginary part, when it exists) of Out,
 // a (Paths, N) device matrix, scaled by Scale (rounded to the dtype); the buffer keeps the last

@@ -239,6 +239,10 @@ func metropolisGroup(d int) int64 {
 // fftMaxLogRadix is log₂ of the largest radix of a pass in a multi-pass plan.
 const fftMaxLogRadix = 11
 
+// fftExtracts reports whether a transform of n points in dt can end with an extraction: float
+// multi-pass plans (kernels/fft.cu Extract).
+func fftExtracts(dt tensor.DType, n int) bool { return dt == tensor.F32 && n > 1<<fftLogTile(dt) }
+
 // fftLogTile is log₂ of the kernel's tile (values per block), which is also the longest
 // single-pass transform and the full circle of the twiddle table.
 func fftLogTile(dt tensor.DType) int {

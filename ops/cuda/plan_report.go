@@ -81,7 +81,9 @@ func PlanFFTLaunches(sms, batch, n int, dt tensor.DType) []PlannedLaunch {
 
 // PlanFGNLaunches are the launches of FGN (increments) for paths paths of length n by
 // Davies–Harte with embedding size ne (ops.FGNPlan.EmbedSize), when the scratch holds all paths
-// (one chunk; the launch count is per chunk otherwise).
+// (one chunk; the launch count is per chunk otherwise): the spectrum of ⌈paths/2⌉ pairs of paths,
+// the FFT passes over the pairs, and the increments — written by the last pass itself in float
+// multi-pass plans, else by fgn_increments.
 func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType) []PlannedLaunch {
 	m := 2 * ne
 	lanes := int64(ne)
@@ -91,15 +93,21 @@ func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType) []PlannedLaunch {
 	chunk := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
 	chunks := int((int64(paths) + chunk - 1) / chunk)
 	rows := int(min(int64(paths), chunk))
+	pairs := int(fgnPairs(int64(rows)))
 	out := []PlannedLaunch{{Module: "fgn", Entry: "fgn_spectrum_" + dt.String(), Threads: threadsPerBlock,
-		Blocks: blocksOf(elementGrid(sms, int64(rows)*lanes)), Count: chunks,
-		Plan: fmt.Sprintf("m = %d, %d path(s) per chunk, %d chunk(s)", m, rows, chunks)}}
-	for _, f := range PlanFFTLaunches(sms, rows, m, dt) {
+		Blocks: blocksOf(elementGrid(sms, int64(pairs)*lanes)), Count: chunks,
+		Plan: fmt.Sprintf("m = %d, %d path(s) in %d transform(s) per chunk, %d chunk(s)", m, rows, pairs, chunks)}}
+	passes := PlanFFTLaunches(sms, pairs, m, dt)
+	for _, f := range passes {
 		f.Count = chunks
 		out = append(out, f)
 	}
+	if fftExtracts(dt, m) {
+		out[len(out)-1].Plan += ", writes the increments (both parts of the first n values)"
+		return out
+	}
 	return append(out, PlannedLaunch{Module: "fgn", Entry: "fgn_increments_" + dt.String(), Threads: threadsPerBlock,
-		Blocks: blocksOf(elementGrid(sms, int64(rows)*int64(n))), Count: chunks, Plan: "real parts of the first n values"})
+		Blocks: blocksOf(elementGrid(sms, int64(rows)*int64(n))), Count: chunks, Plan: "the first n values of both parts"})
 }
 
 // PlanNormalLaunch is the launch of Normal filling a (chains, dim) tensor.

@@ -20,12 +20,16 @@ func entries(ls []PlannedLaunch) []string {
 
 func TestPlannedLaunches(t *testing.T) {
 	const sms = 132
-	// d = 16: 32·p ≥ d at p = 1, one warp per row; the tile holds all 64 components
-	// (64 × (1 + 16 + 16) × 4 B = 8,448 B); the grid is capped at 32 blocks per SM.
+	// d = 16: one thread per row (row16); the padded tile holds all 64 components
+	// (64 × (16 + 16 + 1) × 4 B = 8,448 B); ⌈10^6 / 256⌉ blocks, under the cap of 32 per SM.
 	g, err := PlanGMMScoreLaunch(sms, 1_000_000, 64, 16, ops.Diagonal, tensor.F32)
 	require.NoError(t, err)
-	assert.Equal(t, PlannedLaunch{Module: "gmm", Entry: "gmm_score_warp1_f32", Threads: 256, Blocks: 32 * sms,
+	assert.Equal(t, PlannedLaunch{Module: "gmm", Entry: "gmm_score_row16_f32", Threads: 256, Blocks: 3907,
 		SharedMem: 8448, Count: 1, Plan: g.Plan}, g)
+	g, err = PlanGMMScoreLaunch(sms, 1_000_000, 64, 17, ops.Diagonal, tensor.F32)
+	require.NoError(t, err)
+	assert.Equal(t, "gmm_score_warp1_f32", g.Entry, "d = 17: one warp per row")
+	assert.Equal(t, 32*sms, g.Blocks, "the grid is capped at 32 blocks per SM")
 	g, err = PlanGMMScoreLaunch(sms, 1_000_000, 64, 2, ops.Diagonal, tensor.F32)
 	require.NoError(t, err)
 	assert.Equal(t, "gmm_score_row4_f32", g.Entry)
@@ -44,14 +48,19 @@ func TestPlannedLaunches(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"empirical_score_f32", "empirical_finalize_f32"}, entries(e), "16 row tiles: split")
 
-	// fGn n = 2^16: m = 2^17, two passes (9 + 8), all 1,024 paths in one 1 GiB chunk.
+	// fGn n = 2^16: m = 2^17, two passes (9 + 8) over 512 pairs of paths, the last writing the
+	// increments; all 1,024 paths in one 512 MiB chunk, 4,096 in two.
 	f := PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F32)
-	assert.Equal(t, []string{"fgn_spectrum_f32", "fft_r512_f32", "fft_r256_f32", "fgn_increments_f32"}, entries(f))
+	assert.Equal(t, []string{"fgn_spectrum_f32", "fft_r512_f32", "fft_r256_f32"}, entries(f))
 	for _, l := range f {
 		assert.Equal(t, 1, l.Count)
 	}
-	f = PlanFGNLaunches(sms, 2048, 1<<16, 1<<16, tensor.F32)
-	assert.Equal(t, 2, f[0].Count, "2,048 paths take two chunks")
+	f = PlanFGNLaunches(sms, 4096, 1<<16, 1<<16, tensor.F32)
+	assert.Equal(t, 2, f[0].Count, "4,096 paths take two chunks")
+	f = PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F64)
+	assert.Equal(t, "fgn_increments_f64", f[len(f)-1].Entry, "double: a separate extraction")
+	f = PlanFGNLaunches(sms, 3, 1000, 1024, tensor.F32)
+	assert.Equal(t, []string{"fgn_spectrum_f32", "fft_r2048_f32", "fgn_increments_f32"}, entries(f), "one pass: a separate extraction")
 
 	n := PlanNormalLaunch(sms, 1<<21, 128, tensor.F32)
 	assert.Equal(t, "normal_f32", n.Entry)
