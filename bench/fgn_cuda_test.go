@@ -3,20 +3,25 @@
 package bench
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/cuda"
 	"github.com/scorekit/scorekit/tensor"
 )
 
 // FGN on GPU 0 (ops/cuda/fgn.go, kernels/fgn.cu): n = 2^10, 2^12, …, 2^20 with paths = 2^26/n (every
 // row writes 2^26 values: 256 MiB in f32, 512 MiB in f64), and n = 2^16 × 1024 paths, the size of
 // a typical fBM-driven run. The metrics are those of fgn_test.go ("samples/s"; "GB/s" and "%peak"
-// of the output). A call moves far more than its output: per path it writes 2·n_e complex values
-// (the spectrum), the FFT reads and writes them once per pass (one pass up to 4096 points in f32 /
-// 2048 in f64, two up to 2^22), and the last kernel reads n of them again; for n = n_e that is
-// about (2 + 4·passes + 1)·(2 × element size) bytes per output value against 1 × element size
-// written. The peers (peers/fgn_torch.py, peers/fgn_cupy.py) time Davies–Harte with torch.fft and
-// cupy.fft on the same problems.
+// of the output; "moved-GB/s" and "%peak-moved" of the traffic by design, fgnCUDAMoved). A call
+// moves more than its output: per pair of paths it writes m = 2·n_e complex values (the spectrum),
+// the FFT reads and writes them once per pass (one pass up to 4096 points in f32 / 2048 in f64,
+// two up to 2^22), and the increments are written by the last pass (float, more than one pass) or
+// read back by a last kernel. The peers (peers/fgn_torch.py, peers/fgn_cupy.py) time Davies–Harte
+// with torch.fft and cupy.fft on the same problems.
 
 // cudaFGNCases: n = 2^10 … 2^20 (even powers) with paths·n = 2^26, and 2^16 × 1024.
 var cudaFGNCases = func() []fgnCase {
@@ -27,13 +32,61 @@ var cudaFGNCases = func() []fgnCase {
 	return append(cs, fgnCase{n: 1 << 16, paths: 1024})
 }()
 
-// fgnCUDAWork is the device memory FGN holds beside its output: the complex scratch (all paths,
-// at most 1 GiB) and as much again for the FFT's own scratch.
+// fgnCUDAWork is the device memory FGN holds beside its output: the complex scratch (a signal of
+// m = 2·n_e values per pair of paths, at most 1 GiB) and as much again for the FFT's own scratch.
 func fgnCUDAWork(dt tensor.DType, c fgnCase, ne int) int64 {
-	scratch := min(int64(c.paths)*int64(2*ne)*2*int64(dt.Size()), 1<<30)
+	scratch := min((int64(c.paths)+1)/2*int64(2*ne)*2*int64(dt.Size()), 1<<30)
 	return 2 * scratch
 }
 
+// fgnCUDAMoved is the DRAM traffic of one FGN call by design, from the launches the planner makes
+// (cuda.PlanFGNLaunches): the spectrum writes each pair's m complex values, an FFT pass reads and
+// writes them, except a last pass that writes the increments (paths·n values) instead; a
+// finishing kernel reads the pair's complex value at each of the first n points and writes
+// paths·n values. The weights and twiddles (a few KiB to MiB, L2-resident) are not counted.
+func fgnCUDAMoved(dt tensor.DType, form ops.FGNForm, c fgnCase, ne int) int64 {
+	m, esize := int64(2*ne), int64(dt.Size())
+	pairs, out := (int64(c.paths)+1)/2, int64(c.paths)*int64(c.n)*esize
+	signal := pairs * m * 2 * esize
+	var moved int64
+	launches := cuda.PlanFGNLaunches(1, c.paths, c.n, ne, dt)
+	for i, l := range launches {
+		var bytes int64
+		switch {
+		case strings.HasPrefix(l.Entry, "fgn_spectrum"):
+			bytes = signal
+		case strings.HasPrefix(l.Entry, "fft_") && i == len(launches)-1: // writes the increments
+			if form.Path {
+				bytes = 2 * signal // the path form keeps the complex output for fgn_path
+			} else {
+				bytes = signal + out
+			}
+		case strings.HasPrefix(l.Entry, "fft_"):
+			bytes = 2 * signal
+		default: // fgn_increments
+			bytes = pairs*int64(c.n)*2*esize + out
+		}
+		moved += bytes * int64(l.Count)
+	}
+	if form.Path && !strings.HasPrefix(launches[len(launches)-1].Entry, "fgn_") {
+		moved += pairs*int64(c.n)*2*esize + out // fgn_path after a fused plan's last pass
+	}
+	return moved
+}
+
 func BenchmarkFGNCUDA(b *testing.B) {
-	benchFGN(b, fgnTarget{backend: requireGPU(b), cases: cudaFGNCases, fits: fitsOnGPU, workBytes: fgnCUDAWork})
+	benchFGN(b, fgnTarget{backend: requireGPU(b), cases: cudaFGNCases, fits: fitsOnGPU, workBytes: fgnCUDAWork,
+		moved: fgnCUDAMoved})
+}
+
+// The traffic by design of the model's fGn problem (n = 2^16, 1024 paths, f32: 512 pairs of m =
+// 2^17 complex values, 512 MiB): spectrum 1×, first pass 2×, last pass 1× plus the 256 MiB of
+// increments; the path form keeps the last pass's complex output and reads it back in fgn_path.
+// In double the FFT writes its output and fgn_increments reads it.
+func TestFGNCUDAMoved(t *testing.T) {
+	const mib = 1 << 20
+	c := fgnCase{n: 1 << 16, paths: 1024}
+	assert.Equal(t, int64((512+1024+512+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{}, c, 1<<16))
+	assert.Equal(t, int64((512+1024+1024+256+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{Path: true}, c, 1<<16))
+	assert.Equal(t, int64((1024+2048+2048+512+512)*mib), fgnCUDAMoved(tensor.F64, ops.FGNForm{}, c, 1<<16))
 }

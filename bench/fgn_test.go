@@ -19,7 +19,10 @@ import (
 //   - "GB/s" (and MB/s from SetBytes): output bytes per second; "%peak" divides it by the device's
 //     DRAM peak where known. The work in between (normals, the FFT's passes over 2·n_e complex
 //     values per path) moves several times the output, so this is a throughput figure, not the
-//     memory traffic.
+//     memory traffic;
+//   - "moved-GB/s" and "%peak-moved" (targets that know their design's traffic, the GPU): the
+//     bytes the launches read and write by design (bench/fgn_cuda_test.go fgnCUDAMoved) per
+//     second, and that against the DRAM peak.
 //
 // Benchmark names: BenchmarkFGN[CUDA]/<dtype>/<form>/n=<n>/paths=<paths>.
 
@@ -54,6 +57,8 @@ type fgnTarget struct {
 	fits func(bytes int64) error
 	// workBytes is the device memory a call holds besides its output (nil: none counted).
 	workBytes func(dt tensor.DType, c fgnCase, ne int) int64
+	// moved is the DRAM traffic of one call by the backend's design (nil: not reported).
+	moved func(dt tensor.DType, form ops.FGNForm, c fgnCase, ne int) int64
 }
 
 func benchFGN(b *testing.B, tg fgnTarget) {
@@ -100,6 +105,10 @@ func benchFGNCase(b *testing.B, tg fgnTarget, dt tensor.DType, form ops.FGNForm,
 	})
 	if s := b.Elapsed().Seconds(); s > 0 {
 		b.ReportMetric(float64(c.samples())*float64(b.N)/s, "samples/s")
+	}
+	if tg.moved != nil {
+		reportBandwidthAs(b, tg.moved(dt, form, c, p.EmbedSize()), b.N, b.Elapsed(), dev.Info().PeakBandwidth(),
+			"moved-GB/s", "%peak-moved")
 	}
 }
 

@@ -127,13 +127,19 @@ func ReportBandwidth(b *testing.B, bytesPerOp int64, info tensor.DeviceInfo) {
 }
 
 func reportBandwidth(r metricReporter, bytesPerOp int64, n int, elapsed time.Duration, peak float64) {
+	reportBandwidthAs(r, bytesPerOp, n, elapsed, peak, "GB/s", "%peak")
+}
+
+// reportBandwidthAs is reportBandwidth under other unit names (a second byte count of the same
+// loop, such as the traffic by design beside the output bytes).
+func reportBandwidthAs(r metricReporter, bytesPerOp int64, n int, elapsed time.Duration, peak float64, rateUnit, peakUnit string) {
 	if n <= 0 || elapsed <= 0 {
 		return
 	}
 	perSecond := float64(bytesPerOp) * float64(n) / elapsed.Seconds()
-	r.ReportMetric(perSecond/1e9, "GB/s")
+	r.ReportMetric(perSecond/1e9, rateUnit)
 	if peak > 0 {
-		r.ReportMetric(100*perSecond/peak, "%peak")
+		r.ReportMetric(100*perSecond/peak, peakUnit)
 	}
 }
 
