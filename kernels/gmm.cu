@@ -270,6 +270,27 @@ __device__ __forceinline__ void store_coord(const Args<T>& A, long long row, lon
     }
 }
 
+// finish_row writes the outputs of a per-thread kernel's row from its online log-sum-exp state
+// (m, sum) and gradient accumulator: log p, the d = dd ≤ D coordinates of the score and denoiser,
+// and the responsibilities.
+template <typename T, int D>
+__device__ __forceinline__ void finish_row(const Args<T>& A, long long row, int dd, const T (&x)[D],
+                                           const T (&acc)[D], T m, T sum, T a, T s) {
+    const T lse = m + Math<T>::log(sum);
+    if (A.logp != nullptr) {
+        A.logp[row] = lse;
+    }
+    if (A.vec) {
+#pragma unroll
+        for (int j = 0; j < D; ++j) {
+            if (j < dd) {
+                store_coord(A, row, j, x[j], acc[j], sum, a, s);
+            }
+        }
+    }
+    finish_resp(A, row, lse, 0, 1);
+}
+
 // ---------------------------------------------------------------------------------------------
 // d ≤ 8: one thread per row. D is the number of coordinates held in registers: d itself when EXACT,
 // otherwise a bound on d (coordinates j ≥ d are zero and skipped).
@@ -404,19 +425,7 @@ __device__ void rows_small(const Args<T>& A, T* sm) {
             nan_row(A, row, 0, 1);
             continue;
         }
-        const T lse = m + Math<T>::log(sum);
-        if (A.logp != nullptr) {
-            A.logp[row] = lse;
-        }
-        if (A.vec) {
-#pragma unroll
-            for (int j = 0; j < D; ++j) {
-                if (j < dd) {
-                    store_coord(A, row, j, x[j], acc[j], sum, a, s);
-                }
-            }
-        }
-        finish_resp(A, row, lse, 0, 1);
+        finish_row<T, D>(A, row, dd, x, acc, m, sum, a, s);
     }
 }
 
@@ -456,22 +465,9 @@ __device__ void rows_isodiag(const Args<T>& A, T* sm) {
                 }
             }
         }
-        if (!live) {
-            continue;
+        if (live) {
+            finish_row<T, D>(A, row, dd, x, acc, m, sum, A.a, A.s);
         }
-        const T lse = m + Math<T>::log(sum);
-        if (A.logp != nullptr) {
-            A.logp[row] = lse;
-        }
-        if (A.vec) {
-#pragma unroll
-            for (int j = 0; j < D; ++j) {
-                if (j < dd) {
-                    store_coord(A, row, j, x[j], acc[j], sum, A.a, A.s);
-                }
-            }
-        }
-        finish_resp(A, row, lse, 0, 1);
     }
 }
 

@@ -142,36 +142,25 @@ func (l Loop) Contains(o Loop) bool {
 
 // Innermost returns the loops of ls that hold no other loop of ls.
 func Innermost(ls []Loop) []Loop {
-	var out []Loop
-	for _, l := range ls {
-		inner := true
-		for _, o := range ls {
-			if l.Contains(o) {
-				inner = false
-				break
-			}
-		}
-		if inner {
-			out = append(out, l)
-		}
-	}
-	return out
+	return loopsWhere(ls, func(l, o Loop) bool { return l.Contains(o) })
 }
 
 // Outermost returns the loops of ls that no other loop of ls holds.
 func Outermost(ls []Loop) []Loop {
+	return loopsWhere(ls, func(l, o Loop) bool { return o.Contains(l) })
+}
+
+// loopsWhere returns the loops l of ls for which excludes(l, o) holds for no o of ls.
+func loopsWhere(ls []Loop, excludes func(l, o Loop) bool) []Loop {
 	var out []Loop
+next:
 	for _, l := range ls {
-		outer := true
 		for _, o := range ls {
-			if o.Contains(l) {
-				outer = false
-				break
+			if excludes(l, o) {
+				continue next
 			}
 		}
-		if outer {
-			out = append(out, l)
-		}
+		out = append(out, l)
 	}
 	return out
 }
