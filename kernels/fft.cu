@@ -58,8 +58,9 @@
 //     the pass is the last of a multi-pass plan (ns > 1) and writes no complex output: value
 //     k < nout of signal b goes to xout[2b, k] (real part) and xout[2b + 1, k] (imaginary part,
 //     when 2b + 1 < paths), xout being a (paths, nout) matrix of T — fGn's two paths per transform
-//     (fgn.cu); dst is not touched. Double passes and single passes ignore xout. A multi-pass plan needs n/R ≥ C and, for ns > 1, ns ≥ C (the columns
-//     of a tile stay within one signal and one run of the output).
+//     (fgn.cu); dst is not touched. Double passes and single passes ignore xout. A multi-pass
+//     plan needs n/R ≥ C and, for ns > 1, ns ≥ C (the columns of a tile stay within one signal
+//     and one run of the output).
 //
 // Launch: 512 threads (float) or 256 (double), any grid: blocks stride over tiles of C columns
 // (C = tile/R, at most the thread count); a single pass masks the columns past batch in its last

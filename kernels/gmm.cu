@@ -292,8 +292,10 @@ __device__ __forceinline__ void finish_row(const Args<T>& A, long long row, int 
 }
 
 // ---------------------------------------------------------------------------------------------
-// d ≤ 8: one thread per row. D is the number of coordinates held in registers: d itself when EXACT,
-// otherwise a bound on d (coordinates j ≥ d are zero and skipped).
+// One thread per row with the unpadded tables: per-row levels (d ≤ 16) and full covariances
+// (d ≤ 8); shared-level isotropic and diagonal mixtures run rows_isodiag below. D is the number of
+// coordinates held in registers: d itself when EXACT, otherwise a bound on d (coordinates j ≥ d
+// are zero and skipped).
 
 template <typename T, int D, bool EXACT, bool PERROW, bool FULL>
 __device__ void rows_small(const Args<T>& A, T* sm) {
