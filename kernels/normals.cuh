@@ -16,11 +16,11 @@
 // (z2, z3) to the pair of words (z, w); otherwise z2 = z3 = 0 and the second pair is not computed.
 __device__ __forceinline__ void normals_f32(uint4 b, bool second, float* z0, float* z1, float* z2,
                                             float* z3) {
-    box_muller_f32(b.x, uniform_u32(b.y), z0, z1);
+    box_muller_f32(b.x, b.y, z0, z1);
     *z2 = 0.0f;
     *z3 = 0.0f;
     if (second) {
-        box_muller_f32(b.z, uniform_u32(b.w), z2, z3);
+        box_muller_f32(b.z, b.w, z2, z3);
     }
 }
 

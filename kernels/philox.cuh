@@ -98,13 +98,71 @@ __device__ __forceinline__ float radius_u32(unsigned int w) {
     return __ull2float_rn(0x100000000ull - w) * 0x1p-32f;
 }
 
-// box_muller_f32 returns the pair z0 = r cos(2 pi u2), z1 = r sin(2 pi u2) with
-// r = sqrt(-2 log v), v = radius_u32(w1) in (0, 1], so the logarithm is finite, in float; 2 * u2
-// is exact, so sincospif sees no rounding of 2 pi.
-__device__ __forceinline__ void box_muller_f32(unsigned int w1, float u2, float* z0, float* z1) {
-    const float r = sqrtf(-2.0f * logf(radius_u32(w1)));
+// The f32 stream's Box–Muller pair (docs/math.md §0, "f32 normals"): every operation is an IEEE
+// operation or an explicit fmaf, performed in the order written, so that ops/philox.go
+// (normalPair32, negTwoLogRadius32, sinCosTurn32: the same constants, the same operations, fmaf as
+// ops.fma32) computes the same bits; the build fuses nothing else (-fmad=false; the host build
+// -ffp-contract=off). The reductions are exact bit operations and the polynomials are minimax
+// fits: −2 log v within 0.86 ulp and sin, cos within 0.99 ulp of float over every input.
+
+// R32(w) = m·2^e with m in [float(sqrt(1/2)), 2·float(sqrt(1/2))) (bits of float(sqrt(1/2))).
+#define NORMALS_RADIUS_MANT0 0x3f3504f3u
+
+// neg_two_log_radius_u32 returns L = −2 log radius_u32(w) >= 0 in float (0 for w = 0, 64 ln 2 at
+// most). y = 2^32·R32(w) as rounded by radius_u32; ix = bits(R32) − bits(sqrt(1/2)) is one integer
+// subtraction on y's bits; clearing its low 23 bits (arithmetically) leaves e·2^23, and y's bits
+// less (e + 31)·2^23 are the float 2m, m in [sqrt(1/2), sqrt(2)): R32 = m·2^e exactly. With
+// g = 2 − 2m (exact), −2 log1p(−g/2) = g + g²·R(g), R a degree-8 minimax polynomial, and
+// L = e·2^23·(−2 ln 2·2^−23) + (g + g·(g·R(g))).
+__device__ __forceinline__ float neg_two_log_radius_u32(unsigned int w) {
+    const float y = __ull2float_rn(static_cast<unsigned long long>(~w) + 1ull);  // 2^32 − w
+    const unsigned int yb = __float_as_uint(y);
+    const int e23 = static_cast<int>(yb - (NORMALS_RADIUS_MANT0 + (32u << 23))) & ~((1 << 23) - 1);
+    const float g = 2.0f - __uint_as_float(yb - static_cast<unsigned int>(e23) - (31u << 23));
+    float r = 0x1.383dbp-13f;
+    r = fmaf(r, g, 0x1.084e18p-11f);
+    r = fmaf(r, g, 0x1.0f3762p-10f);
+    r = fmaf(r, g, 0x1.22709ap-09f);
+    r = fmaf(r, g, 0x1.54274ap-08f);
+    r = fmaf(r, g, 0x1.99a402p-07f);
+    r = fmaf(r, g, 0x1.000428p-05f);
+    r = fmaf(r, g, 0x1.55555p-04f);
+    r = fmaf(r, g, 0x1.fffff8p-03f);
+    const float a = fmaf(g, g * r, g);
+    return fmaf(__int2float_rn(e23), -0x1.62e43p-23f, a);
+}
+
+// sincos_turn_u32 sets *s, *c to sin θ and cos θ, θ = 2π·uniform_u32(w), in float. The angle in
+// quarter turns is q + x with a = w + 2^29: q = a >> 30 (mod 4) and x = z − 3/2 in [−1/2, 1/2), z
+// the float in [1, 2) whose fraction is bits 29..8 of a (both exact). sin(πx/2) =
+// x·(π/2 + y·P(y)) with π/2 as a float pair and cos(πx/2) = 1 + y·Q(y), y = x², P and Q minimax
+// polynomials of degree 2 and 3; an odd q swaps them, and the signs (sin negated for q in {2, 3},
+// cos for q in {1, 2}) are sign-bit flips.
+__device__ __forceinline__ void sincos_turn_u32(unsigned int w, float* s, float* c) {
+    const unsigned int a = w + (1u << 29);
+    const float x = __uint_as_float(0x3f800000u | ((a >> 7) & 0x007ffffeu)) - 1.5f;
+    const float y = x * x;
+    float t = fmaf(fmaf(-0x1.2dc84cp-08f, y, 0x1.466004p-04f), y, -0x1.4abbbep-01f);
+    t = fmaf(y, t, -0x1.777a5cp-25f);
+    const float sv = fmaf(x, 0x1.921fb6p+00f, x * t);
+    const float u = fmaf(fmaf(fmaf(0x1.d9d57ep-11f, y, -0x1.55c5ep-06f), y, 0x1.03c1dep-02f), y,
+                         -0x1.3bd3ccp+00f);
+    const float cv = fmaf(y, u, 1.0f);
+    const unsigned int odd = static_cast<unsigned int>(static_cast<int>(a << 1) >> 31);
+    const unsigned int sb = __float_as_uint(sv) ^ ((a + (1u << 30)) & 0x80000000u);
+    const unsigned int cb = __float_as_uint(cv) ^ (a & 0x80000000u);
+    *s = __uint_as_float((cb & odd) | (sb & ~odd));
+    *c = __uint_as_float((sb & odd) | (cb & ~odd));
+}
+
+// box_muller_f32 returns the pair z0 = r cos θ, z1 = r sin θ of words (w1, w2):
+// r = sqrtf(neg_two_log_radius_u32(w1)) (correctly rounded), θ = 2π·uniform_u32(w2)
+// (sincos_turn_u32); v = radius_u32(w1) in (0, 1], so the logarithm is finite.
+__device__ __forceinline__ void box_muller_f32(unsigned int w1, unsigned int w2, float* z0,
+                                               float* z1) {
+    const float r = sqrtf(neg_two_log_radius_u32(w1));
     float s, c;
-    sincospif(2.0f * u2, &s, &c);
+    sincos_turn_u32(w2, &s, &c);
     *z0 = r * c;
     *z1 = r * s;
 }

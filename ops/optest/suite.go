@@ -47,12 +47,13 @@ var Dims = []int{1, 2, 3, 4, 5, 7, 33}
 const guard = 37
 
 // Tolerances of the random fills against the CPU reference. Words and uniforms are exact
-// (integer arithmetic and exact conversions). Normals: the reference computes Box–Muller in
-// float64 and rounds once; a float32 kernel computes it in float32 with logf, sqrtf and sincospif
-// (each within 1–2 ulp, the argument 2u exact), so a few float32 ulp relative; float64 kernels
-// use log, sqrt, sincospi (within 1–2 ulp).
+// (integer arithmetic and exact conversions). Float32 normals are exact too: the reference and the
+// kernels perform the same float32 operations (IEEE operations and fused multiply-adds, see
+// docs/math.md §0, "f32 normals"). Float64 normals: the reference computes Box–Muller with
+// math.Log, math.Sqrt and an octant-reduced math.Sincos, the kernels with CUDA's log, sqrt and
+// sincospi (within 1–2 ulp).
 var (
-	NormalF32 = Tolerance{Rtol: 1e-6}  // ≈ 8 float32 ulp
+	NormalF32 = Exact
 	NormalF64 = Tolerance{Rtol: 1e-14} // ≈ 45 float64 ulp
 )
 
