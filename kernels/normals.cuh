@@ -26,7 +26,7 @@ __device__ __forceinline__ void normals_f32(uint4 b, bool second, float* z0, flo
 
 // normals_f64 sets (z0, z1) to the double pair of block b: u1 = U64(x, y), u2 = U64(z, w).
 __device__ __forceinline__ void normals_f64(uint4 b, double* z0, double* z1) {
-    box_muller_f64(uniform_u64(b.x, b.y), uniform_u64(b.z, b.w), z0, z1);
+    box_muller_f64(b, z0, z1);
 }
 
 // Normals<T>: the W coordinates one Philox block serves in T's stream and their normals.

@@ -45,15 +45,16 @@ func Philox4x32(ctr [4]uint32, key [2]uint32) [4]uint32 {
 //	                     r = sqrt(−2 log v); r·cos(2π u2) for even j, r·sin(2π u2) for odd j,
 //	                     each step a float32 operation defined bit for bit (normalPair32)
 //	normal    f64        lane j/2, v = 1 − U64(block[0], block[1]), u2 = U64(block[2], block[3]),
-//	                     same Box–Muller pair
+//	                     same Box–Muller pair, defined bit for bit in float64 (normalPair64)
 //
 // R32(w) = float32(2^32 − w) · 2^-32 ∈ (0, 1] takes all 32 bits of its word, so the f32 radius
 // reaches sqrt(64 log 2) ≈ 6.66 (the tail beyond, of mass 2^-32, is collapsed onto it; a 24-bit
 // uniform would cap it at 5.77, missing 2^-24 of the mass); the f64 radius reaches 8.57. The
 // logarithm is always finite. The f32 and f64 streams of one draw differ: each is computed in its
-// own precision. The f32 normals' logarithm, sine and cosine are argument reductions by bit
-// operations and polynomials in fused multiply-adds (docs/math.md §0, "f32 normals"): the
-// kernels (kernels/philox.cuh) perform the same operations, so both give the same bits.
+// own precision. The normals' logarithm, sine and cosine are argument reductions by bit
+// operations and polynomials in fused multiply-adds (docs/math.md §0, "f32 normals", "f64
+// normals"): the kernels (kernels/philox.cuh) perform the same operations, so both give the same
+// bits.
 
 // philoxBlock is the block of lane for chain at site under seed.
 func philoxBlock(seed, site uint64, chain, lane uint32) [4]uint32 {
@@ -72,13 +73,6 @@ func Uniform64(a, b uint32) float64 {
 // Radius32 is R32(w) = 1 − w·2^-32 ∈ (0, 1], the radius variable of the f32 normals: 2^32 − w
 // rounded once to float32 (as the kernels' __ull2float_rn), then scaled exactly.
 func Radius32(w uint32) float32 { return float32(uint64(1)<<32-uint64(w)) * (1.0 / (1 << 32)) }
-
-// boxMuller returns the pair (r cos 2πu2, r sin 2πu2), r = sqrt(−2 log v), in float64; v ∈ (0, 1].
-func boxMuller(v, u2 float64) (float64, float64) {
-	r := math.Sqrt(-2 * math.Log(v))
-	s, c := sinCos2Pi(u2)
-	return r * c, r * s
-}
 
 // normalPair32 is the f32 stream's pair of words (w1, w2): r·cos θ, r·sin θ with
 // r = sqrtf(negTwoLogRadius32(w1)) and (sin θ, cos θ) = sinCosTurn32(w2), every operation in
@@ -168,28 +162,101 @@ func sinCosTurn32(w uint32) (s, c float32) {
 	return math.Float32frombits(cb&odd | sb&^odd), math.Float32frombits(sb&odd | cb&^odd)
 }
 
-// normalPair64 is the f64 stream's pair of a block.
+// normalPair64 is the f64 stream's pair of a block: r·cos θ, r·sin θ with
+// r = sqrt(negTwoLogRadius64(blk[0], blk[1])) and (sin θ, cos θ) = sinCosTurn64(blk[2], blk[3]),
+// every operation in float64 exactly as the kernels' box_muller_f64 performs it (docs/math.md §0,
+// "f64 normals"), math.FMA for their fma, so the two agree bit for bit.
 func normalPair64(blk [4]uint32) (float64, float64) {
-	return boxMuller(1-Uniform64(blk[0], blk[1]), Uniform64(blk[2], blk[3]))
+	r := math.Sqrt(negTwoLogRadius64(blk[0], blk[1]))
+	s, c := sinCosTurn64(blk[2], blk[3])
+	return float64(r * c), float64(r * s)
 }
 
-// sinCos2Pi returns sin(2πu), cos(2πu) for u ∈ [0, 1), reducing the argument by octant so that
-// the result is accurate to a few ulp (as the kernels' sincospi is) instead of carrying the
-// rounding of 2π·u.
-func sinCos2Pi(u float64) (s, c float64) {
-	// x = 4u ∈ [0, 4): quarter turns. Take the nearest quarter k and the remainder f ∈ [-0.5, 0.5].
-	x := 4 * u
-	k := math.Floor(x + 0.5)
-	f := (x - k) * (math.Pi / 2) // f exact in x − k (Sterbenz), one rounding in the product
-	sf, cf := math.Sincos(f)
-	switch int(k) & 3 {
-	case 0:
-		return sf, cf
-	case 1:
-		return cf, -sf
-	case 2:
-		return -sf, -cf
-	default:
-		return -cf, sf
+// The f64 stream's logarithm and sine/cosine: the f32 stream's reductions and evaluation order in
+// float64 (docs/math.md §0, "f64 normals"), with polynomials of higher degree; kernels/philox.cuh
+// holds the same constants. Measured on samples of 2·10^5 against 192-bit references, −2 log v is
+// within 0.86 float64 ulp and sin, cos within 1.0005 ulp (TestNegTwoLogRadius64Accuracy,
+// TestSinCosTurn64Accuracy).
+const (
+	// radiusMant064 is the bits of float64(√½).
+	radiusMant064 = 0x3fe6a09e667f3bcd
+	// negTwoLn2Scaled64Hi + negTwoLn2Scaled64Lo is −2·ln 2·2^−52 to 106 bits.
+	negTwoLn2Scaled64Hi = -0x1.62e42fefa39efp-52
+	negTwoLn2Scaled64Lo = -0x1.abc9e3b39803fp-107
+	// halfPi64Hi + halfPi64Lo is π/2 to 106 bits.
+	halfPi64Hi = 0x1.921fb54442d18p+00
+	halfPi64Lo = 0x1.1a62633145c07p-54
+)
+
+// negTwoLogPoly64: −2·log1p(−g/2) = g + g²·R(g), R of degree 20 (relative error of g + g²R below
+// 1.4e-18 before rounding); sinQuarterPoly64: sin(πx/2) = x·(π/2 + y·P(y)), P of degree 6
+// (2.1e-21); cosQuarterPoly64: cos(πx/2) = 1 + y·Q(y), Q of degree 6 (3.9e-20).
+var (
+	negTwoLogPoly64 = [...]float64{
+		0x1p-02, 0x1.5555555555571p-04, 0x1.ffffffffffd4ap-06, 0x1.9999999994053p-07,
+		0x1.5555555573474p-08, 0x1.24924927b2039p-09, 0x1.fffffff068876p-11, 0x1.c71c700bbfc28p-12,
+		0x1.99999af22df73p-13, 0x1.745d5cd6b39a2p-14, 0x1.55557386076e2p-15, 0x1.3b0d30aa12403p-16,
+		0x1.2489373f9e985p-17, 0x1.116cf8678609ep-18, 0x1.00d2e93f59a19p-19, 0x1.dc765288ca0cdp-21,
+		0x1.b421de6cfb668p-22, 0x1.bbf46ca8d7ecbp-23, 0x1.016e535c91e6bp-23, 0x1.d2dfb3b3d7369p-25,
+		0x1.8d03c9d31b9e8p-27,
 	}
+	sinQuarterPoly64 = [...]float64{
+		-0x1.4abbce625be53p-01, 0x1.466bc6775aadap-04, -0x1.32d2cce62ad8ap-08, 0x1.50783485e633fp-13,
+		-0x1.e3074b7130511p-19, 0x1.e8eee69acff3bp-25, -0x1.6c61119a0348p-31,
+	}
+	cosQuarterPoly64 = [...]float64{
+		-0x1.3bd3cc9be45dep+00, 0x1.03c1f081b5aaep-02, -0x1.55d3c7e3c928p-06, 0x1.e1f5068367af4p-11,
+		-0x1.a6d1ec7e09144p-16, 0x1.f9cc40aa915aep-22, -0x1.b263c29a5bf61p-28,
+	}
+)
+
+// negTwoLogRadius64 returns L = −2 log v, v = 1 − U64(a, b) ∈ (0, 1], in float64 (0 for v = 1).
+func negTwoLogRadius64(a, b uint32) float64 {
+	return negTwoLogScaled64(float64(uint64(1)<<53 - (uint64(a)<<21 | uint64(b>>11))))
+}
+
+// negTwoLogScaled64 is −2 log(y·2^−53) for y = 2^53·v ∈ [1, 2^53] (an integer, exact): the
+// reduction of negTwoLogScaled32 in float64 (e·2^52 from ix = bits(v) − bits(√½), 2m from y's
+// bits less (e + 52)·2^52, g = 2 − 2m), then with c = −2 ln 2·2^−52 = c_hi + c_lo,
+// t = g·(g·R(g)) + e·2^52·c_lo and L = e·2^52·c_hi + (g + t), each product-sum one fma: the
+// low-order part of the exponent's term rides with the polynomial's small term, so that no
+// rounding of a value of the size of L but the last is needed.
+func negTwoLogScaled64(y float64) float64 {
+	yb := math.Float64bits(y)
+	e52 := int64(yb-(radiusMant064+53<<52)) &^ (1<<52 - 1)
+	g := 2 - math.Float64frombits(yb-uint64(e52)-52<<52)
+	c := negTwoLogPoly64
+	r := c[len(c)-1]
+	for k := len(c) - 2; k >= 0; k-- {
+		r = math.FMA(r, g, c[k])
+	}
+	ef := float64(e52)
+	t := math.FMA(g, float64(g*r), float64(ef*negTwoLn2Scaled64Lo))
+	return math.FMA(ef, negTwoLn2Scaled64Hi, float64(g+t))
+}
+
+// sinCosTurn64 returns sin θ and cos θ, θ = 2π·U64(a, b), in float64: sinCosTurn32's reduction on
+// the 53-bit angle placed at the top of a 64-bit word, A = (a << 32 | b with its low 11 bits
+// cleared) + 2^61: q = A >> 62 and x = z − 3/2 with z's fraction bits 61..11 of A.
+func sinCosTurn64(a, b uint32) (s, c float64) {
+	w := (uint64(a)<<32 | uint64(b)&^0x7ff) + 1<<61
+	x := math.Float64frombits(0x3ff0000000000000|w>>10&0x000ffffffffffffe) - 1.5
+	y := float64(x * x)
+	p := sinQuarterPoly64
+	t := p[len(p)-1]
+	for k := len(p) - 2; k >= 0; k-- {
+		t = math.FMA(t, y, p[k])
+	}
+	t = math.FMA(y, t, halfPi64Lo)
+	sv := math.FMA(x, halfPi64Hi, float64(x*t))
+	q := cosQuarterPoly64
+	u := q[len(q)-1]
+	for k := len(q) - 2; k >= 0; k-- {
+		u = math.FMA(u, y, q[k])
+	}
+	cv := math.FMA(y, u, 1)
+	odd := uint64(int64(w<<1) >> 63)
+	sb := math.Float64bits(sv) ^ (w+1<<62)&(1<<63)
+	cb := math.Float64bits(cv) ^ w&(1<<63)
+	return math.Float64frombits(cb&odd | sb&^odd), math.Float64frombits(sb&odd | cb&^odd)
 }

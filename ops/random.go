@@ -68,9 +68,9 @@ func (b cpuBackend) Uniform(dst *tensor.Tensor, d Draw) error {
 	return nil
 }
 
-// Normal: Box–Muller on the words of the draw layout (philox.go): the f32 stream in float32 with
-// the kernels' exact sequence of operations (normalPair32, bit-identical with the kernels), the
-// f64 stream in float64.
+// Normal: Box–Muller on the words of the draw layout (philox.go), the f32 stream in float32 and
+// the f64 stream in float64, each with the kernels' exact sequence of operations (normalPair32,
+// normalPair64): bit-identical with the kernels.
 func (b cpuBackend) Normal(dst *tensor.Tensor, d Draw) error {
 	if err := CheckNormal(tensor.CPU(), dst, d); err != nil {
 		return err
