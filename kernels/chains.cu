@@ -308,6 +308,12 @@ template <typename T, int D>
 __device__ __forceinline__ void row_step(const Params<T>& P, const StepCoef& sc, unsigned long long site,
                                          unsigned int chain, int dd, const T (&x)[D], const T (&s)[D],
                                          T (&out)[D]) {
+#pragma unroll
+    for (int j = 0; j < D; ++j) {
+        if (j >= dd) {
+            out[j] = T(0);  // the padding (coordinates j ≥ d are zero in every row)
+        }
+    }
     if (sc.gamma != 0.0) {  // NaN γ adds NaN, as in the Step op
         row_normals<T, D>(P.key, site, chain, dd, [&](int j, double z) {
             out[j] = static_cast<T>(static_cast<double>(x[j]) + sc.beta * static_cast<double>(s[j]) +
@@ -370,10 +376,6 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
                 row_step<T, D>(P, sc, P.site(st, P.p_step), chain, dd, x, acc, x);
             } else if constexpr (M == kMALA) {
                 T y[D], acc[D], m, sum;
-#pragma unroll
-                for (int j = 0; j < D; ++j) {
-                    y[j] = T(0);
-                }
                 row_step<T, D>(P, sc, P.site(st, P.p_step), chain, dd, x, s, y);
                 row_eval<T, D>(P, multi, tl, y, acc, m, sum);
                 T lpy = m + Math<T>::log(sum);
@@ -795,7 +797,7 @@ __device__ __forceinline__ Params<T> make_params(
 // The entries of one method and dtype, each built for a minimum of resident blocks per SM (the
 // largest that compiles without spilling on sm_80 and sm_90; kernels/ptx/resources.txt records the
 // registers): SMALLB for row2 and row4 (float 3: at most 80 registers), ROW16B for row16 (float 2:
-// at most 128), WARPB for warp1 and warp2 (float 3), W8B for warp8 (double ULA and ULD 2); the
+// at most 128), WARPB for warp1 and warp2 (float 3), W8B for warp8 (double ULD 2); the
 // others 1, which lets ptxas take what it needs.
 #define CHAINS_ENTRIES(T, DT, M, MNAME, SMALLB, ROW16B, WARPB, W8B)                                        \
     CHAINS_ENTRY(chains_##MNAME##_row2_##DT, T, SMALLB, (row_chains<T, 2, M>(P, sm)))                      \
@@ -810,6 +812,6 @@ __device__ __forceinline__ Params<T> make_params(
 CHAINS_ENTRIES(float, f32, kULA, ula, 3, 2, 3, 1)
 CHAINS_ENTRIES(float, f32, kMALA, mala, 3, 2, 3, 1)
 CHAINS_ENTRIES(float, f32, kULD, uld, 3, 2, 3, 1)
-CHAINS_ENTRIES(double, f64, kULA, ula, 1, 1, 1, 2)
+CHAINS_ENTRIES(double, f64, kULA, ula, 1, 1, 1, 1)
 CHAINS_ENTRIES(double, f64, kMALA, mala, 1, 1, 1, 1)
 CHAINS_ENTRIES(double, f64, kULD, uld, 1, 1, 1, 2)

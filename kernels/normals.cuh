@@ -16,17 +16,17 @@
 // (z2, z3) to the pair of words (z, w); otherwise z2 = z3 = 0 and the second pair is not computed.
 __device__ __forceinline__ void normals_f32(uint4 b, bool second, float* z0, float* z1, float* z2,
                                             float* z3) {
-    box_muller_f32(b.x, uniform_u32(b.y), z0, z1);
+    box_muller_f32(b.x, b.y, z0, z1);
     *z2 = 0.0f;
     *z3 = 0.0f;
     if (second) {
-        box_muller_f32(b.z, uniform_u32(b.w), z2, z3);
+        box_muller_f32(b.z, b.w, z2, z3);
     }
 }
 
 // normals_f64 sets (z0, z1) to the double pair of block b: u1 = U64(x, y), u2 = U64(z, w).
 __device__ __forceinline__ void normals_f64(uint4 b, double* z0, double* z1) {
-    box_muller_f64(uniform_u64(b.x, b.y), uniform_u64(b.z, b.w), z0, z1);
+    box_muller_f64(b, z0, z1);
 }
 
 // Normals<T>: the W coordinates one Philox block serves in T's stream and their normals.

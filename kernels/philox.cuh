@@ -98,22 +98,166 @@ __device__ __forceinline__ float radius_u32(unsigned int w) {
     return __ull2float_rn(0x100000000ull - w) * 0x1p-32f;
 }
 
-// box_muller_f32 returns the pair z0 = r cos(2 pi u2), z1 = r sin(2 pi u2) with
-// r = sqrt(-2 log v), v = radius_u32(w1) in (0, 1], so the logarithm is finite, in float; 2 * u2
-// is exact, so sincospif sees no rounding of 2 pi.
-__device__ __forceinline__ void box_muller_f32(unsigned int w1, float u2, float* z0, float* z1) {
-    const float r = sqrtf(-2.0f * logf(radius_u32(w1)));
+// The f32 stream's Box–Muller pair (docs/math.md §0, "f32 normals"): every operation is an IEEE
+// operation or an explicit fmaf, performed in the order written, so that ops/philox.go
+// (normalPair32, negTwoLogRadius32, sinCosTurn32: the same constants, the same operations, fmaf as
+// ops.fma32) computes the same bits; the build fuses nothing else (-fmad=false; the host build
+// -ffp-contract=off). The reductions are exact bit operations and the polynomials are minimax
+// fits: −2 log v within 0.86 ulp and sin, cos within 0.99 ulp of float over every input.
+
+// R32(w) = m·2^e with m in [float(sqrt(1/2)), 2·float(sqrt(1/2))) (bits of float(sqrt(1/2))).
+#define NORMALS_RADIUS_MANT0 0x3f3504f3u
+
+// neg_two_log_radius_u32 returns L = −2 log radius_u32(w) >= 0 in float (0 for w = 0, 64 ln 2 at
+// most). y = 2^32·R32(w) as rounded by radius_u32; ix = bits(R32) − bits(sqrt(1/2)) is one integer
+// subtraction on y's bits; clearing its low 23 bits (arithmetically) leaves e·2^23, and y's bits
+// less (e + 31)·2^23 are the float 2m, m in [sqrt(1/2), sqrt(2)): R32 = m·2^e exactly. With
+// g = 2 − 2m (exact), −2 log1p(−g/2) = g + g²·R(g), R a degree-8 minimax polynomial, and
+// L = e·2^23·(−2 ln 2·2^−23) + (g + g·(g·R(g))).
+__device__ __forceinline__ float neg_two_log_radius_u32(unsigned int w) {
+    const float y = __ull2float_rn(static_cast<unsigned long long>(~w) + 1ull);  // 2^32 − w
+    const unsigned int yb = __float_as_uint(y);
+    const int e23 = static_cast<int>(yb - (NORMALS_RADIUS_MANT0 + (32u << 23))) & ~((1 << 23) - 1);
+    const float g = 2.0f - __uint_as_float(yb - static_cast<unsigned int>(e23) - (31u << 23));
+    float r = 0x1.383dbp-13f;
+    r = fmaf(r, g, 0x1.084e18p-11f);
+    r = fmaf(r, g, 0x1.0f3762p-10f);
+    r = fmaf(r, g, 0x1.22709ap-09f);
+    r = fmaf(r, g, 0x1.54274ap-08f);
+    r = fmaf(r, g, 0x1.99a402p-07f);
+    r = fmaf(r, g, 0x1.000428p-05f);
+    r = fmaf(r, g, 0x1.55555p-04f);
+    r = fmaf(r, g, 0x1.fffff8p-03f);
+    const float a = fmaf(g, g * r, g);
+    return fmaf(__int2float_rn(e23), -0x1.62e43p-23f, a);
+}
+
+// sincos_turn_u32 sets *s, *c to sin θ and cos θ, θ = 2π·uniform_u32(w), in float. The angle in
+// quarter turns is q + x with a = w + 2^29: q = a >> 30 (mod 4) and x = z − 3/2 in [−1/2, 1/2), z
+// the float in [1, 2) whose fraction is bits 29..8 of a (both exact). sin(πx/2) =
+// x·(π/2 + y·P(y)) with π/2 as a float pair and cos(πx/2) = 1 + y·Q(y), y = x², P and Q minimax
+// polynomials of degree 2 and 3; an odd q swaps them, and the signs (sin negated for q in {2, 3},
+// cos for q in {1, 2}) are sign-bit flips.
+__device__ __forceinline__ void sincos_turn_u32(unsigned int w, float* s, float* c) {
+    const unsigned int a = w + (1u << 29);
+    const float x = __uint_as_float(0x3f800000u | ((a >> 7) & 0x007ffffeu)) - 1.5f;
+    const float y = x * x;
+    float t = fmaf(fmaf(-0x1.2dc84cp-08f, y, 0x1.466004p-04f), y, -0x1.4abbbep-01f);
+    t = fmaf(y, t, -0x1.777a5cp-25f);
+    const float sv = fmaf(x, 0x1.921fb6p+00f, x * t);
+    const float u = fmaf(fmaf(fmaf(0x1.d9d57ep-11f, y, -0x1.55c5ep-06f), y, 0x1.03c1dep-02f), y,
+                         -0x1.3bd3ccp+00f);
+    const float cv = fmaf(y, u, 1.0f);
+    const unsigned int odd = static_cast<unsigned int>(static_cast<int>(a << 1) >> 31);
+    const unsigned int sb = __float_as_uint(sv) ^ ((a + (1u << 30)) & 0x80000000u);
+    const unsigned int cb = __float_as_uint(cv) ^ (a & 0x80000000u);
+    *s = __uint_as_float((cb & odd) | (sb & ~odd));
+    *c = __uint_as_float((sb & odd) | (cb & ~odd));
+}
+
+// box_muller_f32 returns the pair z0 = r cos θ, z1 = r sin θ of words (w1, w2):
+// r = sqrtf(neg_two_log_radius_u32(w1)) (correctly rounded), θ = 2π·uniform_u32(w2)
+// (sincos_turn_u32); v = radius_u32(w1) in (0, 1], so the logarithm is finite.
+__device__ __forceinline__ void box_muller_f32(unsigned int w1, unsigned int w2, float* z0,
+                                               float* z1) {
+    const float r = sqrtf(neg_two_log_radius_u32(w1));
     float s, c;
-    sincospif(2.0f * u2, &s, &c);
+    sincos_turn_u32(w2, &s, &c);
     *z0 = r * c;
     *z1 = r * s;
 }
 
-// box_muller_f64 is the pair of box_muller_f32 in double, with v = 1 − u1 (exact).
-__device__ __forceinline__ void box_muller_f64(double u1, double u2, double* z0, double* z1) {
-    const double r = sqrt(-2.0 * log(1.0 - u1));
+// The f64 stream's Box–Muller pair (docs/math.md §0, "f64 normals"): the f32 stream's reductions
+// and order of operations in double, with polynomials of higher degree; ops/philox.go
+// (normalPair64, negTwoLogRadius64, sinCosTurn64, math.FMA for fma) computes the same bits.
+
+// Bits of double(sqrt(1/2)).
+#define NORMALS_RADIUS_MANT0_F64 0x3fe6a09e667f3bcdull
+
+// neg_two_log_radius_u64 returns L = −2 log v, v = 1 − uniform_u64(a, b) in (0, 1], in double (0
+// for v = 1). y = 2^53·v is an integer, exact in double; the reduction of neg_two_log_radius_u32
+// gives v = m·2^e, m in [sqrt(1/2), sqrt(2)), and g = 2 − 2m exactly; R is a degree-20 minimax
+// polynomial; with c = −2 ln 2·2^−52 = c_hi + c_lo, t = g·(g·R(g)) + e·2^52·c_lo and
+// L = e·2^52·c_hi + (g + t).
+__device__ __forceinline__ double neg_two_log_radius_u64(unsigned int a, unsigned int b) {
+    const unsigned long long m = (static_cast<unsigned long long>(a) << 21) | (b >> 11);
+    const double y = __ull2double_rn((1ull << 53) - m);
+    const unsigned long long yb = static_cast<unsigned long long>(__double_as_longlong(y));
+    const long long e52 = static_cast<long long>(yb - (NORMALS_RADIUS_MANT0_F64 + (53ull << 52))) &
+                          ~((1ll << 52) - 1);
+    const unsigned long long mb = yb - static_cast<unsigned long long>(e52) - (52ull << 52);
+    const double g = 2.0 - __longlong_as_double(static_cast<long long>(mb));
+    double r = 0x1.8d03c9d31b9e8p-27;
+    r = fma(r, g, 0x1.d2dfb3b3d7369p-25);
+    r = fma(r, g, 0x1.016e535c91e6bp-23);
+    r = fma(r, g, 0x1.bbf46ca8d7ecbp-23);
+    r = fma(r, g, 0x1.b421de6cfb668p-22);
+    r = fma(r, g, 0x1.dc765288ca0cdp-21);
+    r = fma(r, g, 0x1.00d2e93f59a19p-19);
+    r = fma(r, g, 0x1.116cf8678609ep-18);
+    r = fma(r, g, 0x1.2489373f9e985p-17);
+    r = fma(r, g, 0x1.3b0d30aa12403p-16);
+    r = fma(r, g, 0x1.55557386076e2p-15);
+    r = fma(r, g, 0x1.745d5cd6b39a2p-14);
+    r = fma(r, g, 0x1.99999af22df73p-13);
+    r = fma(r, g, 0x1.c71c700bbfc28p-12);
+    r = fma(r, g, 0x1.fffffff068876p-11);
+    r = fma(r, g, 0x1.24924927b2039p-09);
+    r = fma(r, g, 0x1.5555555573474p-08);
+    r = fma(r, g, 0x1.9999999994053p-07);
+    r = fma(r, g, 0x1.ffffffffffd4ap-06);
+    r = fma(r, g, 0x1.5555555555571p-04);
+    r = fma(r, g, 0x1p-02);
+    const double ef = __ll2double_rn(e52);
+    const double t = fma(g, g * r, ef * -0x1.abc9e3b39803fp-107);
+    return fma(ef, -0x1.62e42fefa39efp-52, g + t);
+}
+
+// sincos_turn_u64 sets *s, *c to sin θ and cos θ, θ = 2π·uniform_u64(a, b), in double: the
+// reduction of sincos_turn_u32 on the 53-bit angle at the top of a 64-bit word,
+// A = ((a << 32) | b with its low 11 bits cleared) + 2^61: q = A >> 62, x = z − 3/2 with z's
+// fraction bits 61..11 of A; P and Q of degree 6.
+__device__ __forceinline__ void sincos_turn_u64(unsigned int a, unsigned int b, double* s,
+                                                double* c) {
+    const unsigned long long w =
+        ((static_cast<unsigned long long>(a) << 32) | (b & ~0x7ffu)) + (1ull << 61);
+    const unsigned long long zb = 0x3ff0000000000000ull | ((w >> 10) & 0x000ffffffffffffeull);
+    const double x = __longlong_as_double(static_cast<long long>(zb)) - 1.5;
+    const double y = x * x;
+    double t = -0x1.6c61119a0348p-31;
+    t = fma(t, y, 0x1.e8eee69acff3bp-25);
+    t = fma(t, y, -0x1.e3074b7130511p-19);
+    t = fma(t, y, 0x1.50783485e633fp-13);
+    t = fma(t, y, -0x1.32d2cce62ad8ap-08);
+    t = fma(t, y, 0x1.466bc6775aadap-04);
+    t = fma(t, y, -0x1.4abbce625be53p-01);
+    t = fma(y, t, 0x1.1a62633145c07p-54);
+    const double sv = fma(x, 0x1.921fb54442d18p+00, x * t);
+    double u = -0x1.b263c29a5bf61p-28;
+    u = fma(u, y, 0x1.f9cc40aa915aep-22);
+    u = fma(u, y, -0x1.a6d1ec7e09144p-16);
+    u = fma(u, y, 0x1.e1f5068367af4p-11);
+    u = fma(u, y, -0x1.55d3c7e3c928p-06);
+    u = fma(u, y, 0x1.03c1f081b5aaep-02);
+    u = fma(u, y, -0x1.3bd3cc9be45dep+00);
+    const double cv = fma(y, u, 1.0);
+    const unsigned long long odd =
+        static_cast<unsigned long long>(static_cast<long long>(w << 1) >> 63);
+    const unsigned long long sb = static_cast<unsigned long long>(__double_as_longlong(sv)) ^
+                                  ((w + (1ull << 62)) & 0x8000000000000000ull);
+    const unsigned long long cb =
+        static_cast<unsigned long long>(__double_as_longlong(cv)) ^ (w & 0x8000000000000000ull);
+    *s = __longlong_as_double(static_cast<long long>((cb & odd) | (sb & ~odd)));
+    *c = __longlong_as_double(static_cast<long long>((sb & odd) | (cb & ~odd)));
+}
+
+// box_muller_f64 returns the double pair z0 = r cos θ, z1 = r sin θ of block b:
+// r = sqrt(neg_two_log_radius_u64(b.x, b.y)) (correctly rounded), θ = 2π·uniform_u64(b.z, b.w)
+// (sincos_turn_u64).
+__device__ __forceinline__ void box_muller_f64(uint4 b, double* z0, double* z1) {
+    const double r = sqrt(neg_two_log_radius_u64(b.x, b.y));
     double s, c;
-    sincospi(2.0 * u2, &s, &c);
+    sincos_turn_u64(b.z, b.w, &s, &c);
     *z0 = r * c;
     *z1 = r * s;
 }

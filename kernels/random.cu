@@ -96,42 +96,30 @@ struct NormalF64Op {
     }
 };
 
-// fill_rows runs Op over every (row, lane) of dst.
-template <typename Op>
-__device__ __forceinline__ void fill_rows(typename Op::T* __restrict__ dst, long long chains,
-                                          long long dim, unsigned long long seed,
-                                          unsigned long long site, unsigned long long chain0) {
+// fill_lanes runs Op over the flat (row, lane) indices t, t + stride, … below total; (row, lane) is
+// t's pair, stepped by (drow, dlane) per iteration. Aligned: W divides dim and dst is 16-byte
+// aligned, so lane (row, lane) starts at element W·t and is stored whole.
+template <typename Op, bool Aligned>
+__device__ __forceinline__ void fill_lanes(typename Op::T* __restrict__ dst,
+                                           unsigned long long udim, unsigned long long lanes,
+                                           unsigned long long total,
+                                           unsigned long long t, unsigned long long stride,
+                                           unsigned long long row, unsigned long long lane,
+                                           unsigned long long drow, unsigned long long dlane,
+                                           uint2 key, unsigned long long site,
+                                           unsigned long long chain0) {
     typedef typename Op::T T;
     constexpr int W = Op::W;
-    if (chains <= 0 || dim <= 0) {
-        return;
-    }
-    const unsigned long long udim = static_cast<unsigned long long>(dim);
-    const unsigned long long lanes = (udim + W - 1) / W;
-    const unsigned long long total = static_cast<unsigned long long>(chains) * lanes;
-    const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
-    unsigned long long t = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (t >= total) {
-        return;
-    }
-    // (row, lane) of the flat index t, stepped by (stride / lanes, stride % lanes) per iteration:
-    // the only 64-bit divisions are these, once per thread.
-    unsigned long long row = t / lanes;
-    unsigned long long lane = t - row * lanes;
-    const unsigned long long drow = stride / lanes;
-    const unsigned long long dlane = stride - drow * lanes;
-    const bool aligned = udim % W == 0 && reinterpret_cast<std::uintptr_t>(dst) % 16 == 0;
-    const uint2 key = philox_key(seed);
     for (; t < total; t += stride) {
         const uint4 b = philox_block(key, site, static_cast<unsigned int>(chain0 + row),
                                      static_cast<unsigned int>(lane));
         T v[W];
         Op::apply(b, v);
-        const unsigned long long j = lane * W;
-        T* p = dst + row * udim + j;
-        if (aligned) {
-            LaneStore<T, W>::vec(p, v);
+        if (Aligned) {
+            LaneStore<T, W>::vec(dst + W * t, v);
         } else {
+            const unsigned long long j = lane * W;
+            T* p = dst + row * udim + j;
 #pragma unroll
             for (int k = 0; k < W; ++k) {
                 if (j + k < udim) {
@@ -145,6 +133,40 @@ __device__ __forceinline__ void fill_rows(typename Op::T* __restrict__ dst, long
             lane -= lanes;
             ++row;
         }
+    }
+}
+
+// fill_rows runs Op over every (row, lane) of dst.
+template <typename Op>
+__device__ __forceinline__ void fill_rows(typename Op::T* __restrict__ dst, long long chains,
+                                          long long dim, unsigned long long seed,
+                                          unsigned long long site, unsigned long long chain0) {
+    constexpr int W = Op::W;
+    if (chains <= 0 || dim <= 0) {
+        return;
+    }
+    const unsigned long long udim = static_cast<unsigned long long>(dim);
+    const unsigned long long lanes = (udim + W - 1) / W;
+    const unsigned long long total = static_cast<unsigned long long>(chains) * lanes;
+    const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
+    const unsigned long long t =
+        static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (t >= total) {
+        return;
+    }
+    // (row, lane) of the flat index t, stepped by (stride / lanes, stride % lanes) per iteration:
+    // the only 64-bit divisions are these, once per thread.
+    const unsigned long long row = t / lanes;
+    const unsigned long long lane = t - row * lanes;
+    const unsigned long long drow = stride / lanes;
+    const unsigned long long dlane = stride - drow * lanes;
+    const uint2 key = philox_key(seed);
+    if (udim % W == 0 && reinterpret_cast<std::uintptr_t>(dst) % 16 == 0) {
+        fill_lanes<Op, true>(dst, udim, lanes, total, t, stride, row, lane, drow, dlane, key, site,
+                             chain0);
+    } else {
+        fill_lanes<Op, false>(dst, udim, lanes, total, t, stride, row, lane, drow, dlane, key, site,
+                              chain0);
     }
 }
 

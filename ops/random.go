@@ -68,8 +68,9 @@ func (b cpuBackend) Uniform(dst *tensor.Tensor, d Draw) error {
 	return nil
 }
 
-// Normal: Box–Muller on the uniforms of the draw layout (philox.go), computed in float64; f32
-// results are the float64 values rounded once.
+// Normal: Box–Muller on the words of the draw layout (philox.go), the f32 stream in float32 and
+// the f64 stream in float64, each with the kernels' exact sequence of operations (normalPair32,
+// normalPair64): bit-identical with the kernels.
 func (b cpuBackend) Normal(dst *tensor.Tensor, d Draw) error {
 	if err := CheckNormal(tensor.CPU(), dst, d); err != nil {
 		return err
@@ -94,8 +95,8 @@ func (b cpuBackend) Normal(dst *tensor.Tensor, d Draw) error {
 	return nil
 }
 
-// normalRow fills row with chain's standard normals at (seed, site): the float32 stream (values
-// rounded to float32) when f32 is set, else the float64 stream.
+// normalRow fills row with chain's standard normals at (seed, site): the float32 stream (float32
+// values, widened exactly) when f32 is set, else the float64 stream.
 func normalRow(row []float64, seed, site uint64, chain uint32, f32 bool) {
 	dim := len(row)
 	if f32 {

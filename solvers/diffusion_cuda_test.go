@@ -15,7 +15,7 @@ import (
 // Every diffusion method on the GPU against the CPU reference from the same seed: samples, and
 // with a trajectory both trajectories, agree row by row within a tolerance that follows from the
 // ops' (the denoiser within its op tolerance, Combine's sum formed in float64 on both, the
-// normals within a few ulp); the probability-flow map is contractive, so errors do not grow over
+// normals exact); the probability-flow map is contractive, so errors do not grow over
 // the run. There is no accept/reject decision: no row may differ. After the backend's Close the
 // device holds what it held before.
 func TestGPUDiffusionMatchesCPU(t *testing.T) {

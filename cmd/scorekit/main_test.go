@@ -107,17 +107,10 @@ func TestNoiseDefaultsAndQuiet(t *testing.T) {
 }
 
 // assertSameDraw checks a draw of the default device (--device auto) against the CPU reference:
-// exactly in the CPU build, within the float32 normals' tolerance (1e-6 relative) on a GPU.
+// exactly, in the CPU build and on a GPU alike (the kernels' normals are the reference's bits).
 func assertSameDraw(t *testing.T, want, got []float64) {
 	t.Helper()
-	if !tensor.CUDABuild {
-		assert.Equal(t, want, got)
-		return
-	}
-	require.Len(t, got, len(want))
-	for i := range want {
-		assert.InDelta(t, want[i], got[i], 1e-6*math.Abs(want[i]), "element %d", i)
-	}
+	assert.Equal(t, want, got)
 }
 
 func TestNoiseBadInput(t *testing.T) {

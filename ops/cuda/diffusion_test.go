@@ -22,9 +22,8 @@ import (
 // short: the kernel forms the reference's float64 sum in the reference's order from the same
 // stored inputs and rounds once, so without noise the results agree to the last bit unless the
 // Go compiler contracted an FMA (≤ 7 × 2^-53 S, 1e-15 allowed) and, for float32, the final
-// rounding then lands on the neighbouring float (≤ 2^-23 S, 2.5e-7 allowed); with noise the
-// normals (computed in the kernel's precision, within 1e-6 or 1e-14 of |ξ|, the measured bound of
-// TestNormalParityBound) add that fraction of S: 2e-6 and 2e-14 allowed. MetropolisStep's
+// rounding then lands on the neighbouring float (≤ 2^-23 S, 2.5e-7 allowed); the normals of the
+// noise term are the reference's bit for bit, so noise changes nothing. MetropolisStep's
 // decisions are taken in float64 on the same stored values in the reference's summation order
 // (re-taken in that order by the kernel wherever its own order could disagree), so x and the
 // rejection counts must agree exactly.

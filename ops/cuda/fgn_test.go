@@ -25,14 +25,14 @@ import (
 //     float32 radix-2 FFT with correctly rounded twiddles: 0.65·log2(m)·u·‖V‖₂ at most over 2^21
 //     outputs of m = 2^17); ‖V‖₂ is the RMS of Z (Parseval: Σ_k |Z_k|² = m ‖V‖₂²). Bound used:
 //     4·log2(m)·u·‖V‖₂;
-//   - the inputs: the kernel's normals are within optest.NormalF32 = 1e-6 (f32) or NormalF64 = 1e-14
-//     (f64) of the reference's, relative to each value, and w is rounded once to the dtype (u/2
-//     relative). An FFT spreads these independent input perturbations over its outputs: their RMS
-//     is at most the RMS relative perturbation times ‖V‖₂ (Parseval again), and their maximum over
-//     outputs a few times that. Bound used: 2e-6·‖V‖₂ (f32), 5e-14·‖V‖₂ (f64);
+//   - the inputs: the kernel's normals are the reference's exactly (optest.NormalF32, NormalF64),
+//     and w is rounded once to the dtype (u/2 relative). An FFT spreads these independent input
+//     perturbations over its outputs: their RMS is at most the RMS relative perturbation times
+//     ‖V‖₂ (Parseval again), and their maximum over outputs a few times that. Bound used:
+//     2e-7·‖V‖₂ (f32) or 1e-15·‖V‖₂ (f64), about 7 times u/2;
 //   - the final rounding of a float32 output, 2^-24 of |x_k| on each side.
 //
-// So |gpu − ref| ≤ σ‖V_i‖₂·(4·log2(m)·u + 2e-6 or 5e-14) + 2^-23·|ref| (f32; 2^-52·|ref| for f64),
+// So |gpu − ref| ≤ σ‖V_i‖₂·(4·log2(m)·u + 2e-7 or 1e-15) + 2^-23·|ref| (f32; 2^-52·|ref| for f64),
 // with ‖V_i‖₂ computed from the reference's normals as the norm of the signal the GPU transforms:
 // paths 2q and 2q + 1 share one, V_{2q} + i V_{2q+1} (kernels/fgn.cu), whose packing and FFT
 // round relative to (‖V_{2q}‖₂² + ‖V_{2q+1}‖₂²)^½ (optest.FGNRowNorms), ≈ √2 times a path's own.
@@ -49,9 +49,9 @@ import (
 func fgnRtol(dt tensor.DType, m int) float64 {
 	lg := float64(bits.Len(uint(m)) - 1)
 	if dt == tensor.F32 {
-		return 4*lg*0x1p-24 + 2e-6
+		return 4*lg*0x1p-24 + 2e-7
 	}
-	return 4*lg*0x1p-53 + 5e-14
+	return 4*lg*0x1p-53 + 1e-15
 }
 
 // fgnUnitRoundoff is u of dt.

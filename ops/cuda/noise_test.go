@@ -38,9 +38,9 @@ import (
 // normals' tolerance (optest.NormalF32/F64) to half of A's bound. The checks allow stableMargin = 4
 // times these worst-case bounds; the largest error seen is logged per case.
 //
-// MA-fBM and Brownian accumulate in float64 on both sides from normals that differ by at most
-// optest.NormalF32 (1e-6 of |ξ|) or optest.NormalF64 (1e-14), so an output moves by at most that
-// fraction of its majorant M — the same recursion run on |decay|, |L|, |ξ| (MA-fBM: Ā_r ←
+// MA-fBM and Brownian accumulate in float64 on both sides from normals that agree exactly
+// (optest.NormalF32, NormalF64); normals within a relative tolerance would move an output by at
+// most that fraction of its majorant M — the same recursion run on |decay|, |L|, |ξ| (MA-fBM: Ā_r ←
 // decay_r Ā_r + Σ_j |L_rj| |ξ_j|, M = Σ_r |w_r| Ā_r, starting from |y|) or the sums of |ξ|
 // (Brownian: √h (Σ_{q<m} |ξ| + (m/τ) Σ_epoch |ξ|), doubled for increments) — plus the rounding of
 // the float64 arithmetic (a few 1e-16 of M) and of the stored value (one float32 ulp of |value|

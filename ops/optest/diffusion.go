@@ -14,19 +14,18 @@ import (
 // term scale S = Σ_k |C_k T_k| + noise·|ξ| (scaling by the terms keeps the bound meaningful where
 // they cancel). A backend forms the same float64 sum in the same order from the same stored
 // inputs and rounds once, so what may differ is:
-//   - the normals ξ (with noise): within NormalF32 (1e-6) or NormalF64 (1e-14) of |ξ|, so the
-//     noise term moves by at most that fraction of S;
+//   - the normals ξ (with noise): none, they are exact (NormalF32, NormalF64);
 //   - FMA contraction of C_k T_k + partial sum (Go contracts on some architectures, a kernel built
 //     IEEE-exact does not): each of the at most MaxTerms + 1 additions then rounds differently,
 //     by ≤ 2^-53 of a partial sum ≤ S, 7.8e-16 S in all;
 //   - for float32, the final rounding: two float64 values a hair apart may round to neighbouring
 //     floats, one float32 ulp ≤ 2^-23 |result| ≤ 1.2e-7 S.
 //
-// Hence, with noise, float32 1e-6 + 1.2e-7 (checked at 2e-6) and float64 1e-14 + 7.8e-16 (checked at
-// 2e-14); without noise, float32 1.2e-7 + 7.8e-16 (checked at 2.5e-7) and float64 7.8e-16 (1e-15).
+// Hence, with or without noise, float32 1.2e-7 + 7.8e-16 (checked at 2.5e-7) and float64
+// 7.8e-16 (1e-15).
 var (
-	CombineF32          = 2e-6
-	CombineF64          = 2e-14
+	CombineF32          = 2.5e-7
+	CombineF64          = 1e-15
 	CombineNoiselessF32 = 2.5e-7
 	CombineNoiselessF64 = 1e-15
 )

@@ -16,16 +16,16 @@ import (
 // |l21 ξ1| + |l22 ξ2|; factor score |s| + |a r / v|, log p |log p| + ‖r‖²/(2v); scaling by the
 // terms keeps the bound meaningful where they cancel). A backend evaluates each combination in
 // float64 in the reference's order from the same stored inputs and rounds once, so what differs:
-//   - the normals, within NormalF32 (1e-6) or NormalF64 (1e-14) of |ξ|: ≤ that fraction of S;
+//   - the normals: none, they are exact (NormalF32, NormalF64);
 //   - a float32 result's final rounding: one float32 ulp ≤ 1.2e-7 S;
 //   - the row sums (the factor's ‖c − a x‖²) in another order: ≤ 2(d − 1)·2^-53 ≈ 5.7e-14 of the
 //     sum at d = 256.
 //
-// float32 1e-6 + 1.2e-7, checked at 2e-6 (the factor, without normals, 2.5e-7); float64
-// 1e-14 + 5.7e-14, checked at 1e-13. MALAAccept copies values (exactly) on decisions taken in
+// float32 1.2e-7, checked at 2.5e-7 (as the factor, which has no normals); float64 5.7e-14,
+// checked at 1e-13. MALAAccept copies values (exactly) on decisions taken in
 // float64 from the same inputs: its decisions are compared one by one (see MALAFlipsF32).
 var (
-	LangevinF32 = 2e-6
+	LangevinF32 = 2.5e-7
 	LangevinF64 = 1e-13
 	FactorF32   = 2.5e-7
 	FactorF64   = 1e-13

@@ -210,11 +210,10 @@ func CheckFFT(b ops.Backend, dt tensor.DType, batch, n int) error {
 //     worst of many outputs (an emulated float32 radix-2 FFT: 0.65·log₂m·u·‖V‖₂ at most over 2^21
 //     outputs of m = 2^17), where ‖V‖₂ is the RMS of Z (Parseval: Σ_k |Z_k|² = m ‖V‖₂²); bound
 //     used 4·log₂m·u·‖V‖₂;
-//   - the inputs: normals within NormalF32 = 1e-6 or NormalF64 = 1e-14 of the reference's, relative
-//     to each, and s rounded once to the dtype (u/2). The FFT spreads these independent
-//     perturbations over its outputs with RMS at most the RMS relative perturbation times ‖V‖₂
-//     (Parseval again) and a maximum a few times that; bound used 2e-6·‖V‖₂ (float32) or
-//     5e-14·‖V‖₂ (float64);
+//   - the inputs: normals equal to the reference's (NormalF32, NormalF64) and s rounded once to the
+//     dtype (u/2). The FFT spreads these independent perturbations over its outputs with RMS at
+//     most the RMS relative perturbation times ‖V‖₂ (Parseval again) and a maximum a few times
+//     that; bound used 2e-7·‖V‖₂ (float32) or 1e-15·‖V‖₂ (float64), about 7 times u/2;
 //   - the final rounding of the stored value, u·|x_k| on each side.
 //
 // Increments: |got − ref| ≤ FGNRtol(dt, m)·σ‖V_i‖₂ + 2u·|ref|, ‖V_i‖₂ computed from the
@@ -237,7 +236,7 @@ func CheckFFT(b ops.Backend, dt tensor.DType, batch, n int) error {
 // float64 this one is already below 1e-12 of S_k at n = 1024.
 func FGNRtol(dt tensor.DType, m int) float64 {
 	lg := float64(bits.Len(uint(m)) - 1)
-	return 4*lg*unitRoundoff(dt) + pick(dt, 2e-6, 5e-14)
+	return 4*lg*unitRoundoff(dt) + pick(dt, 2e-7, 1e-15)
 }
 
 // FGNLengths, FGNPaths, FGNHursts and FGNForms are the cases of the FGN checks: lengths whose
@@ -344,8 +343,9 @@ func CheckFGN(b ops.Backend, dt tensor.DType, hurst float64, n, paths int, form 
 }
 
 // Tolerances of MAFBM and Brownian relative to an output's majorant M. Both accumulate in float64
-// from normals that differ from the reference's by at most NormalF32 (1e-6 of |ξ|) or NormalF64
-// (1e-14), so an output moves by at most that fraction of M, the same recursion run on magnitudes:
+// from the normals, which equal the reference's (NormalF32, NormalF64); normals within a relative
+// tolerance of them would move an output by at most that fraction of M, the same recursion run on
+// magnitudes:
 //
 //	MAFBM:    Ā_r ← decay_r Ā_r + Σ_{j≤r} |L_rj| |ξ_j| from Ā = |y0|, M = Σ_r |ω_r| Ā_r (the state y
 //	          against Ā itself);
@@ -355,8 +355,9 @@ func CheckFGN(b ops.Backend, dt tensor.DType, hurst float64, n, paths int, form 
 //
 // plus the rounding of the float64 arithmetic in another order (a few 1e-16 of M) and of the
 // stored value (one float32 ulp of |value| ≤ M on each side). Checked at
-// 2·(normal tolerance)·M + 2.5e-7·M (float32), 2·NormalF64·M + 2e-14·M (MAFBM float64) and
-// 2·NormalF64·M + 4e-14·M (Brownian float64, whose bridges subtract (m/τ)·L_τ).
+// 2·(normal tolerance)·M + 2.5e-7·M (float32), 2·(normal tolerance)·M + 2e-14·M (MAFBM float64)
+// and 2·(normal tolerance)·M + 4e-14·M (Brownian float64, whose bridges subtract (m/τ)·L_τ); the
+// normal tolerance is 0.
 var (
 	MAFBMF32    = 2*NormalF32.Rtol + 2.5e-7
 	MAFBMF64    = 2*NormalF64.Rtol + 2e-14

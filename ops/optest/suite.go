@@ -47,13 +47,12 @@ var Dims = []int{1, 2, 3, 4, 5, 7, 33}
 const guard = 37
 
 // Tolerances of the random fills against the CPU reference. Words and uniforms are exact
-// (integer arithmetic and exact conversions). Normals: the reference computes Box–Muller in
-// float64 and rounds once; a float32 kernel computes it in float32 with logf, sqrtf and sincospif
-// (each within 1–2 ulp, the argument 2u exact), so a few float32 ulp relative; float64 kernels
-// use log, sqrt, sincospi (within 1–2 ulp).
+// (integer arithmetic and exact conversions), and so are normals: the reference and the kernels
+// perform the same float32 or float64 operations (IEEE operations and fused multiply-adds, see
+// docs/math.md §0, "f32 normals").
 var (
-	NormalF32 = Tolerance{Rtol: 1e-6}  // ≈ 8 float32 ulp
-	NormalF64 = Tolerance{Rtol: 1e-14} // ≈ 45 float64 ulp
+	NormalF32 = Exact
+	NormalF64 = Exact
 )
 
 // allocCounter is implemented by devices that count their live allocations (tensor.CUDADevice).
@@ -206,8 +205,7 @@ func hostValues(x *tensor.Tensor, bits bool) ([]float64, error) {
 
 // CheckFill runs one fill op on b into a (rows, dim) window of a Sentinel-filled buffer and checks
 // that the guard bands are untouched (bit for bit), every output element was written, and the
-// values agree with the CPU reference (exactly for words and uniforms, within NormalF32/NormalF64
-// for normals).
+// values agree with the CPU reference (exactly: NormalF32/NormalF64 for normals).
 func CheckFill(b ops.Backend, kind string, dt tensor.DType, rows, dim int, d ops.Draw) error {
 	n := rows * dim
 	buf, err := tensor.New(b.Device(), dt, guard+n+guard)
