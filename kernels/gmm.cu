@@ -299,6 +299,7 @@ __device__ __forceinline__ void finish_row(const Args<T>& A, long long row, int 
 
 template <typename T, int D, bool EXACT, bool PERROW, bool FULL>
 __device__ void rows_small(const Args<T>& A, T* sm) {
+    static_assert(PERROW || FULL, "shared-level isotropic and diagonal rows run rows_isodiag");
     const long long K = A.k, TK = A.tile, l1 = A.l1;
     const int dd = EXACT ? D : static_cast<int>(A.d);
     const bool iso = A.cov == kIsotropic;
@@ -334,22 +335,16 @@ __device__ void rows_small(const Args<T>& A, T* sm) {
                 const T* U = FULL ? su + kk * dd * dd : nullptr;  // U[i·d + j]: component i of vector j
                 T r;
                 T v[D];  // the gradient g, or for full covariances t = z / c (then g = −U t)
-                if (!FULL && iso) {
-                    T inv, cst;
-                    if (PERROW) {
-                        const Coef<T> cf = level_coef(a, s, sv1[kk]);
-                        inv = cf.inv;
-                        cst = sc0[kk] - half * (dT * (l2pi + cf.logc));
-                    } else {
-                        inv = sv1[kk];
-                        cst = sc0[kk];
-                    }
+                if (!FULL && iso) {  // per-row levels (the static_assert)
+                    const Coef<T> cf = level_coef(a, s, sv1[kk]);
+                    const T inv = cf.inv;
+                    const T cst = sc0[kk] - half * (dT * (l2pi + cf.logc));
                     T q = T(0);
 #pragma unroll
                     for (int j = 0; j < D; ++j) {
                         T e = T(0);
                         if (j < dd) {
-                            e = x[j] - (PERROW ? a * mu[j] : mu[j]);
+                            e = x[j] - a * mu[j];
                         }
                         q += e * e;
                         v[j] = -e * inv;
