@@ -90,11 +90,7 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		if err != nil {
 			return wrap(err)
 		}
-		lanes := int64(ne)
-		if dt == tensor.F32 {
-			lanes /= 2 // two Box–Muller pairs per Philox block
-		}
-		err = b.launch(kSpec, b.gridFor(int64(pairs)*lanes), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
+		err = b.launch(kSpec, b.gridFor(int64(pairs)*fgnSpectrumLanes(dt, ne)), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
 			NE: int64(ne), Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain + uint64(first)})
 		if err != nil {
 			return wrap(fmt.Errorf("spectrum of paths %d..%d: %w", first, first+rows, err))

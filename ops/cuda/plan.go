@@ -469,6 +469,15 @@ const fgnScanThreads = 256
 // takes fgnPairs(c) signals.
 func fgnPairs(paths int64) int64 { return (paths + 1) / 2 }
 
+// fgnSpectrumLanes is the Philox lanes fgn_spectrum draws per path for an embedding of ne pairs:
+// one per Box–Muller pair in double, one per two pairs in float.
+func fgnSpectrumLanes(dt tensor.DType, ne int) int64 {
+	if dt == tensor.F32 {
+		return int64(ne) / 2
+	}
+	return int64(ne)
+}
+
 // fgnWantPaths is how many paths one FGN chunk should hold: all of them, or as many pairs as a
 // scratch of maxScratch bytes holds (at least one pair), never more than paths.
 func fgnWantPaths(paths, m int, dt tensor.DType, maxScratch int64) int64 {

@@ -86,16 +86,12 @@ func PlanFFTLaunches(sms, batch, n int, dt tensor.DType) []PlannedLaunch {
 // multi-pass plans, else by fgn_increments.
 func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType) []PlannedLaunch {
 	m := 2 * ne
-	lanes := int64(ne)
-	if dt == tensor.F32 {
-		lanes /= 2
-	}
 	chunk := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
 	chunks := int((int64(paths) + chunk - 1) / chunk)
 	rows := int(min(int64(paths), chunk))
 	pairs := int(fgnPairs(int64(rows)))
 	out := []PlannedLaunch{{Module: "fgn", Entry: "fgn_spectrum_" + dt.String(), Threads: threadsPerBlock,
-		Blocks: blocksOf(elementGrid(sms, int64(pairs)*lanes)), Count: chunks,
+		Blocks: blocksOf(elementGrid(sms, int64(pairs)*fgnSpectrumLanes(dt, ne))), Count: chunks,
 		Plan: fmt.Sprintf("m = %d, %d path(s) in %d transform(s) per chunk, %d chunk(s)", m, rows, pairs, chunks)}}
 	passes := PlanFFTLaunches(sms, pairs, m, dt)
 	for _, f := range passes {
