@@ -39,39 +39,23 @@ func fgnCUDAWork(dt tensor.DType, c fgnCase, ne int) int64 {
 	return 2 * scratch
 }
 
-// fgnCUDAMoved is the DRAM traffic of one FGN call by design, from the launches the planner makes
-// (cuda.PlanFGNLaunches): the spectrum writes each pair's m complex values, an FFT pass reads and
-// writes them, except a last pass that writes the increments (paths·n values) instead; a
-// finishing kernel reads the pair's complex value at each of the first n points and writes
-// paths·n values. The weights and twiddles (a few KiB to MiB, L2-resident) are not counted.
+// fgnCUDAMoved is the DRAM traffic of one FGN call by design (the launches of
+// cuda.PlanFGNLaunches; chunks hold whole pairs, so the total does not depend on them): the
+// spectrum writes each pair's m complex values and every FFT pass reads and writes them; then
+// either the last pass writes the increments (paths·n values) instead of its complex output, or
+// a finishing kernel (fgn_increments, fgn_path) reads each pair's first n complex values and writes
+// paths·n values. The weights and twiddles (KiB to MiB, L2-resident) are not counted.
 func fgnCUDAMoved(dt tensor.DType, form ops.FGNForm, c fgnCase, ne int) int64 {
 	m, esize := int64(2*ne), int64(dt.Size())
 	pairs, out := (int64(c.paths)+1)/2, int64(c.paths)*int64(c.n)*esize
 	signal := pairs * m * 2 * esize
-	var moved int64
+	passes := int64(len(cuda.PlanFFTLaunches(1, 1, int(m), dt)))
+	moved := signal + passes*2*signal
 	launches := cuda.PlanFGNLaunches(1, c.paths, c.n, ne, dt)
-	for i, l := range launches {
-		var bytes int64
-		switch {
-		case strings.HasPrefix(l.Entry, "fgn_spectrum"):
-			bytes = signal
-		case strings.HasPrefix(l.Entry, "fft_") && i == len(launches)-1: // writes the increments
-			if form.Path {
-				bytes = 2 * signal // the path form keeps the complex output for fgn_path
-			} else {
-				bytes = signal + out
-			}
-		case strings.HasPrefix(l.Entry, "fft_"):
-			bytes = 2 * signal
-		default: // fgn_increments
-			bytes = pairs*int64(c.n)*2*esize + out
-		}
-		moved += bytes * int64(l.Count)
+	if !form.Path && strings.HasPrefix(launches[len(launches)-1].Entry, "fft_") {
+		return moved - signal + out // the last pass writes the increments
 	}
-	if form.Path && !strings.HasPrefix(launches[len(launches)-1].Entry, "fgn_") {
-		moved += pairs*int64(c.n)*2*esize + out // fgn_path after a fused plan's last pass
-	}
-	return moved
+	return moved + pairs*int64(c.n)*2*esize + out
 }
 
 func BenchmarkFGNCUDA(b *testing.B) {
