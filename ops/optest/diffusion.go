@@ -337,11 +337,7 @@ func runMetropolis(be ops.Backend, dt tensor.DType, dom *ops.Domain, x, prop, re
 		return nil, nil, err
 	}
 	defer rg.close()
-	hp, err := tensor.FromFloat64s(dt, prop, rows, d)
-	if err != nil {
-		return nil, nil, err
-	}
-	pt, err := hp.CopyTo(dev)
+	pt, err := onDevice(dev, dt, prop, rows, d)
 	if err != nil {
 		return nil, nil, err
 	}

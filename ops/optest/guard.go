@@ -41,6 +41,15 @@ func CheckGuards(all []float64, g int, what string) error {
 	return nil
 }
 
+// onDevice returns a tensor of the given shape on dev holding vals rounded to dt.
+func onDevice(dev tensor.Device, dt tensor.DType, vals []float64, shape ...int) (*tensor.Tensor, error) {
+	h, err := tensor.FromFloat64s(dt, vals, shape...)
+	if err != nil {
+		return nil, err
+	}
+	return h.CopyTo(dev)
+}
+
 // Guarded is a view inside a Sentinel-filled buffer with guard elements on each side: an op that
 // writes outside its destination changes a guard element, which Values reports.
 type Guarded struct {

@@ -88,11 +88,7 @@ func runScore(be ops.Backend, dt tensor.DType, x []float64, d int, widths map[st
 	eval func(ops.Backend, ops.ScoreOutputs, *tensor.Tensor, ops.Noise) error, guarded bool) (map[string][]float64, error) {
 	n := len(x) / d
 	dev := be.Device()
-	hx, err := tensor.FromFloat64s(dt, x, n, d)
-	if err != nil {
-		return nil, err
-	}
-	xt, err := hx.CopyTo(dev)
+	xt, err := onDevice(dev, dt, x, n, d)
 	if err != nil {
 		return nil, err
 	}
@@ -103,11 +99,7 @@ func runScore(be ops.Backend, dt tensor.DType, x []float64, d int, widths map[st
 		if err != nil {
 			return nil, err
 		}
-		hl, err := tensor.FromFloat64s(dt, vals, n)
-		if err != nil {
-			return nil, err
-		}
-		lv, err := hl.CopyTo(dev)
+		lv, err := onDevice(dev, dt, vals, n)
 		if err != nil {
 			return nil, err
 		}
