@@ -41,10 +41,16 @@
 //     same buffer), the data in slabs of DW coordinates; each thread owns RM rows × CW coordinates
 //     (CW = 4 float, 2 double; 1 when d ≤ 16, so small d does not compute padding) and per data
 //     point reads RM weights with one 16-byte load and CW y values, and issues RM·CW FMAs for Y,
-//     2·RM·CW for Z. The accumulators are not kept in registers (d goes to 1024 and beyond): they
-//     live in global memory — the caller's output buffers when one block sees all of a row's data,
-//     else a scratch slot per split — read and written once per tile per block (8/BC bytes per
-//     FMA, served from L2).
+//     2·RM·CW for Z. In empirical_score_<T> the accumulators live in global memory (d goes to
+//     1024 and beyond) — the caller's output buffers when one block sees all of a row's data, else
+//     a scratch slot per split — read and written once per tile per block (8/BC bytes per FMA,
+//     served from L2), with a barrier before and after each slab. empirical_score_reg_f32 (float,
+//     d ≤ DW = 64, exactly one vector output: the launcher picks it then) keeps that one
+//     accumulator in registers for the whole launch and writes it once at the end: no accumulator
+//     traffic per tile, and a tile costs 2⌈d/KD⌉ + 2 barriers instead of 2⌈d/KD⌉ + 3 (6 instead of
+//     7 at d = 64). Its arithmetic is the same (acc·scale + s), so both entries give the same
+//     bits. In double the resident array would spill (RM·CW = 8 doubles on top of the distance
+//     block), so double has the global-memory entry only.
 // FMAs per (query row, data point) pair: 2d (distance) + d (denoiser, if asked) + 2d (score, if
 // asked), plus Q exponentials; mixture terms do not multiply the vector work. Registers: 128 per
 // thread (__launch_bounds__(256, 2): two blocks, 16 warps per SM), no spills.
@@ -243,42 +249,95 @@ __device__ __forceinline__ double row_offset(double logm, long long d, double s,
     return logm + 0.5 * static_cast<double>(d) * (log2pi + log(s)) - amax;
 }
 
-// Phase 3 for one tile, one accumulator, in slabs of DW coordinates:
-//   SCORE false: acc ← acc·scale + Σ_c W_c y_c            (the denoiser's Y)
-//   SCORE true:  acc ← acc·scale + Σ_c W_c (a y_c − x)    (the score's Z)
-// with the weights W (P or R) in sm.ps. The score is accumulated in difference form, one FMA for
-// a y − x and one for the product: the expanded a Σ R y − x Σ R cancels when x sits on a data point
-// (late in sampling), this does not. yt: the tile's first data point; xb, acc: the block's first
-// row; fresh: acc holds nothing yet (not read). Offsets are 32-bit: the launcher keeps BR·d and
-// BC·d below 2^31.
+// Phase 3 building blocks. stage_y copies coordinates [j0, j0 + DW) of the tile's points into
+// sm.u.yv (zeros past d and past the tile's valid points); THREADS is a multiple of DW, so a thread
+// always copies coordinate sj = tid % DW of points tid / DW + i·THREADS/DW. Offsets are 32-bit: the
+// launcher keeps BR·d and BC·d below 2^31.
+template <typename T, int CW>
+__device__ __forceinline__ void stage_y(Shared<T>& sm, const T* __restrict__ yt, int cvalid, int d, int j0,
+                                        int tid) {
+    constexpr int BC = Shared<T>::BC, DW = TX * CW;
+    static_assert(DW <= Shared<T>::DW, "the slab must fit the shared y buffer");
+    constexpr int YI = BC * DW / THREADS, CSTEP = THREADS / DW;
+    static_assert(BC * DW % THREADS == 0 && THREADS % DW == 0, "staging must tile the block");
+    T (*const yv)[DW] = reinterpret_cast<T (*)[DW]>(&sm.u.yv[0][0]);
+    const int sj = tid % DW, sc = tid / DW;
+    const bool jin = j0 + sj < d;
+    const T* const ysrc = yt + sc * d + sj + j0;
+#pragma unroll
+    for (int i = 0; i < YI; ++i) {
+        const int c = sc + i * CSTEP;
+        yv[c][sj] = (jin && c < cvalid) ? ysrc[i * CSTEP * d] : T(0);
+    }
+}
+
+// slab_product is the tile's contribution to one accumulator slab, from the staged y values and
+// the weights W (P or R) in sm.ps:
+//   SCORE false: s = Σ_c W_c y_c            (the denoiser's Y)
+//   SCORE true:  s = Σ_c W_c (a y_c − x)    (the score's Z; nx holds −x)
+// The score is accumulated in difference form, one FMA for a y − x and one for the product: the
+// expanded a Σ R y − x Σ R cancels when x sits on a data point (late in sampling), this does not.
+template <typename T, bool SCORE, int CW>
+__device__ __forceinline__ void slab_product(const Shared<T>& sm, const T (&a)[RM], const T (&nx)[RM][CW],
+                                             T (&s)[RM][CW], int tx, int ty) {
+    constexpr int BC = Shared<T>::BC, DW = TX * CW;
+    const T (*const yv)[DW] = reinterpret_cast<const T (*)[DW]>(&sm.u.yv[0][0]);
+#pragma unroll
+    for (int i = 0; i < RM; ++i) {
+#pragma unroll
+        for (int k = 0; k < CW; ++k) {
+            s[i][k] = T(0);
+        }
+    }
+#pragma unroll 8
+    for (int c = 0; c < BC; ++c) {
+        T y[CW], w[RM];
+        lds(y, &yv[c][tx * CW]);
+        lds(w, &sm.ps[c][ty * RM]);
+#pragma unroll
+        for (int i = 0; i < RM; ++i) {
+#pragma unroll
+            for (int k = 0; k < CW; ++k) {
+                s[i][k] = SCORE ? fma_(w[i], fma_(a[i], y[k], nx[i][k]), s[i][k]) : fma_(w[i], y[k], s[i][k]);
+            }
+        }
+    }
+}
+
+// load_nx puts −x of the thread's rows and slab coordinates in nx (0 outside the block's rows or d).
+template <typename T, int CW>
+__device__ __forceinline__ void load_nx(T (&nx)[RM][CW], const T* __restrict__ xb, int d, int nrows, int j0,
+                                        int tx, int ty) {
+#pragma unroll
+    for (int i = 0; i < RM; ++i) {
+        const int r = ty * RM + i;
+#pragma unroll
+        for (int k = 0; k < CW; ++k) {
+            const int j = j0 + tx * CW + k;
+            nx[i][k] = r < nrows && j < d ? -xb[r * d + j] : T(0);
+        }
+    }
+}
+
+// Phase 3 for one tile and one accumulator held in global memory (d above the register-resident
+// range), in slabs of DW coordinates: acc ← acc·scale + s slab by slab, with the weights already
+// in sm.ps. yt: the tile's first data point; xb, acc: the block's first row; fresh: acc holds
+// nothing yet (not read).
 template <typename T, bool SCORE, int CW>
 __device__ __forceinline__ void accumulate(Shared<T>& sm, const T* __restrict__ yt, int cvalid,
                                            const T* __restrict__ xb, int d, int nrows, T* acc,
                                            const T (&scale)[RM], bool fresh, int tx, int ty, int tid) {
-    constexpr int BC = Shared<T>::BC, DW = TX * CW;
-    static_assert(DW <= Shared<T>::DW, "the slab must fit the shared y buffer");
-    T (*const yv)[DW] = reinterpret_cast<T (*)[DW]>(&sm.u.yv[0][0]);
+    constexpr int DW = TX * CW;
     // The previous accumulator values are loaded before the product loop (their latency hidden
     // behind it) in float; after it in double, where the registers are not there.
     constexpr bool PREFETCH = sizeof(T) == 4;
-    // Staging: THREADS is a multiple of DW, so a thread always copies coordinate sj = tid % DW of
-    // points tid / DW + i·THREADS/DW.
-    constexpr int YI = BC * DW / THREADS, CSTEP = THREADS / DW;
-    static_assert(BC * DW % THREADS == 0 && THREADS % DW == 0, "staging must tile the block");
-    const int sj = tid % DW, sc = tid / DW;
-    const T* const ysrc = yt + sc * d + sj;
     T a[RM];
 #pragma unroll
     for (int i = 0; i < RM; ++i) {
         a[i] = sm.a[ty * RM + i];
     }
     for (int j0 = 0; j0 < d; j0 += DW) {
-        const bool jin = j0 + sj < d;
-#pragma unroll
-        for (int i = 0; i < YI; ++i) {
-            const int c = sc + i * CSTEP;
-            yv[c][sj] = (jin && c < cvalid) ? ysrc[i * CSTEP * d + j0] : T(0);
-        }
+        stage_y<T, CW>(sm, yt, cvalid, d, j0, tid);
         T old[RM][CW], nx[RM][CW];
         auto load_old = [&] {
 #pragma unroll
@@ -295,38 +354,11 @@ __device__ __forceinline__ void accumulate(Shared<T>& sm, const T* __restrict__ 
             load_old();
         }
         if (SCORE) {
-#pragma unroll
-            for (int i = 0; i < RM; ++i) {
-                const int r = ty * RM + i;
-#pragma unroll
-                for (int k = 0; k < CW; ++k) {
-                    const int j = j0 + tx * CW + k;
-                    nx[i][k] = r < nrows && j < d ? -xb[r * d + j] : T(0);
-                }
-            }
+            load_nx(nx, xb, d, nrows, j0, tx, ty);
         }
         __syncthreads();
         T s[RM][CW];
-#pragma unroll
-        for (int i = 0; i < RM; ++i) {
-#pragma unroll
-            for (int k = 0; k < CW; ++k) {
-                s[i][k] = T(0);
-            }
-        }
-#pragma unroll 8
-        for (int c = 0; c < BC; ++c) {
-            T y[CW], w[RM];
-            lds(y, &yv[c][tx * CW]);
-            lds(w, &sm.ps[c][ty * RM]);
-#pragma unroll
-            for (int i = 0; i < RM; ++i) {
-#pragma unroll
-                for (int k = 0; k < CW; ++k) {
-                    s[i][k] = SCORE ? fma_(w[i], fma_(a[i], y[k], nx[i][k]), s[i][k]) : fma_(w[i], y[k], s[i][k]);
-                }
-            }
-        }
+        slab_product<T, SCORE, CW>(sm, a, nx, s, tx, ty);
         if (!PREFETCH) {
             load_old();
         }
@@ -345,7 +377,62 @@ __device__ __forceinline__ void accumulate(Shared<T>& sm, const T* __restrict__ 
     }
 }
 
-template <typename T>
+// The register-resident accumulators (d ≤ DW: one slab holds every coordinate). Thread (tx, ty)
+// holds rows ty·RM + i and coordinates tx·CWX + k; arrays are sized for the widest slab (CWA) and
+// a narrower one (CWX = 1 when d ≤ TX) uses their first columns.
+template <typename T, int CWX, int CWA>
+__device__ __forceinline__ void load_resident(T (&acc)[RM][CWA], const T* src, int d, int nrows, int tx, int ty) {
+    static_assert(CWX <= CWA, "the slab must fit the register arrays");
+#pragma unroll
+    for (int i = 0; i < RM; ++i) {
+        const int r = ty * RM + i;
+#pragma unroll
+        for (int k = 0; k < CWA; ++k) {
+            const int j = tx * CWX + k;
+            acc[i][k] = src != nullptr && k < CWX && r < nrows && j < d ? src[r * d + j] : T(0);
+        }
+    }
+}
+
+template <typename T, int CWX, int CWA>
+__device__ __forceinline__ void store_resident(const T (&acc)[RM][CWA], T* dst, int d, int nrows, int tx, int ty) {
+    static_assert(CWX <= CWA, "the slab must fit the register arrays");
+#pragma unroll
+    for (int i = 0; i < RM; ++i) {
+        const int r = ty * RM + i;
+#pragma unroll
+        for (int k = 0; k < CWX; ++k) {
+            const int j = tx * CWX + k;
+            if (r < nrows && j < d) {
+                dst[r * d + j] = acc[i][k];
+            }
+        }
+    }
+}
+
+// One product of a tile into register-resident accumulators: acc ← acc·scale + s, with the y slab
+// staged and the weights in sm.ps (the same arithmetic as accumulate, so the results do not
+// depend on where the accumulators live). xb: the block's first row (read for the score only).
+template <typename T, bool SCORE, int CWX, int CWA>
+__device__ __forceinline__ void resident_product(const Shared<T>& sm, const T (&a)[RM], T (&acc)[RM][CWA],
+                                                 const T (&scale)[RM], int tx, int ty,
+                                                 const T* __restrict__ xb, int d, int nrows) {
+    static_assert(CWX <= CWA, "the slab must fit the register arrays");
+    T nx[RM][CWX], s[RM][CWX];
+    if (SCORE) {
+        load_nx(nx, xb, d, nrows, 0, tx, ty);
+    }
+    slab_product<T, SCORE, CWX>(sm, a, nx, s, tx, ty);
+#pragma unroll
+    for (int i = 0; i < RM; ++i) {
+#pragma unroll
+        for (int k = 0; k < CWX; ++k) {
+            acc[i][k] = fma_(acc[i][k], scale[i], s[i][k]);
+        }
+    }
+}
+
+template <typename T, bool RES>
 __device__ __forceinline__ void empirical_score(
     const T* __restrict__ x, const T* __restrict__ levels, double level, long long kind,
     double ascale, double svar, const T* __restrict__ data, long long count,
@@ -396,6 +483,17 @@ __device__ __forceinline__ void empirical_score(
     const int sk = tid % KD, sr = tid / KD;
     const T* const xsrc = xb + sr * d + sk;
     bool fresh = !resume;
+    // Register-resident accumulator (empirical_score_reg: d ≤ DW and exactly one vector output,
+    // which the launcher guarantees): racc holds Y or Z, whichever is asked for; else the
+    // accumulators live in global memory (the slots), read and written once per tile.
+    const bool resident = RES && (sy != nullptr || sz != nullptr);
+    T* const sres = sy != nullptr ? sy : sz;
+    T racc[RM][CW];
+    if (d <= TX) {
+        load_resident<T, 1>(racc, resume && resident ? sres : nullptr, d, nrows, tx, ty);
+    } else {
+        load_resident<T, CW>(racc, resume && resident ? sres : nullptr, d, nrows, tx, ty);
+    }
     for (int t = t0; t < t1; ++t) {
         const T* const yt = data + static_cast<long long>(t) * BC * dl;
         const int cvalid = cnt - t * BC < BC ? cnt - t * BC : BC;
@@ -548,27 +646,51 @@ __device__ __forceinline__ void empirical_score(
 
         // Phase 3: vector accumulators, the denoiser's then the score's, through the same shared
         // weights buffer.
-        if (sy != nullptr) {
+        if (resident) {
+            // One slab holds every coordinate: the product folds into the registers,
+            // racc ← racc·scale + s.
 #pragma unroll
             for (int j = 0; j < CN; ++j) {
-                sts(&sm.ps[tx * CN + j][ty * RM], P[0][j], P[1][j], P[2][j], P[3][j]);
+                if (sy != nullptr) {
+                    sts(&sm.ps[tx * CN + j][ty * RM], P[0][j], P[1][j], P[2][j], P[3][j]);
+                } else {
+                    sts(&sm.ps[tx * CN + j][ty * RM], R[0][j], R[1][j], R[2][j], R[3][j]);
+                }
+            }
+            __syncthreads();  // the distance phase is done with the shared union
+            if (d <= TX) {
+                stage_y<T, 1>(sm, yt, cvalid, d, 0, tid);
+            } else {
+                stage_y<T, CW>(sm, yt, cvalid, d, 0, tid);
             }
             __syncthreads();
-            if (d <= TX) {
-                accumulate<T, false, 1>(sm, yt, cvalid, xb, d, nrows, sy, scale, fresh, tx, ty, tid);
+            if (sy != nullptr) {
+                if (d <= TX) {
+                    resident_product<T, false, 1>(sm, a, racc, scale, tx, ty, xb, d, nrows);
+                } else {
+                    resident_product<T, false, CW>(sm, a, racc, scale, tx, ty, xb, d, nrows);
+                }
+            } else if (d <= TX) {
+                resident_product<T, true, 1>(sm, a, racc, scale, tx, ty, xb, d, nrows);
             } else {
+                resident_product<T, true, CW>(sm, a, racc, scale, tx, ty, xb, d, nrows);
+            }
+            // The next tile's first barrier orders these reads of ps and yv before its writes.
+        } else {
+            if (sy != nullptr) {
+#pragma unroll
+                for (int j = 0; j < CN; ++j) {
+                    sts(&sm.ps[tx * CN + j][ty * RM], P[0][j], P[1][j], P[2][j], P[3][j]);
+                }
+                __syncthreads();
                 accumulate<T, false, CW>(sm, yt, cvalid, xb, d, nrows, sy, scale, fresh, tx, ty, tid);
             }
-        }
-        if (sz != nullptr) {
+            if (sz != nullptr) {
 #pragma unroll
-            for (int j = 0; j < CN; ++j) {
-                sts(&sm.ps[tx * CN + j][ty * RM], R[0][j], R[1][j], R[2][j], R[3][j]);
-            }
-            __syncthreads();
-            if (d <= TX) {
-                accumulate<T, true, 1>(sm, yt, cvalid, xb, d, nrows, sz, scale, fresh, tx, ty, tid);
-            } else {
+                for (int j = 0; j < CN; ++j) {
+                    sts(&sm.ps[tx * CN + j][ty * RM], R[0][j], R[1][j], R[2][j], R[3][j]);
+                }
+                __syncthreads();
                 accumulate<T, true, CW>(sm, yt, cvalid, xb, d, nrows, sz, scale, fresh, tx, ty, tid);
             }
         }
@@ -576,8 +698,17 @@ __device__ __forceinline__ void empirical_score(
     }
     __syncthreads();  // row state complete; the shared union is free
 
-    // A split with no tile and no earlier state: its slots must still read as empty (zeros).
-    if (fresh) {
+    if (resident) {
+        // The registers go to the slot (the output itself with one split): zeros when the block
+        // saw no tile and had no state to resume.
+        if (d <= TX) {
+            store_resident<T, 1>(racc, sres, d, nrows, tx, ty);
+        } else {
+            store_resident<T, CW>(racc, sres, d, nrows, tx, ty);
+        }
+        __syncthreads();  // the fused final step below reads what other threads stored
+    } else if (fresh) {
+        // A split with no tile and no earlier state: its slots must still read as empty (zeros).
         for (int e = tid; e < nrows * d; e += THREADS) {
             if (sy != nullptr) {
                 sy[e] = T(0);
@@ -686,16 +817,22 @@ __device__ __forceinline__ void empirical_finalize(
 
 }  // namespace
 
-#define EMPIRICAL_SCORE(T, SUFFIX)                                                                  \
-    extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) empirical_score_##SUFFIX(     \
+// empirical_score_<T> keeps the accumulators in global memory (any d); empirical_score_reg_f32 keeps
+// its one accumulator in registers (float, d ≤ 64, one vector output; see above). Two entries rather
+// than a branch: the register array would otherwise be live (and spill) in the global path too.
+#define EMPIRICAL_ENTRY(T, NAME, RES)                                                               \
+    extern "C" __global__ void __launch_bounds__(THREADS, MIN_BLOCKS) NAME(                         \
         const T* x, const T* levels, double level, long long kind, double ascale, double svar,     \
         const T* data, long long count, long long tiles_per_split, long long n, long long d,       \
         const double* mix, long long nq, double logm, double amax, T* slot_y, T* slot_z,           \
         long long slot_stride, T* state, long long flags, T* out_logp, T* out_score, T* out_den) { \
-        empirical_score<T>(x, levels, level, kind, ascale, svar, data, count, tiles_per_split, n,  \
-                           d, mix, nq, logm, amax, slot_y, slot_z, slot_stride, state, flags,      \
-                           out_logp, out_score, out_den);                                          \
-    }                                                                                              \
+        empirical_score<T, RES>(x, levels, level, kind, ascale, svar, data, count, tiles_per_split, \
+                                n, d, mix, nq, logm, amax, slot_y, slot_z, slot_stride, state,     \
+                                flags, out_logp, out_score, out_den);                              \
+    }
+
+#define EMPIRICAL_SCORE(T, SUFFIX)                                                                  \
+    EMPIRICAL_ENTRY(T, empirical_score_##SUFFIX, false)                                             \
     extern "C" __global__ void empirical_finalize_##SUFFIX(                                         \
         const T* levels, double level, long long kind, double ascale, double svar, long long n,    \
         long long d, double logm, double amax, const T* slot_y, const T* slot_z,                   \
@@ -707,3 +844,4 @@ __device__ __forceinline__ void empirical_finalize(
 
 EMPIRICAL_SCORE(float, f32)
 EMPIRICAL_SCORE(double, f64)
+EMPIRICAL_ENTRY(float, empirical_score_reg_f32, true)

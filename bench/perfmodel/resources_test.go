@@ -21,11 +21,12 @@ var hotEntries = []struct {
 	threads   int
 	minBlocks int
 }{
-	{"gmm_score_row4_f32", 256, 4},    // 64 regs: exactly 4 (65 would give 3)
-	{"gmm_score_row16_f32", 256, 3},   // __launch_bounds__(256, 3): 80 regs at most
-	{"gmm_score_warp1_f32", 256, 4},   // 4 blocks = 32 warps hide the butterfly's shuffle latency
-	{"gmm_score_warp2_f32", 256, 4},   //
-	{"empirical_score_f32", 256, 2},   // __launch_bounds__(256, 2): 128 regs at most
+	{"gmm_score_row4_f32", 256, 4},  // 64 regs: exactly 4 (65 would give 3)
+	{"gmm_score_row16_f32", 256, 3}, // __launch_bounds__(256, 3): 80 regs at most
+	{"gmm_score_warp1_f32", 256, 4}, // 4 blocks = 32 warps hide the butterfly's shuffle latency
+	{"gmm_score_warp2_f32", 256, 4}, //
+	{"empirical_score_f32", 256, 2}, // __launch_bounds__(256, 2): 128 regs at most
+	{"empirical_score_reg_f32", 256, 2},
 	{"chains_mala_row2_f32", 256, 3},  // 391 blocks of 1e5 chains in one wave on an H100
 	{"chains_mala_row16_f32", 256, 2}, // __launch_bounds__(256, 2): 2 waves instead of 3
 	{"fgn_spectrum_f32", 256, 5},      // memory-bound: 40 warps per SM, 48 regs at most

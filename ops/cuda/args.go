@@ -216,7 +216,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^metropolis_box_f(32|64)$`), metropolisBoxArgs{}},
 	{regexp.MustCompile(`^metropolis_ball_f(32|64)$`), metropolisBallArgs{}},
 	{regexp.MustCompile(`^metropolis_polytope_f(32|64)$`), metropolisPolytopeArgs{}},
-	{regexp.MustCompile(`^empirical_score_f(32|64)$`), empiricalScoreArgs{}},
+	{regexp.MustCompile(`^empirical_score_(f32|f64|reg_f32)$`), empiricalScoreArgs{}},
 	{regexp.MustCompile(`^empirical_finalize_f(32|64)$`), empiricalFinalizeArgs{}},
 	{regexp.MustCompile(`^fft_r[0-9]+_f(32|64)$`), fftArgs{}},
 	{regexp.MustCompile(`^fgn_spectrum_f(32|64)$`), fgnSpectrumArgs{}},

@@ -17,6 +17,9 @@ var (
 	maxChunkPoints = 0
 	// forceSplits > 0 fixes how many blocks share the data range of one row tile.
 	forceSplits = 0
+	// globalAccumulators keeps the accumulators in global memory where the register entry
+	// (empirical_score_reg_f32) would serve.
+	globalAccumulators = false
 	// freeMemory reports the device's free and total memory.
 	freeMemory = func(b *Backend) (free, total int64, err error) { return b.dev.MemInfo() }
 )
@@ -97,7 +100,11 @@ func (b *Backend) EmpiricalScore(out ops.ScoreOutputs, x *tensor.Tensor, e *ops.
 		slotY, slotZ = out.Denoiser, out.Score
 	}
 
-	k, err := b.typedKernel("empirical", "empirical_score", dt)
+	entry := empiricalEntry(dt, d, p.vectors)
+	if globalAccumulators {
+		entry = "empirical_score_" + dt.String()
+	}
+	k, err := b.kernel("empirical", entry)
 	if err != nil {
 		return err
 	}
@@ -156,6 +163,7 @@ type empiricalPlan struct {
 	chunk   int // data points per launch
 	chunks  int // launches
 	scratch int // elements of scratch (state and per-split accumulators)
+	vectors int // vector outputs asked for
 
 	resident *tensor.Tensor // the whole data set on the device (cached), or nil
 	e        *ops.Empirical
@@ -223,7 +231,8 @@ func (b *Backend) planEmpirical(e *ops.Empirical, dt tensor.DType, n int, out op
 	if err != nil {
 		return nil, err
 	}
-	p := &empiricalPlan{e: e, dt: dt, d: d, splits: lay.splits, chunk: lay.chunk, chunks: lay.chunks, scratch: lay.scratch}
+	p := &empiricalPlan{e: e, dt: dt, d: d, splits: lay.splits, chunk: lay.chunk, chunks: lay.chunks, scratch: lay.scratch,
+		vectors: prob.vectors}
 	size := int64(dt.Size())
 	switch lay.mode {
 	case empiricalResident:

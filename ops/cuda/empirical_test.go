@@ -358,6 +358,43 @@ func TestEmpiricalScoreOutputSubsets(t *testing.T) {
 	errs.log(t)
 }
 
+// The register-accumulator entry (float, d ≤ 64, one vector output) gives the bits of the
+// global-memory one: every noise setting, d on both sides of the narrow-slab switch (16, 17) and at
+// the limit (64); VP noise and per-row levels with invalid rows; one block per row tile and three;
+// the data in one pass and in chunks (so the registers are resumed from the slots). 67 queries over
+// 300 points, the score alone and the denoiser with log p.
+func TestEmpiricalScoreRegisterEntry(t *testing.T) {
+	b := backend(t)
+	defer closeEmpiricalBackend(t, b)
+	errs := empMaxErrors{}
+	setGlobal := func(v bool) {
+		old := globalAccumulators
+		globalAccumulators = v
+		t.Cleanup(func() { globalAccumulators = old })
+	}
+	for _, d := range []int{1, 16, 17, 64} {
+		e := empiricalTarget(t, 300, d, 2, int64(d), tensor.F64)
+		x := empiricalQueries(e, 67, int64(100+d))
+		noises := empiricalNoises(67)
+		for _, nc := range []empNoise{noises[1], noises[3]} {
+			for _, knobs := range [][2]int{{0, 1}, {0, 3}, {100, 1}, {100, 3}} {
+				for _, want := range []int{empScore, empLogP | empDen} {
+					name := fmt.Sprintf("d%d/%s/chunk %d splits %d/outputs %03b", d, nc.name, knobs[0], knobs[1], want)
+					setEmpiricalKnobs(t, knobs[0], knobs[1])
+					setGlobal(true)
+					global := empCheck(t, b, e, x, tensor.F32, nc, want, errs)
+					setGlobal(false)
+					reg := empCheck(t, b, e, x, tensor.F32, nc, want, errs)
+					for out, v := range reg {
+						assert.True(t, empSameBits(v, global[out]), "%s: %s differs between the register and global entries", name, out)
+					}
+				}
+			}
+		}
+	}
+	errs.log(t)
+}
+
 // empSameBits reports whether two result vectors are identical (NaN matching NaN).
 func empSameBits(a, b []float64) bool {
 	if len(a) != len(b) {

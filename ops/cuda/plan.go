@@ -334,6 +334,20 @@ func empiricalTile(dt tensor.DType) int {
 	return 32
 }
 
+// empiricalRegisterDim is the largest d the register-accumulator entry serves (its DW).
+const empiricalRegisterDim = 64
+
+// empiricalEntry is the score kernel's entry for dt, d and the number of vector outputs: with
+// exactly one vector in float and d ≤ 64 the accumulator stays in registers for the whole launch
+// (empirical_score_reg_f32), else it lives in global memory (empirical_score_<dt>). Both give the
+// same bits; the first saves the accumulator's traffic and a barrier per tile.
+func empiricalEntry(dt tensor.DType, d, vectors int) string {
+	if dt == tensor.F32 && vectors == 1 && d <= empiricalRegisterDim {
+		return "empirical_score_reg_f32"
+	}
+	return "empirical_score_" + dt.String()
+}
+
 // empiricalProblem is what the empirical score's plan depends on.
 type empiricalProblem struct {
 	m, d, n     int          // data points, dimension, query rows

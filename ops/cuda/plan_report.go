@@ -56,7 +56,7 @@ func PlanEmpiricalLaunches(sms, n, m, d int, dt tensor.DType) ([]PlannedLaunch, 
 		return nil, err
 	}
 	rowTiles := (n + empiricalRows - 1) / empiricalRows
-	out := []PlannedLaunch{{Module: "empirical", Entry: "empirical_score_" + dt.String(), Threads: empiricalThreads,
+	out := []PlannedLaunch{{Module: "empirical", Entry: empiricalEntry(dt, d, 1), Threads: empiricalThreads,
 		Blocks: rowTiles * l.splits, Count: l.chunks,
 		Plan: fmt.Sprintf("%d row tiles × %d splits, %d chunk(s), tiles of %d×%d", rowTiles, l.splits, l.chunks,
 			empiricalRows, empiricalTile(dt))}}

@@ -42,11 +42,17 @@ func TestPlannedLaunches(t *testing.T) {
 
 	e, err := PlanEmpiricalLaunches(sms, 100_000, 100_000, 64, tensor.F32)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"empirical_score_f32"}, entries(e), "1,563 row tiles fill the device: no splits")
+	assert.Equal(t, []string{"empirical_score_reg_f32"}, entries(e), "1,563 row tiles fill the device: no splits; one vector at d = 64: the accumulator in registers")
 	assert.Equal(t, 1563, e[0].Blocks)
 	e, err = PlanEmpiricalLaunches(sms, 1000, 100_000, 64, tensor.F32)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"empirical_score_f32", "empirical_finalize_f32"}, entries(e), "16 row tiles: split")
+	assert.Equal(t, []string{"empirical_score_reg_f32", "empirical_finalize_f32"}, entries(e), "16 row tiles: split")
+	e, err = PlanEmpiricalLaunches(sms, 100_000, 100_000, 65, tensor.F32)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"empirical_score_f32"}, entries(e), "d = 65: the accumulators in global memory")
+	e, err = PlanEmpiricalLaunches(sms, 100_000, 100_000, 16, tensor.F64)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"empirical_score_f64"}, entries(e), "double has no register entry")
 
 	// fGn n = 2^16: m = 2^17, two passes (9 + 8) over 512 pairs of paths, the last writing the
 	// increments; all 1,024 paths in one 512 MiB chunk, 4,096 in two.
