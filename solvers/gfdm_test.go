@@ -36,6 +36,39 @@ func gfdmDriver(t testing.TB, cfg GFDMConfig, gammas, weights []float64) *GFDMPr
 	return p
 }
 
+// gfdmTestDrift and gfdmTestDiffusion are μ(t) and g(t) of the base, written out again from
+// docs/math.md §5.5 so that the references below do not share the code they check.
+func gfdmTestDrift(cfg GFDMConfig, t float64) float64 {
+	if cfg.Base == GFDMBaseFVP {
+		return -0.5 * (cfg.BetaMin + t*(cfg.BetaMax-cfg.BetaMin))
+	}
+	return 0
+}
+
+func gfdmTestDiffusion(cfg GFDMConfig, t float64) float64 {
+	if cfg.Base == GFDMBaseFVP {
+		return math.Sqrt(cfg.BetaMin + t*(cfg.BetaMax-cfg.BetaMin))
+	}
+	r := cfg.SigmaMax / cfg.SigmaMin
+	return cfg.SigmaMin * math.Pow(r, t) * math.Sqrt(2*math.Log(r))
+}
+
+// gfdmTestCoefficients builds F(t) and G(t) of the augmented SDE from §5.5:
+// F = [[μ, −gω_1γ_1, …, −gω_Kγ_K], [0, −diag γ]], G = (g Σω, 1, …, 1)ᵀ.
+func gfdmTestCoefficients(cfg GFDMConfig, gammas, weights []float64, t float64) (f, g []float64) {
+	n := len(gammas) + 1
+	f, g = make([]float64, n*n), make([]float64, n)
+	gt := gfdmTestDiffusion(cfg, t)
+	f[0] = gfdmTestDrift(cfg, t)
+	for k, gk := range gammas {
+		f[k+1] = -gt * weights[k] * gk
+		f[(k+1)*n+k+1] = -gk
+		g[0] += gt * weights[k]
+		g[k+1] = 1
+	}
+	return f, g
+}
+
 // gfdmReference computes Σ(t) independently of the ODE, from the stochastic-integral form of the
 // solution: with a(t, u) = exp(∫_u^t μ) and Y^k_t = ∫_0^t e^{−γ_k(t−u)} dW_u,
 //
@@ -55,6 +88,10 @@ func gfdmReference(p *GFDMProcess, t float64) []float64 {
 		return 0
 	}
 	a := func(t, u float64) float64 { return math.Exp(logA(t) - logA(u)) }
+	wsum := 0.0
+	for _, w := range p.weights {
+		wsum += w
+	}
 	integ := func(f func(float64) float64, lo, hi float64) float64 {
 		const panels, nodes = 8, 40
 		s := 0.0
@@ -66,10 +103,10 @@ func gfdmReference(p *GFDMProcess, t float64) []float64 {
 		return s
 	}
 	hk := func(u float64) float64 {
-		v := a(t, u) * p.diffusion(u) * p.weightSum
+		v := a(t, u) * gfdmTestDiffusion(cfg, u) * wsum
 		for j := 0; j < k; j++ {
 			gj := p.gammas[j]
-			in := integ(func(s float64) float64 { return a(t, s) * p.diffusion(s) * math.Exp(-gj*(s-u)) }, u, t)
+			in := integ(func(s float64) float64 { return a(t, s) * gfdmTestDiffusion(cfg, s) * math.Exp(-gj*(s-u)) }, u, t)
 			v -= p.weights[j] * gj * in
 		}
 		return v
@@ -196,6 +233,30 @@ func TestGFDMConfigErrors(t *testing.T) {
 		assert.Nil(t, z)
 		assert.Contains(t, err.Error(), tc.want)
 		assert.Contains(t, err.Error(), "gfdm forward sample")
+	}
+}
+
+// TestGFDMCoefficients: F, G, μ and g of the process are those of docs/math.md §5.5.
+func TestGFDMCoefficients(t *testing.T) {
+	for _, cfg := range []GFDMConfig{
+		{Base: GFDMBaseFVE, Hurst: 0.3, K: 4},
+		{Base: GFDMBaseFVP, Hurst: 0.6, K: 2, BetaMin: 0.3, BetaMax: 12},
+		{Base: GFDMBaseFVE, Hurst: 0.6, K: 1, SigmaMin: 0.1, SigmaMax: 5},
+	} {
+		p := newGFDM(t, cfg)
+		for _, tt := range []float64{0, 0.3, 1} {
+			f, g, err := p.Coefficients(tt)
+			require.NoError(t, err)
+			wf, wg := gfdmTestCoefficients(p.Config(), p.Gammas(), p.Weights(), tt)
+			assert.InDeltaSlice(t, wf, f, 1e-12*(1+math.Abs(wf[1])), "%s F(%g)", cfg.Base, tt)
+			assert.InDeltaSlice(t, wg, g, 1e-12*(1+math.Abs(wg[0])), "%s G(%g)", cfg.Base, tt)
+			mu, err := p.Drift(tt)
+			require.NoError(t, err)
+			assert.InDelta(t, gfdmTestDrift(p.Config(), tt), mu, 1e-14)
+			gt, err := p.Diffusion(tt)
+			require.NoError(t, err)
+			assert.InDelta(t, gfdmTestDiffusion(p.Config(), tt), gt, 1e-12*gt)
+		}
 	}
 }
 
@@ -360,6 +421,7 @@ func TestGFDMCovarianceSymmetricPSD(t *testing.T) {
 }
 
 // gfdmEulerMaruyama simulates paths of the augmented SDE dZ = F Z dt + G dW from Z_0 = (x0, 0, …)
+// (F and G from gfdmTestCoefficients, not from the process)
 // by Euler–Maruyama with `steps` steps on [0, 1] (math/rand/v2, seeded) and returns the states at
 // the given step indices: out[r][path] is Z at step at[r].
 func gfdmEulerMaruyama(p *GFDMProcess, x0 float64, paths, steps int, at []int, seed uint64) [][][]float64 {
@@ -370,12 +432,10 @@ func gfdmEulerMaruyama(p *GFDMProcess, x0 float64, paths, steps int, at []int, s
 	for r := range out {
 		out[r] = make([][]float64, paths)
 	}
-	f, g := make([]float64, n*n), make([]float64, n)
-	// the coefficients of each step, shared by all paths
+	// the coefficients of each step, shared by all paths (built by the test from §5.5)
 	fs, gs := make([][]float64, steps), make([][]float64, steps)
 	for s := 0; s < steps; s++ {
-		p.coefficients(f, g, float64(s)*h)
-		fs[s], gs[s] = append([]float64(nil), f...), append([]float64(nil), g...)
+		fs[s], gs[s] = gfdmTestCoefficients(p.cfg, p.gammas, p.weights, float64(s)*h)
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	z, dz := make([]float64, n), make([]float64, n)
