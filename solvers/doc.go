@@ -33,6 +33,11 @@
 //     reflected Brownian motion), ConstrainedSample (the reverse sampler rejecting steps that
 //     leave the domain), SampleUniform (exact uniform starts in a box or ball); domains are
 //     ops.Domain or a Go predicate.
+//   - GFDM: the forward process of generative fractional diffusion (docs/math.md §5.5),
+//     GFDMProcess — an FVE or FVP base driven by the MA-fBM of ops.MAFBM, with the augmented
+//     state Z = (x, y_1..y_K) per coordinate. Its mean map and covariance are integrated once
+//     (RK4, float64) into a table at construction and evaluated at any t ∈ [0, 1] from it;
+//     SampleForward draws Z_t given the data. The reverse samplers are not here yet.
 //   - FPGD: gradient descent with fractional noise (docs/math.md §4.5) on a host-side Objective
 //     (DoubleWell, Rastrigin, Quadratic), with escape-time recording.
 //
