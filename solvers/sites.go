@@ -35,9 +35,11 @@ const (
 	// PurposeInitComponent: the uniforms that pick the mixture component (or data point and kernel
 	// term) of an exact noised start (InitExact, step 0; its normals are PurposeInit's).
 	PurposeInitComponent Purpose = 10
+	// PurposeBrownian: the Brownian or epoched Brownian noise paths of SGDWOR.
+	PurposeBrownian Purpose = 11
 )
 
-// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..10
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..11
 // are used. The rest are free for later samplers without changing any existing stream.
 const SitesPerStep = 16
 
@@ -76,6 +78,8 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	ConstrainedSample
 //	FPGD                        the fGn path of coordinate j of chain c is chain c·d + j of the draw
 //	                            at Site(0, PurposeFractional)
+//	SGDWOR                      the (epoched) Brownian path of coordinate j of chain c is chain
+//	                            c·d + j of the draw at Site(0, PurposeBrownian)
 //
 // Callers validate step counts against MaxSteps first, so s·16 + p never wraps around.
 func Site(s uint64, p Purpose) uint64 { return s*SitesPerStep + uint64(p) }
