@@ -275,3 +275,7 @@ func noiseBuffer(buf **tensor.Tensor, dev tensor.Device, dt tensor.DType, paths,
 	}
 	return v, nil
 }
+
+// SGDWORCheck validates cfg as SGDWOR does and returns it with the defaults filled in: for
+// callers (the command) that check their input before a run.
+func SGDWORCheck(cfg SGDWORConfig) (SGDWORConfig, error) { return cfg.validate() }
