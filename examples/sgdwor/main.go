@@ -306,7 +306,7 @@ func writeReport(path string, all []*series, chains, seeds int, horizon float64,
 	}
 	fmt.Fprintf(&w, "\n(*exact, as a mean*: the exact RMS at the last t converted to the mean of ‖θ‖ for an isotropic centred Gaussian: RMS·√2 Γ((d+1)/2)/(Γ(d/2)√d).)\n\n")
 	fmt.Fprintf(&w, "![mean distance to the optimum against t](sgdwor.png)\n\n")
-	fmt.Fprintf(&w, "The curves: mean of ‖θ_t‖ over seeds (points at epoch ends and mid-epochs), the exact RMS converted to a mean (lines). Raw per-seed values: `sgdwor.csv`.\n\n")
+	fmt.Fprintf(&w, "The curves: mean of ‖θ_t‖ over seeds (points; with epochs, the lower family at epoch ends, the upper at mid-epochs), the exact RMS converted to a mean (lines, one through the epoch ends and one through the mid-epochs). Raw per-seed values: `sgdwor.csv`.\n\n")
 	fmt.Fprintf(&w, "## Theory (linearised model; exact on this quadratic)\n\n%s\n", theory)
 	fmt.Fprintf(&w, "## Reading\n\n%s", reading)
 	return report.WriteFile(path, w.Bytes())
@@ -334,7 +334,27 @@ const theory = "Per coordinate, ε = θ − θ* solves dε = −a u_t ε dt + σ
 
 // reading is the interpretation of the measured table (written for the settings above; re-read
 // it against the table if they change).
-var reading = "(to be written from the table)\n"
+var reading = `The epoched noise converges much faster, and every measured rate agrees with the linearised
+theory. Over t ∈ [100, 1000] the mean distance to the optimum falls like t^{−0.151 ± 0.003},
+t^{−0.251 ± 0.006} and t^{−0.354 ± 0.008} with plain Brownian noise (β = 0.3, 0.5, 0.7; predicted
+−β/2 = −0.15, −0.25, −0.35), and with the epoched noise like t^{−0.447 ± 0.003}, t^{−0.743 ± 0.006}
+and t^{−1.037 ± 0.012} at epoch ends (predicted −3β/2 = −0.45, −0.75, −1.05) and t^{−0.291 ± 0.001},
+t^{−0.495 ± 0.001}, t^{−0.697 ± 0.001} at mid-epochs (predicted −β = −0.30, −0.50, −0.70). The
+median gives the same slopes. The measured slopes coincide with the slopes of the exact RMS over
+the same window within their intervals (−0.448, −0.745, −1.039; −0.291, −0.495, −0.697; −0.151,
+−0.253, −0.359), so the small gaps to the asymptotic exponents (up to 0.013, beyond the interval
+for the epoched rows at β = 0.3 mid-epoch and β = 0.7 epoch ends) are the finite window, not the
+simulation: at t ≈ 100 the mid-epoch value still contains the epoch-end residue, and the
+approximation a u τ ≪ 1 behind −3β/2 is only fair (a u τ = 0.25 at t = 100, β = 0.3). At T = 1000
+the epoched noise leaves a mean distance 28× (β = 0.3), 110× (β = 0.5) and 460× (β = 0.7) smaller
+than plain noise at epoch ends, and 4×, 8×, 16× smaller at mid-epochs.
+
+Caveats: one isotropic quadratic (a = 1, d = 5), one σ, one τ, one h (h = τ/50: the discretisation
+error of the variance is O(h), below the Monte-Carlo intervals here); the intervals are over 8
+seeds (95% t), each the mean of 200 chains. The rates are properties of the linear model; on a
+non-quadratic objective the epoch-end rate needs the same integration by parts with a varying
+Hessian.
+`
 
 var betaColors = []color.Color{
 	color.RGBA{R: 30, G: 90, B: 220, A: 255},
@@ -362,7 +382,7 @@ func writePlot(path string, all []*series, horizon float64) error {
 				if s.beta != beta || s.noise != nz {
 					continue
 				}
-				var ends, mids, th plotter.XYs
+				var ends, mids, th, thMids plotter.XYs
 				next := 1.0
 				for i, t := range s.times {
 					if t < 1 {
@@ -381,14 +401,24 @@ func writePlot(path string, all []*series, horizon float64) error {
 						}
 						next = math.Max(next*1.06, t)
 					}
-					th = append(th, plotter.XY{X: t, Y: s.theory[i] / math.Sqrt(dim) * cdMean(dim)})
+					pt := plotter.XY{X: t, Y: s.theory[i] / math.Sqrt(dim) * cdMean(dim)}
+					if nz.epoch > 0 && !isEpochEnd(t) {
+						thMids = append(thMids, pt)
+					} else {
+						th = append(th, pt)
+					}
 				}
-				l, err := plotter.NewLine(th)
-				if err != nil {
-					return err
+				for _, xy := range []plotter.XYs{th, thMids} {
+					if len(xy) == 0 {
+						continue
+					}
+					l, err := plotter.NewLine(xy)
+					if err != nil {
+						return err
+					}
+					l.Color, l.Width = betaColors[bi], vg.Points(0.7)
+					p.Add(l)
 				}
-				l.Color, l.Width = betaColors[bi], vg.Points(0.7)
-				p.Add(l)
 				sc, err := plotter.NewScatter(ends)
 				if err != nil {
 					return err
