@@ -342,8 +342,8 @@ and t^{−1.037 ± 0.012} at epoch ends (predicted −3β/2 = −0.45, −0.75, 
 t^{−0.495 ± 0.001}, t^{−0.697 ± 0.001} at mid-epochs (predicted −β = −0.30, −0.50, −0.70). The
 median gives the same slopes. The measured slopes coincide with the slopes of the exact RMS over
 the same window within their intervals (−0.448, −0.745, −1.039; −0.291, −0.495, −0.697; −0.151,
-−0.253, −0.359), so the small gaps to the asymptotic exponents (up to 0.013, beyond the interval
-for the epoched rows at β = 0.3 mid-epoch and β = 0.7 epoch ends) are the finite window, not the
+−0.253, −0.359), so the small gaps to the asymptotic exponents (up to 0.013, beyond the intervals
+of the mid-epoch rows and, barely, of β = 0.7 at epoch ends) are the finite window, not the
 simulation: at t ≈ 100 the mid-epoch value still contains the epoch-end residue, and the
 approximation a u τ ≪ 1 behind −3β/2 is only fair (a u τ = 0.25 at t = 100, β = 0.3). At T = 1000
 the epoched noise leaves a mean distance 28× (β = 0.3), 110× (β = 0.5) and 460× (β = 0.7) smaller
