@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -276,258 +272,33 @@ func FPGD(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDR
 }
 
 func fpgd(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDResult, error) {
-	if b == nil {
-		return nil, fmt.Errorf("nil backend")
-	}
-	if f == nil {
-		return nil, fmt.Errorf("nil objective")
-	}
-	if x0 == nil || x0.Closed() {
-		return nil, fmt.Errorf("initial state is nil or closed")
-	}
-	if x0.Device() != b.Device() {
-		return nil, fmt.Errorf("initial state is on %s, the backend runs on %s", x0.Device().Name(), b.Device().Name())
-	}
-	if x0.Rank() != 2 {
-		return nil, fmt.Errorf("initial state has shape %v: want (chains, dim)", x0.Shape())
-	}
-	n, d := x0.Dim(0), x0.Dim(1)
-	if f.Dim() < 1 {
-		return nil, fmt.Errorf("objective has dimension %d: must be ≥ 1", f.Dim())
-	}
-	if d != f.Dim() {
-		return nil, fmt.Errorf("initial state has dimension %d, the objective %d", d, f.Dim())
-	}
-	cfg, err := cfg.validate()
+	n, d, err := checkDescentStart(b, f, x0)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkChains("chains", n, cfg.FirstChain); err != nil {
+	if cfg, err = cfg.validate(); err != nil {
 		return nil, err
 	}
-	// Noise paths are draw chains c·d + j.
-	if last := (cfg.FirstChain + uint64(n)) * uint64(d); last > ops.MaxChains {
-		return nil, fmt.Errorf("chains %d..%d × dim %d: the noise paths' chain indices (chain·dim + coordinate) must be below 2^32",
-			cfg.FirstChain, cfg.FirstChain+uint64(n), d)
+	if err := checkDescentChains(n, d, cfg.FirstChain, cfg.Escape); err != nil {
+		return nil, err
 	}
-	if e := cfg.Escape; e != nil {
-		if e.Coord < 0 || e.Coord >= d {
-			return nil, fmt.Errorf("escape coordinate %d: must be in [0, %d)", e.Coord, d)
-		}
-		if math.IsNaN(e.Threshold) {
-			return nil, fmt.Errorf("escape threshold is NaN")
-		}
-	}
-
 	x, err := x0.Float64s()
 	if err != nil {
 		return nil, fmt.Errorf("read the initial state: %w", err)
 	}
-	run := &fpgdRun{cfg: cfg, f: f, n: n, d: d, x: x,
-		prog: newProgress(cfg.Progress, int64(n)*int64(cfg.Steps), nil)}
-	run.init()
-
 	noise, err := newNoiseSource(b, cfg, d, x0.DType())
 	if err != nil {
 		return nil, err
 	}
 	defer noise.close()
-	block := 1 // chains per noise call: NoiseBlock/(d·Steps), at least one (no product that can overflow)
-	if perChain := cfg.NoiseBlock / d; cfg.Steps <= perChain {
-		block = max(1, perChain/cfg.Steps)
-	}
-	if cfg.Sigma == 0 {
-		block = n // no noise is drawn
-	}
-	for c0 := 0; c0 < n; c0 += block {
-		c1 := min(c0+block, n)
-		var xi []float64
-		if cfg.Sigma > 0 {
-			if xi, err = noise.generate(c0, c1); err != nil {
-				return nil, err
-			}
-		}
-		run.chains(c0, c1, xi, noise.scale)
-	}
-	if run.prog != nil { // the last report (chains reports at most every progressSync)
-		run.prog.fn(run.prog.total, run.prog.total)
-	}
-
-	res := &FPGDResult{GradEvals: int64(n) * int64(cfg.Steps), NoiseRelErrorSq: noise.relError, NaN: run.nanReport()}
-	if cfg.Escape != nil {
-		res.Escape = run.escape
-	}
-	dev, dt := b.Device(), x0.DType()
-	if res.Final, err = toDevice(dev, dt, run.x, n, d); err != nil {
-		return nil, fmt.Errorf("final states: %w", err)
-	}
-	if cfg.Thin > 0 {
-		rows := cfg.Steps/cfg.Thin + 1
-		if res.Trace, err = toDevice(dev, dt, run.trace, rows, n, d); err != nil {
-			res.Close()
-			return nil, fmt.Errorf("trace: %w", err)
-		}
-		for k := 0; k < rows; k++ {
-			res.TraceSteps = append(res.TraceSteps, k*cfg.Thin)
-		}
-	}
-	return res, nil
-}
-
-// toDevice builds a tensor of dtype dt on dev from host values.
-func toDevice(dev tensor.Device, dt tensor.DType, v []float64, shape ...int) (*tensor.Tensor, error) {
-	h, err := tensor.FromFloat64s(dt, v, shape...)
+	out, err := descend(b, f, x0.DType(), x, n, d, descentSpec{steps: cfg.Steps, thin: cfg.Thin,
+		h: cfg.StepSize, sigma: cfg.Sigma, scale: noise.scale, escape: cfg.Escape,
+		noiseBlock: cfg.NoiseBlock, progress: cfg.Progress}, noise)
 	if err != nil {
 		return nil, err
 	}
-	if dev.Kind() == tensor.KindCPU {
-		return h, nil
-	}
-	defer h.Close()
-	return h.CopyTo(dev)
-}
-
-// fpgdRun is the host state of a run: x (N·d, row-major), the trace, escape steps and the steps at
-// which chains turned non-finite.
-type fpgdRun struct {
-	cfg    FPGDConfig
-	f      Objective
-	n, d   int
-	x      []float64
-	trace  []float64
-	escape []int
-	nanAt  []int // −1: finite throughout
-	// prog (nil: no reports) receives chain-steps; chainsDone counts the chains finished.
-	prog       *progress
-	chainsDone atomic.Int64
-}
-
-func (r *fpgdRun) init() {
-	n, d := r.n, r.d
-	if r.cfg.Thin > 0 {
-		r.trace = make([]float64, (r.cfg.Steps/r.cfg.Thin+1)*n*d)
-		copy(r.trace, r.x)
-	}
-	r.escape = make([]int, n)
-	r.nanAt = make([]int, n)
-	for i := 0; i < n; i++ {
-		r.escape[i], r.nanAt[i] = -1, -1
-		row := r.x[i*d : (i+1)*d]
-		if e := r.cfg.Escape; e != nil && e.crossed(row[e.Coord]) {
-			r.escape[i] = 0
-		}
-		if !allFinite(row) {
-			r.nanAt[i] = 0
-		}
-	}
-}
-
-func allFinite(v []float64) bool {
-	for _, e := range v {
-		if math.IsNaN(e) || math.IsInf(e, 0) {
-			return false
-		}
-	}
-	return true
-}
-
-// chains runs chains [c0, c1) through all steps. xi holds their noise paths, row (i−c0)·d + j of
-// length Steps for chain i, coordinate j (nil when σ = 0); each increment is multiplied by
-// σ·scale.
-func (r *fpgdRun) chains(c0, c1 int, xi []float64, scale float64) {
-	workers := runtime.GOMAXPROCS(0)
-	if work := (c1 - c0) * r.cfg.Steps * r.d; work < 1<<15 {
-		workers = 1
-	}
-	workers = min(workers, c1-c0)
-	var wg sync.WaitGroup
-	chunk := (c1 - c0 + workers - 1) / workers
-	for lo := c0; lo < c1; lo += chunk {
-		hi := min(lo+chunk, c1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g := make([]float64, r.d)
-			for i := lo; i < hi; i++ {
-				r.chain(i, c0, xi, scale, g)
-				r.chainsDone.Add(1)
-			}
-		}()
-	}
-	if r.prog == nil {
-		wg.Wait()
-		return
-	}
-	// Report from this goroutine while the workers run (the host does all the work, so there
-	// is no device to synchronise).
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	tick := time.NewTicker(max(progressSync, time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-finished:
-			return
-		case <-tick.C:
-			if done := r.chainsDone.Load(); done > 0 && done < int64(r.n) {
-				r.prog.fn(done*int64(r.cfg.Steps), r.prog.total)
-			}
-		}
-	}
-}
-
-// chain runs chain i (its noise is block row i − c0) with gradient scratch g.
-func (r *fpgdRun) chain(i, c0 int, xi []float64, scale float64, g []float64) {
-	cfg, d, steps := r.cfg, r.d, r.cfg.Steps
-	h, amp := cfg.StepSize, cfg.Sigma*scale
-	x := r.x[i*d : (i+1)*d]
-	var paths []float64
-	if xi != nil {
-		paths = xi[(i-c0)*d*steps : (i-c0+1)*d*steps]
-	}
-	e := cfg.Escape
-	for s := 0; s < steps; s++ {
-		r.f.Grad(g, x)
-		finite := true
-		for j := range x {
-			v := x[j] - h*g[j]
-			if paths != nil {
-				v += amp * paths[j*steps+s]
-			}
-			x[j] = v
-			if math.IsNaN(v) || math.IsInf(v, 0) {
-				finite = false
-			}
-		}
-		if !finite && r.nanAt[i] < 0 {
-			r.nanAt[i] = s + 1
-		}
-		if e != nil && r.escape[i] < 0 && e.crossed(x[e.Coord]) {
-			r.escape[i] = s + 1
-		}
-		if cfg.Thin > 0 && (s+1)%cfg.Thin == 0 {
-			row := (s + 1) / cfg.Thin
-			copy(r.trace[(row*r.n+i)*d:(row*r.n+i+1)*d], x)
-		}
-	}
-}
-
-func (r *fpgdRun) nanReport() NaNReport {
-	rep := NaNReport{First: -1, Step: -1}
-	for i, s := range r.nanAt {
-		if s < 0 {
-			continue
-		}
-		rep.Chains++
-		rep.Rows = append(rep.Rows, i)
-		if rep.First < 0 {
-			rep.First = i
-		}
-		if rep.Step < 0 || s < rep.Step {
-			rep.Step = s
-		}
-	}
-	return rep
+	return &FPGDResult{Final: out.final, Trace: out.trace, TraceSteps: out.traceSteps, Escape: out.escape,
+		GradEvals: out.gradEvals, NoiseRelErrorSq: noise.relError, NaN: out.nan}, nil
 }
 
 // noiseSource generates the fractional increments of blocks of chains.

@@ -634,12 +634,3 @@ func TestGFDMSampleForward(t *testing.T) {
 		}
 	}
 }
-
-// The forward samples draw at a purpose of their own, below SitesPerStep.
-func TestGFDMPurpose(t *testing.T) {
-	for _, p := range []Purpose{PurposeStep, PurposeAccept, PurposeULD, PurposeULD + 1, PurposeInit, PurposeVelocity,
-		PurposeSegmentInit, PurposeDiffusion, PurposeConstrained, PurposeFractional, PurposeInitComponent} {
-		assert.NotEqual(t, p, PurposeGFDM)
-	}
-	assert.Less(t, uint64(PurposeGFDM), uint64(SitesPerStep))
-}

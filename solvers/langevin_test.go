@@ -460,10 +460,13 @@ func TestMALAWithoutLogDensitySuggestsULD(t *testing.T) {
 	require.NoError(t, res.Close())
 }
 
-// Site is s·16 + p: distinct for every (step, purpose) pair, including the second site ULD reads.
+// Site is s·16 + p: distinct for every (step, purpose) pair, including the second site ULD reads,
+// over every purpose the samplers use.
 func TestSiteLayout(t *testing.T) {
 	seen := map[uint64]string{}
-	purposes := []Purpose{PurposeStep, PurposeAccept, PurposeULD, PurposeULD + 1, PurposeInit, PurposeVelocity, PurposeSegmentInit}
+	purposes := []Purpose{PurposeStep, PurposeAccept, PurposeULD, PurposeULD + 1, PurposeInit, PurposeVelocity,
+		PurposeSegmentInit, PurposeDiffusion, PurposeConstrained, PurposeFractional, PurposeInitComponent,
+		PurposeBrownian, PurposeGFDM}
 	for s := uint64(0); s < 50; s++ {
 		for _, p := range purposes {
 			site := Site(s, p)

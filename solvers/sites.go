@@ -35,12 +35,14 @@ const (
 	// PurposeInitComponent: the uniforms that pick the mixture component (or data point and kernel
 	// term) of an exact noised start (InitExact, step 0; its normals are PurposeInit's).
 	PurposeInitComponent Purpose = 10
+	// PurposeBrownian: the Brownian or epoched Brownian noise paths of SGDWOR.
+	PurposeBrownian Purpose = 11
 	// PurposeGFDM: the normals of a GFDM forward sample (GFDMProcess.SampleForward), K+1 per
 	// coordinate.
-	PurposeGFDM Purpose = 11
+	PurposeGFDM Purpose = 12
 )
 
-// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..11
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..12
 // are used. The rest are free for later samplers without changing any existing stream.
 const SitesPerStep = 16
 
@@ -79,6 +81,8 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	ConstrainedSample
 //	FPGD                        the fGn path of coordinate j of chain c is chain c·d + j of the draw
 //	                            at Site(0, PurposeFractional)
+//	SGDWOR                      the (epoched) Brownian path of coordinate j of chain c is chain
+//	                            c·d + j of the draw at Site(0, PurposeBrownian)
 //	GFDMProcess.SampleForward   the caller's step s: Site(s, PurposeGFDM)
 //
 // Callers validate step counts against MaxSteps first, so s·16 + p never wraps around.

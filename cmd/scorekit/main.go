@@ -15,6 +15,9 @@
 //	scorekit optimize fpgd --objective J.json --hurst H --step h --sigma s --steps K --n N
 //	               [--x0 x1,...] [--method M] [--seed S] [--device auto|cpu|cuda] --out P.npy
 //	               [--trace TR.npy] [--stats S.json] [--plot P.png]
+//	scorekit optimize sgdo --objective J.json --beta B --step h --sigma s --steps K --epoch T --n N
+//	               [--x0 x1,...] [--seed S] [--device auto|cpu|cuda] --out P.npy
+//	               [--trace TR.npy] [--stats S.json] [--plot P.png]
 //	scorekit score --target T.json (--sigma S | --time T) --in X.npy --out D.npy
 //	               [--what logp|score|denoiser] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
 //
@@ -56,7 +59,7 @@ func commands() []command {
 		{"demo", "compare samplers at equal score-evaluation budget on a built-in Gaussian mixture", runDemo},
 		{"info", "version, build, devices and embedded kernel modules", runInfo},
 		{"noise", "draw random numbers to a .npy file (normal, uniform, fgn, fbm, stable, bridge)", runNoise},
-		{"optimize", "gradient descent with fractional noise (fpgd) on an objective file", runOptimize},
+		{"optimize", "noisy gradient descent on an objective file: fractional noise (fpgd), SGD without replacement (sgdo)", runOptimize},
 		{"score", "evaluate a target's log-density, score or denoiser at the points of a .npy file", runScore},
 		{"sample", "run a sampler (Langevin, RTK, diffusion, rectified flow, constrained) on a target file", runSample},
 	}

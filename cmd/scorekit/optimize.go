@@ -84,16 +84,18 @@ Flags:
 func runOptimize(args []string, stdout, stderr io.Writer) int {
 	const name = "scorekit optimize"
 	if len(args) == 0 {
-		return exitStatus(stderr, name, usagef("which method? want fpgd (see %s --help)", name))
+		return exitStatus(stderr, name, usagef("which method? want fpgd or sgdo (see %s --help)", name))
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, optimizeHelp)
+		fmt.Fprint(stdout, optimizeHelp+"\n"+sgdoHelp)
 		return 0
 	case "fpgd":
 		return exitStatus(stderr, name+" fpgd", optimizeFPGD(args[1:], stdout, stderr))
+	case "sgdo":
+		return exitStatus(stderr, name+" sgdo", optimizeSGDO(args[1:], stdout, stderr))
 	}
-	return exitStatus(stderr, name, usagef("unknown method %q (available: fpgd)", args[0]))
+	return exitStatus(stderr, name, usagef("unknown method %q (available: fpgd, sgdo)", args[0]))
 }
 
 // objectiveFile is the JSON of every objective kind; kindFields says which fields each takes.

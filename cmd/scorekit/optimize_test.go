@@ -252,8 +252,8 @@ func TestOptimizeBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"optimize"}, "which method? want fpgd"},
-		{[]string{"optimize", "sgd"}, `unknown method "sgd" (available: fpgd)`},
+		{[]string{"optimize"}, "which method? want fpgd or sgdo"},
+		{[]string{"optimize", "sgd"}, `unknown method "sgd" (available: fpgd, sgdo)`},
 	} {
 		code, _, stderr := runCLI(c.args...)
 		assert.Equal(t, 2, code)
@@ -296,4 +296,116 @@ func TestOptimizeHelp(t *testing.T) {
 	}
 	_, stdout, _ := runCLI("--help")
 	assert.Contains(t, stdout, "optimize")
+}
+
+func TestOptimizeSGDOMatchesTheSolver(t *testing.T) {
+	dir := t.TempDir()
+	obj := writeFile(t, dir, "q.json", `{"kind": "quadratic", "curvatures": [1, 2], "center": [0.5, -0.5]}`)
+	const n, steps, thin = 50, 200, 10
+	for _, epoch := range []string{"0.5", "0"} {
+		out, tr, st, pl := filepath.Join(dir, "x.npy"), filepath.Join(dir, "tr.npy"), filepath.Join(dir, "s.json"), filepath.Join(dir, "p.png")
+		code, stdout, stderr := runCLI("optimize", "sgdo", "--objective", obj, "--beta", "0.6", "--step", "0.01",
+			"--sigma", "0.8", "--steps", strconv.Itoa(steps), "--epoch", epoch, "--n", strconv.Itoa(n), "--x0", "2,1",
+			"--seed", "7", "--dtype", "f64", "--device", "cpu", "--out", out, "--trace", tr, "--thin", strconv.Itoa(thin),
+			"--stats", st, "--plot", pl)
+		require.Equal(t, 0, code, "stderr %q", stderr)
+		assert.Empty(t, stdout)
+		assert.Contains(t, stderr, "wrote "+out)
+
+		q, err := solvers.NewQuadratic([]float64{1, 2}, []float64{0.5, -0.5})
+		require.NoError(t, err)
+		x0 := make([]float64, 0, 2*n)
+		for i := 0; i < n; i++ {
+			x0 = append(x0, 2, 1)
+		}
+		xt, err := tensor.FromFloat64s(tensor.F64, x0, n, 2)
+		require.NoError(t, err)
+		tau, err := strconv.ParseFloat(epoch, 64)
+		require.NoError(t, err)
+		res, err := solvers.SGDWOR(ops.CPU(), q, xt, solvers.SGDWORConfig{Beta: 0.6, StepSize: 0.01, Sigma: 0.8,
+			Steps: steps, Epoch: tau, Seed: 7, Thin: thin})
+		require.NoError(t, err)
+		want, err := res.Final.Float64s()
+		require.NoError(t, err)
+		wantTrace, err := res.Trace.Float64s()
+		require.NoError(t, err)
+		res.Close()
+		shape, dt, got := readNpy(t, out)
+		assert.Equal(t, []int{n, 2}, shape)
+		assert.Equal(t, tensor.F64, dt)
+		assert.Equal(t, want, got)
+		shape, _, gotTrace := readNpy(t, tr)
+		assert.Equal(t, []int{steps/thin + 1, n, 2}, shape)
+		assert.Equal(t, wantTrace, gotTrace)
+		requirePNG(t, pl)
+		noise := map[string]string{"0.5": "epoched", "0": "brownian"}[epoch]
+		stats := readStats(t, st)
+		for k, v := range map[string]any{"method": "sgdo", "noise": noise, "device": "cpu", "dtype": "f64",
+			"n": float64(n), "d": 2.0, "steps": float64(steps), "beta": 0.6, "step": 0.01, "sigma": 0.8, "epoch": tau,
+			"seed": 7.0, "grad_evals": float64(steps), "nan_chains": 0.0} {
+			assert.Equal(t, v, stats[k], "%s (epoch %s)", k, epoch)
+		}
+		for _, p := range []string{out, tr, st, pl} {
+			require.NoError(t, os.Remove(p))
+		}
+	}
+}
+
+func TestOptimizeSGDOBadInput(t *testing.T) {
+	dir := t.TempDir()
+	inputs := t.TempDir()
+	obj := writeFile(t, inputs, "dw.json", doubleWellJSON)
+	out := filepath.Join(dir, "x.npy")
+	good := map[string]string{"--objective": obj, "--beta": "0.5", "--step": "0.1", "--sigma": "1", "--steps": "10",
+		"--epoch": "0.5", "--n": "4", "--out": out}
+	args := func(edit map[string]string, drop string) []string {
+		var a []string
+		for _, k := range []string{"--objective", "--beta", "--step", "--sigma", "--steps", "--epoch", "--n", "--out"} {
+			if k == drop {
+				continue
+			}
+			v := good[k]
+			if e, ok := edit[k]; ok {
+				v = e
+			}
+			a = append(a, k, v)
+		}
+		for k, v := range edit {
+			if _, ok := good[k]; !ok {
+				a = append(a, k, v)
+			}
+		}
+		return a
+	}
+	cases := []struct {
+		name string
+		edit map[string]string
+		drop string
+		want []string
+	}{
+		{"missing beta", nil, "--beta", []string{"--beta is required"}},
+		{"missing epoch", nil, "--epoch", []string{"--epoch is required", "0 for plain Brownian noise"}},
+		{"beta 1", map[string]string{"--beta": "1"}, "", []string{"--beta must be in (0, 1) (got 1)"}},
+		{"beta 0", map[string]string{"--beta": "0"}, "", []string{"--beta must be in (0, 1) (got 0)"}},
+		{"step 0", map[string]string{"--step": "0"}, "", []string{"--step must be a finite number > 0 (got 0)"}},
+		{"sigma negative", map[string]string{"--sigma": "-1"}, "", []string{"--sigma must be a finite number ≥ 0 (got -1)"}},
+		{"epoch not a multiple", map[string]string{"--epoch": "0.25"}, "", []string{"--epoch: ", "not a multiple of the step h = 0.1"}},
+		{"epoch below h", map[string]string{"--epoch": "0.05"}, "", []string{"--epoch: ", "shorter than the step h = 0.1"}},
+		{"x0 wrong length", map[string]string{"--x0": "1"}, "", []string{"--x0 has 1 coordinates", "dimension 2"}},
+		{"thin without trace", map[string]string{"--thin": "2"}, "", []string{"--thin applies to --trace"}},
+		{"missing out", nil, "--out", []string{"--out is required"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(append([]string{"optimize", "sgdo"}, args(c.edit, c.drop)...)...)
+			assert.Equal(t, 2, code)
+			assert.Empty(t, stdout)
+			requireOneLine(t, stderr, append(c.want, "scorekit optimize sgdo: ")...)
+			assert.Empty(t, dirListing(t, dir)[1:], "a failed run wrote something")
+		})
+	}
+	code, stdout, _ := runCLI("optimize", "sgdo", "--help")
+	assert.Equal(t, 0, code)
+	assert.Contains(t, stdout, "Usage: scorekit optimize sgdo")
+	assert.Contains(t, stdout, "u_t = (1 + t)^{−β}")
 }
