@@ -44,7 +44,9 @@ func fgnCUDAWork(dt tensor.DType, c fgnCase, ne int) int64 {
 // spectrum writes each pair's m complex values and every FFT pass reads and writes them; then
 // either the last pass writes the increments (paths·n values) instead of its complex output, or
 // a finishing kernel (fgn_increments, fgn_path) reads each pair's first n complex values and writes
-// paths·n values. The weights and twiddles (KiB to MiB, L2-resident) are not counted.
+// paths·n values. Where the last pass writes the increments (float, several passes) the first
+// pass generates the signal itself (fgn_r<R>_f32): no spectrum is written, and the first pass
+// only writes. The weights and twiddles (KiB to MiB, L2-resident) are not counted.
 func fgnCUDAMoved(dt tensor.DType, form ops.FGNForm, c fgnCase, ne int) int64 {
 	m, esize := int64(2*ne), int64(dt.Size())
 	pairs, out := (int64(c.paths)+1)/2, int64(c.paths)*int64(c.n)*esize
@@ -53,7 +55,8 @@ func fgnCUDAMoved(dt tensor.DType, form ops.FGNForm, c fgnCase, ne int) int64 {
 	moved := signal + passes*2*signal
 	launches := cuda.PlanFGNLaunches(1, c.paths, c.n, ne, dt)
 	if !form.Path && strings.HasPrefix(launches[len(launches)-1].Entry, "fft_") {
-		return moved - signal + out // the last pass writes the increments
+		// the last pass writes the increments; the first generates its input
+		return moved - signal - 2*signal + out
 	}
 	return moved + pairs*int64(c.n)*2*esize + out
 }
@@ -64,13 +67,14 @@ func BenchmarkFGNCUDA(b *testing.B) {
 }
 
 // The traffic by design of the model's fGn problem (n = 2^16, 1024 paths, f32: 512 pairs of m =
-// 2^17 complex values, 512 MiB): spectrum 1×, first pass 2×, last pass 1× plus the 256 MiB of
-// increments; the path form keeps the last pass's complex output and reads it back in fgn_path.
-// In double the FFT writes its output and fgn_increments reads it.
+// 2^17 complex values, 512 MiB): the generating first pass writes 1×, the last pass reads 1× and
+// writes the 256 MiB of increments; the path form writes the spectrum (1×), and its passes read and
+// write (2× each), keep the last pass's complex output and read it back in fgn_path. In double
+// the FFT writes its output and fgn_increments reads it.
 func TestFGNCUDAMoved(t *testing.T) {
 	const mib = 1 << 20
 	c := fgnCase{n: 1 << 16, paths: 1024}
-	assert.Equal(t, int64((512+1024+512+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{}, c, 1<<16))
+	assert.Equal(t, int64((512+512+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{}, c, 1<<16))
 	assert.Equal(t, int64((512+1024+1024+256+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{Path: true}, c, 1<<16))
 	assert.Equal(t, int64((1024+2048+2048+512+512)*mib), fgnCUDAMoved(tensor.F64, ops.FGNForm{}, c, 1<<16))
 }

@@ -1,5 +1,14 @@
 // Fractional Gaussian noise by the Davies-Harte method (docs/math.md §4.1; the reference and its
-// math are in ops/fgn.go). A call of ops/cuda's FGN runs, per chunk of paths:
+// math are in ops/fgn.go). For float increments whose FFT takes several passes (m > 4096), a call
+// of ops/cuda's FGN runs, per chunk of paths:
+//
+//   fgn_r<R>_f32       the FFT's first pass (radix R) over every pair's signal below, which it
+//                      draws and forms in shared memory itself (fgn_first_pass): no spectrum
+//                      buffer is written or read, and its output is bit for bit that of
+//                      fgn_spectrum followed by fft_r<R>_f32;
+//   (FFT passes)       the remaining passes of fft.cu, the last writing the increments (Extract).
+//
+// Otherwise (double, a single-pass transform, or running sums), per chunk of paths:
 //
 //   fgn_spectrum_<T>   for every pair of paths (2q, 2q + 1) the complex signal
 //                      V^{2q} + i V^{2q+1} of their Hermitian vectors (a last path without partner:
@@ -34,6 +43,7 @@
 
 #include <cstdint>
 
+#include "fft.cuh"
 #include "normals.cuh"
 
 // Threads per block of fgn_path_* (the launcher uses the same number).
@@ -234,6 +244,143 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
     }
 }
 
+
+// fgn_first_pass is the first pass (radix R = 2^LOGR, Ns = 1) of the float multi-pass FFT of every
+// pair's signal with the signal generated in the block instead of loaded: no spectrum buffer is
+// written or read. Its output is the first pass's output, bit for bit (the same values go through
+// the same stages), written to dst (⌈paths/2⌉, m) complex; the remaining passes are fft.cu's.
+//
+// The pass's columns are j ∈ [0, cols), cols = m/R, column j holding elements j + cols·r, r < R.
+// Element i of the signal comes from Box-Muller pair p = min(i, m − i) (pair 0 also gives element
+// n_e), and p < n_e is element j + cols·r' with r' < R/2 of column j, its mirror m − p element
+// r = R − 1 − r' of column cols − j (R − r' of column 0 when j = 0). A tile takes C columns closed
+// under the mirror j ↔ cols − j, so that each pair it needs is drawn once, for both of its elements:
+// with H = C/2, tile u ≥ 1 of a signal holds A = [u·H, u·H + H) and cols − A, tile 0 holds [0, H),
+// cols − [1, H) and the self-mirrored cols/2 (column 0 is self-mirrored too). Its C·R/2 pairs are
+// drawn into shared memory first — slot (column index ci, r') holding the signal's values at p and
+// m − p, formed exactly as fgn_spectrum forms them — then each thread loads its elements from
+// there. A Philox lane serves pairs 2L and 2L + 1 (columns j and j ^ 1): the slot of an even
+// column draws the lane for both when j + 1 is in the tile, an odd column whose j − 1 is in the
+// tile draws nothing.
+template <int LOGR>
+__device__ __forceinline__ void fgn_first_pass(float2* __restrict__ dst, const float* __restrict__ w,
+                                               const float2* __restrict__ tw, long long paths, long long ne,
+                                               unsigned long long seed, unsigned long long site,
+                                               unsigned long long chain0) {
+    using S = Shape<float, LOGR>;
+    constexpr int E = S::kE, R = S::kR, RT = S::kRT, C = S::kC, TPB = S::kThreads, H = C / 2;
+    constexpr int HALF = R / 2;  // slots per column
+    static_assert(C >= 2, "a tile needs a column and its mirror");
+    __shared__ union {
+        float2 z[C * HALF][2];  // slot: the values at p and at m − p
+        float sbuf[S::kTile];   // the stages' exchange buffer, once the tile is loaded
+    } sm;
+
+    const long long m = 2 * ne, cols = m >> LOGR, tiles_per = cols / C;
+    const long long pairs = (paths + 1) / 2, ntiles = pairs * tiles_per;
+    const int tid = threadIdx.x;
+    const int c = tid & (C - 1), t = tid >> S::kLogC;  // the strided thread mapping of fft_pass
+    const int base = swizzle<float>(c << LOGR), rd = base ^ swizzle<float>(t), lin = swizzle<float>(tid);
+    const uint2 key = philox_key(seed);
+
+    for (long long tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
+        const long long b = tile / tiles_per, u = tile - b * tiles_per;
+        // column of tile index ci, and the tile index of column x (−1: not in the tile)
+        auto col = [&](int ci) -> long long {
+            if (ci < H) return u * H + ci;
+            const int k = ci - H;
+            if (u == 0) return k == 0 ? cols / 2 : cols - k;
+            return cols - (u * H + k);
+        };
+        auto index_of = [&](long long x) -> int {
+            if (u == 0) {
+                if (x < H) return static_cast<int>(x);
+                if (x == cols / 2) return H;
+                if (x > cols - H) return H + static_cast<int>(cols - x);
+                return -1;
+            }
+            if (x >= u * H && x < u * H + H) return static_cast<int>(x - u * H);
+            const long long y = cols - x;
+            if (y >= u * H && y < u * H + H) return H + static_cast<int>(y - u * H);
+            return -1;
+        };
+
+        // ---- draw the tile's pairs into the slots ----
+        const unsigned long long pa = 2 * static_cast<unsigned long long>(b);
+        const bool hasb = static_cast<long long>(pa) + 1 < paths;
+        for (int sidx = tid; sidx < C * HALF; sidx += TPB) {
+            const int ci = sidx / HALF, rr = sidx - ci * HALF;
+            const long long j = col(ci);
+            int other = -1;  // the slot index of the lane's other pair, when this slot draws it
+            if ((j & 1) == 0) {
+                other = index_of(j + 1);
+            } else if (index_of(j - 1) >= 0) {
+                continue;  // the even column's slot draws this lane
+            }
+            const long long p = j + cols * rr;
+            const unsigned int lane = static_cast<unsigned int>(p >> 1);
+            const bool second = (j & 1) != 0 || other >= 0;
+            float za[4], zb[4] = {0.f, 0.f, 0.f, 0.f};
+            normals_f32(philox_block(key, site, static_cast<unsigned int>(chain0 + pa), lane), second, &za[0], &za[1],
+                        &za[2], &za[3]);
+            if (hasb) {
+                normals_f32(philox_block(key, site, static_cast<unsigned int>(chain0 + pa + 1), lane), second, &zb[0],
+                            &zb[1], &zb[2], &zb[3]);
+            }
+            // the values of pair q of the lane (q = p & 1 for this slot, 1 for the other)
+            auto form = [&](int q, long long pq, int slot) {
+                if (pq == 0) {
+                    sm.z[slot][0] = make_float2(w[0] * za[0], w[0] * zb[0]);
+                    sm.z[slot][1] = make_float2(w[ne] * za[1], w[ne] * zb[1]);
+                } else {
+                    const float wj = w[pq];
+                    // q selects by value (an index would put the arrays in local memory)
+                    const float a = wj * (q != 0 ? za[2] : za[0]), cc = wj * (q != 0 ? za[3] : za[1]);
+                    const float a2 = wj * (q != 0 ? zb[2] : zb[0]), c2 = wj * (q != 0 ? zb[3] : zb[1]);
+                    sm.z[slot][0] = make_float2(a - c2, cc + a2);
+                    sm.z[slot][1] = make_float2(a + c2, a2 - cc);
+                }
+            };
+            form(static_cast<int>(j & 1), p, sidx);
+            if (other >= 0) {
+                form(1, p + 1, other * HALF + rr);
+            }
+        }
+        __syncthreads();
+
+        // ---- load: v[mm] is element r = t + mm·RT of column col(c) ----
+        float2 v[E];
+        {
+            const long long j = col(c);
+            const int mc = (u == 0 && (c == 0 || c == H)) ? c : (c < H ? c + H : c - H);  // the mirror column
+#pragma unroll
+            for (int mm = 0; mm < E; ++mm) {
+                const int r = t + mm * RT;
+                if (r < HALF) {
+                    v[mm] = sm.z[c * HALF + r][0];
+                } else if (j == 0) {
+                    v[mm] = sm.z[r == HALF ? 0 : R - r][1];  // r = R/2: element n_e, from pair 0
+                } else {
+                    v[mm] = sm.z[mc * HALF + (R - 1 - r)][1];
+                }
+            }
+        }
+        __syncthreads();  // the slots are the exchange buffer from here on
+
+        stages<float, LOGR, 0>(v, sm.sbuf, tw, base, rd, t);
+
+        // ---- store: column col(ci) of signal b is the run dst[b·m + col(ci)·R, +R) ----
+        exchange<float, E>(
+            v, sm.sbuf, [&](int q) { return rd ^ swizzle<float>(q * RT); },
+            [&](int mm) { return lin ^ swizzle<float>(mm * TPB); });
+        float2* const out = dst + b * m;
+#pragma unroll
+        for (int mm = 0; mm < E; ++mm) {
+            const int i = tid + mm * TPB;
+            out[col(i >> LOGR) * R + (i & (R - 1))] = v[mm];
+        }
+    }
+}
 }  // namespace
 
 // fgn_spectrum_f32 / _f64: buf (⌈paths/2⌉, m) interleaved complex, w (n_e + 1) weights; path i uses
@@ -273,3 +420,20 @@ extern "C" __global__ void fgn_path_f64(double* dst, const double* buf, long lon
                                         long long n, long long m, double scale) {
     fgn_path<double>(dst, reinterpret_cast<const double2*>(buf), paths, n, m, scale);
 }
+
+// fgn_r<R>_f32: the first pass (radix R) of the float multi-pass FFT of fgn_spectrum's signals,
+// generating them itself (fgn_first_pass): dst (⌈paths/2⌉, m) complex, w and the draw as for
+// fgn_spectrum, tw the FFT's quarter-wave table. Launched with 512 threads per block, any grid.
+#define FGN_FIRST_PASS(LOGR, R)                                                                          \
+    extern "C" __global__ void __launch_bounds__(512, 2)                                                 \
+        fgn_r##R##_f32(float* dst, const float* w, const float* tw, long long paths, long long ne,       \
+                       unsigned long long seed, unsigned long long site, unsigned long long chain0) {    \
+        fgn_first_pass<LOGR>(reinterpret_cast<float2*>(dst), w, reinterpret_cast<const float2*>(tw), paths, \
+                             ne, seed, site, chain0);                                                    \
+    }
+
+FGN_FIRST_PASS(7, 128)
+FGN_FIRST_PASS(8, 256)
+FGN_FIRST_PASS(9, 512)
+FGN_FIRST_PASS(10, 1024)
+FGN_FIRST_PASS(11, 2048)

@@ -273,24 +273,24 @@ func fgnWorkload(n, paths int) workload {
 	// threads), so pairs·m/8 thread-iterations; DRAM: read and write pairs·m complex (8 B). The
 	// last pass writes the increments instead: 2 × 4 B for each of the first n values.
 	fftTerms := []term{{what: "tile loop (8 values per thread)", pick: whole, iters: perThread(pairs * m / 8)}}
-	fft := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return 2 * pairs * m * 8 }, terms: fftTerms}
 	last := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return pairs*m*8 + fp*float64(n)*4 }, terms: fftTerms}
+	// The first pass generates its tile's signal: 2048 Box–Muller pair slots per tile of 4096
+	// values, 4 per thread (the tile loop's path takes the slot loop once; 3 more), each drawing a
+	// Philox block of both paths or, for the odd column of an even column in the tile, nothing;
+	// DRAM: it only writes its output.
+	first := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return pairs * m * 8 },
+		terms: append(fftTerms, term{what: "slot loop (draws of the tile's pairs)", pick: largestAtDepth(1),
+			iters: perThread(3 * pairs * m / 8)})}
 	return workload{
 		name:  "fGn Davies–Harte n=2^16, 1024 paths f32",
 		bench: "BenchmarkFGNCUDA/f32/increments/n=64Ki/paths=1024",
 		launches: func(sms int) ([]cuda.PlannedLaunch, error) {
 			return cuda.PlanFGNLaunches(sms, paths, n, ne, tensor.F32), nil
 		},
-		models: []launchModel{
-			// Spectrum: per thread iteration one Philox block (two Box–Muller pairs) of each path
-			// of a pair, n_e/2 per pair; writes the Hermitian m-vector of the pair as complex
-			// (8 B per value).
-			{bytes: func(cuda.PlannedLaunch) float64 { return pairs * m * 8 },
-				terms: []term{{what: "Philox block loop (a pair of paths)", pick: whole, iters: perThread(pairs * float64(ne) / 2)}}},
-			fft, last,
-		},
+		models: []launchModel{first, last},
 		note: "the FFT passes' tile loop holds all radix stages, its paths differ by the twiddle, bounds " +
-			"and extraction branches; the spectrum's Philox loop is mapped at 2 complex values per iteration",
+			"and extraction branches; the first pass's slot loop spans a slot that draws nothing (the " +
+			"shortest path) to one that draws both paths' blocks and forms two pairs (the longest)",
 	}
 }
 

@@ -28,7 +28,7 @@ extern const Entry* const module_entries[] = {
     entries_noise,
     entries_random,
 };
-extern const int module_counts[] = {48, 8, 5, 23, 6, 50, 8, 8, 6};
+extern const int module_counts[] = {48, 8, 5, 23, 11, 50, 8, 8, 6};
 extern const int module_count = 9;
 
 }  // namespace cudahost

@@ -85,8 +85,21 @@ func (b *Backend) fftBatch(buf *tensor.Tensor, batch, n int, inverse bool, ex *f
 	return b.fft(buf, buf, batch, n, inverse, ex)
 }
 
+// fftTwiddles is the kernels' quarter-wave table for dt on the device (uploaded once).
+func (b *Backend) fftTwiddles(dt tensor.DType) (*tensor.Tensor, error) {
+	logTile := fftLogTile(dt)
+	return b.upload(fftTables{}, "fft twiddles", dt, fftQuarterWave(logTile), 1<<(logTile-2), 2)
+}
+
 // fft runs the plan for validated arguments.
 func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool, ex *fftExtract) error {
+	return b.fftFrom(dst, src, batch, n, inverse, ex, 0)
+}
+
+// fftFrom runs the passes of the plan from pass first on: src holds the output of the passes
+// before it (fgn's first pass generates its input and runs pass 0 itself; first > 0 only with an
+// extraction, so dst is not written by the last pass).
+func (b *Backend) fftFrom(dst, src *tensor.Tensor, batch, n int, inverse bool, ex *fftExtract, first int) error {
 	dt := src.DType()
 	wrap := func(err error) error {
 		return fmt.Errorf("fft (batch=%d, n=%d, %v, inverse=%v): %w", batch, n, dt, inverse, err)
@@ -114,15 +127,17 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool, ex *f
 		return nil
 	}
 
-	logTile := fftLogTile(dt)
-	tw, err := b.upload(fftTables{}, "fft twiddles", dt, fftQuarterWave(logTile), 1<<(logTile-2), 2)
+	tw, err := b.fftTwiddles(dt)
 	if err != nil {
 		return wrap(err)
 	}
-	plan := fftPlan(bits.Len(uint(n))-1, logTile)
+	plan := fftPlan(bits.Len(uint(n))-1, fftLogTile(dt))
+	if first > 0 && (ex == nil || first >= len(plan)) {
+		return wrap(fmt.Errorf("passes from %d of %d need an extraction by the last", first, len(plan)))
+	}
 	kernels := make([]tensor.Kernel, len(plan))
-	for i, logr := range plan {
-		if kernels[i], err = b.typedKernel("fft", fmt.Sprintf("fft_r%d", 1<<logr), dt); err != nil {
+	for i := first; i < len(plan); i++ {
+		if kernels[i], err = b.typedKernel("fft", fmt.Sprintf("fft_r%d", 1<<plan[i]), dt); err != nil {
 			return wrap(err)
 		}
 	}
@@ -137,16 +152,20 @@ func (b *Backend) fft(dst, src *tensor.Tensor, batch, n int, inverse bool, ex *f
 	// Pass i writes dst when the passes after it number an even count, else the scratch; in place,
 	// pass 0 must not write the data it reads, so the passes alternate scratch, dst, … and an odd
 	// count ends with a copy. With an extraction the last pass writes ex.Out, so the passes before
-	// it alternate scratch, dst, … whatever their count.
+	// it alternate scratch, dst, … (from the first pass run) whatever their count.
 	p := len(plan)
 	in := src
 	ns := int64(1)
-	for i, logr := range plan {
+	for _, logr := range plan[:first] {
+		ns <<= logr
+	}
+	for i := first; i < p; i++ {
+		logr := plan[i]
 		out := dst
 		switch {
 		case p == 1:
 		case ex != nil && i < p-1:
-			if i%2 == 0 {
+			if (i-first)%2 == 0 {
 				out = scratch
 			}
 		case ex != nil:

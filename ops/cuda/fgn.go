@@ -12,15 +12,22 @@ import (
 
 // Launcher of kernels/fgn.cu: fractional Gaussian noise by Davies–Harte (ops/fgn.go has the math).
 //
-// Per chunk of paths: fgn_spectrum writes, for every pair of paths (2q, 2q + 1), the complex signal
-// V^{2q} + i V^{2q+1} of their Hermitian vectors V = w∘W into a complex scratch buffer (pairs, m)
-// from the normals it draws itself (the draw layout of Backend.Normal, so the numbers are those of
-// the CPU reference); fftBatch transforms it in place (forward, unnormalised), which leaves path 2q
-// in the real and path 2q + 1 in the imaginary parts (FFT(V) is real). The increments, the first
-// n values scaled by (T/n)^H, are written by the FFT's last pass itself (fftExtract, float
-// transforms of more than one pass), with no complex output; otherwise the FFT's output stays in
-// the buffer and fgn_increments writes them, or fgn_path their running sums. Everything runs in the
-// destination's precision (the FFT of a float32 destination is a float32 FFT).
+// Float increments of a multi-pass transform (m > 4096): per chunk of paths, fgn_r<R>_f32 runs the
+// FFT's first pass over every pair's signal, drawing and forming the signal in the pass itself
+// (no spectrum buffer), and the FFT's remaining passes follow, the last writing the increments:
+// the traffic of n = 2^16 × 1024 paths is 1.34 GB (2.42 GB with the spectrum written and read).
+// The bits are those of the general pipeline below (fgnSpectrumPass forces it, for the tests).
+//
+// Otherwise, per chunk of paths: fgn_spectrum writes, for every pair of paths (2q, 2q + 1), the
+// complex signal V^{2q} + i V^{2q+1} of their Hermitian vectors V = w∘W into a complex scratch
+// buffer (pairs, m) from the normals it draws itself (the draw layout of Backend.Normal, so the
+// numbers are those of the CPU reference); fftBatch transforms it in place (forward,
+// unnormalised), which leaves path 2q in the real and path 2q + 1 in the imaginary parts (FFT(V)
+// is real). The increments, the first n values scaled by (T/n)^H, are written by the FFT's last
+// pass itself in the float multi-pass plans above, with no complex output; otherwise the FFT's
+// output stays in the buffer and fgn_increments writes them, or fgn_path their running sums.
+// Everything runs in the destination's precision (the FFT of a float32 destination is a float32
+// FFT).
 //
 // Memory. The weights w (n_e + 1 values per (H, n_e) and dtype, see fgnWeights) are uploaded once
 // and kept until Close. The scratch holds m complex values per pair of paths (n_e·(8 or 16) bytes
@@ -29,6 +36,10 @@ import (
 // with a scratch buffer of the same size); it is kept between calls (grown when too small) and
 // freed by Close. When all paths do not fit, they are processed in chunks; when not even one
 // path's buffer fits, FGN returns an error naming the bytes.
+
+// fgnSpectrumPass, a test knob, writes the signal with fgn_spectrum and transforms it with the
+// FFT's own first pass where fgn_r<R>_f32 would generate it in that pass.
+var fgnSpectrumPass = false
 
 // fgnWeightsOwner keys the uploaded weights: they are a function of (H, n_e) alone.
 type fgnWeightsOwner struct {
@@ -56,13 +67,24 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 	wrap := func(err error) error {
 		return fmt.Errorf("fgn (paths=%d, n=%d, H=%g, %v): %w", paths, n, p.Hurst(), dt, err)
 	}
-	kSpec, err := b.typedKernel("fgn", "fgn_spectrum", dt)
-	if err != nil {
+	// Float increments of a multi-pass transform come from the FFT's last pass (fftExtract);
+	// otherwise a finishing kernel reads the transformed buffer. The same plans generate the
+	// signal in the FFT's first pass (fgn_r<R>_f32) instead of writing it with fgn_spectrum.
+	fused := !form.Path && fftExtracts(dt, m)
+	generate := fused && !fgnSpectrumPass
+	var kSpec, kFirst tensor.Kernel
+	var tw *tensor.Tensor
+	var err error
+	if generate {
+		if kFirst, err = b.kernel("fgn", fgnFirstPassEntry(m)); err != nil {
+			return wrap(err)
+		}
+		if tw, err = b.fftTwiddles(dt); err != nil {
+			return wrap(err)
+		}
+	} else if kSpec, err = b.typedKernel("fgn", "fgn_spectrum", dt); err != nil {
 		return wrap(err)
 	}
-	// Float increments of a multi-pass transform come from the FFT's last pass (fftExtract);
-	// otherwise a finishing kernel reads the transformed buffer.
-	fused := !form.Path && fftExtracts(dt, m)
 	finish := "fgn_increments"
 	if form.Path {
 		finish = "fgn_path"
@@ -90,14 +112,26 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		if err != nil {
 			return wrap(err)
 		}
-		err = b.launch(kSpec, b.gridFor(int64(pairs)*fgnSpectrumLanes(dt, ne)), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
-			NE: int64(ne), Seed: d.Seed, Site: d.Site, Chain0: d.FirstChain + uint64(first)})
-		if err != nil {
-			return wrap(fmt.Errorf("spectrum of paths %d..%d: %w", first, first+rows, err))
-		}
 		out, err := dst.View(first*n, rows, n)
 		if err != nil {
 			return wrap(err)
+		}
+		chain0 := d.FirstChain + uint64(first)
+		if generate {
+			err = b.launch(kFirst, fftGrid(b.sms(), dt, pairs, m, fgnFirstLogRadix(m)), fgnFirstPassArgs{Dst: buf, W: w, TW: tw,
+				Paths: int64(rows), NE: int64(ne), Seed: d.Seed, Site: d.Site, Chain0: chain0})
+			if err != nil {
+				return wrap(fmt.Errorf("first FFT pass of paths %d..%d: %w", first, first+rows, err))
+			}
+			if err := b.fftFrom(buf, buf, pairs, m, false, &fftExtract{Out: out, N: n, Paths: rows, Scale: scale}, 1); err != nil {
+				return wrap(err)
+			}
+			continue
+		}
+		err = b.launch(kSpec, b.gridFor(int64(pairs)*fgnSpectrumLanes(dt, ne)), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
+			NE: int64(ne), Seed: d.Seed, Site: d.Site, Chain0: chain0})
+		if err != nil {
+			return wrap(fmt.Errorf("spectrum of paths %d..%d: %w", first, first+rows, err))
 		}
 		if fused {
 			if err := b.fftBatch(buf, pairs, m, false, &fftExtract{Out: out, N: n, Paths: rows, Scale: scale}); err != nil {

@@ -251,6 +251,56 @@ func TestFGNChunks(t *testing.T) {
 	}
 }
 
+// The float plans that generate the signal in the FFT's first pass (fgn_r<R>_f32, every first
+// radix 128..2048) give the increments of fgn_spectrum followed by the FFT's own first pass, bit
+// for bit: one, four and five paths (a last path without partner), a nonzero FirstChain and a site
+// above 2^32, in one call and in chunks of two pairs; and the reference's within its bound.
+func TestFGNFirstPassGenerates(t *testing.T) {
+	lvLeakCheck(t)
+	b := lvBackend(t)
+	type size struct{ logm, paths int }
+	sizes := []size{{13, 5}, {14, 4}, {15, 5}, {16, 1}, {17, 5}, {19, 1}, {21, 1}}
+	if !emulated {
+		sizes = append(sizes, size{22, 3}, size{17, 257})
+	}
+	entries := map[string]bool{}
+	for _, sz := range sizes {
+		ne := 1 << (sz.logm - 1)
+		n := ne - 5
+		p, err := ops.NewFGNPlan(0.7, n)
+		require.NoError(t, err)
+		require.Equal(t, ne, p.EmbedSize(), "n = %d", n)
+		m := 2 * ne
+		entries[fgnFirstPassEntry(m)] = true
+		d := ops.Draw{Seed: 0x5eed + uint64(sz.logm), Site: 1<<33 + 3, FirstChain: 11}
+		form := ops.FGNForm{Horizon: 2}
+		label := fmt.Sprintf("m = 2^%d, %d paths (%s)", sz.logm, sz.paths, fgnFirstPassEntry(m))
+		run := func(spectrum bool, chunkPairs int) []float64 {
+			oldPass, oldCap := fgnSpectrumPass, fgnMaxScratchBytes
+			defer func() { fgnSpectrumPass, fgnMaxScratchBytes = oldPass, oldCap }()
+			fgnSpectrumPass = spectrum
+			if chunkPairs > 0 {
+				fgnMaxScratchBytes = int64(chunkPairs)*int64(2*m*4) + 1
+			}
+			return fgnGPU(t, b, tensor.F32, p, sz.paths, form, d)
+		}
+		generated := run(false, 0)
+		assert.True(t, lvSame(generated, run(true, 0)), "%s: the generating first pass differs from fgn_spectrum + fft", label)
+		if sz.paths > 2 {
+			assert.True(t, lvSame(generated, run(false, 1)), "%s: chunks of one pair differ from one call", label)
+		}
+		if sz.logm <= 17 {
+			ref := fgnCPU(t, tensor.F32, p, sz.paths, form, d)
+			norms := fgnRowNorms(t, tensor.F32, p, sz.paths, form.Scale(0.7, n), d)
+			_, err := fgnCompareIncrements(generated, ref, norms, n, tensor.F32, m)
+			require.NoError(t, err, "%s vs reference", label)
+		}
+	}
+	for _, r := range []int{128, 256, 512, 1024, 2048} {
+		assert.True(t, entries[fmt.Sprintf("fgn_r%d_f32", r)], "radix %d: no size runs it", r)
+	}
+}
+
 // When not even one pair of paths' buffer fits in the free memory, FGN says how much it needs.
 func TestFGNOutOfMemory(t *testing.T) {
 	lvLeakCheck(t)

@@ -483,6 +483,13 @@ const fgnScanThreads = 256
 // takes fgnPairs(c) signals.
 func fgnPairs(paths int64) int64 { return (paths + 1) / 2 }
 
+// fgnFirstLogRadix is log₂ of the first pass's radix of the float FFT of length m (a multi-pass
+// plan: m > 4096), the pass fgn_r<R>_f32 runs.
+func fgnFirstLogRadix(m int) int { return fftPlan(bits.Len(uint(m))-1, fftLogTile(tensor.F32))[0] }
+
+// fgnFirstPassEntry is the entry of that pass.
+func fgnFirstPassEntry(m int) string { return fmt.Sprintf("fgn_r%d_f32", 1<<fgnFirstLogRadix(m)) }
+
 // fgnSpectrumLanes is the Philox lanes fgn_spectrum draws per path for an embedding of ne pairs:
 // one per Box–Muller pair in double, one per two pairs in float.
 func fgnSpectrumLanes(dt tensor.DType, ne int) int64 {

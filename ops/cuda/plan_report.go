@@ -82,26 +82,29 @@ func PlanFFTLaunches(sms, batch, n int, dt tensor.DType) []PlannedLaunch {
 // PlanFGNLaunches are the launches of FGN (increments) for paths paths of length n by
 // Davies–Harte with embedding size ne (ops.FGNPlan.EmbedSize), when the scratch holds all paths
 // (one chunk; the launch count is per chunk otherwise): the spectrum of ⌈paths/2⌉ pairs of paths,
-// the FFT passes over the pairs, and the increments — written by the last pass itself in float
-// multi-pass plans, else by fgn_increments.
+// the FFT passes over the pairs, and the increments — in float multi-pass plans the first pass
+// generates the signal (fgn_r<R>_f32, no spectrum launch) and the last writes the increments,
+// else fgn_spectrum writes the signal and fgn_increments the increments.
 func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType) []PlannedLaunch {
 	m := 2 * ne
 	chunk := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
 	chunks := int((int64(paths) + chunk - 1) / chunk)
 	rows := int(min(int64(paths), chunk))
 	pairs := int(fgnPairs(int64(rows)))
-	out := []PlannedLaunch{{Module: "fgn", Entry: "fgn_spectrum_" + dt.String(), Threads: threadsPerBlock,
-		Blocks: blocksOf(elementGrid(sms, int64(pairs)*fgnSpectrumLanes(dt, ne))), Count: chunks,
-		Plan: fmt.Sprintf("m = %d, %d path(s) in %d transform(s) per chunk, %d chunk(s)", m, rows, pairs, chunks)}}
+	plan := fmt.Sprintf("m = %d, %d path(s) in %d transform(s) per chunk, %d chunk(s)", m, rows, pairs, chunks)
 	passes := PlanFFTLaunches(sms, pairs, m, dt)
-	for _, f := range passes {
-		f.Count = chunks
-		out = append(out, f)
+	for i := range passes {
+		passes[i].Count = chunks
 	}
 	if fftExtracts(dt, m) {
-		out[len(out)-1].Plan += ", writes the increments (both parts of the first n values)"
-		return out
+		passes[0].Module, passes[0].Entry = "fgn", fgnFirstPassEntry(m)
+		passes[0].Plan = plan + "; " + passes[0].Plan + ", generates the signal (no spectrum buffer)"
+		passes[len(passes)-1].Plan += ", writes the increments (both parts of the first n values)"
+		return passes
 	}
+	out := []PlannedLaunch{{Module: "fgn", Entry: "fgn_spectrum_" + dt.String(), Threads: threadsPerBlock,
+		Blocks: blocksOf(elementGrid(sms, int64(pairs)*fgnSpectrumLanes(dt, ne))), Count: chunks, Plan: plan}}
+	out = append(out, passes...)
 	return append(out, PlannedLaunch{Module: "fgn", Entry: "fgn_increments_" + dt.String(), Threads: threadsPerBlock,
 		Blocks: blocksOf(elementGrid(sms, int64(rows)*int64(n))), Count: chunks, Plan: "the first n values of both parts"})
 }
