@@ -32,8 +32,9 @@ var cudaFGNCases = func() []fgnCase {
 	return append(cs, fgnCase{n: 1 << 16, paths: 1024})
 }()
 
-// fgnCUDAWork is the device memory FGN holds beside its output: the complex scratch (a signal of
-// m = 2·n_e values per pair of paths, at most 1 GiB) and as much again for the FFT's own scratch.
+// fgnCUDAWork bounds the device memory FGN holds beside its output: the complex scratch (a signal
+// of m = 2·n_e values per pair of paths, at most 1 GiB) and as much again for the FFT's own
+// scratch (which the float increments of a two-pass plan do not allocate).
 func fgnCUDAWork(dt tensor.DType, c fgnCase, ne int) int64 {
 	scratch := min((int64(c.paths)+1)/2*int64(2*ne)*2*int64(dt.Size()), 1<<30)
 	return 2 * scratch

@@ -261,7 +261,8 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
 // m − p, formed exactly as fgn_spectrum forms them — then each thread loads its elements from
 // there. A Philox lane serves pairs 2L and 2L + 1 (columns j and j ^ 1): the slot of an even
 // column draws the lane for both when j + 1 is in the tile, an odd column whose j − 1 is in the
-// tile draws nothing.
+// tile draws nothing, and the threads share out the drawing slots only (C = 8: 5 columns of 8
+// draw, 2.5 slots per thread and tile).
 template <int LOGR>
 __device__ __forceinline__ void fgn_first_pass(float2* __restrict__ dst, const float* __restrict__ w,
                                                const float2* __restrict__ tw, long long paths, long long ne,
@@ -283,40 +284,61 @@ __device__ __forceinline__ void fgn_first_pass(float2* __restrict__ dst, const f
     const int base = swizzle<float>(c << LOGR), rd = base ^ swizzle<float>(t), lin = swizzle<float>(tid);
     const uint2 key = philox_key(seed);
 
+    // column of tile index ci in tile u of a signal, and the tile index of column x (−1: not in
+    // the tile)
+    auto col = [&](long long u, int ci) -> long long {
+        if (ci < H) return u * H + ci;
+        const int k = ci - H;
+        if (u == 0) return k == 0 ? cols / 2 : cols - k;
+        return cols - (u * H + k);
+    };
+    auto index_of = [&](long long u, long long x) -> int {
+        if (u == 0) {
+            if (x < H) return static_cast<int>(x);
+            if (x == cols / 2) return H;
+            if (x > cols - H) return H + static_cast<int>(cols - x);
+            return -1;
+        }
+        if (x >= u * H && x < u * H + H) return static_cast<int>(x - u * H);
+        const long long y = cols - x;
+        if (y >= u * H && y < u * H + H) return H + static_cast<int>(y - u * H);
+        return -1;
+    };
+    // The slots that draw (owners) and the slot of the lane's other pair they also form (−1: none),
+    // for tile 0 (g = 0) and the others (g = 1: the same pattern for every u ≥ 1, since H is even
+    // or, for C = 2, every slot draws alone). Work is spread over the owners' slots only, so every
+    // thread draws about equally often.
+    __shared__ signed char own_ci[2][C], own_other[2][C];
+    __shared__ int own_n[2];
+    if (tid == 0) {
+        for (int g = 0; g < 2; ++g) {
+            const long long u = g == 0 || tiles_per < 2 ? 0 : 1;
+            int n = 0;
+            for (int ci = 0; ci < C; ++ci) {
+                const long long j = col(u, ci);
+                if ((j & 1) != 0 && index_of(u, j - 1) >= 0) {
+                    continue;  // the even column's slot draws this lane
+                }
+                own_ci[g][n] = static_cast<signed char>(ci);
+                own_other[g][n] = static_cast<signed char>((j & 1) == 0 ? index_of(u, j + 1) : -1);
+                ++n;
+            }
+            own_n[g] = n;
+        }
+    }
+    __syncthreads();
+
     for (long long tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
         const long long b = tile / tiles_per, u = tile - b * tiles_per;
-        // column of tile index ci, and the tile index of column x (−1: not in the tile)
-        auto col = [&](int ci) -> long long {
-            if (ci < H) return u * H + ci;
-            const int k = ci - H;
-            if (u == 0) return k == 0 ? cols / 2 : cols - k;
-            return cols - (u * H + k);
-        };
-        auto index_of = [&](long long x) -> int {
-            if (u == 0) {
-                if (x < H) return static_cast<int>(x);
-                if (x == cols / 2) return H;
-                if (x > cols - H) return H + static_cast<int>(cols - x);
-                return -1;
-            }
-            if (x >= u * H && x < u * H + H) return static_cast<int>(x - u * H);
-            const long long y = cols - x;
-            if (y >= u * H && y < u * H + H) return H + static_cast<int>(y - u * H);
-            return -1;
-        };
+        const int g = u == 0 ? 0 : 1;
 
         // ---- draw the tile's pairs into the slots ----
         const unsigned long long pa = 2 * static_cast<unsigned long long>(b);
         const bool hasb = static_cast<long long>(pa) + 1 < paths;
-        for (int sidx = tid; sidx < C * HALF; sidx += TPB) {
-            const int ci = sidx / HALF, rr = sidx - ci * HALF;
-            const long long j = col(ci);
-            int other = -1;  // the slot index of the lane's other pair, when this slot draws it
-            if ((j & 1) == 0) {
-                other = index_of(j + 1);
-            } else if (index_of(j - 1) >= 0) {
-                continue;  // the even column's slot draws this lane
-            }
+        for (int idx = tid; idx < own_n[g] * HALF; idx += TPB) {
+            const int o = idx / HALF, rr = idx - o * HALF;
+            const int ci = own_ci[g][o], other = own_other[g][o];
+            const long long j = col(u, ci);
             const long long p = j + cols * rr;
             const unsigned int lane = static_cast<unsigned int>(p >> 1);
             const bool second = (j & 1) != 0 || other >= 0;
@@ -341,17 +363,17 @@ __device__ __forceinline__ void fgn_first_pass(float2* __restrict__ dst, const f
                     sm.z[slot][1] = make_float2(a + c2, a2 - cc);
                 }
             };
-            form(static_cast<int>(j & 1), p, sidx);
+            form(static_cast<int>(j & 1), p, ci * HALF + rr);
             if (other >= 0) {
                 form(1, p + 1, other * HALF + rr);
             }
         }
         __syncthreads();
 
-        // ---- load: v[mm] is element r = t + mm·RT of column col(c) ----
+        // ---- load: v[mm] is element r = t + mm·RT of column col(u, c) ----
         float2 v[E];
         {
-            const long long j = col(c);
+            const long long j = col(u, c);
             const int mc = (u == 0 && (c == 0 || c == H)) ? c : (c < H ? c + H : c - H);  // the mirror column
 #pragma unroll
             for (int mm = 0; mm < E; ++mm) {
@@ -377,7 +399,7 @@ __device__ __forceinline__ void fgn_first_pass(float2* __restrict__ dst, const f
 #pragma unroll
         for (int mm = 0; mm < E; ++mm) {
             const int i = tid + mm * TPB;
-            out[col(i >> LOGR) * R + (i & (R - 1))] = v[mm];
+            out[col(u, i >> LOGR) * R + (i & (R - 1))] = v[mm];
         }
     }
 }

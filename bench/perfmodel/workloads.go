@@ -275,12 +275,12 @@ func fgnWorkload(n, paths int) workload {
 	fftTerms := []term{{what: "tile loop (8 values per thread)", pick: whole, iters: perThread(pairs * m / 8)}}
 	last := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return pairs*m*8 + fp*float64(n)*4 }, terms: fftTerms}
 	// The first pass generates its tile's signal: 2048 Box–Muller pair slots per tile of 4096
-	// values, 4 per thread (the tile loop's path takes the slot loop once; 3 more), each drawing a
-	// Philox block of both paths or, for the odd column of an even column in the tile, nothing;
-	// DRAM: it only writes its output.
+	// values, of which the 5·256 of the 5 drawing columns of 8 (radix 512) are shared out, 2.5 per
+	// thread (the tile loop's path takes the slot loop once; 1.5 more), each drawing a Philox
+	// block of both paths and forming one or two pairs; DRAM: it only writes its output.
 	first := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return pairs * m * 8 },
 		terms: append(fftTerms, term{what: "slot loop (draws of the tile's pairs)", pick: largestAtDepth(1),
-			iters: perThread(3 * pairs * m / 8)})}
+			iters: perThread(1.5 * pairs * m / 8)})}
 	return workload{
 		name:  "fGn Davies–Harte n=2^16, 1024 paths f32",
 		bench: "BenchmarkFGNCUDA/f32/increments/n=64Ki/paths=1024",
@@ -289,8 +289,8 @@ func fgnWorkload(n, paths int) workload {
 		},
 		models: []launchModel{first, last},
 		note: "the FFT passes' tile loop holds all radix stages, its paths differ by the twiddle, bounds " +
-			"and extraction branches; the first pass's slot loop spans a slot that draws nothing (the " +
-			"shortest path) to one that draws both paths' blocks and forms two pairs (the longest)",
+			"and extraction branches; the first pass's slot loop spans a slot that forms one pair (the " +
+			"shortest path) to one that forms two (the longest)",
 	}
 }
 

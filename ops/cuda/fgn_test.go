@@ -299,6 +299,16 @@ func TestFGNFirstPassGenerates(t *testing.T) {
 	for _, r := range []int{128, 256, 512, 1024, 2048} {
 		assert.True(t, entries[fmt.Sprintf("fgn_r%d_f32", r)], "radix %d: no size runs it", r)
 	}
+
+	// A two-pass plan needs no FFT scratch beside the signal's buffer: the first pass writes the
+	// buffer, the last reads it.
+	fresh := lvBackend(t)
+	p, err := ops.NewFGNPlan(0.7, 1<<14)
+	require.NoError(t, err)
+	fgnGPU(t, fresh, tensor.F32, p, 3, ops.FGNForm{}, ops.Draw{Seed: 1})
+	held := fresh.(*Backend).scratch
+	assert.NotNil(t, held.held("fgn scratch", tensor.F32))
+	assert.Nil(t, held.held("fft scratch", tensor.F32), "m = 2^15 (two passes): no FFT scratch")
 }
 
 // When not even one pair of paths' buffer fits in the free memory, FGN says how much it needs.
