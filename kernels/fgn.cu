@@ -328,8 +328,12 @@ __device__ __forceinline__ void fgn_first_pass(float2* __restrict__ dst, const f
     }
     __syncthreads();
 
+    int log_tiles = 0;  // tiles_per = cols / C is a power of two
+    while ((1LL << log_tiles) < tiles_per) {
+        ++log_tiles;
+    }
     for (long long tile = blockIdx.x; tile < ntiles; tile += gridDim.x) {
-        const long long b = tile / tiles_per, u = tile - b * tiles_per;
+        const long long b = tile >> log_tiles, u = tile & (tiles_per - 1);
         const int g = u == 0 ? 0 : 1;
 
         // ---- draw the tile's pairs into the slots ----
