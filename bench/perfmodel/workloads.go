@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/scorekit/scorekit/internal/perfmodel"
 	"github.com/scorekit/scorekit/ops"
@@ -109,6 +110,30 @@ func largestAtDepth(depth int) func([]perfmodel.Loop) []perfmodel.Loop {
 		}
 		return []perfmodel.Loop{*best}
 	}
+}
+
+// storingVector picks the outermost loops holding a 16-byte store (the vectorised arm of a kernel
+// that also has a scalar one).
+func storingVector(ls []perfmodel.Loop) []perfmodel.Loop {
+	var out []perfmodel.Loop
+	for _, l := range ls {
+		outer := true
+		for _, o := range ls {
+			if o.Contains(l) {
+				outer = false
+			}
+		}
+		if !outer {
+			continue
+		}
+		for _, in := range l.Instrs {
+			if strings.HasPrefix(in.Opcode, "STG") && strings.HasSuffix(in.Opcode, ".128") {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out
 }
 
 func warpsOf(threads int) float64 { return float64((threads + 31) / 32) }
@@ -299,15 +324,18 @@ func normalWorkload(chains, dim int64) workload {
 	return workload{
 		name:  "Philox normals 2^28 f32",
 		bench: "BenchmarkNormalCUDA/f32/n=256Mi/dim=128",
-		note:  "dim = 128 (2^21 rows); with dim = 2 every Philox block serves half a row and the work per normal doubles",
+		note: "dim = 128 (2^21 rows): the aligned arm of the fill loop (one 16-byte store per Philox block; " +
+			"the scalar arm, for dim not a multiple of 4 or an unaligned destination, is longer); with dim = 2 " +
+			"every Philox block serves half a row and the work per normal doubles",
 		launches: func(sms int) ([]cuda.PlannedLaunch, error) {
 			return []cuda.PlannedLaunch{cuda.PlanNormalLaunch(sms, chains, dim, tensor.F32)}, nil
 		},
 		models: []launchModel{{
 			// DRAM: the output, 4 B per normal, written once.
 			bytes: func(cuda.PlannedLaunch) float64 { return total * 4 },
-			// One Philox block (4 normals) per thread iteration: total/4/32 warp-iterations.
-			terms: []term{{what: "Philox block loop (4 normals)", pick: largestAtDepth(0),
+			// One Philox block (4 normals) per thread iteration: total/4/32 warp-iterations, in
+			// the aligned arm (dim a multiple of 4, a 16-byte store per block).
+			terms: []term{{what: "Philox block loop (4 normals, aligned)", pick: storingVector,
 				iters: func(iterCtx) float64 { return total / 4 / 32 }}},
 		}},
 	}
