@@ -9,7 +9,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// Brownian intervals (docs/math.md §4.5, ops.Backend.BrownianIncrements): paths × q increments
+// Brownian intervals (docs/math.md §4.6, ops.Backend.BrownianIncrements): paths × q increments
 // W(s_j, t_j) of one draw, the q queries shared by every path (times tensors of shape (1, q)).
 // The queries are the q steps of a walk over [0, T] in equal steps T/q (q = 1000, off the dyadic
 // grid), asked in walk order ("sequential") or in a fixed random permutation of it ("random"):

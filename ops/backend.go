@@ -67,7 +67,7 @@ type Backend interface {
 	// as a bridge every epoch (docs/math.md §4.4).
 	Brownian(dst *tensor.Tensor, s BrownianSpec, d Draw) error
 	// BrownianIncrements fills dst (paths, q) with W(s, t) of Brownian intervals (docs/math.md
-	// §4.5): dst[i, j] = W(s[i, j], t[i, j]) of the path of chain d.FirstChain+i, exact in law at
+	// §4.6): dst[i, j] = W(s[i, j], t[i, j]) of the path of chain d.FirstChain+i, exact in law at
 	// the spec's resolution and independent of the order and batching of queries; s and t are f64,
 	// (paths, q) or (1, q) for times shared by every path.
 	BrownianIncrements(dst, s, t *tensor.Tensor, spec BrownianIntervalSpec, d Draw) error

@@ -7,7 +7,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// The Brownian interval (docs/math.md §4.5): W(s, t) = W(t) − W(s) of one Brownian path on
+// The Brownian interval (docs/math.md §4.6): W(s, t) = W(t) − W(s) of one Brownian path on
 // [0, T] for any 0 ≤ s < t ≤ T, exact in law at the resolution T·2^−D, reproducible and
 // independent of which queries are asked and in which order, without a stored tree.
 //
