@@ -195,6 +195,7 @@ type (
 		Paths, Q, SShared, TShared int64
 		Horizon, Scale, SqrtT      float64
 		Depth                      int64
+		Bad                        *tensor.Tensor
 		Seed, Site, Chain0         uint64
 	}
 	// philox_bits_f32, uniform_<dt>, normal_<dt> (random.cu)

@@ -21,8 +21,9 @@ import (
 // increment must be the same bits — f32 outputs being the f64 value rounded once. Depths 0, 1, 20,
 // 33 (the last on one site), 34 and 40 (nodes on the following sites); times per path and shared
 // by every path; sizes 0, 1, 31–33, 1025 and many; inside guard bands. The reference answers
-// each row in column order with its cache, the kernel descends from the root for every query, so
-// the test also checks that the cache changes nothing.
+// each row in column order with its cache, the kernel descends from the root for every query
+// (both times together down to where they part), so the test also checks that neither the cache
+// nor the shared descent changes anything.
 func TestBrownianIncrementsParity(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -43,7 +44,13 @@ func TestBrownianIncrementsParity(t *testing.T) {
 			s := make([]float64, rows*c.q)
 			u := make([]float64, rows*c.q)
 			for i := range s {
-				switch i % 4 {
+				switch i % 5 {
+				case 3: // the root's midpoint, and a step shorter than half a cell (an increment of 0)
+					s[i] = spec.Horizon / 2
+					u[i] = s[i] + 0.3*spec.Resolution()
+					if i%2 == 0 {
+						u[i] = spec.Horizon
+					}
 				case 0: // the whole horizon
 					s[i], u[i] = 0, spec.Horizon
 				case 1: // a short step off the grid
@@ -89,8 +96,8 @@ func TestBrownianIncrementsParity(t *testing.T) {
 	}
 }
 
-// The GPU refuses what the reference refuses, with the same error: invalid query values (read
-// back and checked on the host), a bad spec, times on the wrong device or of the wrong dtype.
+// The GPU refuses what the reference refuses, with the same error: invalid query values (counted
+// by the kernel, then read back and checked on the host), a bad spec, times on the wrong device.
 func TestBrownianIncrementsErrorsOnDevice(t *testing.T) {
 	lvLeakCheck(t)
 	b := lvBackend(t)
@@ -104,6 +111,9 @@ func TestBrownianIncrementsErrorsOnDevice(t *testing.T) {
 		{"s ≥ t", []float64{0, 1.5, 0}, []float64{1, 1, 2}, spec},
 		{"t past T", []float64{0, 0, 0}, []float64{1, 2.5, 2}, spec},
 		{"NaN", []float64{0, math.NaN(), 0}, []float64{1, 1, 2}, spec},
+		{"s < 0", []float64{0, 0, -1e-300}, []float64{1, 1, 2}, spec},
+		{"t = +Inf", []float64{0, 0, 0}, []float64{1, math.Inf(1), 2}, spec},
+		{"t = NaN", []float64{0, 0, 0}, []float64{math.NaN(), 1, 2}, spec},
 		{"depth", []float64{0, 0, 0}, []float64{1, 1, 2}, ops.BrownianIntervalSpec{Horizon: 2, Depth: 41}},
 		{"horizon", []float64{0, 0, 0}, []float64{1, 1, 2}, ops.BrownianIntervalSpec{Horizon: math.Inf(1), Depth: 4}},
 	} {
