@@ -72,6 +72,7 @@ func TestBrownianIncrementsParity(t *testing.T) {
 			require.NoError(t, err)
 			du, err := hu.CopyTo(gpu)
 			require.NoError(t, err)
+			t.Cleanup(func() { ds.Close(); du.Close() }) // closing twice is a no-op
 			d := ops.Draw{Seed: 0xfeedbeef12, Site: 1 << 40, FirstChain: 9}
 			for _, dt := range noiseDTypes {
 				label := fmt.Sprintf("depth=%d paths=%d q=%d shared=%v %v", depth, c.paths, c.q, c.shared, dt)
