@@ -19,7 +19,8 @@ import (
 //	B(mid) = fma(σ_ℓ, ξ_n, ½·(B(left) + B(right))),  σ_ℓ = √(2^−ℓ−2)  (the bridge's sd √(len/4)),
 //
 // so every B(u_k) is, exactly in law, the Brownian motion at u_k (the bridge law: given its
-// endpoints the midpoint is normal with their mean and a quarter of the length as variance). A
+// endpoints the midpoint is normal with their mean and a quarter of the length as variance), as
+// exactly as the ξ are normal (the f64 normals of philox.go: 53-bit uniforms, |ξ| ≤ 8.57). A
 // grid point k ≠ 0, 2^D is the midpoint of exactly one node, at level D − 1 − tz(k) (tz: trailing
 // zeros), and its value needs the D − tz(k) nodes on the way from the root.
 //
