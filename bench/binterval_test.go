@@ -15,7 +15,7 @@ import (
 // grid), asked in walk order ("sequential") or in a fixed random permutation of it ("random"):
 // the same values, but the CPU's cache of recent nodes (ops.BrownianInterval) helps only the
 // first, whose per-query cost is about log2((T/q)/resolution) + 1 Philox blocks against about
-// 2·D in random order. The GPU descends from the root for every query, so the order does not
+// D + log2((T/q)/resolution) in random order (s from the root, t from s's descent). The GPU descends from the root for every query, so the order does not
 // matter there. Metric "queries/s" = paths·q per second; the bytes counted are the output's.
 //
 // Benchmark names:
