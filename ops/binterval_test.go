@@ -391,3 +391,36 @@ func TestBrownianIntervalRejectsBadInput(t *testing.T) {
 	assert.ErrorContains(t, CPU().BrownianIncrements(nil, good, ends, spec, d), "destination tensor is nil")
 	assert.ErrorContains(t, CPU().BrownianIncrements(dst, good, ends, BrownianIntervalSpec{Horizon: 2, Depth: 99}, d), "brownian increments: brownian interval: depth D = 99")
 }
+
+// Any spec and query either is refused with an error or gives a finite value — never a panic —
+// and the value is the same with the cache on and off, after a query that leaves the cache
+// anywhere.
+func FuzzBrownianInterval(f *testing.F) {
+	f.Add(1.0, 20, 0.25, 0.5, 0.1, uint64(1), uint64(0))
+	f.Add(2.5, 40, 0.0, 2.5, 1.0, uint64(7), uint64(1<<40))
+	f.Add(1e-300, 40, 0.0, 1e-300, 0.0, uint64(0), uint64(0))
+	f.Add(math.MaxFloat64, 0, 1.0, math.MaxFloat64, 3.0, uint64(2), uint64(math.MaxUint64))
+	f.Add(1.0, 33, math.NaN(), 0.5, 0.2, uint64(3), uint64(5))
+	f.Fuzz(func(t *testing.T, horizon float64, depth int, s, u, prev float64, seed, site uint64) {
+		spec := BrownianIntervalSpec{Horizon: horizon, Depth: depth}
+		on, err := NewBrownianInterval(spec, Draw{Seed: seed, Site: site}, 0)
+		if err != nil {
+			return
+		}
+		off, err := NewBrownianInterval(spec, Draw{Seed: seed, Site: site}, 0)
+		require.NoError(t, err)
+		off.SetCache(false)
+		if prev >= 0 && prev < horizon {
+			_, err := on.Increment(prev, horizon)
+			require.NoError(t, err)
+		}
+		x, err := on.Increment(s, u)
+		y, err2 := off.Increment(s, u)
+		require.Equal(t, err == nil, err2 == nil)
+		if err != nil {
+			return
+		}
+		require.False(t, math.IsNaN(x) || math.IsInf(x, 0), "W(%g, %g) = %v on %+v", s, u, x, spec)
+		require.Equal(t, math.Float64bits(y), math.Float64bits(x))
+	})
+}
