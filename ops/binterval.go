@@ -43,7 +43,9 @@ import (
 // increments telescopes to round-off (additivity, a few ulp of √T·max|B|), and every value is the
 // same whatever else is queried, in whichever order or batch (no state enters it).
 
-// MaxBrownianIntervalDepth is the deepest tree of a Brownian interval: a resolution of T·2^−40.
+// MaxBrownianIntervalDepth is the deepest tree of a Brownian interval: a resolution of T·2^−40,
+// far coarser than float64's spacing of times near T (2^−52·T), so that every grid point is told
+// apart by t/T, and at most 2^7 sites per interval.
 const MaxBrownianIntervalDepth = 40
 
 // brownianIntervalSiteDepth is the deepest tree whose pairs fit in the 32-bit lane of one site.
