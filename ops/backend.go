@@ -66,6 +66,11 @@ type Backend interface {
 	// Brownian fills dst (paths, n) with Brownian paths or increments on [0, T], plain or restarted
 	// as a bridge every epoch (docs/math.md §4.4).
 	Brownian(dst *tensor.Tensor, s BrownianSpec, d Draw) error
+	// BrownianIncrements fills dst (paths, q) with W(s, t) of Brownian intervals (docs/math.md
+	// §4.6): dst[i, j] = W(s[i, j], t[i, j]) of the path of chain d.FirstChain+i, exact in law at
+	// the spec's resolution and independent of the order and batching of queries; s and t are f64,
+	// (paths, q) or (1, q) for times shared by every path.
+	BrownianIncrements(dst, s, t *tensor.Tensor, spec BrownianIntervalSpec, d Draw) error
 
 	// Combine is the fused multi-term update dst = Σ_k C_k T_k + noise·ξ (ξ ~ N(0, I) from the
 	// draw when noise ≠ 0) of the diffusion solvers (docs/math.md §5); dst may be any of the terms.

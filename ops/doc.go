@@ -11,7 +11,9 @@
 //
 // Randomness is counter-based (Philox4x32-10, see philox.go for the draw layout): every random
 // number is a pure function of (seed, site, chain, coordinate), so results do not depend on the
-// device, the batch size or the launch geometry.
+// device, the batch size or the launch geometry. Ops draw at the site of the Draw their caller
+// passes (package solvers assigns sites per step and purpose); a Brownian interval of depth
+// D > 33 occupies the 2^(D−33) sites from it (BrownianIntervalSpec.Sites).
 //
 // What may not live here: anything device-specific (cgo, gorgonia.org/cu), samplers (package
 // solvers), file formats (package tensor).

@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/tensor"
@@ -76,4 +77,24 @@ func ExampleBackend_FGN() {
 	fmt.Printf("Var B(1/2) = %.3f, Var B(1) = %.3f\n", variance(2047), variance(4095))
 	// Output:
 	// Var B(1/2) = 0.384, Var B(1) = 1.023
+}
+
+// Increments of one Brownian path on [0, 1] at a resolution of 2^-30, asked in any order: they add
+// up to round-off, and asking again gives the same bits.
+func ExampleBrownianInterval() {
+	spec := ops.BrownianIntervalSpec{Horizon: 1, Depth: 30}
+	w, err := ops.NewBrownianInterval(spec, ops.Draw{Seed: 7, Site: 1}, 0)
+	if err != nil {
+		panic(err)
+	}
+	whole, _ := w.Increment(0.25, 0.8)
+	second, _ := w.Increment(0.5, 0.8)
+	first, _ := w.Increment(0.25, 0.5)
+	again, _ := w.Increment(0.25, 0.8)
+	fmt.Printf("additive to round-off: %v, reproducible: %v\n", math.Abs(first+second-whole) < 1e-15, again == whole)
+	_, err = w.Increment(0.5, 0.25)
+	fmt.Println(err)
+	// Output:
+	// additive to round-off: true, reproducible: true
+	// brownian interval: s = 0.5, t = 0.25: need s < t
 }

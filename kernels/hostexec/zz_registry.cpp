@@ -7,6 +7,7 @@
 
 namespace cudahost {
 
+extern const Entry entries_binterval[];
 extern const Entry entries_chains[];
 extern const Entry entries_diffusion[];
 extern const Entry entries_empirical[];
@@ -18,6 +19,7 @@ extern const Entry entries_noise[];
 extern const Entry entries_random[];
 
 extern const Entry* const module_entries[] = {
+    entries_binterval,
     entries_chains,
     entries_diffusion,
     entries_empirical,
@@ -28,7 +30,7 @@ extern const Entry* const module_entries[] = {
     entries_noise,
     entries_random,
 };
-extern const int module_counts[] = {48, 8, 5, 23, 11, 50, 8, 8, 6};
-extern const int module_count = 9;
+extern const int module_counts[] = {2, 48, 8, 5, 23, 11, 50, 8, 8, 6};
+extern const int module_count = 10;
 
 }  // namespace cudahost

@@ -195,6 +195,15 @@ type (
 		Increments         int64
 		Seed, Site, Chain0 uint64
 	}
+	// binterval_<dt> (binterval.cu)
+	bintervalArgs struct {
+		Dst, S, T                  *tensor.Tensor
+		Paths, Q, SShared, TShared int64
+		Horizon, Scale, SqrtT      float64
+		Depth                      int64
+		Bad                        *tensor.Tensor
+		Seed, Site, Chain0         uint64
+	}
 	// philox_bits_f32, uniform_<dt>, normal_<dt> (random.cu)
 	fillArgs struct {
 		Dst                *tensor.Tensor
@@ -238,6 +247,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^stable_f(32|64)$`), stableArgs{}},
 	{regexp.MustCompile(`^stable_isotropic_f(32|64)$`), stableIsotropicArgs{}},
 	{regexp.MustCompile(`^brownian_f(32|64)$`), brownianArgs{}},
+	{regexp.MustCompile(`^binterval_f(32|64)$`), bintervalArgs{}},
 	{regexp.MustCompile(`^(philox_bits_f32|uniform_f(32|64)|normal_f(32|64))$`), fillArgs{}},
 	{regexp.MustCompile(`^philox_kat$`), philoxKATArgs{}},
 }

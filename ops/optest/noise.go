@@ -697,12 +697,112 @@ func CheckBrownian(b ops.Backend, dt tensor.DType, s ops.BrownianSpec, paths, n 
 	return nil
 }
 
-// RunNoise runs the checks of the noise ops (FFT, FGN, MAFBM, Stable, Brownian) against b as
+// BrownianIntervalDepths are the tree depths RunNoise checks BrownianIncrements at: the root
+// only, one level, a common depth, the deepest on one site, and two past it (on later sites).
+var BrownianIntervalDepths = []int{0, 1, 20, 33, 34, 40}
+
+// BrownianQueries returns q deterministic queries (s_j, t_j) per row for rows rows on [0, T] with
+// 0 ≤ s < t ≤ T: the whole horizon, short steps off the grid, steps shorter than half a grid
+// cell, the root's midpoint, and random pairs.
+func BrownianQueries(spec ops.BrownianIntervalSpec, rows, q int, seed uint64) (s, t []float64) {
+	rng := rand.New(rand.NewPCG(seed, 0xb1))
+	T := spec.Horizon
+	s, t = make([]float64, rows*q), make([]float64, rows*q)
+	for i := range s {
+		switch i % 5 {
+		case 0:
+			s[i], t[i] = 0, T
+		case 1:
+			s[i] = rng.Float64() * 0.9 * T
+			t[i] = s[i] + T*(1e-9+rng.Float64()*1e-3)
+		case 2:
+			s[i] = T / 2
+			t[i] = s[i] + 0.3*spec.Resolution()
+		default:
+			a, b := rng.Float64()*T, rng.Float64()*T
+			s[i], t[i] = min(a, b), max(a, b)
+			if s[i] == t[i] {
+				s[i] = 0
+			}
+		}
+	}
+	return s, t
+}
+
+// CheckBrownianIncrements compares b's BrownianIncrements of spec for paths paths of q queries
+// (BrownianQueries; times of shape (1, q) when shared) in dt with the CPU reference, bit for bit:
+// the GPU kernel performs the reference's float64 operations on bit-identical normals. dst lies
+// inside guard bands, and the times must come back unchanged.
+func CheckBrownianIncrements(b ops.Backend, dt tensor.DType, spec ops.BrownianIntervalSpec, paths, q int, shared bool, d ops.Draw) error {
+	dev := b.Device()
+	rows := paths
+	if shared {
+		rows = 1
+	}
+	sv, tv := BrownianQueries(spec, rows, q, d.Seed)
+	st, err := NewGuarded(dev, guard, tensor.F64, sv, rows, q)
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	tt, err := NewGuarded(dev, guard, tensor.F64, tv, rows, q)
+	if err != nil {
+		return err
+	}
+	defer tt.close()
+	g, err := NewGuarded(dev, guard, dt, nil, paths, q)
+	if err != nil {
+		return err
+	}
+	defer g.close()
+	if err := b.BrownianIncrements(g.view, st.view, tt.view, spec, d); err != nil {
+		return err
+	}
+	if err := dev.Synchronize(); err != nil {
+		return err
+	}
+	got, err := g.values("dst")
+	if err != nil {
+		return err
+	}
+	for _, x := range []struct {
+		name string
+		g    Guarded
+		want []float64
+	}{{"s", st, sv}, {"t", tt, tv}} {
+		v, err := x.g.values(x.name)
+		if err != nil {
+			return err
+		}
+		if err := sameValues(v, x.want, q); err != nil {
+			return fmt.Errorf("query times %s changed: %w", x.name, err)
+		}
+	}
+	hs, err := tensor.FromF64(sv, rows, q)
+	if err != nil {
+		return err
+	}
+	ht, err := tensor.FromF64(tv, rows, q)
+	if err != nil {
+		return err
+	}
+	ref, err := hostRun(dt, func(h *tensor.Tensor) error { return ops.Reference().BrownianIncrements(h, hs, ht, spec, d) }, paths, q)
+	if err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	if err := sameValues(got, ref, q); err != nil {
+		return fmt.Errorf("(rows: paths, cols: queries) %w", err)
+	}
+	return nil
+}
+
+// RunNoise runs the checks of the noise ops (FFT, FGN, MAFBM, Stable, Brownian,
+// BrownianIncrements) against b as
 // subtests: FFTLengths × FFTBatches; FGNLengths × FGNPaths × FGNHursts × FGNForms; MAFBMStates
 // over empty, single, odd and partial-tile (paths, steps) with no steps and a site stride;
 // StableSpecs over the edge shapes (and the large size for a clamped law, where a count spans many
-// blocks); BrownianEpochs × increments over the edge shapes; both dtypes each; and the
-// rejections of bad input. It does not close b.
+// blocks); BrownianEpochs × increments over the edge shapes; BrownianIntervalDepths over edge
+// shapes with per-path and shared times; both dtypes each; and the rejections of bad input. It does not close b.
 func RunNoise(t *testing.T, b ops.Backend) {
 	dts := []tensor.DType{tensor.F32, tensor.F64}
 	t.Run("fft", func(t *testing.T) {
@@ -789,6 +889,22 @@ func RunNoise(t *testing.T, b ops.Backend) {
 			}
 		}
 	})
+	t.Run("brownian increments", func(t *testing.T) {
+		for _, dt := range dts {
+			for _, depth := range BrownianIntervalDepths {
+				spec := ops.BrownianIntervalSpec{Horizon: 1.75, Depth: depth}
+				for _, c := range []struct {
+					paths, q int
+					shared   bool
+				}{{0, 4, false}, {1, 1, false}, {3, 31, false}, {33, 32, true}, {1025, 3, false}} {
+					d := ops.Draw{Seed: 0xb1 + uint64(depth), Site: 1 << 40, FirstChain: 9}
+					if err := CheckBrownianIncrements(b, dt, spec, c.paths, c.q, c.shared, d); err != nil {
+						t.Fatalf("%v depth %d paths %d q %d shared %v: %v", dt, depth, c.paths, c.q, c.shared, err)
+					}
+				}
+			}
+		}
+	})
 	t.Run("noise bad input", func(t *testing.T) {
 		if err := CheckNoiseRejections(b); err != nil {
 			t.Fatal(err)
@@ -797,7 +913,7 @@ func RunNoise(t *testing.T, b ops.Backend) {
 }
 
 // CheckNoiseRejections checks that b refuses what the CPU reference refuses, with an error, for
-// FFT, FGN, MAFBM, Stable and Brownian.
+// FFT, FGN, MAFBM, Stable, Brownian and BrownianIncrements.
 func CheckNoiseRejections(b ops.Backend) error {
 	dev := b.Device()
 	var all []*tensor.Tensor
@@ -837,6 +953,17 @@ func CheckNoiseRejections(b ops.Backend) error {
 		return err
 	}
 	bm := ops.BrownianSpec{Horizon: 1}
+	bi := ops.BrownianIntervalSpec{Horizon: 2, Depth: 10}
+	s3, t3, t23 := alloc(tensor.F64, 1, 3), alloc(tensor.F64, 1, 3), alloc(tensor.F64, 2, 3)
+	if s3 == nil || t3 == nil || t23 == nil {
+		return fmt.Errorf("allocate the rejection cases' times on %s", dev.Name())
+	}
+	if err := s3.Fill(0); err != nil {
+		return err
+	}
+	if err := t3.Fill(1); err != nil {
+		return err
+	}
 	type rejection struct {
 		name string
 		err  error
@@ -890,6 +1017,15 @@ func CheckNoiseRejections(b ops.Backend) error {
 		{"brownian: negative epoch", b.Brownian(x, ops.BrownianSpec{Horizon: 1, Epoch: -1}, ops.Draw{})},
 		{"brownian: rank-1 destination", b.Brownian(flat, bm, ops.Draw{})},
 		{"brownian: chains beyond 2^32", b.Brownian(x, bm, ops.Draw{FirstChain: ops.MaxChains - 2})},
+		{"brownian increments: nil times", b.BrownianIncrements(y64, nil, t3, bi, ops.Draw{})},
+		{"brownian increments: f32 times", b.BrownianIncrements(y64, y, t3, bi, ops.Draw{})},
+		{"brownian increments: times shape", b.BrownianIncrements(y64, s3, t23, bi, ops.Draw{})},
+		{"brownian increments: depth 41", b.BrownianIncrements(y64, s3, t3, ops.BrownianIntervalSpec{Horizon: 2, Depth: 41}, ops.Draw{})},
+		{"brownian increments: zero horizon", b.BrownianIncrements(y64, s3, t3, ops.BrownianIntervalSpec{Depth: 4}, ops.Draw{})},
+		{"brownian increments: sites beyond 2^64", b.BrownianIncrements(y64, s3, t3, ops.BrownianIntervalSpec{Horizon: 2, Depth: 40}, ops.Draw{Site: math.MaxUint64})},
+		{"brownian increments: s = t", b.BrownianIncrements(y64, s3, s3, bi, ops.Draw{})},
+		{"brownian increments: t past the horizon", b.BrownianIncrements(y64, s3, t3, ops.BrownianIntervalSpec{Horizon: 0.5, Depth: 4}, ops.Draw{})},
+		{"brownian increments: chains beyond 2^32", b.BrownianIncrements(y64, s3, t3, bi, ops.Draw{FirstChain: ops.MaxChains - 2})},
 	}
 	if dev.Kind() != tensor.KindCPU {
 		hsig, err := tensor.New(nil, tensor.F32, 2, 8, 2)
@@ -904,12 +1040,17 @@ func CheckNoiseRejections(b ops.Backend) error {
 		if err != nil {
 			return err
 		}
+		hs3, err := tensor.New(nil, tensor.F64, 1, 3)
+		if err != nil {
+			return err
+		}
 		cases = append(cases,
 			rejection{"fft: host signals on a device backend", b.FFT(hsig, hsig, false)},
 			rejection{"fgn: host destination on a device backend", b.FGN(hx, plan, ops.FGNForm{}, ops.Draw{})},
 			rejection{"ma-fbm: host tensors on a device backend", b.MAFBM(hx, hy, m, 0.1, ops.Draw{}, 1)},
 			rejection{"stable: host destination on a device backend", stable(sym, hx, ops.Draw{})},
-			rejection{"brownian: host destination on a device backend", b.Brownian(hx, bm, ops.Draw{})})
+			rejection{"brownian: host destination on a device backend", b.Brownian(hx, bm, ops.Draw{})},
+			rejection{"brownian increments: host times on a device backend", b.BrownianIncrements(y64, hs3, t3, bi, ops.Draw{})})
 	}
 	var errs []error
 	for _, c := range cases {

@@ -22,7 +22,8 @@ type brokenNoise struct {
 	stableCount int64   // add to Stable's clamp count when a clamp is set
 	horizon     float64 // scale the Brownian horizon by 1 + horizon
 	stride      bool    // draw MAFBM at site stride + 1
-	accept      bool    // accept bad input (nil FGN plan, invalid Stable spec, zero Brownian horizon)
+	intervalEnd bool    // answer BrownianIncrements with t moved by one grid cell toward s
+	accept      bool    // accept bad input (nil FGN plan, invalid Stable spec, zero Brownian horizon, depth > 40)
 }
 
 // bump adds rel·(1 + |v|) to the last element v of a host tensor.
@@ -83,6 +84,26 @@ func (b brokenNoise) Brownian(dst *tensor.Tensor, s ops.BrownianSpec, d ops.Draw
 	}
 	s.Horizon *= 1 + b.horizon
 	return b.Backend.Brownian(dst, s, d)
+}
+
+func (b brokenNoise) BrownianIncrements(dst, s, t *tensor.Tensor, spec ops.BrownianIntervalSpec, d ops.Draw) error {
+	if b.accept && spec.Depth > ops.MaxBrownianIntervalDepth {
+		return nil
+	}
+	if b.intervalEnd && t != nil && s != nil {
+		sv, _ := s.F64()
+		tv, _ := t.F64()
+		moved := make([]float64, len(tv))
+		for i, v := range tv {
+			moved[i] = max(v-spec.Resolution(), (v+sv[min(i, len(sv)-1)])/2)
+		}
+		mt, err := tensor.FromF64(moved, t.Shape()...)
+		if err != nil {
+			return err
+		}
+		t = mt
+	}
+	return b.Backend.BrownianIncrements(dst, s, t, spec, d)
 }
 
 func (b brokenNoise) MAFBM(dst, y *tensor.Tensor, m *ops.MAFBM, h float64, d ops.Draw, stride uint64) error {
@@ -149,9 +170,21 @@ func TestNoiseChecksCatchBrokenBackends(t *testing.T) {
 		}
 	}
 
+	// BrownianIncrements: the end time one grid cell early (at most halfway to s) is caught at every
+	// depth but 0 (where a cell is the whole horizon and the halfway point rounds back to T).
+	for _, depth := range BrownianIntervalDepths[1:] {
+		spec := ops.BrownianIntervalSpec{Horizon: 1.75, Depth: depth}
+		d := ops.Draw{Seed: 3, Site: 5, FirstChain: 2}
+		for _, dt := range dts {
+			require.NoError(t, CheckBrownianIncrements(cpu, dt, spec, 7, 33, false, d), "depth %d %v", depth, dt)
+			err := CheckBrownianIncrements(brokenNoise{Backend: cpu, intervalEnd: true}, dt, spec, 7, 33, false, d)
+			assert.ErrorContains(t, err, "(rows: paths, cols: queries) row 0", "depth %d %v", depth, dt)
+		}
+	}
+
 	require.NoError(t, CheckNoiseRejections(cpu))
 	err := CheckNoiseRejections(brokenNoise{Backend: cpu, accept: true})
-	for _, name := range []string{"fgn: nil plan", "stable: α = 0", "stable: |β| > 1", "brownian: zero horizon"} {
+	for _, name := range []string{"fgn: nil plan", "stable: α = 0", "stable: |β| > 1", "brownian: zero horizon", "brownian increments: depth 41"} {
 		assert.ErrorContains(t, err, name+": accepted")
 	}
 	assert.NotContains(t, err.Error(), "fft:", "the FFT was not broken")
