@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -324,19 +323,13 @@ func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
 	if !(o.cfg.GammaMax > 1) || math.IsInf(o.cfg.GammaMax, 0) {
 		return o, usagef("--gamma-max must be a finite number > 1 (got %g)", o.cfg.GammaMax)
 	}
-	if x0 != "" {
-		for i, s := range strings.Split(x0, ",") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return o, usagef("--x0: coordinate %d %q is not a finite number", i+1, s)
-			}
-			o.x0 = append(o.x0, v)
-		}
+	var err error
+	if o.x0, err = parseStart(x0); err != nil {
+		return o, err
 	}
 	if o.trace != "" {
 		o.cfg.Thin = int(thin)
 	}
-	var err error
 	if o.dtype, err = parseDTypeFlag(dtype); err != nil {
 		return o, err
 	}
@@ -399,17 +392,8 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	d := f.Dim()
 	_, doubleWell := f.(solvers.DoubleWell)
-	if o.x0 == nil {
-		o.x0 = make([]float64, d)
-		if doubleWell {
-			o.x0[0] = -1
-		}
-	}
-	if len(o.x0) != d {
-		return usagef("--x0 has %d coordinates, the objective %s has dimension %d", len(o.x0), objectiveName(f), d)
-	}
-	if (uint64(o.n))*uint64(d) > 1<<32 {
-		return usagef("--n %d × dimension %d is more than 2^32 noise paths (one per chain and coordinate)", o.n, d)
+	if o.x0, err = startFor(f, o.x0, o.n); err != nil {
+		return err
 	}
 	switch {
 	case o.escapeSet: // from x1(0)'s side of the threshold to the other
@@ -426,30 +410,14 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
-	rows := int64(1)
-	if o.cfg.Thin > 0 {
-		rows += int64(o.cfg.Steps / o.cfg.Thin)
-	}
-	if err := checkFits(tensor.CPU(), 8*(rows+1)*int64(o.n)*int64(d),
-		fmt.Sprintf("--n %d × d %d (× %d rows with --trace) in float64 on the host", o.n, d, rows)); err != nil {
+	if err := checkDescentFits(o.n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
 		return err
 	}
-	x0 := make([]float64, 0, o.n*d)
-	for i := 0; i < o.n; i++ {
-		x0 = append(x0, o.x0...)
-	}
-	xh, err := tensor.FromFloat64s(o.dtype, x0, o.n, d)
+	x, err := replicatedStart(b.Device(), o.dtype, o.x0, o.n)
 	if err != nil {
 		return err
 	}
-	defer xh.Close()
-	x := xh
-	if b.Device().Kind() != tensor.KindCPU {
-		if x, err = xh.CopyTo(b.Device()); err != nil {
-			return fmt.Errorf("copy the start to %s: %w", b.Device().Name(), err)
-		}
-		defer x.Close()
-	}
+	defer x.Close()
 
 	start := time.Now()
 	prog := newProgress(stderr, o.quiet, "scorekit optimize: fpgd", "chain-steps")
@@ -489,34 +457,10 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		st.Escape = ej
 	}
-	if res.NaN.Chains > 0 {
-		first := res.NaN.First
-		st.NaNFirstChain = &first
-		fmt.Fprintf(stderr, "scorekit optimize fpgd: warning: %d of %d chains turned NaN or ±Inf (first: chain %d, at step %d); they are in the output as they are\n",
-			res.NaN.Chains, o.n, first, res.NaN.Step)
-	}
-	// Everything is rendered before anything is written.
-	var statsJSON, png []byte
-	if o.stats != "" {
-		if statsJSON, err = renderStats(st); err != nil {
-			return err
-		}
-	}
-	if o.plot != "" {
-		po := optimizePlot{title: fmt.Sprintf("fpgd on %s: H = %g, h = %g, σ = %g, %d steps", objectiveName(f),
-			o.cfg.Hurst, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Steps), final: final, n: o.n, d: d, f: f, escape: o.cfg.Escape}
-		if res.Trace != nil {
-			if po.trace, err = res.Trace.Float64s(); err != nil {
-				return err
-			}
-			po.traceSteps = res.TraceSteps
-		}
-		if png, err = renderOptimize(po); err != nil {
-			return err
-		}
-	}
-	written, err := writeOutputs([]npyOutput{{o.out, res.Final}, {o.trace, res.Trace}},
-		[]fileOutput{{o.stats, statsJSON}, {o.plot, png}})
+	st.NaNFirstChain = warnNaN(stderr, "fpgd", res.NaN, o.n)
+	po := optimizePlot{title: fmt.Sprintf("fpgd on %s: H = %g, h = %g, σ = %g, %d steps", objectiveName(f),
+		o.cfg.Hurst, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Steps), final: final, n: o.n, d: d, f: f, escape: o.cfg.Escape}
+	written, err := writeDescent(o.out, o.trace, o.stats, o.plot, st, po, res.Final, res.Trace, res.TraceSteps)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -124,19 +123,13 @@ func parseSGDO(args []string, stdout io.Writer) (sgdoOptions, error) {
 		Steps: o.cfg.Steps, Epoch: o.cfg.Epoch}); err != nil {
 		return o, usagef("--epoch: %v", err)
 	}
-	if x0 != "" {
-		for i, s := range strings.Split(x0, ",") {
-			v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-				return o, usagef("--x0: coordinate %d %q is not a finite number", i+1, s)
-			}
-			o.x0 = append(o.x0, v)
-		}
+	var err error
+	if o.x0, err = parseStart(x0); err != nil {
+		return o, err
 	}
 	if o.trace != "" {
 		o.cfg.Thin = int(thin)
 	}
-	var err error
 	if o.dtype, err = parseDTypeFlag(dtype); err != nil {
 		return o, err
 	}
@@ -179,29 +172,15 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	d := f.Dim()
-	if o.x0 == nil {
-		o.x0 = make([]float64, d)
-		if _, doubleWell := f.(solvers.DoubleWell); doubleWell {
-			o.x0[0] = -1
-		}
-	}
-	if len(o.x0) != d {
-		return usagef("--x0 has %d coordinates, the objective %s has dimension %d", len(o.x0), objectiveName(f), d)
-	}
-	if (uint64(o.n))*uint64(d) > 1<<32 {
-		return usagef("--n %d × dimension %d is more than 2^32 noise paths (one per chain and coordinate)", o.n, d)
+	if o.x0, err = startFor(f, o.x0, o.n); err != nil {
+		return err
 	}
 	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
-	rows := int64(1)
-	if o.cfg.Thin > 0 {
-		rows += int64(o.cfg.Steps / o.cfg.Thin)
-	}
-	if err := checkFits(tensor.CPU(), 8*(rows+1)*int64(o.n)*int64(d),
-		fmt.Sprintf("--n %d × d %d (× %d rows with --trace) in float64 on the host", o.n, d, rows)); err != nil {
+	if err := checkDescentFits(o.n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
 		return err
 	}
 	x, err := replicatedStart(b.Device(), o.dtype, o.x0, o.n)
@@ -239,33 +218,10 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 	if m := meanValue(f, final, d, res.NaN.Rows); !math.IsNaN(m) {
 		st.FinalValueMean = &m
 	}
-	if res.NaN.Chains > 0 {
-		first := res.NaN.First
-		st.NaNFirstChain = &first
-		fmt.Fprintf(stderr, "scorekit optimize sgdo: warning: %d of %d chains turned NaN or ±Inf (first: chain %d, at step %d); they are in the output as they are\n",
-			res.NaN.Chains, o.n, first, res.NaN.Step)
-	}
-	var statsJSON, png []byte
-	if o.stats != "" {
-		if statsJSON, err = renderStats(st); err != nil {
-			return err
-		}
-	}
-	if o.plot != "" {
-		po := optimizePlot{title: fmt.Sprintf("sgdo on %s: β = %g, h = %g, σ = %g, τ = %g, %d steps", objectiveName(f),
-			o.cfg.Beta, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Epoch, o.cfg.Steps), final: final, n: o.n, d: d, f: f}
-		if res.Trace != nil {
-			if po.trace, err = res.Trace.Float64s(); err != nil {
-				return err
-			}
-			po.traceSteps = res.TraceSteps
-		}
-		if png, err = renderOptimize(po); err != nil {
-			return err
-		}
-	}
-	written, err := writeOutputs([]npyOutput{{o.out, res.Final}, {o.trace, res.Trace}},
-		[]fileOutput{{o.stats, statsJSON}, {o.plot, png}})
+	st.NaNFirstChain = warnNaN(stderr, "sgdo", res.NaN, o.n)
+	po := optimizePlot{title: fmt.Sprintf("sgdo on %s: β = %g, h = %g, σ = %g, τ = %g, %d steps", objectiveName(f),
+		o.cfg.Beta, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Epoch, o.cfg.Steps), final: final, n: o.n, d: d, f: f}
+	written, err := writeDescent(o.out, o.trace, o.stats, o.plot, st, po, res.Final, res.Trace, res.TraceSteps)
 	if err != nil {
 		return err
 	}
@@ -274,25 +230,4 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 			o.n, d, o.cfg.Steps, noise, wall.Round(time.Millisecond), strings.Join(written, ", "))
 	}
 	return nil
-}
-
-// replicatedStart is the (n, len(row)) tensor of dtype dt on dev whose rows all equal row.
-func replicatedStart(dev tensor.Device, dt tensor.DType, row []float64, n int) (*tensor.Tensor, error) {
-	v := make([]float64, 0, n*len(row))
-	for i := 0; i < n; i++ {
-		v = append(v, row...)
-	}
-	xh, err := tensor.FromFloat64s(dt, v, n, len(row))
-	if err != nil {
-		return nil, err
-	}
-	if dev.Kind() == tensor.KindCPU {
-		return xh, nil
-	}
-	defer xh.Close()
-	x, err := xh.CopyTo(dev)
-	if err != nil {
-		return nil, fmt.Errorf("copy the start to %s: %w", dev.Name(), err)
-	}
-	return x, nil
 }
