@@ -1,6 +1,7 @@
 package solvers
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -47,6 +48,52 @@ type descentOutput struct {
 	escape       []int // nil without an EscapeSpec
 	gradEvals    int64
 	nan          NaNReport
+}
+
+// result is the output as the solvers return it.
+func (o descentOutput) result() DescentResult {
+	return DescentResult{Final: o.final, Trace: o.trace, TraceSteps: o.traceSteps, Escape: o.escape,
+		GradEvals: o.gradEvals, NaN: o.nan}
+}
+
+// DescentResult is what the noisy gradient descents (FPGD, SGDWOR) return. Tensors live on the
+// backend's device; Close frees them.
+type DescentResult struct {
+	// Final holds the states after Steps steps, (N, d), in the dtype of x0.
+	Final *tensor.Tensor
+	// Trace (with Thin > 0) holds states along the run, (T, N, d); TraceSteps[k] is the step of
+	// row k.
+	Trace      *tensor.Tensor
+	TraceSteps []int
+	// Escape holds, with an EscapeSpec, each chain's escape step (−1: never); nil otherwise.
+	Escape []int
+	// GradEvals is the number of gradient evaluations, N·Steps (all on the host).
+	GradEvals int64
+	// NaN reports the chains whose state became NaN or ±Inf (checked after every step; Step is the
+	// first step at which one was seen, 0 for a non-finite start).
+	NaN NaNReport
+}
+
+// Close frees the result's tensors.
+func (r *DescentResult) Close() error {
+	if r == nil {
+		return nil
+	}
+	var errs []error
+	for _, t := range []*tensor.Tensor{r.Final, r.Trace} {
+		if t != nil {
+			errs = append(errs, t.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EscapeStats summarises Escape: the fraction of chains that escaped within the budget, and the
+// mean and median escape step over those chains (NaN when none escaped or there is no Escape).
+// Chains that did not escape are censored at the budget, so the mean and median describe the
+// escaped chains only; compare runs by the fraction first.
+func (r *DescentResult) EscapeStats() (fraction, mean, median float64) {
+	return EscapeStats(r.Escape)
 }
 
 // checkDescentStart checks the backend, the objective and the initial state x0 (N, d) of a run,

@@ -1,7 +1,6 @@
 package solvers
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -89,24 +88,14 @@ type FPGDConfig struct {
 	Progress Progress
 }
 
-// FPGDResult is what FPGD returns. Tensors live on the backend's device; Close frees them.
+// FPGDResult is what FPGD returns (DescentResult: the states, trace, escapes, gradient count and
+// NaN report; TraceSteps[k] is the step of trace row k). Tensors live on the backend's device;
+// Close frees them.
 type FPGDResult struct {
-	// Final holds the states after Steps steps, (N, d), in the dtype of x0.
-	Final *tensor.Tensor
-	// Trace (with Thin > 0) holds states along the run, (T, N, d); TraceSteps[k] is the step of
-	// row k.
-	Trace      *tensor.Tensor
-	TraceSteps []int
-	// Escape holds, with an EscapeSpec, each chain's escape step (−1: never); nil otherwise.
-	Escape []int
-	// GradEvals is the number of gradient evaluations, N·Steps (all on the host).
-	GradEvals int64
+	DescentResult
 	// NoiseRelErrorSq is, for "mafbm", the squared relative L² error (ops.MAFBM.RelErrorSq) of
 	// the approximation of type-II fBM on [0, Steps·h] (docs/math.md §4.2); 0 for the exact methods.
 	NoiseRelErrorSq float64
-	// NaN reports the chains whose state became NaN or ±Inf (checked after every step; Step is the
-	// first step at which one was seen, 0 for a non-finite start).
-	NaN NaNReport
 }
 
 // Close frees the result's tensors.
@@ -114,24 +103,10 @@ func (r *FPGDResult) Close() error {
 	if r == nil {
 		return nil
 	}
-	var errs []error
-	for _, t := range []*tensor.Tensor{r.Final, r.Trace} {
-		if t != nil {
-			errs = append(errs, t.Close())
-		}
-	}
-	return errors.Join(errs...)
+	return r.DescentResult.Close()
 }
 
-// EscapeStats summarises Escape: the fraction of chains that escaped within the budget, and the
-// mean and median escape step over those chains (NaN when none escaped or there is no Escape).
-// Chains that did not escape are censored at the budget, so the mean and median describe the
-// escaped chains only; compare runs by the fraction first.
-func (r *FPGDResult) EscapeStats() (fraction, mean, median float64) {
-	return EscapeStats(r.Escape)
-}
-
-// EscapeStats summarises escape steps (−1: never) as FPGDResult.EscapeStats does.
+// EscapeStats summarises escape steps (−1: never) as DescentResult.EscapeStats does.
 func EscapeStats(steps []int) (fraction, mean, median float64) {
 	if len(steps) == 0 {
 		return math.NaN(), math.NaN(), math.NaN()
@@ -297,8 +272,7 @@ func fpgd(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDR
 	if err != nil {
 		return nil, err
 	}
-	return &FPGDResult{Final: out.final, Trace: out.trace, TraceSteps: out.traceSteps, Escape: out.escape,
-		GradEvals: out.gradEvals, NoiseRelErrorSq: noise.relError, NaN: out.nan}, nil
+	return &FPGDResult{DescentResult: out.result(), NoiseRelErrorSq: noise.relError}, nil
 }
 
 // noiseSource generates the fractional increments of blocks of chains.

@@ -1,7 +1,6 @@
 package solvers
 
 import (
-	"errors"
 	"fmt"
 	"math"
 
@@ -111,20 +110,10 @@ func (cfg SGDWORConfig) validate() (SGDWORConfig, error) {
 	return cfg, nil
 }
 
-// SGDWORResult is what SGDWOR returns. Tensors live on the backend's device; Close frees them.
+// SGDWORResult is what SGDWOR returns (DescentResult; the time of trace row k is
+// TraceSteps[k]·h). Tensors live on the backend's device; Close frees them.
 type SGDWORResult struct {
-	// Final holds the states at time Steps·h, (N, d), in the dtype of x0.
-	Final *tensor.Tensor
-	// Trace (with Thin > 0) holds states along the run, (T, N, d); TraceSteps[k] is the step of
-	// row k (its time is TraceSteps[k]·h).
-	Trace      *tensor.Tensor
-	TraceSteps []int
-	// Escape holds, with an EscapeSpec, each chain's escape step (−1: never); nil otherwise.
-	Escape []int
-	// GradEvals is the number of gradient evaluations, N·Steps (all on the host).
-	GradEvals int64
-	// NaN reports the chains whose state became NaN or ±Inf (checked after every step).
-	NaN NaNReport
+	DescentResult
 }
 
 // Close frees the result's tensors.
@@ -132,18 +121,7 @@ func (r *SGDWORResult) Close() error {
 	if r == nil {
 		return nil
 	}
-	var errs []error
-	for _, t := range []*tensor.Tensor{r.Final, r.Trace} {
-		if t != nil {
-			errs = append(errs, t.Close())
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// EscapeStats summarises Escape as FPGDResult.EscapeStats does.
-func (r *SGDWORResult) EscapeStats() (fraction, mean, median float64) {
-	return EscapeStats(r.Escape)
+	return r.DescentResult.Close()
 }
 
 // SGDWOR runs N chains of the continuous-time model of SGD without replacement
@@ -218,8 +196,7 @@ func sgdwor(b ops.Backend, f Objective, x0 *tensor.Tensor, cfg SGDWORConfig) (*S
 	if err != nil {
 		return nil, err
 	}
-	return &SGDWORResult{Final: out.final, Trace: out.trace, TraceSteps: out.traceSteps, Escape: out.escape,
-		GradEvals: out.gradEvals, NaN: out.nan}, nil
+	return &SGDWORResult{DescentResult: out.result()}, nil
 }
 
 // brownianSource generates the unit-step increments of the (epoched) Brownian paths of blocks of
