@@ -67,6 +67,27 @@ struct Cplx<double> {
     __device__ __forceinline__ static double2 make(double re, double im) { return make_double2(re, im); }
 };
 
+// pack_pair forms the signal's values at j and m − j from Box-Muller pair j of paths a and b
+// (normals (za0, za1) and (zb0, zb1)) with weight w = w_j: V^a_j = w·za0 + i w·za1, V^b_j likewise,
+// at j V^a_j + i V^b_j and at m − j conj(V^a_j) + i conj(V^b_j) (0 < j < n_e). pack_zero forms
+// those at 0 and n_e from pair 0 (w0 = w_0, wne = w_{n_e}). fgn_spectrum and fgn_first_pass both
+// call them, so the two give the same bits.
+template <typename T>
+__device__ __forceinline__ void pack_pair(T w, T za0, T za1, T zb0, T zb1, typename Cplx<T>::type* at_j,
+                                          typename Cplx<T>::type* at_mj) {
+    const T a = w * za0, c = w * za1;
+    const T a2 = w * zb0, c2 = w * zb1;
+    *at_j = Cplx<T>::make(a - c2, c + a2);
+    *at_mj = Cplx<T>::make(a + c2, a2 - c);
+}
+
+template <typename T>
+__device__ __forceinline__ void pack_zero(T w0, T wne, T za0, T za1, T zb0, T zb1, typename Cplx<T>::type* at_0,
+                                          typename Cplx<T>::type* at_ne) {
+    *at_0 = Cplx<T>::make(w0 * za0, w0 * zb0);
+    *at_ne = Cplx<T>::make(wne * za1, wne * zb1);
+}
+
 // fgn_spectrum writes V^{2q} + i V^{2q+1} for every pair q of paths: one thread per (pair,
 // Philox lane), P Box-Muller pairs of each path each, in a grid-stride loop over the flat
 // (pair, lane) index. With V^a_j = a + i c and V^b_j = a' + i c' the signal holds
@@ -117,14 +138,9 @@ __device__ __forceinline__ void fgn_spectrum(typename Cplx<T>::type* __restrict_
         for (int p = 0; p < P; ++p) {
             const unsigned long long j = lane * P + p;
             if (j == 0) {
-                out[0] = Cplx<T>::make(w[0] * za[0], w[0] * zb[0]);
-                out[une] = Cplx<T>::make(w[une] * za[1], w[une] * zb[1]);
+                pack_zero<T>(w[0], w[une], za[0], za[1], zb[0], zb[1], &out[0], &out[une]);
             } else {
-                const T wj = w[j];
-                const T a = wj * za[2 * p], c = wj * za[2 * p + 1];
-                const T a2 = wj * zb[2 * p], c2 = wj * zb[2 * p + 1];
-                out[j] = Cplx<T>::make(a - c2, c + a2);
-                out[m - j] = Cplx<T>::make(a + c2, a2 - c);
+                pack_pair<T>(w[j], za[2 * p], za[2 * p + 1], zb[2 * p], zb[2 * p + 1], &out[j], &out[m - j]);
             }
         }
         lane += dlane;
@@ -258,8 +274,8 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
 // with H = C/2, tile u ≥ 1 of a signal holds A = [u·H, u·H + H) and cols − A, tile 0 holds [0, H),
 // cols − [1, H) and the self-mirrored cols/2 (column 0 is self-mirrored too). Its C·R/2 pairs are
 // drawn into shared memory first — slot (column index ci, r') holding the signal's values at p and
-// m − p, formed exactly as fgn_spectrum forms them — then each thread loads its elements from
-// there. A Philox lane serves pairs 2L and 2L + 1 (columns j and j ^ 1): the slot of an even
+// m − p, formed by pack_pair and pack_zero as in fgn_spectrum — then each thread loads its elements
+// from there. A Philox lane serves pairs 2L and 2L + 1 (columns j and j ^ 1): the slot of an even
 // column draws the lane for both when j + 1 is in the tile, an odd column whose j − 1 is in the
 // tile draws nothing, and the threads share out the drawing slots only (C = 8: 5 columns of 8
 // draw, 2.5 slots per thread and tile).
@@ -356,15 +372,11 @@ __device__ __forceinline__ void fgn_first_pass(float2* __restrict__ dst, const f
             // the values of pair q of the lane (q = p & 1 for this slot, 1 for the other)
             auto form = [&](int q, long long pq, int slot) {
                 if (pq == 0) {
-                    sm.z[slot][0] = make_float2(w[0] * za[0], w[0] * zb[0]);
-                    sm.z[slot][1] = make_float2(w[ne] * za[1], w[ne] * zb[1]);
+                    pack_zero<float>(w[0], w[ne], za[0], za[1], zb[0], zb[1], &sm.z[slot][0], &sm.z[slot][1]);
                 } else {
-                    const float wj = w[pq];
                     // q selects by value (an index would put the arrays in local memory)
-                    const float a = wj * (q != 0 ? za[2] : za[0]), cc = wj * (q != 0 ? za[3] : za[1]);
-                    const float a2 = wj * (q != 0 ? zb[2] : zb[0]), c2 = wj * (q != 0 ? zb[3] : zb[1]);
-                    sm.z[slot][0] = make_float2(a - c2, cc + a2);
-                    sm.z[slot][1] = make_float2(a + c2, a2 - cc);
+                    pack_pair<float>(w[pq], q != 0 ? za[2] : za[0], q != 0 ? za[3] : za[1], q != 0 ? zb[2] : zb[0],
+                                     q != 0 ? zb[3] : zb[1], &sm.z[slot][0], &sm.z[slot][1]);
                 }
             };
             form(static_cast<int>(j & 1), p, ci * HALF + rr);
