@@ -42,8 +42,12 @@
 //
 // Variants (entries chains_<method>_<variant>_<dt>, method ∈ {ula, mala, uld}):
 //   row2, row4, row8, row16   d ≤ 2, ≤ 4, ≤ 8, ≤ 16: one thread per chain, coordinates in registers
-//                              (a bound D with zero padding: x, the current score and, for MALA,
-//                              the proposal and its score; for ULD the velocity). 256 threads per
+//                              (a bound D with zero padding): the point the score is evaluated at
+//                              (x; MALA's proposal) and the accumulator. MALA's current state,
+//                              score, log p and count and ULD's velocity live in their rows in
+//                              global memory (each chain's own, cached), read where used and
+//                              written when they change, so that across the component loop the
+//                              three methods hold the same registers. 256 threads per
 //                              block; the block stages the component table in shared memory, in
 //                              gmm.cuh's RowTile layout padded to D — once for the whole run when
 //                              it fits (the launcher sizes the tile for
@@ -202,8 +206,9 @@ template <typename T, int D>
 __device__ __forceinline__ void row_eval(const Params<T>& P, bool multi, const RowTile<T, D>& tl,
                                          const T (&x)[D], T (&acc)[D], T& m, T& sum) {
     // t is kept in registers between the quadratic form and the update for D ≤ 8 and recomputed
-    // (the same bits) for D = 16: the 16 registers it saves bring the float MALA variant to 128,
-    // 2 resident blocks instead of 1, for 32 more instructions per component (of about 170).
+    // (the same bits) for D = 16: the 16 registers it saves are part of what brings the float
+    // row16 variants to 80 (3 resident blocks), for 32 more instructions per component (of
+    // about 170).
     constexpr bool kKeepT = D < 16;
     m = -Math<T>::inf();
     sum = T(0);
@@ -329,7 +334,42 @@ __device__ __forceinline__ void row_step(const Params<T>& P, const StepCoef& sc,
     }
 }
 
-// row_trace writes x to slice trow of the trace.
+// row_propose is MALA's proposal from the chain's state and score in memory: y = Step(x, s(x))
+// (row_step's arithmetic), each coordinate read where it is used.
+template <typename T, int D>
+__device__ __forceinline__ void row_propose(const Params<T>& P, const StepCoef& sc, unsigned long long site,
+                                            unsigned int chain, bool live, int dd, long long off, T (&y)[D]) {
+#pragma unroll
+    for (int j = 0; j < D; ++j) {
+        y[j] = T(0);  // the padding (coordinates j ≥ d are zero in every row)
+    }
+    auto put = [&](int j, double z, bool noise) {
+        const double xj = live ? static_cast<double>(P.x[off + j]) : 0.0;
+        const double sj = live ? static_cast<double>(P.score[off + j]) : 0.0;
+        y[j] = static_cast<T>(noise ? xj + sc.beta * sj + sc.gamma * z : xj + sc.beta * sj);
+    };
+    if (sc.gamma != 0.0) {  // NaN γ adds NaN, as in the Step op
+        row_normals<T, D>(P.key, site, chain, dd, [&](int j, double z) { put(j, z, true); });
+    } else {
+#pragma unroll
+        for (int j = 0; j < D; ++j) {
+            if (j < dd) {
+                put(j, 0.0, false);
+            }
+        }
+    }
+}
+
+// row_load reads a chain's row (zeros past dd, and everywhere for a thread without a chain).
+template <typename T, int D>
+__device__ __forceinline__ void row_load(const T* src, bool live, int dd, T (&x)[D]) {
+#pragma unroll
+    for (int j = 0; j < D; ++j) {
+        x[j] = live && j < dd ? src[j] : T(0);
+    }
+}
+
+// row_store writes a chain's row (its dd coordinates).
 template <typename T, int D>
 __device__ __forceinline__ void row_store(T* dst, int dd, const T (&x)[D]) {
 #pragma unroll
@@ -357,32 +397,36 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
         const bool live = row < P.n;
         const unsigned int chain = static_cast<unsigned int>(P.chain0 + static_cast<unsigned long long>(row));
         const long long off = live ? row * dd : 0;
-        T x[D], s[D], v[D];
+        // ULA keeps x in registers from the first step to the last. MALA and ULD keep only what
+        // the score evaluation needs (the point it is evaluated at and the accumulator): MALA's
+        // current state, score, log p and acceptance count, and ULD's velocity, stay in the
+        // chain's rows of x, score, logp, accepted and v, read where they are used and written
+        // when they change, so that the registers across the component loop are those of ULA
+        // (the values go through memory unchanged: the same bits as registers).
+        T x[D];
 #pragma unroll
         for (int j = 0; j < D; ++j) {
-            x[j] = live && j < dd ? P.x[off + j] : T(0);
-            s[j] = M == kMALA && live && j < dd ? P.score[off + j] : T(0);
-            v[j] = M == kULD && live && j < dd ? P.v[off + j] : T(0);
+            x[j] = M != kMALA && live && j < dd ? P.x[off + j] : T(0);
         }
-        const StepCoef sc = step_coef(P, row, live);
-        T lp = M == kMALA && live ? P.logp[row] : T(0);
-        double nacc = M == kMALA && live ? P.accepted[row] : 0.0;
+        // The step coefficients are reread from the parameters (and hs) where they are used, not
+        // held across the component loop.
         long long tcount = 0, trow = 0;
         for (long long st = 0; st < P.steps; ++st) {
             if constexpr (M == kULA) {
                 T acc[D], m, sum;
                 row_eval<T, D>(P, multi, tl, x, acc, m, sum);
                 row_score<T, D>(P, row, live, dd, x, acc, sum, false);
-                row_step<T, D>(P, sc, P.site(st, P.p_step), chain, dd, x, acc, x);
+                row_step<T, D>(P, step_coef(P, row, live), P.site(st, P.p_step), chain, dd, x, acc, x);
             } else if constexpr (M == kMALA) {
                 T y[D], acc[D], m, sum;
-                row_step<T, D>(P, sc, P.site(st, P.p_step), chain, dd, x, s, y);
+                row_propose<T, D>(P, step_coef(P, row, live), P.site(st, P.p_step), chain, live, dd, off, y);
                 row_eval<T, D>(P, multi, tl, y, acc, m, sum);
                 T lpy = m + Math<T>::log(sum);
                 const double q = row_score<T, D>(P, row, live, dd, y, acc, sum, true);
                 if (P.center != nullptr) {
                     lpy = static_cast<T>(static_cast<double>(lpy) - q / (2.0 * P.fv));
                 }
+                const double h = step_coef(P, row, live).h;
                 double fw[G], bw[G];
 #pragma unroll
                 for (int g = 0; g < G; ++g) {
@@ -392,57 +436,57 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
 #pragma unroll
                 for (int j = 0; j < D; ++j) {
                     if (j < dd) {
-                        const double xj = x[j], sxj = s[j], yj = y[j], syj = acc[j];
-                        const double f = yj - xj - sc.h * sxj;  // y − x − h s(x)
-                        const double r = xj - yj - sc.h * syj;  // x − y − h s(y)
+                        const double xj = live ? static_cast<double>(P.x[off + j]) : 0.0;
+                        const double sxj = live ? static_cast<double>(P.score[off + j]) : 0.0;
+                        const double yj = y[j], syj = acc[j];
+                        const double f = yj - xj - h * sxj;  // y − x − h s(x)
+                        const double r = xj - yj - h * syj;  // x − y − h s(y)
                         fw[j % G] = fw[j % G] + f * f;
                         bw[j % G] = bw[j % G] + r * r;
                     }
                 }
                 const double fwd = tree_sum<G>(fw), bwd = tree_sum<G>(bw);
+                const T lp = live ? P.logp[row] : T(0);
                 const double log_alpha =
-                    static_cast<double>(lpy) - static_cast<double>(lp) + (fwd - bwd) / (4.0 * sc.h);
+                    static_cast<double>(lpy) - static_cast<double>(lp) + (fwd - bwd) / (4.0 * h);
                 const double u = mala_uniform(P.key, P.site(st, P.p_accept), chain);
-                if (log(u) < log_alpha) {  // false for a NaN log α: rejected
-#pragma unroll
-                    for (int j = 0; j < D; ++j) {
-                        x[j] = y[j];
-                        s[j] = acc[j];
-                    }
-                    lp = lpy;
-                    nacc = nacc + 1.0;
+                if (log(u) < log_alpha && live) {  // false for a NaN log α: rejected
+                    row_store<T, D>(P.x + off, dd, y);
+                    row_store<T, D>(P.score + off, dd, acc);
+                    P.logp[row] = lpy;
+                    P.accepted[row] = P.accepted[row] + 1.0;
                 }
             } else {
                 T acc[D], m, sum;
                 row_eval<T, D>(P, multi, tl, x, acc, m, sum);
                 row_score<T, D>(P, row, live, dd, x, acc, sum, false);
                 row_normals2<T, D>(P.key, P.site(st, P.p_uld), chain, dd, [&](int j, double z1, double z2) {
-                    const double xr = x[j], vr = v[j], sr = acc[j];
+                    const double xr = x[j], vr = live ? static_cast<double>(P.v[off + j]) : 0.0, sr = acc[j];
                     const double xn = xr + P.cx * vr + P.cxg * sr + P.l11 * z1;
                     const double vn = P.e * vr + P.cv * sr + P.l21 * z1 + P.l22 * z2;
                     x[j] = static_cast<T>(xn);
-                    v[j] = static_cast<T>(vn);
+                    if (live) {
+                        P.v[off + j] = static_cast<T>(vn);
+                    }
                 });
             }
             if (P.trace != nullptr && ++tcount == P.thin) {
                 tcount = 0;
                 if (live) {
-                    row_store<T, D>(P.trace + (trow * P.n + row) * dd, dd, x);
+                    T* dst = P.trace + (trow * P.n + row) * dd;
+                    if constexpr (M == kMALA) {
+                        T xc[D];
+                        row_load<T, D>(P.x + off, live, dd, xc);
+                        row_store<T, D>(dst, dd, xc);
+                    } else {
+                        row_store<T, D>(dst, dd, x);
+                    }
                 }
                 ++trow;
             }
         }
-        if (!live) {
-            continue;
-        }
-        row_store<T, D>(P.x + off, dd, x);
-        if constexpr (M == kMALA) {
-            row_store<T, D>(P.score + off, dd, s);
-            P.logp[row] = lp;
-            P.accepted[row] = nacc;
-        }
-        if constexpr (M == kULD) {
-            row_store<T, D>(P.v + off, dd, v);
+        if (M != kMALA && live) {
+            row_store<T, D>(P.x + off, dd, x);
         }
     }
 }
@@ -796,9 +840,9 @@ __device__ __forceinline__ Params<T> make_params(
 
 // The entries of one method and dtype, each built for a minimum of resident blocks per SM (the
 // largest that compiles without spilling on sm_80 and sm_90; kernels/ptx/resources.txt records the
-// registers): SMALLB for row2 and row4 (float 3: at most 80 registers), ROW16B for row16 (float 2:
-// at most 128), WARPB for warp1 and warp2 (float 3), W8B for warp8 (double ULD 2); the
-// others 1, which lets ptxas take what it needs.
+// registers): SMALLB for row2 and row4 (float 3: at most 80 registers), ROW16B for row16 (float 3:
+// at most 80; double ULA and MALA 2: at most 128), WARPB for warp1 and warp2 (float 3), W8B for
+// warp8 (double ULD 2); the others 1, which lets ptxas take what it needs.
 #define CHAINS_ENTRIES(T, DT, M, MNAME, SMALLB, ROW16B, WARPB, W8B)                                        \
     CHAINS_ENTRY(chains_##MNAME##_row2_##DT, T, SMALLB, (row_chains<T, 2, M>(P, sm)))                      \
     CHAINS_ENTRY(chains_##MNAME##_row4_##DT, T, SMALLB, (row_chains<T, 4, M>(P, sm)))                      \
@@ -809,9 +853,9 @@ __device__ __forceinline__ Params<T> make_params(
     CHAINS_ENTRY(chains_##MNAME##_warp4_##DT, T, 1, (warp_chains<T, 4, M>(P, sm)))                         \
     CHAINS_ENTRY(chains_##MNAME##_warp8_##DT, T, W8B, (warp_chains<T, 8, M>(P, sm)))
 
-CHAINS_ENTRIES(float, f32, kULA, ula, 3, 2, 3, 1)
-CHAINS_ENTRIES(float, f32, kMALA, mala, 3, 2, 3, 1)
-CHAINS_ENTRIES(float, f32, kULD, uld, 3, 2, 3, 1)
-CHAINS_ENTRIES(double, f64, kULA, ula, 1, 1, 1, 1)
-CHAINS_ENTRIES(double, f64, kMALA, mala, 1, 1, 1, 1)
+CHAINS_ENTRIES(float, f32, kULA, ula, 3, 3, 3, 1)
+CHAINS_ENTRIES(float, f32, kMALA, mala, 3, 3, 3, 1)
+CHAINS_ENTRIES(float, f32, kULD, uld, 3, 3, 3, 1)
+CHAINS_ENTRIES(double, f64, kULA, ula, 1, 2, 1, 1)
+CHAINS_ENTRIES(double, f64, kMALA, mala, 1, 2, 1, 1)
 CHAINS_ENTRIES(double, f64, kULD, uld, 1, 1, 1, 2)

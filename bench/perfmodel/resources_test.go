@@ -28,10 +28,14 @@ var hotEntries = []struct {
 	{"empirical_score_f32", 256, 2}, // __launch_bounds__(256, 2): 128 regs at most
 	{"empirical_score_reg_f32", 256, 2},
 	{"chains_mala_row2_f32", 256, 3},  // 391 blocks of 1e5 chains in one wave on an H100
-	{"chains_mala_row16_f32", 256, 2}, // __launch_bounds__(256, 2): 2 waves instead of 3
-	{"fgn_spectrum_f32", 256, 5},      // memory-bound: 40 warps per SM, 48 regs at most
-	{"fgn_r512_f32", 512, 2},          // __launch_bounds__(512, 2): 64 regs at most
-	{"fft_r512_f32", 512, 2},          // __launch_bounds__(512, 2): 64 regs at most
+	{"chains_mala_row16_f32", 256, 3}, // __launch_bounds__(256, 3): state in memory, 80 regs at most
+	{"chains_ula_row16_f32", 256, 3},
+	{"chains_uld_row16_f32", 256, 3},
+	{"chains_mala_row16_f64", 256, 2}, // __launch_bounds__(256, 2): 128 regs at most
+	{"chains_ula_row16_f64", 256, 2},
+	{"fgn_spectrum_f32", 256, 5}, // memory-bound: 40 warps per SM, 48 regs at most
+	{"fgn_r512_f32", 512, 2},     // __launch_bounds__(512, 2): 64 regs at most
+	{"fft_r512_f32", 512, 2},     // __launch_bounds__(512, 2): 64 regs at most
 	{"fft_r256_f32", 512, 2},
 	{"fgn_increments_f32", 256, 8},
 	{"normal_f32", 256, 8},
