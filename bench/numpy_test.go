@@ -119,9 +119,9 @@ func numpyTime(c numpyCase) (float64, error) {
 	return t, nil
 }
 
-// numpyPythons are the interpreters tried for the NumPy peer, in order: $SCOREKIT_PYTHON alone when
-// set, else python3 and /usr/bin/python3.
-func numpyPythons() []string {
+// peerPythons are the interpreters tried for the peers scripts run here, in order:
+// $SCOREKIT_PYTHON alone when set, else python3 and /usr/bin/python3.
+func peerPythons() []string {
 	if py := os.Getenv("SCOREKIT_PYTHON"); py != "" {
 		return []string{py}
 	}
@@ -130,7 +130,7 @@ func numpyPythons() []string {
 
 func runNumPy(c numpyCase) (float64, error) {
 	var errs []string
-	for _, py := range numpyPythons() {
+	for _, py := range peerPythons() {
 		t, err := runNumPyWith(py, c)
 		if err == nil {
 			return t, nil
@@ -163,11 +163,14 @@ func runNumPyWith(py string, c numpyCase) (float64, error) {
 	return res.Seconds, nil
 }
 
-// numpyPython is the first of numpyPythons that imports NumPy, or why there is none.
-func numpyPython() (string, error) {
+// numpyPython is the first of peerPythons that imports NumPy, or why there is none.
+func numpyPython() (string, error) { return peerPython("numpy") }
+
+// peerPython is the first of peerPythons that imports module, or why there is none.
+func peerPython(module string) (string, error) {
 	var errs []string
-	for _, py := range numpyPythons() {
-		out, err := exec.Command(py, "-c", "import numpy").CombinedOutput()
+	for _, py := range peerPythons() {
+		out, err := exec.Command(py, "-c", "import "+module).CombinedOutput()
 		if err == nil {
 			return py, nil
 		}

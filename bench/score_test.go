@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -93,6 +95,11 @@ func empiricalScoreFLOPs(n, m, d, q int) float64 {
 type gmmCase struct {
 	kind    ops.CovKind
 	n, k, d int
+}
+
+// name is the sub-benchmark name below the dtype: <kind>/N=…/K=…/d=….
+func (c gmmCase) name() string {
+	return fmt.Sprintf("%v/N=%s/K=%d/d=%d", c.kind, pow10Label(c.n), c.k, c.d)
 }
 
 // empiricalCase is one EmpiricalScore problem: n queries against m data points of dimension d.
@@ -202,8 +209,7 @@ func benchGMMScore(b *testing.B, tg scoreTarget, cases []gmmCase) {
 	for _, dt := range DTypes {
 		b.Run(dt.String(), func(b *testing.B) {
 			for _, c := range cases {
-				name := fmt.Sprintf("%v/N=%s/K=%d/d=%d", c.kind, pow10Label(c.n), c.k, c.d)
-				b.Run(name, func(b *testing.B) { benchGMMCase(b, tg, dt, c) })
+				b.Run(c.name(), func(b *testing.B) { benchGMMCase(b, tg, dt, c) })
 			}
 		})
 	}
@@ -675,6 +681,48 @@ func TestPeakFLOPs(t *testing.T) {
 	peak, _, source = peakFLOPs(tensor.DeviceInfo{Major: 12, Minor: 0, SMs: 170}, tensor.F32, noEnv)
 	assert.Zero(t, peak)
 	assert.Contains(t, source, "sm_120")
+}
+
+// The PyTorch and JAX peers time BenchmarkGMMScoreCUDA's isotropic and diagonal problems (GMM_CASES
+// of peers/score_torch.py, which score_jax.py imports), in its order, under its names and with its
+// FLOP counts; --quick picks some of them. Full covariances have no peer.
+func TestScorePeersTimeTheGMMBenchmark(t *testing.T) {
+	py, err := peerPython("json")
+	if err != nil {
+		t.Skipf("no Python for the peers: %v", err)
+	}
+	const script = `
+import json, sys
+sys.path.insert(0, "peers")
+import score_torch as s
+def rows(cases):
+    return [{"name": s.go_benchmark("gmm", dt, n, k, d, kind), "flops": s.gmm_flops_per_pair(d)}
+            for dt in s.DTYPES for kind, n, k, d in cases]
+print(json.dumps({"full": rows(s.GMM_CASES), "quick": rows(s.QUICK_GMM_CASES)}))
+`
+	out, err := exec.Command(py, "-c", script).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	type row struct {
+		Name  string  `json:"name"`
+		FLOPs float64 `json:"flops"`
+	}
+	var peers struct{ Full, Quick []row }
+	require.NoError(t, json.Unmarshal(out, &peers), "%s", out)
+
+	var want []row
+	for _, dt := range DTypes {
+		for _, c := range cudaGMMCases {
+			if c.kind != ops.Full {
+				want = append(want, row{"BenchmarkGMMScoreCUDA/" + dt.String() + "/" + c.name(), gmmFLOPsPerPair(c.kind, c.d)})
+			}
+		}
+	}
+	require.Equal(t, want, peers.Full)
+	assert.Contains(t, want, row{"BenchmarkGMMScoreCUDA/f32/diagonal/N=1e6/K=64/d=16", 6*16 + 6}, "the design point")
+	require.NotEmpty(t, peers.Quick)
+	for _, r := range peers.Quick {
+		assert.Contains(t, want, r, "--quick")
+	}
 }
 
 // The CPU time estimate skips the problems that take seconds and keeps the ones the scaling
