@@ -31,7 +31,8 @@ import (
 //	BenchmarkEmpiricalScore[CUDA]/<dtype>/N=<queries>/M=<points>/d=<dim>
 //
 // with powers of ten written 1e3, 1e4, … (N=1e5 is 100000 rows). The peers scripts
-// (peers/score_torch.py, peers/score_jax.py) time the same problems and print these names.
+// (peers/score_torch.py, peers/score_jax.py) time the same problems — of the GMM ones the isotropic
+// and diagonal mixtures (TestScorePeersTimeTheGMMBenchmark) — and print these names.
 
 // FLOP-count conventions. An FMA counts as two FLOPs (as in the peak: lanes × 2 × clock), an
 // exp or log as one. Per-problem constants that a kernel computes once per component and noise
@@ -146,7 +147,8 @@ var (
 	)
 	// cudaGMMCases: isotropic over the grid; diagonal and full at K = 8, d ∈ {16, 128} over the
 	// rows; the diagonal design point N = 10^6, K = 64, d ∈ {2, 16, 64} (bench/RESULTS.md, the
-	// performance model) and its edges of the per-thread kernels, d = 8 and 17.
+	// performance model) and its edges of the per-thread kernels, d = 8 and 17. peers/score_torch.py
+	// GMM_CASES holds the same list without the full mixtures.
 	cudaGMMCases = concat(
 		gmmGrid(ops.Isotropic, cudaGMMNs, cudaGMMKs, cudaGMMDs),
 		gmmGrid(ops.Diagonal, cudaGMMNs, []int{8}, []int{16, 128}),
