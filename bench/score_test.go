@@ -702,7 +702,7 @@ def rows(cases):
             for dt in s.DTYPES for kind, n, k, d in cases]
 print(json.dumps({"full": rows(s.GMM_CASES), "quick": rows(s.QUICK_GMM_CASES)}))
 `
-	out, err := exec.Command(py, "-c", script).CombinedOutput()
+	out, err := exec.Command(py, "-B", "-c", script).CombinedOutput() // -B: no __pycache__ in peers/
 	require.NoError(t, err, "%s", out)
 	type row struct {
 		Name  string  `json:"name"`
