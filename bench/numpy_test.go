@@ -4,13 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/internal/host"
 	"github.com/scorekit/scorekit/ops"
@@ -114,13 +119,18 @@ func numpyTime(c numpyCase) (float64, error) {
 	return t, nil
 }
 
-func runNumPy(c numpyCase) (float64, error) {
-	pythons := []string{"python3", "/usr/bin/python3"}
+// peerPythons are the interpreters tried for the peers scripts run here, in order:
+// $SCOREKIT_PYTHON alone when set, else python3 and /usr/bin/python3.
+func peerPythons() []string {
 	if py := os.Getenv("SCOREKIT_PYTHON"); py != "" {
-		pythons = []string{py}
+		return []string{py}
 	}
+	return []string{"python3", "/usr/bin/python3"}
+}
+
+func runNumPy(c numpyCase) (float64, error) {
 	var errs []string
-	for _, py := range pythons {
+	for _, py := range peerPythons() {
 		t, err := runNumPyWith(py, c)
 		if err == nil {
 			return t, nil
@@ -151,4 +161,120 @@ func runNumPyWith(py string, c numpyCase) (float64, error) {
 		return 0, fmt.Errorf("%s printed %q, want a JSON object with seconds > 0", script, strings.TrimSpace(string(outb)))
 	}
 	return res.Seconds, nil
+}
+
+// numpyPython is the first of peerPythons that imports NumPy, or why there is none.
+func numpyPython() (string, error) { return peerPython("numpy") }
+
+// peerPython is the first of peerPythons that imports module, or why there is none.
+func peerPython(module string) (string, error) {
+	var errs []string
+	for _, py := range peerPythons() {
+		out, err := exec.Command(py, "-c", "import "+module).CombinedOutput()
+		if err == nil {
+			return py, nil
+		}
+		msg := strings.TrimSpace(string(out))
+		if i := strings.LastIndex(msg, "\n"); i >= 0 {
+			msg = msg[i+1:]
+		}
+		if msg == "" {
+			msg = err.Error()
+		}
+		errs = append(errs, py+": "+msg)
+	}
+	return "", errors.New(strings.Join(errs, "; "))
+}
+
+// TestNumPyPeerGMMMatchesReference: the NumPy peer's two GMM forms — the expanded one it times and
+// gmm_definition, the float64 function every variant of score_torch.py and score_jax.py is checked
+// against before timing — compute scorekit's GMMScore. Both run (score_numpy.py --check-dir) on
+// the benchmarks' mixtures (benchMixture: isotropic, diagonal with per-coordinate variances,
+// full) and rows (benchRows), at the benchmarks' VE level (a = 1) and at a VP level (a ≠ 1, so the
+// scaled means and variances are exercised too), and must match ops.Reference() to
+// 1e-9·(1 + |ref|) per element in log p and the score. Skipped, with the reason, where no
+// interpreter imports NumPy.
+func TestNumPyPeerGMMMatchesReference(t *testing.T) {
+	py, err := numpyPython()
+	if err != nil {
+		t.Skipf("no Python with NumPy for the peer: %v", err)
+	}
+	const n, k, d = 37, 8, 17
+	for _, kind := range []ops.CovKind{ops.Isotropic, ops.Diagonal, ops.Full} {
+		for _, noise := range []ops.Noise{gmmNoise, ops.AtTime(0.3)} {
+			t.Run(fmt.Sprintf("%v/%v", kind, noise.Kind), func(t *testing.T) {
+				g, err := benchMixture(kind, k, d)
+				require.NoError(t, err)
+				x, err := benchRows(tensor.CPU(), tensor.F64, n, d, 3)
+				require.NoError(t, err)
+				score, err := tensor.New(nil, tensor.F64, n, d)
+				require.NoError(t, err)
+				logp, err := tensor.New(nil, tensor.F64, n)
+				require.NoError(t, err)
+				require.NoError(t, ops.Reference().GMMScore(ops.ScoreOutputs{Score: score, LogP: logp}, x, g, noise))
+				a, s, ok := noise.ScaleVar(noise.Level)
+				require.True(t, ok)
+
+				dir := t.TempDir()
+				p := g.Params()
+				varShape := []int{k, d}
+				if kind == ops.Isotropic {
+					varShape = []int{k}
+				}
+				inputs := map[string]struct {
+					v     []float64
+					shape []int
+				}{
+					"logw": {p.LogWeights, []int{k}},
+					"mu":   {p.Means, []int{k, d}},
+					"var":  {p.Lambda, varShape},
+				}
+				if kind == ops.Full {
+					inputs["u"] = struct {
+						v     []float64
+						shape []int
+					}{p.U, []int{k, d, d}}
+				}
+				require.NoError(t, tensor.WriteNpy(filepath.Join(dir, "x.npy"), x))
+				for name, in := range inputs {
+					arr, err := tensor.FromF64(in.v, in.shape...)
+					require.NoError(t, err, name)
+					require.NoError(t, tensor.WriteNpy(filepath.Join(dir, name+".npy"), arr))
+				}
+				cmd := exec.Command(py, filepath.Join("peers", "score_numpy.py"), "--op", "gmm", "--check-dir", dir,
+					"--a", strconv.FormatFloat(a, 'g', -1, 64), "--s", strconv.FormatFloat(s, 'g', -1, 64))
+				out, err := cmd.CombinedOutput()
+				require.NoError(t, err, "%s", out)
+
+				wantLogP, err := logp.Float64s()
+				require.NoError(t, err)
+				wantScore, err := score.Float64s()
+				require.NoError(t, err)
+				for _, form := range []string{"expanded", "definition"} {
+					for _, o := range []struct {
+						name string
+						want []float64
+					}{{"logp", wantLogP}, {"score", wantScore}} {
+						got, err := tensor.ReadNpy(filepath.Join(dir, o.name+"_"+form+".npy"))
+						require.NoError(t, err)
+						gv, err := got.Float64s()
+						require.NoError(t, err)
+						require.Len(t, gv, len(o.want), "%s %s", form, o.name)
+						worst, at := 0.0, 0
+						for i, w := range o.want {
+							if e := math.Abs(gv[i]-w) / (1 + math.Abs(w)); math.IsNaN(e) || e > worst {
+								worst, at = e, i
+								if math.IsNaN(e) {
+									break
+								}
+							}
+						}
+						t.Logf("%s form, %s: largest error %.3g", form, o.name, worst)
+						assert.LessOrEqual(t, worst, 1e-9, "NumPy %s form, %s: element %d is %g, the reference %g",
+							form, o.name, at, gv[at], o.want[at])
+					}
+				}
+			})
+		}
+	}
 }

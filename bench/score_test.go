@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -29,7 +31,8 @@ import (
 //	BenchmarkEmpiricalScore[CUDA]/<dtype>/N=<queries>/M=<points>/d=<dim>
 //
 // with powers of ten written 1e3, 1e4, … (N=1e5 is 100000 rows). The peers scripts
-// (peers/score_torch.py, peers/score_jax.py) time the same problems and print these names.
+// (peers/score_torch.py, peers/score_jax.py) time the same problems — of the GMM ones the isotropic
+// and diagonal mixtures (TestScorePeersTimeTheGMMBenchmark) — and print these names.
 
 // FLOP-count conventions. An FMA counts as two FLOPs (as in the peak: lanes × 2 × clock), an
 // exp or log as one. Per-problem constants that a kernel computes once per component and noise
@@ -95,6 +98,11 @@ type gmmCase struct {
 	n, k, d int
 }
 
+// name is the sub-benchmark name below the dtype: <kind>/N=…/K=…/d=….
+func (c gmmCase) name() string {
+	return fmt.Sprintf("%v/N=%s/K=%d/d=%d", c.kind, pow10Label(c.n), c.k, c.d)
+}
+
 // empiricalCase is one EmpiricalScore problem: n queries against m data points of dimension d.
 type empiricalCase struct{ n, m, d int }
 
@@ -139,7 +147,8 @@ var (
 	)
 	// cudaGMMCases: isotropic over the grid; diagonal and full at K = 8, d ∈ {16, 128} over the
 	// rows; the diagonal design point N = 10^6, K = 64, d ∈ {2, 16, 64} (bench/RESULTS.md, the
-	// performance model) and its edges of the per-thread kernels, d = 8 and 17.
+	// performance model) and its edges of the per-thread kernels, d = 8 and 17. peers/score_torch.py
+	// GMM_CASES holds the same list without the full mixtures.
 	cudaGMMCases = concat(
 		gmmGrid(ops.Isotropic, cudaGMMNs, cudaGMMKs, cudaGMMDs),
 		gmmGrid(ops.Diagonal, cudaGMMNs, []int{8}, []int{16, 128}),
@@ -202,8 +211,7 @@ func benchGMMScore(b *testing.B, tg scoreTarget, cases []gmmCase) {
 	for _, dt := range DTypes {
 		b.Run(dt.String(), func(b *testing.B) {
 			for _, c := range cases {
-				name := fmt.Sprintf("%v/N=%s/K=%d/d=%d", c.kind, pow10Label(c.n), c.k, c.d)
-				b.Run(name, func(b *testing.B) { benchGMMCase(b, tg, dt, c) })
+				b.Run(c.name(), func(b *testing.B) { benchGMMCase(b, tg, dt, c) })
 			}
 		})
 	}
@@ -675,6 +683,48 @@ func TestPeakFLOPs(t *testing.T) {
 	peak, _, source = peakFLOPs(tensor.DeviceInfo{Major: 12, Minor: 0, SMs: 170}, tensor.F32, noEnv)
 	assert.Zero(t, peak)
 	assert.Contains(t, source, "sm_120")
+}
+
+// The PyTorch and JAX peers time BenchmarkGMMScoreCUDA's isotropic and diagonal problems (GMM_CASES
+// of peers/score_torch.py, which score_jax.py imports), in its order, under its names and with its
+// FLOP counts; --quick picks some of them. Full covariances have no peer.
+func TestScorePeersTimeTheGMMBenchmark(t *testing.T) {
+	py, err := peerPython("json")
+	if err != nil {
+		t.Skipf("no Python for the peers: %v", err)
+	}
+	const script = `
+import json, sys
+sys.path.insert(0, "peers")
+import score_torch as s
+def rows(cases):
+    return [{"name": s.go_benchmark("gmm", dt, n, k, d, kind), "flops": s.gmm_flops_per_pair(d)}
+            for dt in s.DTYPES for kind, n, k, d in cases]
+print(json.dumps({"full": rows(s.GMM_CASES), "quick": rows(s.QUICK_GMM_CASES)}))
+`
+	out, err := exec.Command(py, "-B", "-c", script).CombinedOutput() // -B: no __pycache__ in peers/
+	require.NoError(t, err, "%s", out)
+	type row struct {
+		Name  string  `json:"name"`
+		FLOPs float64 `json:"flops"`
+	}
+	var peers struct{ Full, Quick []row }
+	require.NoError(t, json.Unmarshal(out, &peers), "%s", out)
+
+	var want []row
+	for _, dt := range DTypes {
+		for _, c := range cudaGMMCases {
+			if c.kind != ops.Full {
+				want = append(want, row{"BenchmarkGMMScoreCUDA/" + dt.String() + "/" + c.name(), gmmFLOPsPerPair(c.kind, c.d)})
+			}
+		}
+	}
+	require.Equal(t, want, peers.Full)
+	assert.Contains(t, want, row{"BenchmarkGMMScoreCUDA/f32/diagonal/N=1e6/K=64/d=16", 6*16 + 6}, "the design point")
+	require.NotEmpty(t, peers.Quick)
+	for _, r := range peers.Quick {
+		assert.Contains(t, want, r, "--quick")
+	}
 }
 
 // The CPU time estimate skips the problems that take seconds and keeps the ones the scaling

@@ -4,10 +4,12 @@
 The problems, sweep, FLOP counts and table are those of score_torch.py (imported from it; torch
 itself is not needed). What is timed, each under jax.jit with static shapes and dtype:
 
-GMM score and log-density (isotropic mixture, VE noise sigma = 0.5):
-  jit      diff = x[:,None,:] - a*mu[None]; r = log-weights + log-normal; log p =
+GMM score and log-density (VE noise sigma = 0.5), isotropic mixtures (c_k = a^2 v_k + s) and
+diagonal ones (c_kj = a^2 v_kj + s, a variance per component and coordinate):
+  jit      diff = x[:,None,:] - a*mu[None]; r = log-weights + log-normal (isotropic: quadratic
+           form sum_j diff^2 / c_k; diagonal: sum_j diff_j g_j with g = diff / c); log p =
            jax.nn.logsumexp(r); responsibilities = jax.nn.softmax(r); score = -sum_k gamma_k
-           diff_k / c_k. When the N x K x d difference would not fit in --budget-gib the rows are
+           diff_k / c_k. When the N x K x d tensors would not fit in --budget-gib the rows are
            processed in equal blocks with jax.lax.map inside the same jit.
   grad     log p as above and the score as jax.value_and_grad of sum(log p) (automatic
            differentiation of logsumexp, the way a user with only log p would get the score)
@@ -26,8 +28,10 @@ rows, not crashes.
 
     python3 score_jax.py [--quick] [--json jax-score.json] [--ops gmm,empirical] [--variants jit,grad]
 
-Before timing, every variant (chunked paths included) is checked against the definition on a small
-float64 problem; a disagreement stops the script.
+Before timing, every variant (chunked paths included) is checked on small float64 problems: the GMM
+ones of both kinds against the NumPy definition (score_numpy.gmm_definition, checked against
+scorekit's reference by bench/numpy_test.go), the denoisers against the definition; a
+disagreement stops the script.
 
 Exits 0 with a message when jax or a GPU backend is missing (--device cpu runs the sweep on JAX's
 CPU backend, only to check the script). Needs no network access. XLA preallocates 75 % of the GPU
@@ -58,13 +62,22 @@ def build(jax, jnp):
     """The jitted functions, closed over jax and jnp."""
 
     def constants(mu, var, logw, d):
+        """a mu_k, c = a^2 v + s ((K) isotropic, (K, d) diagonal) and the log-normalisers."""
         a, s = 1.0, score.SIGMA * score.SIGMA
         c = a * a * var + s
-        return a * mu, c, logw - 0.5 * d * (LOG_2PI + jnp.log(c))
+        logdet = d * jnp.log(c) if c.ndim == 1 else jnp.sum(jnp.log(c), -1)
+        return a * mu, c, logw - 0.5 * (d * LOG_2PI + logdet)
 
     def log_terms(x, mu_a, c, lognorm):
+        """Isotropic, c (K): the (n, K, d) difference and r (n, K)."""
         diff = x[:, None, :] - mu_a[None]                    # (n, K, d)
         return diff, lognorm - 0.5 * jnp.sum(diff * diff, -1) / c
+
+    def log_terms_diag(x, mu_a, c, lognorm):
+        """Diagonal, c (K, d): g = C_k^-1 (x - a mu_k) (n, K, d) and r (n, K)."""
+        diff = x[:, None, :] - mu_a[None]                    # (n, K, d)
+        g = diff / c                                         # per-coordinate precisions
+        return g, lognorm - 0.5 * jnp.sum(diff * g, -1)
 
     def gmm_block(x, mu_a, c, lognorm):
         diff, r = log_terms(x, mu_a, c, lognorm)
@@ -72,12 +85,26 @@ def build(jax, jnp):
         gamma = jax.nn.softmax(r, axis=1)
         return -jnp.einsum("nk,nkd->nd", gamma / c, diff), logp
 
-    def gmm_block_grad(x, mu_a, c, lognorm):
-        def total(x):
-            lp = jax.nn.logsumexp(log_terms(x, mu_a, c, lognorm)[1], axis=1)
-            return jnp.sum(lp), lp
-        (_, logp), grad = jax.value_and_grad(total, has_aux=True)(x)
-        return grad, logp
+    def gmm_block_diag(x, mu_a, c, lognorm):
+        g, r = log_terms_diag(x, mu_a, c, lognorm)
+        logp = jax.nn.logsumexp(r, axis=1)
+        gamma = jax.nn.softmax(r, axis=1)
+        return -jnp.einsum("nk,nkd->nd", gamma, g), logp
+
+    def gmm_block_grad(terms):
+        def block(x, mu_a, c, lognorm):
+            def total(x):
+                lp = jax.nn.logsumexp(terms(x, mu_a, c, lognorm)[1], axis=1)
+                return jnp.sum(lp), lp
+            (_, logp), grad = jax.value_and_grad(total, has_aux=True)(x)
+            return grad, logp
+        return block
+
+    # The block of each (covariance, variant).
+    blocks = {
+        ("isotropic", "jit"): gmm_block, ("isotropic", "grad"): gmm_block_grad(log_terms),
+        ("diagonal", "jit"): gmm_block_diag, ("diagonal", "grad"): gmm_block_grad(log_terms_diag),
+    }
 
     def gmm(block, chunks):
         def f(x, mu, var, logw):
@@ -114,34 +141,27 @@ def build(jax, jnp):
         return jax.jit(f)
 
     return {
-        "gmm": lambda variant, chunks: gmm(gmm_block_grad if variant == "grad" else gmm_block, chunks),
+        "gmm": lambda kind, variant, chunks: gmm(blocks[kind, variant], chunks),
         "empirical_full": jax.jit(empirical_full),
         "empirical_chunked": empirical_chunked,
     }
 
 
 def self_check(jax, jnp, fns, dev):
-    """Both GMM variants (chunked) against the definition, both denoisers against the definition,
-    on a small float64 problem."""
+    """Both GMM variants of both covariances (in 3 row blocks) against the NumPy definition, both
+    denoisers against the definition, on small float64 problems."""
+    import numpy as np  # score.gmm_check_problems has skipped the peer when NumPy is missing
+
     with jax.default_device(dev):
-        k1, k2, k3, k4, k5 = jax.random.split(jax.random.PRNGKey(7), 5)
-        n, k, d, m = 12, 5, 7, 40
+        for kind, inputs, ref_logp, ref_score in score.gmm_check_problems(LIBRARY):
+            x, mu, var, logw = (jnp.asarray(inputs[v], jnp.float64) for v in ("x", "mu", "var", "logw"))
+            for variant in VARIANTS["gmm"]:
+                sc, lp = fns["gmm"](kind, variant, 3)(x, mu, var, logw)
+                score.check_close(LIBRARY, "gmm %s %s log p" % (kind, variant), np.asarray(lp), ref_logp)
+                score.check_close(LIBRARY, "gmm %s %s score" % (kind, variant), np.asarray(sc), ref_score)
+        k1, k5 = jax.random.split(jax.random.PRNGKey(7))
+        n, d, m = score.GMM_CHECK_N, score.GMM_CHECK_D, 40
         x = 3 * jax.random.normal(k1, (n, d), jnp.float64)
-        mu = 3 * jax.random.normal(k2, (k, d), jnp.float64)
-        var = 0.5 + 1.5 * jax.random.uniform(k3, (k,), jnp.float64)
-        logw = jax.nn.log_softmax(jax.random.uniform(k4, (k,), jnp.float64))
-        c = var + score.SIGMA ** 2
-        comp = logw[None] - 0.5 * d * jnp.log(2 * math.pi * c)[None] \
-            - 0.5 * jnp.sum((x[:, None, :] - mu[None]) ** 2, -1) / c[None]
-        ref_logp = jax.nn.logsumexp(comp, axis=1)
-        gamma = jnp.exp(comp - ref_logp[:, None])
-        ref_score = -jnp.sum(gamma[:, :, None] * (x[:, None, :] - mu[None]) / c[None, :, None], 1)
-        for variant in VARIANTS["gmm"]:
-            sc, lp = fns["gmm"](variant, 3)(x, mu, var, logw)
-            for what, got, want in (("log p", lp, ref_logp), ("score", sc, ref_score)):
-                err = float(jnp.max(jnp.abs(got - want)))
-                if not err <= 1e-9 * (1 + float(jnp.max(jnp.abs(want)))):
-                    raise AssertionError("self-check: gmm %s %s differs from the definition by %g" % (variant, what, err))
         y = jax.random.normal(k5, (m, d), jnp.float64)
         w = jax.nn.softmax(-jnp.sum((x[:, None, :] - y[None]) ** 2, -1) * INV_2S2, axis=1)
         ref = w @ y
@@ -166,7 +186,8 @@ def main():
         "reps": args.reps, "warmup": args.warmup, "tf32": args.tf32, "budget_gib": args.budget_gib,
         "sigma": score.SIGMA,
         "timing": "host clock around the jitted call + block_until_ready, median",
-        "flops": "scorekit's counts: GMM (6d+6) per (row, component), empirical (5d+6) per (query, point)",
+        "flops": "scorekit's counts: GMM (6d+6) per (row, component), isotropic and diagonal; empirical (5d+6) "
+                 "per (query, point)",
     }
     dtypes = {"f32": jnp.float32, "f64": jnp.float64}
     budget = int(args.budget_gib * (1 << 30))
@@ -193,14 +214,14 @@ def main():
 
     rows = []
 
-    def run(variant, op, dt, n, km, d, flops, chunks, f, *inputs):
+    def run(variant, op, dt, n, km, d, flops, chunks, f, *inputs, kind=None):
         try:
-            rows.append(score.result(LIBRARY, variant, op, dt, n, km, d, chunks, timed(f, *inputs), flops))
+            rows.append(score.result(LIBRARY, variant, op, dt, n, km, d, chunks, timed(f, *inputs), flops, kind))
         except Exception as e:  # noqa: BLE001
             why = common.skip_reason(e, direct=(common.TooSlow, MemoryError))
             if why is None:
                 raise
-            rows.append(score.skipped(LIBRARY, variant, op, dt, n, km, d, why))
+            rows.append(score.skipped(LIBRARY, variant, op, dt, n, km, d, why, kind))
         finally:
             if hasattr(jax, "clear_caches"):
                 jax.clear_caches()  # drop the executable (and the buffers it pins) of this shape
@@ -208,25 +229,30 @@ def main():
     with jax.default_device(dev):
         if "gmm" in args.ops:
             names = [v for v in VARIANTS["gmm"] if v in args.variants]
-            for dt, n, k, d in score.gmm_problems(args) if names else ():
+            for dt, kind, n, k, d in score.gmm_problems(args) if names else ():
                 dtype, size = dtypes[dt], score.BYTES[dt]
                 flops = score.gmm_flops(n, k, d)
                 need = size * (2 * n * d + n + 2 * k * d + 2 * k)
                 if need > common.jax_free_bytes(dev):
                     for v in names:
                         rows.append(score.skipped(LIBRARY, v, "gmm", dt, n, k, d,
-                                                  "out of memory: inputs and outputs need %.1f GiB" % (need / 2**30)))
+                                                  "out of memory: inputs and outputs need %.1f GiB" % (need / 2**30),
+                                                  kind))
                     continue
                 k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(n * 1000003 + k * 1009 + d), 4)
                 x = 3 * jax.random.normal(k1, (n, d), dtype)
                 mu = 3 * jax.random.normal(k2, (k, d), dtype)
-                var = 0.5 + 1.5 * jax.random.uniform(k3, (k,), dtype)
+                # the variances: one per component (isotropic) or per component and coordinate (diagonal)
+                var_shape = (k,) if kind == "isotropic" else (k, d)
+                var = 0.5 + 1.5 * jax.random.uniform(k3, var_shape, dtype)
                 logw = jax.nn.log_softmax(jnp.log(0.5 + jax.random.uniform(k4, (k,), dtype)))
-                # the difference tensor and its square (the grad variant keeps one more for the
-                # backward pass)
-                chunks = score.equal_chunks(n, (3 * k * d + 4 * k) * size, budget)
+                # the difference tensor and its square (diagonal: and the scaled difference; the
+                # grad variant keeps one more for the backward pass)
+                per_row = ((4 if kind == "diagonal" else 3) * k * d + 4 * k) * size
+                chunks = score.equal_chunks(n, per_row, budget)
                 for variant in names:
-                    run(variant, "gmm", dt, n, k, d, flops, chunks, fns["gmm"](variant, chunks), x, mu, var, logw)
+                    run(variant, "gmm", dt, n, k, d, flops, chunks, fns["gmm"](kind, variant, chunks), x, mu, var, logw,
+                        kind=kind)
                 del x, mu, var, logw
 
         if "empirical" in args.ops:

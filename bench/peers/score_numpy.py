@@ -19,7 +19,12 @@ mixture (no noise): proposal x + h ∇log p(x) + √(2h) ξ, the GMM evaluation 
 Metropolis–Hastings acceptance with NumPy's default generator for ξ and the uniforms.
 
 The setup (data, parameters) is not timed; each rep times the whole evaluation. A self-check
-compares the first rows with a direct evaluation before timing (gmm, empirical).
+compares the first rows with a direct evaluation before timing (gmm: gmm_definition, the float64
+definition that score_torch.py and score_jax.py check themselves against; empirical).
+
+--op gmm --check-dir DIR [--a A --s S] times nothing: it evaluates a mixture stored as .npy files
+in DIR with both forms and writes the results there (check_dir), so that bench/numpy_test.go can
+compare them with scorekit's reference.
 
 Prints one JSON object: {"seconds": median, "reps": n, "numpy": version, "blas": name, ...}.
 """
@@ -84,30 +89,42 @@ def evaluate(x, w, mu, lam, u, a, s):
     return logp, score
 
 
-def direct(x, w, mu, lam, u, a, s):
-    """The per-component form (no expansion), for the self-check."""
-    d = x.shape[1]
-    out_lp, out_sc = [], []
-    for row in x:
-        rs, gs = [], []
-        for j in range(len(w)):
-            c = a * a * lam[j] + s
-            e = row - a * mu[j]
-            if u is None:
-                q = (e * e / c).sum()
-                g = -e / c
-            else:
-                z = u[j].T @ e
-                q = (z * z / c).sum()
-                g = -u[j] @ (z / c)
-            rs.append(np.log(w[j]) - 0.5 * (d * np.log(2 * np.pi) + np.log(c).sum() + q))
-            gs.append(g)
-        rs = np.array(rs)
-        mx = rs.max()
-        p = np.exp(rs - mx)
-        out_lp.append(mx + np.log(p.sum()))
-        out_sc.append((p[:, None] * np.array(gs)).sum(axis=0) / p.sum())
-    return np.array(out_lp), np.array(out_sc)
+def gmm_definition(x, logw, mu, var, a, s, u=None):
+    """log p (N) and score (N, d) by the definition, in float64: the function of scorekit's
+    GMMScore (ops.Reference, docs/math.md §1.1), one component at a time, nothing expanded.
+    logw (K) are the log-weights (summing to one in exp), mu (K, d) the means, var the variances:
+    (K) for an isotropic mixture, (K, d) per component and coordinate for a diagonal one (for a
+    full one the eigenvalues, with u (K, d, d) holding the eigenvectors as columns). At noise
+    (a, s):
+
+        c_kj  = a² var_kj + s,   z_k = x − a μ_k   (full: U_kᵀ (x − a μ_k))
+        r_k   = log w_k − ½ (d log 2π + Σ_j log c_kj + Σ_j z_kj² / c_kj)
+        log p = logsumexp_k r_k,   γ_k = exp(r_k − log p)
+        score = Σ_k γ_k g_k,   g_k = −z_k / c_k   (full: −U_k (z_k / c_k))
+
+    The GPU peers (score_torch.py, score_jax.py) check every variant against this function before
+    timing; bench/numpy_test.go checks it against the Go reference."""
+    x = np.asarray(x, dtype=np.float64)
+    logw, mu, var = (np.asarray(v, dtype=np.float64) for v in (logw, mu, var))
+    n, d = x.shape
+    k = len(logw)
+    if var.ndim == 1:
+        var = np.repeat(var[:, None], d, axis=1)
+    r = np.empty((n, k))
+    g = np.empty((k, n, d))
+    for j in range(k):
+        c = a * a * var[j] + s
+        z = x - a * mu[j]
+        if u is not None:
+            z = z @ np.asarray(u[j], dtype=np.float64)
+        r[:, j] = logw[j] - 0.5 * (d * np.log(2 * np.pi) + np.log(c).sum() + (z * z / c).sum(axis=1))
+        g[j] = -z / c
+        if u is not None:
+            g[j] = g[j] @ np.asarray(u[j], dtype=np.float64).T
+    mx = r.max(axis=1, keepdims=True)
+    logp = mx[:, 0] + np.log(np.exp(r - mx).sum(axis=1))
+    gamma = np.exp(r - logp[:, None])
+    return logp, np.einsum("nk,knd->nd", gamma, g)
 
 
 def empirical(x, y, sigma):
@@ -174,6 +191,28 @@ def timed(fn, warmup, reps):
     return statistics.median(times)
 
 
+def check_dir(path, a, s):
+    """Evaluates a mixture given as .npy files in path with both GMM forms, for a comparison with
+    scorekit's reference (bench/numpy_test.go). Reads x (N, d), logw (K), mu (K, d), var (K or
+    K × d) and, for a full mixture, u (K, d, d); writes logp_<form>.npy (N) and score_<form>.npy
+    (N, d) for form = expanded (evaluate, the timed form) and definition (gmm_definition), all
+    float64."""
+    def load(name):
+        f = os.path.join(path, name + ".npy")
+        return np.load(f) if os.path.exists(f) else None
+
+    x, logw, mu, var, u = (load(n) for n in ("x", "logw", "mu", "var", "u"))
+    lam = var if var.ndim == 2 else np.repeat(var[:, None], x.shape[1], axis=1)
+    forms = {
+        "expanded": evaluate(x, np.exp(logw), mu, lam, u, a, s),
+        "definition": gmm_definition(x, logw, mu, var, a, s, u),
+    }
+    for form, (logp, score) in forms.items():
+        np.save(os.path.join(path, "logp_%s.npy" % form), np.ascontiguousarray(logp, dtype=np.float64))
+        np.save(os.path.join(path, "score_%s.npy" % form), np.ascontiguousarray(score, dtype=np.float64))
+    print(json.dumps({"checked": sorted(forms), "n": x.shape[0], "k": len(logw), "d": x.shape[1], "a": a, "s": s}))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--op", choices=["gmm", "empirical", "mala"], default="gmm")
@@ -188,7 +227,16 @@ def main():
     ap.add_argument("--steps", type=int, default=100, help="MALA steps per rep")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--check-dir", metavar="DIR",
+                    help="gmm: evaluate the mixture in DIR instead of timing (see check_dir)")
+    ap.add_argument("--a", type=float, help="--check-dir: the noise scale a (default 1)")
+    ap.add_argument("--s", type=float, help="--check-dir: the noise variance s (default sigma^2)")
     args = ap.parse_args()
+    if args.check_dir:
+        if args.op != "gmm":
+            ap.error("--check-dir works with --op gmm only")
+        check_dir(args.check_dir, 1.0 if args.a is None else args.a, args.sigma**2 if args.s is None else args.s)
+        return
 
     rng = np.random.default_rng(7)
     dt = np.dtype(args.dtype)
@@ -225,8 +273,7 @@ def main():
         mu, lam = mu.astype(dt), lam.astype(dt)
         u = None if u is None else u.astype(dt)
         lp, sc = evaluate(x[:64], w, mu, lam, u, a, s)
-        rlp, rsc = direct(x[:64].astype(np.float64), w, mu.astype(np.float64), lam.astype(np.float64),
-                          None if u is None else u.astype(np.float64), a, s)
+        rlp, rsc = gmm_definition(x[:64], np.log(w), mu, lam, a, s, u)
         err_lp = np.max(np.abs(lp - rlp) / (1 + np.abs(rlp)))
         err_sc = np.max(np.abs(sc - rsc)) / (1 + np.max(np.abs(rsc)))
         if not (err_lp < tol and err_sc < tol):

@@ -4,15 +4,20 @@
 Times, on the GPU and in the dtype of the Go benchmark, what a PyTorch user would write for the
 same problems (bench/score_test.go):
 
-GMM score and log-density (isotropic mixture, VE noise sigma = 0.5, N rows x K components x d):
-  eager    diff = x[:,None,:] - a*mu[None]; quadratic forms; r = log-weights + log-normal;
-           log p = torch.logsumexp(r); responsibilities = torch.softmax(r);
-           score = -sum_k gamma_k diff_k / c_k  -- in row chunks when the N x K x d tensor would
-           not fit in --budget-gib
+GMM score and log-density (VE noise sigma = 0.5, N rows x K components x d), for isotropic
+mixtures (one variance v_k per component, c_k = a^2 v_k + s) and diagonal ones (a variance
+v_kj per component and coordinate, c_kj = a^2 v_kj + s), the two kinds of the Go sweep:
+  eager    diff = x[:,None,:] - a*mu[None]; quadratic forms (isotropic: sum_j diff^2 / c_k;
+           diagonal: sum_j diff_j * g_j with g = diff / c, an N x K x d tensor more);
+           r = log-weights + log-normal; log p = torch.logsumexp(r); responsibilities
+           gamma = torch.softmax(r); score = -sum_k gamma_k diff_k / c_k  -- in row chunks when
+           the N x K x d tensors would not fit in --budget-gib
   compile  the same function under torch.compile (--compile-mode, default "default"); a compile
            failure is reported as a skipped row with its error
-  matmul   the expanded form |x|^2 - 2a x.mu^T + a^2|mu|^2 and score = -(x sum_k w_k - w @ a mu),
-           w = gamma / c: GEMMs, no N x K x d tensor (a stronger baseline than the issue asks for)
+  matmul   the expanded form: isotropic |x|^2 - 2a x.mu^T + a^2|mu|^2 and
+           score = w @ a mu - x sum_k w_k, w = gamma / c; diagonal (x*x) @ (1/c)^T -
+           2 x @ (a mu / c)^T + sum_j a^2 mu^2 / c and score = gamma @ (a mu / c) - x (gamma @ 1/c):
+           GEMMs, no N x K x d tensor
 
 Empirical optimal denoiser (one mixture term, N queries x M data points x d):
   eager    torch.softmax(-torch.cdist(x, y)**2 / (2 sigma^2), dim=1) @ y  -- needs the N x M
@@ -30,10 +35,12 @@ the GPU from a fixed seed. A problem whose single call takes longer than --max-c
 (named in the table) so that the full sweep finishes.
 
     python3 score_torch.py [--quick] [--json torch-score.json] [--ops gmm,empirical]
-                           [--gmm-n 1e5,1e6 --gmm-k 8 --gmm-d 128] [--variants eager,compile]
+                           [--gmm-kinds diagonal --gmm-n 1e6 --gmm-k 64] [--variants eager,compile]
 
-Before timing, every variant (chunked paths included) is checked against the definition (autograd
-of log p for the score) on a small float64 problem; a disagreement stops the script.
+Before timing, every variant (chunked paths included) is checked on small float64 problems: the
+GMM forms of both kinds against the NumPy definition (score_numpy.gmm_definition, which
+bench/numpy_test.go checks against scorekit's reference; NumPy is needed for that), the denoisers
+against the definition; a disagreement stops the script.
 
 Exits 0 with a message when torch or a CUDA device is missing (--device cpu runs the sweep on the
 CPU, only to check the script: those timings compare with nothing). Needs no network access.
@@ -54,19 +61,35 @@ import common  # noqa: E402
 
 LIBRARY = "torch"
 
-# The sweeps of bench/score_test.go (cudaGMMCases: isotropic; cudaEmpiricalCases).
+GMM_KINDS = ["isotropic", "diagonal"]
+
+
+def gmm_grid(kind, ns, ks, ds):
+    """Every (kind, N, K, d) of one grid, in the order of the Go benchmark (bench/score_test.go
+    gmmGrid)."""
+    return [(kind, n, k, d) for n in ns for k in ks for d in ds]
+
+
+# The sweeps of bench/score_test.go. cudaGMMCases: isotropic over the grid; diagonal at K = 8,
+# d in {16, 128} over the rows; the diagonal design point N = 10^6, K = 64, d in {2, 16, 64}
+# (the performance model's workloads) and d = 8, 17. Its full-covariance cases have no peer.
 GMM_NS = [10**3, 10**4, 10**5, 10**6]
 GMM_KS = [1, 8, 64, 512]
 GMM_DS = [2, 16, 128, 512]
+GMM_CASES = (gmm_grid("isotropic", GMM_NS, GMM_KS, GMM_DS)
+             + gmm_grid("diagonal", GMM_NS, [8], [16, 128])
+             + gmm_grid("diagonal", [10**6], [64], [2, 8, 16, 17, 64]))
+# cudaEmpiricalCases.
 EMP_NS = [10**3, 10**4, 10**5]
 EMP_MS = [10**3, 10**4, 10**5, 10**6]
 EMP_DS = [2, 16, 64, 128, 512]
 # --quick: the sizes where the design's targets apply (N >= 10^5 for the GMM, d >= 64 for the
-# denoiser), one step either side.
-QUICK = {
-    "gmm_n": [10**4, 10**5], "gmm_k": [8, 64], "gmm_d": [16, 128],
-    "emp_n": [10**3, 10**4], "emp_m": [10**4, 10**5], "emp_d": [64, 128],
-}
+# denoiser), one step either side; for diagonal mixtures those of the Go sweep among them and the
+# design point at d = 16.
+QUICK_GMM_CASES = (gmm_grid("isotropic", [10**4, 10**5], [8, 64], [16, 128])
+                   + gmm_grid("diagonal", [10**4, 10**5], [8], [16, 128])
+                   + [("diagonal", 10**6, 64, 16)])
+QUICK = {"emp_n": [10**3, 10**4], "emp_m": [10**4, 10**5], "emp_d": [64, 128]}
 SIGMA = 0.5  # VE noise level of every problem (a = 1, s = sigma^2), as in the Go benchmarks
 DTYPES = ["f32", "f64"]
 BYTES = {"f32": 4, "f64": 8}
@@ -92,9 +115,10 @@ def empirical_flops(n, m, d):
     return n * m * empirical_flops_per_point(d)
 
 
-def go_benchmark(op, dtype, n, km, d):
+def go_benchmark(op, dtype, n, km, d, kind=None):
+    """The Go benchmark of a problem; kind is the GMM's covariance ("isotropic", "diagonal")."""
     if op == "gmm":
-        return "BenchmarkGMMScoreCUDA/%s/isotropic/N=%s/K=%d/d=%d" % (dtype, common.pow10_label(n), km, d)
+        return "BenchmarkGMMScoreCUDA/%s/%s/N=%s/K=%d/d=%d" % (dtype, kind, common.pow10_label(n), km, d)
     return "BenchmarkEmpiricalScoreCUDA/%s/N=%s/M=%s/d=%d" % (dtype, common.pow10_label(n), common.pow10_label(km), d)
 
 
@@ -111,8 +135,13 @@ def parse_args(variants, defaults, description, extra=None):
                    help="comma-separated; of %s (default: %s)" % (
                        ", ".join("%s: %s" % (op, "/".join(v)) for op, v in variants.items()),
                        ",".join(sorted({x for v in defaults.values() for x in v}))))
-    for name, default, what in (("gmm-n", GMM_NS, "GMM rows N"), ("gmm-k", GMM_KS, "GMM components K"),
-                                ("gmm-d", GMM_DS, "GMM dimensions d"), ("emp-n", EMP_NS, "empirical queries N"),
+    p.add_argument("--gmm-kinds", type=common.name_list, default=GMM_KINDS,
+                   help="GMM covariances, comma-separated: isotropic,diagonal (default both)")
+    for name, what in (("gmm-n", "N"), ("gmm-k", "K"), ("gmm-d", "d")):
+        p.add_argument("--" + name, type=common.count_list, default=None,
+                       help="keep only the GMM problems with these %s, comma-separated (default: every "
+                            "problem of the sweep, or of --quick)" % what)
+    for name, default, what in (("emp-n", EMP_NS, "empirical queries N"),
                                 ("emp-m", EMP_MS, "empirical data points M"),
                                 ("emp-d", EMP_DS, "empirical dimensions d")):
         p.add_argument("--" + name, type=common.count_list, default=None,
@@ -136,22 +165,28 @@ def finish_args(p, a, variants, defaults):
     if a.variants is None:
         a.variants = sorted({x for v in defaults.values() for x in v})
     common.check_known(p, "variant", a.variants, known)
-    full = {"gmm_n": GMM_NS, "gmm_k": GMM_KS, "gmm_d": GMM_DS, "emp_n": EMP_NS, "emp_m": EMP_MS, "emp_d": EMP_DS}
+    common.check_known(p, "GMM covariance", a.gmm_kinds, GMM_KINDS)
+    full = {"emp_n": EMP_NS, "emp_m": EMP_MS, "emp_d": EMP_DS}
     for key, default in full.items():
         if getattr(a, key) is None:
             setattr(a, key, QUICK[key] if a.quick else default)
         if any(v <= 0 for v in getattr(a, key)):
             p.error("--%s: sizes must be positive" % key.replace("_", "-"))
+    sweep = QUICK_GMM_CASES if a.quick else GMM_CASES
+    a.gmm_cases = [c for c in sweep if c[0] in a.gmm_kinds and all(
+        want is None or v in want for v, want in zip(c[1:], (a.gmm_n, a.gmm_k, a.gmm_d)))]
+    if "gmm" in a.ops and not a.gmm_cases:
+        p.error("no GMM problem of the %s sweep has those sizes; its %s ones (N, K, d): %s" % (
+            "--quick" if a.quick else "full", "/".join(a.gmm_kinds), ", ".join(
+                "%s %d %d" % (common.pow10_label(c[1]), c[2], c[3]) for c in sweep if c[0] in a.gmm_kinds)))
     return a
 
 
 def gmm_problems(a):
-    """(dtype, N, K, d) in the order of the Go benchmark."""
+    """(dtype, kind, N, K, d) in the order of the Go benchmark."""
     for dt in a.dtypes:
-        for n in a.gmm_n:
-            for k in a.gmm_k:
-                for d in a.gmm_d:
-                    yield dt, n, k, d
+        for kind, n, k, d in a.gmm_cases:
+            yield dt, kind, n, k, d
 
 
 def empirical_problems(a):
@@ -172,27 +207,40 @@ def equal_chunks(total, per_chunk_bytes, budget_bytes):
     return total
 
 
-def result(library, variant, op, dtype, n, km, d, chunks, times_ms, flops):
+def problem_fields(library, variant, op, dtype, n, km, d, kind):
+    """The fields every row has; a GMM row also names its covariance ("covariance": kind)."""
+    fields = {"library": library, "variant": variant, "op": op}
+    if op == "gmm":
+        fields["covariance"] = kind
+    fields.update({"dtype": dtype, "n": n, ("k" if op == "gmm" else "m"): km, "d": d})
+    return fields
+
+
+def op_label(r):
+    """The op column of the table: "gmm/<covariance>" (the Go benchmark name's part) or "empirical"."""
+    return "%s/%s" % (r["op"], r["covariance"]) if "covariance" in r else r["op"]
+
+
+def result(library, variant, op, dtype, n, km, d, chunks, times_ms, flops, kind=None):
     med = statistics.median(times_ms)
-    return {
-        "library": library, "variant": variant, "op": op, "dtype": dtype,
-        "n": n, ("k" if op == "gmm" else "m"): km, "d": d, "chunks": chunks,
+    r = problem_fields(library, variant, op, dtype, n, km, d, kind)
+    r.update({
+        "chunks": chunks,
         "reps": len(times_ms), "ms": med, "min_ms": min(times_ms), "max_ms": max(times_ms),
         "flops": flops, "gflop_per_s": flops / (med * 1e-3) / 1e9,
-        "go_benchmark": go_benchmark(op, dtype, n, km, d),
-    }
+        "go_benchmark": go_benchmark(op, dtype, n, km, d, kind),
+    })
+    return r
 
 
-def skipped(library, variant, op, dtype, n, km, d, why):
+def skipped(library, variant, op, dtype, n, km, d, why, kind=None):
     why = str(why).strip().splitlines()[0][:200] if str(why).strip() else type(why).__name__
-    print("%s %s %s %s N=%s %s=%s d=%d: skipped: %s" % (library, variant, op, dtype, common.pow10_label(n),
+    r = problem_fields(library, variant, op, dtype, n, km, d, kind)
+    print("%s %s %s %s N=%s %s=%s d=%d: skipped: %s" % (library, variant, op_label(r), dtype, common.pow10_label(n),
           "K" if op == "gmm" else "M", common.pow10_label(km), d, why), file=sys.stderr)
     sys.stderr.flush()
-    return {
-        "library": library, "variant": variant, "op": op, "dtype": dtype,
-        "n": n, ("k" if op == "gmm" else "m"): km, "d": d, "skipped": why,
-        "go_benchmark": go_benchmark(op, dtype, n, km, d),
-    }
+    r.update({"skipped": why, "go_benchmark": go_benchmark(op, dtype, n, km, d, kind)})
+    return r
 
 
 def print_table(rows, header):
@@ -202,7 +250,7 @@ def print_table(rows, header):
     print("|---|---|---|---|---|---|---|---:|---:|---:|")
     for r in rows:
         km = r.get("k", r.get("m"))
-        head = "| %s | %s | %s | %s | %s | %s | %d |" % (r["library"], r["variant"], r["op"], r["dtype"],
+        head = "| %s | %s | %s | %s | %s | %s | %d |" % (r["library"], r["variant"], op_label(r), r["dtype"],
                                                       common.pow10_label(r["n"]), common.pow10_label(km), r["d"])
         if "skipped" in r:
             print("%s | skipped: %s | |" % (head, r["skipped"].replace("|", "/")))
@@ -213,6 +261,45 @@ def print_table(rows, header):
 
 class Unavailable(Exception):
     """The library cannot run this variant (e.g. no torch.compile before torch 2.0)."""
+
+
+# The GMM self-check's problems: n rows (a multiple of the 3 row blocks the check uses), K, d.
+GMM_CHECK_N, GMM_CHECK_K, GMM_CHECK_D = 12, 5, 7
+
+
+def gmm_check_problems(library):
+    """Small float64 GMM problems and what they must give, for the self-checks of the torch and JAX
+    peers: one per kind of GMM_KINDS, as (kind, inputs, log p, score) with inputs {"x", "mu", "var",
+    "logw"} (var: (K) isotropic, (K, d) diagonal) and the outputs of score_numpy.gmm_definition, the
+    NumPy definition that bench/numpy_test.go checks against scorekit's reference, at this module's
+    noise level (a = 1, s = SIGMA^2). NumPy arrays; skips the peer (exit 0) without NumPy."""
+    try:
+        import numpy as np
+        import score_numpy
+    except ImportError as e:
+        common.skip(library, "NumPy is not installed (%s); the self-check's reference needs it" % e)
+    rng = np.random.default_rng(7)
+    n, k, d = GMM_CHECK_N, GMM_CHECK_K, GMM_CHECK_D
+    out = []
+    for kind in GMM_KINDS:
+        w = 0.5 + rng.random(k)
+        inputs = {
+            "x": 3 * rng.standard_normal((n, d)),
+            "mu": 3 * rng.standard_normal((k, d)),
+            "var": 0.5 + 1.5 * rng.random(k if kind == "isotropic" else (k, d)),
+            "logw": np.log(w / w.sum()),
+        }
+        logp, score = score_numpy.gmm_definition(inputs["x"], inputs["logw"], inputs["mu"], inputs["var"],
+                                                 1.0, SIGMA * SIGMA)
+        out.append((kind, inputs, logp, score))
+    return out
+
+
+def check_close(library, what, got, want):
+    """Stops the peer when got (a NumPy array) differs from want by more than 1e-9 (1 + max|want|)."""
+    err = float(abs(got - want).max())
+    if not err <= 1e-9 * (1 + float(abs(want).max())):
+        raise AssertionError("%s self-check: %s differs from the definition by %g" % (library, what, err))
 
 
 # ---- PyTorch -------------------------------------------------------------------------------
@@ -233,7 +320,7 @@ def add_args(p):
 
 
 def gmm_body(torch, x, mu_a, c, lognorm):
-    """The straightforward form: an (n, K, d) difference tensor."""
+    """Isotropic, c (K): the straightforward form, an (n, K, d) difference tensor."""
     diff = x[:, None, :] - mu_a[None]                # (n, K, d)
     q = (diff * diff).sum(-1)                        # (n, K) quadratic forms
     r = lognorm - 0.5 * q / c                        # (n, K) log w_k + log N(x; a mu_k, c_k I)
@@ -244,7 +331,7 @@ def gmm_body(torch, x, mu_a, c, lognorm):
 
 
 def gmm_body_matmul(torch, x, mu_a, c, lognorm):
-    """The expanded form: GEMMs and (n, K) matrices only."""
+    """Isotropic, c (K): the expanded form, GEMMs and (n, K) matrices only."""
     q = (x * x).sum(1, keepdim=True) - 2 * (x @ mu_a.T) + (mu_a * mu_a).sum(1)
     r = lognorm - 0.5 * q / c
     logp = torch.logsumexp(r, dim=1)
@@ -253,16 +340,60 @@ def gmm_body_matmul(torch, x, mu_a, c, lognorm):
     return score, logp
 
 
+def gmm_body_diag(torch, x, mu_a, c, lognorm):
+    """Diagonal, c (K, d): the straightforward form, the (n, K, d) difference and its scaled twin
+    g = C_k^-1 (x - a mu_k)."""
+    diff = x[:, None, :] - mu_a[None]                # (n, K, d)
+    g = diff / c                                     # (n, K, d) per-coordinate precisions
+    r = lognorm - 0.5 * (diff * g).sum(-1)           # (n, K) log w_k + log N(x; a mu_k, diag c_k)
+    logp = torch.logsumexp(r, dim=1)
+    gamma = torch.softmax(r, dim=1)                  # responsibilities
+    score = -torch.einsum("nk,nkd->nd", gamma, g)
+    return score, logp
+
+
+def gmm_body_diag_matmul(torch, x, mu_a, c, lognorm):
+    """Diagonal, c (K, d): the expanded form sum_j (x_j^2 - 2 x_j m_kj + m_kj^2) / c_kj on GEMMs,
+    (n, K) matrices only."""
+    inv = 1.0 / c                                    # (K, d)
+    m_inv = mu_a * inv
+    q = (x * x) @ inv.T - 2 * (x @ m_inv.T) + (mu_a * m_inv).sum(1)
+    r = lognorm - 0.5 * q
+    logp = torch.logsumexp(r, dim=1)
+    gamma = torch.softmax(r, dim=1)
+    score = gamma @ m_inv - x * (gamma @ inv)
+    return score, logp
+
+
+# The GMM form of each (covariance, variant); compile runs the eager form under torch.compile.
+GMM_BODIES = {
+    ("isotropic", "eager"): gmm_body, ("isotropic", "compile"): gmm_body, ("isotropic", "matmul"): gmm_body_matmul,
+    ("diagonal", "eager"): gmm_body_diag, ("diagonal", "compile"): gmm_body_diag,
+    ("diagonal", "matmul"): gmm_body_diag_matmul,
+}
+
+
+def gmm_row_bytes(kind, variant, k, d, size):
+    """The intermediates of one row of a GMM form, bytes: the (K, d) blocks of the eager forms (the
+    difference and its square; diagonal: also the scaled difference), the (K) and (d) vectors of
+    the expanded ones."""
+    if variant == "matmul":
+        return (3 * k + (3 if kind == "diagonal" else 2) * d) * size
+    return ((3 if kind == "diagonal" else 2) * k * d + 4 * k) * size
+
+
 def gmm_call(torch, f, x, mu, var, logw, score, logp, chunks):
     """One GMM evaluation into (score, logp): the per-noise-level constants (K and K x d arrays:
-    a mu_k, c_k = a^2 v_k + s, the log-normalisers), then f on `chunks` equal row blocks."""
+    a mu_k, c = a^2 v + s, the log-normalisers), then f on `chunks` equal row blocks. var is (K)
+    for an isotropic mixture, (K, d) for a diagonal one."""
     n, d = x.shape
     rows = n // chunks
     a, s = 1.0, SIGMA * SIGMA
 
     def call():
         c = a * a * var + s
-        mu_a, lognorm = a * mu, logw - 0.5 * d * (LOG_2PI + torch.log(c))
+        logdet = d * torch.log(c) if c.dim() == 1 else torch.log(c).sum(1)
+        mu_a, lognorm = a * mu, logw - 0.5 * (d * LOG_2PI + logdet)
         for i in range(chunks):
             lo, hi = i * rows, (i + 1) * rows
             sc, lp = f(x[lo:hi], mu_a, c, lognorm)
@@ -300,28 +431,26 @@ def empirical_chunked_call(torch, x, y, den, mc):
 
 
 def self_check(torch, dev):
-    """Every variant against autograd / the definition on a small float64 problem, chunked code
-    paths included: a peer that computes something else would time the wrong thing."""
+    """Every variant on small float64 problems, chunked code paths included: the GMM forms of both
+    covariances (the eager one is also compile's) against the NumPy definition, the denoisers
+    against the definition. A peer that computes something else would time the wrong thing."""
+    import numpy as np  # gmm_check_problems has skipped the peer when NumPy is missing
+
+    def tensor(a):
+        return torch.tensor(a.tolist(), dtype=torch.float64, device=dev)
+
+    for kind, inputs, ref_logp, ref_score in gmm_check_problems(LIBRARY):
+        x, mu, var, logw = (tensor(inputs[v]) for v in ("x", "mu", "var", "logw"))
+        n, d = x.shape
+        for name in ("eager", "matmul"):
+            body = GMM_BODIES[kind, name]
+            score, logp = torch.empty_like(x), torch.empty(n, device=dev, dtype=x.dtype)
+            gmm_call(torch, lambda *a, body=body: body(torch, *a), x, mu, var, logw, score, logp, 3)()
+            check_close(LIBRARY, "gmm %s %s log p" % (kind, name), np.array(logp.cpu().tolist()), ref_logp)
+            check_close(LIBRARY, "gmm %s %s score" % (kind, name), np.array(score.cpu().tolist()), ref_score)
     g = torch.Generator(device=dev)
     g.manual_seed(7)
-    n, k, d = 12, 5, 7
-    x = 3 * torch.randn(n, d, generator=g, device=dev, dtype=torch.float64)
-    mu = 3 * torch.randn(k, d, generator=g, device=dev, dtype=torch.float64)
-    var = 0.5 + 1.5 * torch.rand(k, generator=g, device=dev, dtype=torch.float64)
-    logw = torch.log_softmax(torch.rand(k, generator=g, device=dev, dtype=torch.float64), 0)
-    # The definition: log p = log sum_k w_k N(x; mu_k, (v_k + sigma^2) I), score by autograd.
-    xr = x.clone().requires_grad_(True)
-    c = var + SIGMA * SIGMA
-    q = ((xr[:, None, :] - mu[None]) ** 2).sum(-1)
-    ref_logp = torch.logsumexp(logw - 0.5 * d * torch.log(2 * math.pi * c) - 0.5 * q / c, dim=1)
-    ref_score, = torch.autograd.grad(ref_logp.sum(), xr)
-    for name, body in (("eager", gmm_body), ("matmul", gmm_body_matmul)):
-        score, logp = torch.empty_like(x), torch.empty(n, device=dev, dtype=x.dtype)
-        gmm_call(torch, lambda *a, body=body: body(torch, *a), x, mu, var, logw, score, logp, 3)()
-        for what, got, want in (("log p", logp, ref_logp), ("score", score, ref_score)):
-            err = (got - want.detach()).abs().max().item()
-            if not err <= 1e-9 * (1 + want.abs().max().item()):
-                raise AssertionError("self-check: gmm %s %s differs from the definition by %g" % (name, what, err))
+    n, d = GMM_CHECK_N, GMM_CHECK_D
     m = 40
     y = torch.randn(m, d, generator=g, device=dev, dtype=torch.float64)
     xq = 1.2 * torch.randn(n, d, generator=g, device=dev, dtype=torch.float64)
@@ -361,7 +490,8 @@ def main():
         "reps": args.reps, "warmup": args.warmup, "tf32": args.tf32, "compile_mode": args.compile_mode,
         "budget_gib": args.budget_gib, "sigma": SIGMA,
         "timing": "CUDA events around each call, median" if on_gpu else "host clock (cpu check run)",
-        "flops": "scorekit's counts: GMM (6d+6) per (row, component), empirical (5d+6) per (query, point)",
+        "flops": "scorekit's counts: GMM (6d+6) per (row, component), isotropic and diagonal; empirical (5d+6) "
+                 "per (query, point)",
     }
     dtypes = {"f32": torch.float32, "f64": torch.float64}
     budget = int(args.budget_gib * (1 << 30))
@@ -403,45 +533,44 @@ def main():
 
     rows = []
 
-    def run(variant, op, dt, n, km, d, flops, make):
+    def run(variant, op, dt, n, km, d, flops, make, kind=None):
         """make() returns (call, chunks); out of memory, too slow and compile failures become
-        skipped rows, anything else is a bug and stops the script."""
+        skipped rows, anything else is a bug and stops the script. kind: the GMM's covariance."""
         try:
             call, chunks = make()
-            rows.append(result(LIBRARY, variant, op, dt, n, km, d, chunks, timed(call), flops))
+            rows.append(result(LIBRARY, variant, op, dt, n, km, d, chunks, timed(call), flops, kind))
         except Exception as e:  # noqa: BLE001
             why = common.skip_reason(e, variant, {"compile": "torch.compile"},
                                      direct=(common.TooSlow, Unavailable, MemoryError))
             if why is None:
                 raise
-            rows.append(skipped(LIBRARY, variant, op, dt, n, km, d, why))
+            rows.append(skipped(LIBRARY, variant, op, dt, n, km, d, why, kind))
         finally:
             release()
 
     if "gmm" in args.ops:
         names = [v for v in VARIANTS["gmm"] if v in args.variants]
-        for dt, n, k, d in gmm_problems(args) if names else ():
+        for dt, kind, n, k, d in gmm_problems(args) if names else ():
             dtype, size = dtypes[dt], BYTES[dt]
             flops = gmm_flops(n, k, d)
             need = size * (2 * n * d + n + 2 * k * d + 2 * k)
             if need > free_bytes():
                 for v in names:
                     rows.append(skipped(LIBRARY, v, "gmm", dt, n, k, d, "out of memory: inputs and outputs need %.1f GiB"
-                                        % (need / 2**30)))
+                                        % (need / 2**30), kind))
                 continue
             gen.manual_seed(n * 1000003 + k * 1009 + d)
             x = 3 * torch.randn(n, d, generator=gen, device=dev, dtype=dtype)
             mu = 3 * torch.randn(k, d, generator=gen, device=dev, dtype=dtype)
-            var = 0.5 + 1.5 * torch.rand(k, generator=gen, device=dev, dtype=dtype)
+            # the variances: one per component (isotropic) or per component and coordinate (diagonal)
+            var_shape = (k,) if kind == "isotropic" else (k, d)
+            var = 0.5 + 1.5 * torch.rand(var_shape, generator=gen, device=dev, dtype=dtype)
             logw = torch.log_softmax(torch.log(0.5 + torch.rand(k, generator=gen, device=dev, dtype=dtype)), 0)
             score = torch.empty(n, d, device=dev, dtype=dtype)
             logp = torch.empty(n, device=dev, dtype=dtype)
             for variant in names:
-                if variant == "matmul":
-                    per_row, body = (3 * k + 2 * d) * size, gmm_body_matmul
-                else:
-                    per_row, body = (2 * k * d + 4 * k) * size, gmm_body
-                chunks = equal_chunks(n, per_row, budget)
+                body = GMM_BODIES[kind, variant]
+                chunks = equal_chunks(n, gmm_row_bytes(kind, variant, k, d, size), budget)
 
                 def make(variant=variant, body=body, chunks=chunks):
                     def f(*a):
@@ -457,7 +586,7 @@ def main():
                         sync()
                     return call, chunks
 
-                run(variant, "gmm", dt, n, k, d, flops, make)
+                run(variant, "gmm", dt, n, k, d, flops, make, kind)
             x = mu = var = logw = score = logp = None
             release()
 
