@@ -78,9 +78,10 @@ func maxDiff(a, b []float64) float64 {
 // up to the rounding of its few additions, a few ε·S (S the largest state magnitude, ε = 2^−52);
 // the step map has one marginally stable mode (z − y flips sign each step) and, over these
 // horizons, no growing one, so the errors of N steps add up to at most about N·ε·S. The test
-// asserts max |ŷ_0 − x_0|, |ẑ_0 − x_0| ≤ N·ε·S; measured (64 chains): 1024 steps 3–60 ε·S·…
-// (see the log), a thousandth to a fiftieth of the bound, growing like √N (a random walk of
-// roundings). A wrong sign in an inverse formula leaves an O(h) error per step: far above it.
+// asserts max |ŷ_0 − x_0|, |ẑ_0 − x_0| ≤ N·ε·S; measured (64 chains): 4–110 ε·S at 1024 steps,
+// 11–166 ε·S at 8192 (logged), a fiftieth of the bound or less, growing about like √N (a random
+// walk of roundings). A wrong sign in an inverse formula leaves an O(h) error per step: far above
+// it (1e−4 … 1e−2 measured).
 func TestReversibleHeunReconstructsTheStart(t *testing.T) {
 	gmm, err := ops.NewGMM(ops.GMMSpec{Weights: []float64{0.3, 0.7}, Means: [][]float64{{-1, 0.5}, {1.5, -0.5}},
 		Vars: []float64{0.4, 0.25}})
