@@ -71,6 +71,10 @@ type Backend interface {
 	// the spec's resolution and independent of the order and batching of queries; s and t are f64,
 	// (paths, q) or (1, q) for times shared by every path.
 	BrownianIncrements(dst, s, t *tensor.Tensor, spec BrownianIntervalSpec, d Draw) error
+	// ReversibleHeun advances (y, z) (N, d) in place by q reversible Heun steps of size h of the
+	// affine Stratonovich SDE s (docs/math.md §4.7), coordinate j of chain c driven by the
+	// increments dw[c·d + j, 0 … q−1] (f64, (N·d, q)); HeunInverse undoes HeunForward to round-off.
+	ReversibleHeun(y, z, dw *tensor.Tensor, s AffineSDE, h float64, dir HeunDirection) error
 
 	// Combine is the fused multi-term update dst = Σ_k C_k T_k + noise·ξ (ξ ~ N(0, I) from the
 	// draw when noise ≠ 0) of the diffusion solvers (docs/math.md §5); dst may be any of the terms.

@@ -38,6 +38,10 @@
 //     state Z = (x, y_1..y_K) per coordinate. Its mean map and covariance are integrated once
 //     (RK4, float64) into a table at construction and evaluated at any t ∈ [0, 1] from it;
 //     SampleForward draws Z_t given the data. The reverse samplers are not here yet.
+//   - ReversibleHeun: Stratonovich SDE solves (diagonal or general noise) whose backward pass
+//     rebuilds the states from the last one (docs/math.md §4.7, Kidger et al. 2021), the noise from
+//     Brownian intervals; affine families (Ornstein–Uhlenbeck, geometric Brownian motion) also
+//     run fused on a backend (SolveOn, ReconstructOn), GMMLangevin on the host.
 //   - FPGD: gradient descent with fractional noise (docs/math.md §4.5) on a host-side Objective
 //     (DoubleWell, Rastrigin, Quadratic), with escape-time recording.
 //

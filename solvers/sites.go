@@ -40,9 +40,14 @@ const (
 	// PurposeGFDM: the normals of a GFDM forward sample (GFDMProcess.SampleForward), K+1 per
 	// coordinate.
 	PurposeGFDM Purpose = 12
+	// PurposeBrownianInterval: the Brownian interval of a reversible Heun solve (step 0). Its
+	// tree is at most MaxRevHeunDepth = 33 levels deep, so that all its normals lie on this one
+	// site: a deeper ops.BrownianInterval takes 2^(D−33) consecutive sites, which would run into
+	// Site(0, 14), Site(0, 15), Site(1, PurposeStep), ….
+	PurposeBrownianInterval Purpose = 13
 )
 
-// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..12
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..13
 // are used. The rest are free for later samplers without changing any existing stream.
 const SitesPerStep = 16
 
@@ -84,6 +89,9 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	SGDWOR                      the (epoched) Brownian path of coordinate j of chain c is chain
 //	                            c·d + j of the draw at Site(0, PurposeBrownian)
 //	GFDMProcess.SampleForward   the caller's step s: Site(s, PurposeGFDM)
+//	ReversibleHeun              the Brownian motion of noise dimension k of chain c is path
+//	                            c·m + k (m the noise dimension) of the Brownian interval at
+//	                            Site(0, PurposeBrownianInterval), one site whatever the steps
 //
 // Callers validate step counts against MaxSteps first, so s·16 + p never wraps around.
 func Site(s uint64, p Purpose) uint64 { return s*SitesPerStep + uint64(p) }

@@ -17,6 +17,7 @@ extern const Entry entries_gmm[];
 extern const Entry entries_langevin[];
 extern const Entry entries_noise[];
 extern const Entry entries_random[];
+extern const Entry entries_revheun[];
 
 extern const Entry* const module_entries[] = {
     entries_binterval,
@@ -29,8 +30,9 @@ extern const Entry* const module_entries[] = {
     entries_langevin,
     entries_noise,
     entries_random,
+    entries_revheun,
 };
-extern const int module_counts[] = {2, 48, 8, 5, 23, 11, 50, 8, 8, 6};
-extern const int module_count = 10;
+extern const int module_counts[] = {2, 48, 8, 5, 23, 11, 50, 8, 8, 6, 2};
+extern const int module_count = 11;
 
 }  // namespace cudahost

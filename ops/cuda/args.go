@@ -204,6 +204,14 @@ type (
 		Bad                        *tensor.Tensor
 		Seed, Site, Chain0         uint64
 	}
+	// revheun_<dt> (revheun.cu)
+	revheunArgs struct {
+		Y, Z, DW   *tensor.Tensor
+		N, D, Q    int64
+		A, B, C, E float64
+		H          float64
+		Inverse    int64
+	}
 	// philox_bits_f32, uniform_<dt>, normal_<dt> (random.cu)
 	fillArgs struct {
 		Dst                *tensor.Tensor
@@ -248,6 +256,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^stable_isotropic_f(32|64)$`), stableIsotropicArgs{}},
 	{regexp.MustCompile(`^brownian_f(32|64)$`), brownianArgs{}},
 	{regexp.MustCompile(`^binterval_f(32|64)$`), bintervalArgs{}},
+	{regexp.MustCompile(`^revheun_f(32|64)$`), revheunArgs{}},
 	{regexp.MustCompile(`^(philox_bits_f32|uniform_f(32|64)|normal_f(32|64))$`), fillArgs{}},
 	{regexp.MustCompile(`^philox_kat$`), philoxKATArgs{}},
 }

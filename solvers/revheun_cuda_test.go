@@ -1,0 +1,48 @@
+//go:build cuda || cudaemu
+
+package solvers
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/ops/cuda"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// A whole reversible Heun solve and its reconstruction on the GPU (BrownianIncrements and the
+// revheun kernel per chunk) against the step-by-step solver on the host: the same bits in float64
+// (both ops are bit-identical with their references), over two chunks and a partial third; in
+// float32 the same values as the CPU's fused float32 path.
+func TestReversibleHeunOnDeviceEqualsHost(t *testing.T) {
+	b, err := cuda.New(gpu)
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, b.Close()) }()
+	for _, sde := range []AffineFamily{{SDE: testOU(t), D: 3}, {SDE: testGBM(t), D: 2}} {
+		const n, steps = 7, 2*RevHeunChunk + 37
+		x0 := startValues(n, sde.D)
+		r := ReversibleHeun{SDE: sde, Horizon: 1.5, Steps: steps, Seed: 77, FirstChain: 11}
+		fin, err := r.Solve(x0, n)
+		require.NoError(t, err)
+		back, err := r.Reconstruct(fin)
+		require.NoError(t, err)
+		got, err := r.SolveOn(b, tensor.F64, x0, n)
+		require.NoError(t, err)
+		requireSameBits(t, fin.Y, got.Y, "device y")
+		requireSameBits(t, fin.Z, got.Z, "device z")
+		gb, err := r.ReconstructOn(b, tensor.F64, got)
+		require.NoError(t, err)
+		requireSameBits(t, back.Y, gb.Y, "device reconstructed y")
+		requireSameBits(t, back.Z, gb.Z, "device reconstructed z")
+
+		want32, err := r.SolveOn(ops.CPU(), tensor.F32, x0, n)
+		require.NoError(t, err)
+		got32, err := r.SolveOn(b, tensor.F32, x0, n)
+		require.NoError(t, err)
+		requireSameBits(t, want32.Y, got32.Y, "f32 y")
+		requireSameBits(t, want32.Z, got32.Z, "f32 z")
+	}
+}
