@@ -145,7 +145,7 @@ func (b *Backend) fftFrom(dst, src *tensor.Tensor, batch, n int, inverse bool, e
 	// The scratch buffer is the backend's (the op holds the backend until all passes are queued).
 	// Passes run from first on with an extraction use it only when two or more of them remain.
 	var scratch *tensor.Tensor
-	if len(plan) > 1 && (ex == nil || len(plan)-1 > first) {
+	if fftScratchNeeded(len(plan), first, ex != nil) {
 		if scratch, err = b.scratch.get("fft scratch", dt, 2*batch*n); err != nil {
 			return wrap(err)
 		}

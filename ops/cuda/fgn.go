@@ -32,8 +32,10 @@ import (
 // Memory. The weights w (n_e + 1 values per (H, n_e) and dtype, see fgnWeights) are uploaded once
 // and kept until Close. The scratch holds m complex values per pair of paths (n_e·(8 or 16) bytes
 // per path), chunks hold an even number of paths (so the pairs are those of one whole call),
-// at most fgnMaxScratchBytes and at most half the free device memory (the FFT's passes ping-pong
-// with a scratch buffer of the same size); it is kept between calls (grown when too small) and
+// at most fgnMaxScratchBytes and at most the free device memory — half of it when the FFT's passes
+// ping-pong with a scratch buffer of the same size; the float plans whose first pass generates the
+// signal and whose last writes the increments, two passes in all, have none (fgnFFTScratch), so
+// their chunks may take all of it; it is kept between calls (grown when too small) and
 // freed by Close. When all paths do not fit, they are processed in chunks; when not even one
 // path's buffer fits, FGN returns an error naming the bytes.
 
@@ -100,7 +102,7 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		return wrap(err)
 	}
 
-	scratch, chunk, err := b.fgnScratch(dt, paths, n, m)
+	scratch, chunk, err := b.fgnScratch(dt, paths, n, m, fgnFFTScratch(dt, m, fused, generate))
 	if err != nil {
 		return err
 	}
@@ -180,9 +182,9 @@ func (b *Backend) fgnWeights(p *ops.FGNPlan, dt tensor.DType) (*tensor.Tensor, e
 // fgnScratch returns the complex scratch buffer for FGN and the number of paths it holds at once
 // (at least 1, at most paths; even unless it is all of them). The buffer is the one kept from an
 // earlier call when it holds the chunk this call wants (all paths, or what fgnMaxScratchBytes
-// allows); otherwise it is replaced by one sized from the free memory: half of it (less
-// fgnHeadroom), the other half left to the FFT's own scratch.
-func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, int, error) {
+// allows); otherwise it is replaced by one sized from the free memory less fgnHeadroom: all of it,
+// or half when the transform takes the FFT's own scratch (fftScratch), the other half left to it.
+func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int, fftScratch bool) (*tensor.Tensor, int, error) {
 	elems := func(chunk int64) int64 { return fgnPairs(chunk) * int64(2*m) }
 	pairBytes := int64(2*m) * int64(dt.Size())
 	want := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
@@ -200,11 +202,14 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 		free += old.Bytes() // it is given back before the new one is allocated
 	}
 	free += b.tables.evictable() // tables of earlier calls make room when needed
-	fit := fgnFitPaths(m, dt, free)
+	fit := fgnFitPaths(m, dt, free, fftScratch)
 	if fit < 1 {
-		return nil, 0, fmt.Errorf("fgn: a pair of paths of n = %d needs a complex buffer of m = %d values (%s) and as much "+
-			"again for the FFT; %s of %s free on %s", n, m, tensor.HumanBytes(pairBytes), tensor.HumanBytes(max(free, 0)),
-			tensor.HumanBytes(total), b.dev.Name())
+		again := ""
+		if fftScratch {
+			again = " and as much again for the FFT"
+		}
+		return nil, 0, fmt.Errorf("fgn: a pair of paths of n = %d needs a complex buffer of m = %d values (%s)%s; %s of %s free on %s",
+			n, m, tensor.HumanBytes(pairBytes), again, tensor.HumanBytes(max(free, 0)), tensor.HumanBytes(total), b.dev.Name())
 	}
 	chunk := min(want, fit)
 	if ok {
@@ -217,7 +222,7 @@ func (b *Backend) fgnScratch(dt tensor.DType, paths, n, m int) (*tensor.Tensor, 
 		}
 	}
 	bytes := elems(chunk) * int64(dt.Size())
-	if err := b.ensureFree(2*bytes + fgnHeadroom); err != nil {
+	if err := b.ensureFree(fgnBuffers(fftScratch)*bytes + fgnHeadroom); err != nil {
 		return nil, 0, fmt.Errorf("fgn: %w", err)
 	}
 	t, err := b.scratch.get(name, dt, int(elems(chunk)))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -311,21 +312,42 @@ func TestFGNFirstPassGenerates(t *testing.T) {
 	assert.Nil(t, held.held("fft scratch", tensor.F32), "m = 2^15 (two passes): no FFT scratch")
 }
 
-// When not even one pair of paths' buffer fits in the free memory, FGN says how much it needs.
+// When not even one pair of paths' buffer fits in the free memory, FGN says how much it needs: the
+// signal's buffer, and as much again when the transform takes the FFT's scratch (the path form);
+// the increments of a generating two-pass plan need the signal's buffer alone.
 func TestFGNOutOfMemory(t *testing.T) {
 	lvLeakCheck(t)
 	old := freeMemory
 	t.Cleanup(func() { freeMemory = old })
-	freeMemory = func(*Backend) (int64, int64, error) { return fgnHeadroom + 1<<20, 80 << 30, nil }
-	b := lvBackend(t)
-	p, err := ops.NewFGNPlan(0.4, 1<<16) // one pair of paths: 2^17 complex values, 1 MiB in f32
+	const pair = 1 << 20 // one pair of paths of n = 2^16: 2^17 complex values, 1 MiB in f32
+	p, err := ops.NewFGNPlan(0.4, 1<<16)
 	require.NoError(t, err)
 	dst, err := tensor.New(gpu, tensor.F32, 2, 1<<16)
 	require.NoError(t, err)
 	defer dst.Close()
-	err = b.FGN(dst, p, ops.FGNForm{}, ops.Draw{Seed: 1})
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "fgn: a pair of paths of n = 65536 needs a complex buffer of m = 131072 values (1.0 MiB)")
+	for _, c := range []struct {
+		form     ops.FGNForm
+		free     int64
+		ok       bool
+		fftAgain bool
+	}{
+		{ops.FGNForm{}, pair - 1, false, false},
+		{ops.FGNForm{}, pair, true, false},
+		{ops.FGNForm{Path: true}, 2*pair - 1, false, true},
+		{ops.FGNForm{Path: true}, 2 * pair, true, true},
+	} {
+		free := fgnHeadroom + c.free
+		freeMemory = func(*Backend) (int64, int64, error) { return free, 80 << 30, nil }
+		b := lvBackend(t) // fresh: no scratch held from the case before
+		err = b.FGN(dst, p, c.form, ops.Draw{Seed: 1})
+		if c.ok {
+			require.NoError(t, err, "%+v with %d bytes", c.form, c.free)
+			continue
+		}
+		require.Error(t, err, "%+v with %d bytes", c.form, c.free)
+		assert.Contains(t, err.Error(), "fgn: a pair of paths of n = 65536 needs a complex buffer of m = 131072 values (1.0 MiB)")
+		assert.Equal(t, c.fftAgain, strings.Contains(err.Error(), "as much again for the FFT"), err.Error())
+	}
 }
 
 // Arguments are validated as on the CPU (host destination, wrong width, nil plan).

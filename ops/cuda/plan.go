@@ -511,8 +511,36 @@ func fgnWantPaths(paths, m int, dt tensor.DType, maxScratch int64) int64 {
 }
 
 // fgnFitPaths is how many paths (an even number) fit in free bytes of device memory: the pairs that
-// half of it less fgnHeadroom holds (the FFT's scratch takes as much again); 0 when not one does.
-func fgnFitPaths(m int, dt tensor.DType, free int64) int64 {
+// free less fgnHeadroom holds, split in two when the FFT's scratch takes as much again (fftScratch);
+// 0 when not one does.
+func fgnFitPaths(m int, dt tensor.DType, free int64, fftScratch bool) int64 {
 	pairBytes := int64(2*m) * int64(dt.Size())
-	return 2 * max((free-fgnHeadroom)/2/pairBytes, 0)
+	return 2 * max((free-fgnHeadroom)/fgnBuffers(fftScratch)/pairBytes, 0)
+}
+
+// fgnBuffers is the number of signal-sized buffers a chunk of FGN holds on the device: the signal,
+// and the FFT's scratch when its transform takes one.
+func fgnBuffers(fftScratch bool) int64 {
+	if fftScratch {
+		return 2
+	}
+	return 1
+}
+
+// fftScratchNeeded reports whether a transform of the given number of passes, run from pass first,
+// ping-pongs through the backend's FFT scratch buffer (as large as the data): a single pass never
+// does; with an extraction by the last pass only when two or more passes run.
+func fftScratchNeeded(passes, first int, extract bool) bool {
+	return passes > 1 && (!extract || passes-1 > first)
+}
+
+// fgnFFTScratch reports whether FGN's transform of m points for dt takes the FFT's scratch: the
+// float plans whose first pass generates the signal and whose second and last writes the
+// increments (m up to 2^22) do not.
+func fgnFFTScratch(dt tensor.DType, m int, fused, generate bool) bool {
+	first := 0
+	if generate {
+		first = 1
+	}
+	return fftScratchNeeded(len(fftPlan(bits.Len(uint(m))-1, fftLogTile(dt))), first, fused)
 }

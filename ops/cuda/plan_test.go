@@ -248,7 +248,7 @@ func TestPlanEmpiricalLayout(t *testing.T) {
 }
 
 // fGn chunks (the plan): all paths when they fit, else whole pairs of paths (one complex signal
-// each) within the scratch cap and half the free memory.
+// each) within the scratch cap and the free memory, half of it when the FFT takes a scratch buffer.
 func TestPlanFGNChunks(t *testing.T) {
 	const m = 1 << 10
 	pairBytes := int64(2 * m * 4)
@@ -258,8 +258,33 @@ func TestPlanFGNChunks(t *testing.T) {
 	assert.Equal(t, int64(6), fgnWantPaths(100, m, tensor.F32, 3*pairBytes+1))
 	assert.Equal(t, int64(2), fgnWantPaths(100, m, tensor.F32, 1), "at least one pair")
 	assert.Equal(t, int64(1), fgnWantPaths(1, m, tensor.F32, 1), "never more than the paths")
-	assert.Equal(t, int64(10), fgnFitPaths(m, tensor.F32, fgnHeadroom+10*pairBytes))
-	assert.Equal(t, int64(8), fgnFitPaths(m, tensor.F32, fgnHeadroom+9*pairBytes), "whole pairs")
-	assert.Equal(t, int64(0), fgnFitPaths(m, tensor.F32, fgnHeadroom))
-	assert.Equal(t, int64(0), fgnFitPaths(m, tensor.F32, 0), "no negative count")
+	assert.Equal(t, int64(10), fgnFitPaths(m, tensor.F32, fgnHeadroom+10*pairBytes, true))
+	assert.Equal(t, int64(8), fgnFitPaths(m, tensor.F32, fgnHeadroom+9*pairBytes, true), "whole pairs")
+	assert.Equal(t, int64(0), fgnFitPaths(m, tensor.F32, fgnHeadroom, true))
+	assert.Equal(t, int64(0), fgnFitPaths(m, tensor.F32, 0, true), "no negative count")
+	assert.Equal(t, int64(18), fgnFitPaths(m, tensor.F32, fgnHeadroom+9*pairBytes, false), "no FFT scratch: all of it")
+	assert.Equal(t, int64(0), fgnFitPaths(m, tensor.F32, 0, false), "no negative count")
+}
+
+// Which fGn transforms take the FFT's scratch buffer: every multi-pass plan, except the float
+// plans whose first pass generates the signal and whose second, last pass writes the increments.
+func TestPlanFGNFFTScratch(t *testing.T) {
+	for _, c := range []struct {
+		dt              tensor.DType
+		m               int
+		fused, generate bool
+		want            bool
+		why             string
+	}{
+		{tensor.F32, 1 << 12, false, false, false, "one pass"},
+		{tensor.F64, 1 << 11, false, false, false, "one pass"},
+		{tensor.F32, 1 << 13, true, true, false, "generated, two passes"},
+		{tensor.F32, 1 << 22, true, true, false, "generated, two passes"},
+		{tensor.F32, 1 << 23, true, true, true, "generated, three passes"},
+		{tensor.F32, 1 << 13, true, false, true, "the spectrum written: the first pass is the FFT's own"},
+		{tensor.F32, 1 << 13, false, false, true, "the path form: no extraction"},
+		{tensor.F64, 1 << 12, false, false, true, "double: two passes in place"},
+	} {
+		assert.Equal(t, c.want, fgnFFTScratch(c.dt, c.m, c.fused, c.generate), "%v m=%d: %s", c.dt, c.m, c.why)
+	}
 }
