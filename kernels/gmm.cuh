@@ -185,8 +185,9 @@ __device__ __forceinline__ T row_term(const T (&x)[D], const RowTile<T, D>& tl, 
             }
         }
     } else {
-        // b_i = e_i t_i + e_{i+8} t_{i+8}, formed in the order the tree consumes them, so that
-        // at most three partial sums are live (the wide element types run short of registers).
+        // b_i = e_i t_i + e_{i+8} t_{i+8}. In double they are formed in the order the tree
+        // consumes them, so that at most three partial sums are live (the double chains run short
+        // of registers); in float all eight first, which schedules better (fewer instructions).
         auto pair = [&](int i) {
             const T el = x[i] - mu[i], eh = x[i + 8] - mu[i + 8];
             const T tl_ = el * (tl.iso ? lam[0] : lam[i]);
@@ -197,10 +198,19 @@ __device__ __forceinline__ T row_term(const T (&x)[D], const RowTile<T, D>& tl, 
             }
             return Math<T>::fma(el, tl_, eh * th);
         };
-        const T q0 = pair(0) + pair(4);
-        const T q02 = q0 + (pair(2) + pair(6));
-        const T q1 = pair(1) + pair(5);
-        q = q02 + (q1 + (pair(3) + pair(7)));
+        if constexpr (sizeof(T) > 4) {
+            const T q0 = pair(0) + pair(4);
+            const T q02 = q0 + (pair(2) + pair(6));
+            const T q1 = pair(1) + pair(5);
+            q = q02 + (q1 + (pair(3) + pair(7)));
+        } else {
+            T b[8];
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                b[i] = pair(i);
+            }
+            q = ((b[0] + b[4]) + (b[2] + b[6])) + ((b[1] + b[5]) + (b[3] + b[7]));
+        }
     }
     const T r = tl.c0[kk] - T(0.5) * q;
     const LseStep<T> st(r, m);
