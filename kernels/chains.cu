@@ -334,18 +334,17 @@ __device__ __forceinline__ void row_step(const Params<T>& P, const StepCoef& sc,
     }
 }
 
-// row_propose is MALA's proposal from the chain's state and score in memory: y = Step(x, s(x))
-// (row_step's arithmetic), each coordinate read where it is used.
-template <typename T, int D>
+// row_propose is MALA's proposal y = Step(x, s(x)) from the chain's state and score (row_step's
+// arithmetic), each coordinate read from carry where it is used.
+template <typename T, int D, typename C>
 __device__ __forceinline__ void row_propose(const Params<T>& P, const StepCoef& sc, unsigned long long site,
-                                            unsigned int chain, bool live, int dd, long long off, T (&y)[D]) {
+                                            unsigned int chain, int dd, const C& carry, T (&y)[D]) {
 #pragma unroll
     for (int j = 0; j < D; ++j) {
         y[j] = T(0);  // the padding (coordinates j ≥ d are zero in every row)
     }
     auto put = [&](int j, double z, bool noise) {
-        const double xj = live ? static_cast<double>(P.x[off + j]) : 0.0;
-        const double sj = live ? static_cast<double>(P.score[off + j]) : 0.0;
+        const double xj = carry.x(j), sj = carry.s(j);
         y[j] = static_cast<T>(noise ? xj + sc.beta * sj + sc.gamma * z : xj + sc.beta * sj);
     };
     if (sc.gamma != 0.0) {  // NaN γ adds NaN, as in the Step op
@@ -360,15 +359,6 @@ __device__ __forceinline__ void row_propose(const Params<T>& P, const StepCoef& 
     }
 }
 
-// row_load reads a chain's row (zeros past dd, and everywhere for a thread without a chain).
-template <typename T, int D>
-__device__ __forceinline__ void row_load(const T* src, bool live, int dd, T (&x)[D]) {
-#pragma unroll
-    for (int j = 0; j < D; ++j) {
-        x[j] = live && j < dd ? src[j] : T(0);
-    }
-}
-
 // row_store writes a chain's row (its dd coordinates).
 template <typename T, int D>
 __device__ __forceinline__ void row_store(T* dst, int dd, const T (&x)[D]) {
@@ -380,9 +370,117 @@ __device__ __forceinline__ void row_store(T* dst, int dd, const T (&x)[D]) {
     }
 }
 
+// RowCarry is what a chain carries from step to step beside the point the score is evaluated at:
+// MALA's current state, score, log p and acceptance count, and ULD's velocity. For LEAN (the
+// row16 variants) it lives in the chain's own rows of x, score, logp, accepted and v (cached),
+// read where it is used and written when it changes, so that across the component loop MALA and
+// ULD hold the registers of ULA (the point and the accumulator) and fit 80 in float; otherwise it
+// is held in registers, loaded once and stored at the end (fewer instructions per step). The
+// values go through memory unchanged: the same bits either way.
+template <typename T, int D, int M, bool LEAN>
+struct RowCarry {
+    static constexpr int R = LEAN ? 1 : D;
+    const Params<T>& P;
+    long long row, off;
+    bool live;
+    int dd;
+    T xr[R], sr[R], vr[R], lpr;
+    double naccr;
+
+    __device__ __forceinline__ RowCarry(const Params<T>& P_, long long row_, long long off_, bool live_, int dd_)
+        : P(P_), row(row_), off(off_), live(live_), dd(dd_), lpr(T(0)), naccr(0.0) {
+        if constexpr (!LEAN) {
+#pragma unroll
+            for (int j = 0; j < D; ++j) {
+                const bool ok = live && j < dd;
+                xr[j] = M == kMALA && ok ? P.x[off + j] : T(0);
+                sr[j] = M == kMALA && ok ? P.score[off + j] : T(0);
+                vr[j] = M == kULD && ok ? P.v[off + j] : T(0);
+            }
+            lpr = M == kMALA && live ? P.logp[row] : T(0);
+            naccr = M == kMALA && live ? P.accepted[row] : 0.0;
+        }
+    }
+    // MALA's current state x_j and score s_j, log p; ULD's velocity v_j (j < dd).
+    __device__ __forceinline__ T x(int j) const {
+        if constexpr (LEAN) {
+            return live ? P.x[off + j] : T(0);
+        } else {
+            return xr[j];
+        }
+    }
+    __device__ __forceinline__ T s(int j) const {
+        if constexpr (LEAN) {
+            return live ? P.score[off + j] : T(0);
+        } else {
+            return sr[j];
+        }
+    }
+    __device__ __forceinline__ T lp() const {
+        if constexpr (LEAN) {
+            return live ? P.logp[row] : T(0);
+        } else {
+            return lpr;
+        }
+    }
+    __device__ __forceinline__ T v(int j) const {
+        if constexpr (LEAN) {
+            return live ? P.v[off + j] : T(0);
+        } else {
+            return vr[j];
+        }
+    }
+    __device__ __forceinline__ void set_v(int j, T val) {
+        if constexpr (LEAN) {
+            if (live) {
+                P.v[off + j] = val;
+            }
+        } else {
+            vr[j] = val;
+        }
+    }
+    // accept moves MALA's chain to the proposal y with score sy and log p lpy.
+    __device__ __forceinline__ void accept(const T (&y)[D], const T (&sy)[D], T lpy) {
+        if constexpr (LEAN) {
+            if (live) {
+                row_store<T, D>(P.x + off, dd, y);
+                row_store<T, D>(P.score + off, dd, sy);
+                P.logp[row] = lpy;
+                P.accepted[row] = P.accepted[row] + 1.0;
+            }
+        } else {
+#pragma unroll
+            for (int j = 0; j < D; ++j) {
+                xr[j] = y[j];
+                sr[j] = sy[j];
+            }
+            lpr = lpy;
+            naccr = naccr + 1.0;
+        }
+    }
+    // finish stores what registers held (nothing for LEAN).
+    __device__ __forceinline__ void finish() const {
+        if constexpr (!LEAN) {
+            if (!live) {
+                return;
+            }
+            if constexpr (M == kMALA) {
+                row_store<T, D>(P.x + off, dd, xr);
+                row_store<T, D>(P.score + off, dd, sr);
+                P.logp[row] = lpr;
+                P.accepted[row] = naccr;
+            }
+            if constexpr (M == kULD) {
+                row_store<T, D>(P.v + off, dd, vr);
+            }
+        }
+    }
+};
+
 template <typename T, int D, int M>
 __device__ void row_chains(const Params<T>& P, T* sm) {
     constexpr int G = RowGroup<D>::G;
+    constexpr bool kLean = D >= 16;
     const int dd = static_cast<int>(P.d);  // ≤ D
     const long long TK = P.tile;
     const bool multi = P.k > TK;
@@ -397,36 +495,34 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
         const bool live = row < P.n;
         const unsigned int chain = static_cast<unsigned int>(P.chain0 + static_cast<unsigned long long>(row));
         const long long off = live ? row * dd : 0;
-        // ULA keeps x in registers from the first step to the last. MALA and ULD keep only what
-        // the score evaluation needs (the point it is evaluated at and the accumulator): MALA's
-        // current state, score, log p and acceptance count, and ULD's velocity, stay in the
-        // chain's rows of x, score, logp, accepted and v, read where they are used and written
-        // when they change, so that the registers across the component loop are those of ULA
-        // (the values go through memory unchanged: the same bits as registers).
+        // x: the point the score is evaluated at for ULA and ULD (MALA evaluates its proposal).
         T x[D];
 #pragma unroll
         for (int j = 0; j < D; ++j) {
             x[j] = M != kMALA && live && j < dd ? P.x[off + j] : T(0);
         }
-        // The step coefficients are reread from the parameters (and hs) where they are used, not
-        // held across the component loop.
+        RowCarry<T, D, M, kLean> carry(P, row, off, live, dd);
+        // The step coefficients: held for the whole run, or for kLean reread from the parameters
+        // (and hs) where they are used, not held across the component loop.
+        const StepCoef sc0 = step_coef(P, row, live);
+        auto coef = [&]() { return kLean ? step_coef(P, row, live) : sc0; };
         long long tcount = 0, trow = 0;
         for (long long st = 0; st < P.steps; ++st) {
             if constexpr (M == kULA) {
                 T acc[D], m, sum;
                 row_eval<T, D>(P, multi, tl, x, acc, m, sum);
                 row_score<T, D>(P, row, live, dd, x, acc, sum, false);
-                row_step<T, D>(P, step_coef(P, row, live), P.site(st, P.p_step), chain, dd, x, acc, x);
+                row_step<T, D>(P, coef(), P.site(st, P.p_step), chain, dd, x, acc, x);
             } else if constexpr (M == kMALA) {
                 T y[D], acc[D], m, sum;
-                row_propose<T, D>(P, step_coef(P, row, live), P.site(st, P.p_step), chain, live, dd, off, y);
+                row_propose<T, D>(P, coef(), P.site(st, P.p_step), chain, dd, carry, y);
                 row_eval<T, D>(P, multi, tl, y, acc, m, sum);
                 T lpy = m + Math<T>::log(sum);
                 const double q = row_score<T, D>(P, row, live, dd, y, acc, sum, true);
                 if (P.center != nullptr) {
                     lpy = static_cast<T>(static_cast<double>(lpy) - q / (2.0 * P.fv));
                 }
-                const double h = step_coef(P, row, live).h;
+                const double h = coef().h;
                 double fw[G], bw[G];
 #pragma unroll
                 for (int g = 0; g < G; ++g) {
@@ -436,9 +532,7 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
 #pragma unroll
                 for (int j = 0; j < D; ++j) {
                     if (j < dd) {
-                        const double xj = live ? static_cast<double>(P.x[off + j]) : 0.0;
-                        const double sxj = live ? static_cast<double>(P.score[off + j]) : 0.0;
-                        const double yj = y[j], syj = acc[j];
+                        const double xj = carry.x(j), sxj = carry.s(j), yj = y[j], syj = acc[j];
                         const double f = yj - xj - h * sxj;  // y − x − h s(x)
                         const double r = xj - yj - h * syj;  // x − y − h s(y)
                         fw[j % G] = fw[j % G] + f * f;
@@ -446,40 +540,33 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
                     }
                 }
                 const double fwd = tree_sum<G>(fw), bwd = tree_sum<G>(bw);
-                const T lp = live ? P.logp[row] : T(0);
                 const double log_alpha =
-                    static_cast<double>(lpy) - static_cast<double>(lp) + (fwd - bwd) / (4.0 * h);
+                    static_cast<double>(lpy) - static_cast<double>(carry.lp()) + (fwd - bwd) / (4.0 * h);
                 const double u = mala_uniform(P.key, P.site(st, P.p_accept), chain);
-                if (log(u) < log_alpha && live) {  // false for a NaN log α: rejected
-                    row_store<T, D>(P.x + off, dd, y);
-                    row_store<T, D>(P.score + off, dd, acc);
-                    P.logp[row] = lpy;
-                    P.accepted[row] = P.accepted[row] + 1.0;
+                if (log(u) < log_alpha) {  // false for a NaN log α: rejected
+                    carry.accept(y, acc, lpy);
                 }
             } else {
                 T acc[D], m, sum;
                 row_eval<T, D>(P, multi, tl, x, acc, m, sum);
                 row_score<T, D>(P, row, live, dd, x, acc, sum, false);
                 row_normals2<T, D>(P.key, P.site(st, P.p_uld), chain, dd, [&](int j, double z1, double z2) {
-                    const double xr = x[j], vr = live ? static_cast<double>(P.v[off + j]) : 0.0, sr = acc[j];
+                    const double xr = x[j], vr = carry.v(j), sr = acc[j];
                     const double xn = xr + P.cx * vr + P.cxg * sr + P.l11 * z1;
                     const double vn = P.e * vr + P.cv * sr + P.l21 * z1 + P.l22 * z2;
                     x[j] = static_cast<T>(xn);
-                    if (live) {
-                        P.v[off + j] = static_cast<T>(vn);
-                    }
+                    carry.set_v(j, static_cast<T>(vn));
                 });
             }
             if (P.trace != nullptr && ++tcount == P.thin) {
                 tcount = 0;
                 if (live) {
                     T* dst = P.trace + (trow * P.n + row) * dd;
-                    if constexpr (M == kMALA) {
-                        T xc[D];
-                        row_load<T, D>(P.x + off, live, dd, xc);
-                        row_store<T, D>(dst, dd, xc);
-                    } else {
-                        row_store<T, D>(dst, dd, x);
+#pragma unroll
+                    for (int j = 0; j < D; ++j) {
+                        if (j < dd) {
+                            dst[j] = M == kMALA ? carry.x(j) : x[j];
+                        }
                     }
                 }
                 ++trow;
@@ -488,6 +575,7 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
         if (M != kMALA && live) {
             row_store<T, D>(P.x + off, dd, x);
         }
+        carry.finish();
     }
 }
 
