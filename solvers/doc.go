@@ -42,6 +42,9 @@
 //     rebuilds the states from the last one (docs/math.md §4.7, Kidger et al. 2021), the noise from
 //     Brownian intervals; affine families (Ornstein–Uhlenbeck, geometric Brownian motion) also
 //     run fused on a backend (SolveOn, ReconstructOn), GMMLangevin on the host.
+//     Adjoint gives dL/dθ and dL/dx0 of a loss of the final state by the discrete adjoint
+//     (docs/math.md §4.8): exact for the discretised solve, memory independent of the steps, for
+//     a ParametricSDE (OUFamily, GBMFamily, GMMLangevinFamily with learnable means and logits).
 //   - FPGD: gradient descent with fractional noise (docs/math.md §4.5) on a host-side Objective
 //     (DoubleWell, Rastrigin, Quadratic), with escape-time recording.
 //
