@@ -34,6 +34,9 @@ HAVE_EMU  := $(shell command -v g++ >/dev/null 2>&1 && test -f /usr/include/boos
 # Packages whose tests run under the race detector (all of them today; drop slow ones here if the
 # CI budget demands).
 RACE_PKGS ?= ./...
+# The race detector slows the statistical tests of ops, optest and solvers several-fold: a package
+# may take longer than go test's default 10 minutes on a small machine.
+RACE_TIMEOUT ?= 30m
 # Packages holding cuda-tagged tests.
 CUDA_TEST_PKGS = $(sort $(dir $(shell grep -lE '^//go:build cuda( |$$)' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go'))))
 # Packages run under the host execution of kernels: the cuda-tagged tests and the layer's own.
@@ -66,7 +69,7 @@ vet:
 	$(GO) vet ./...
 
 test-cpu:
-	$(GO) test -race -count=1 $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout $(RACE_TIMEOUT) $(RACE_PKGS)
 
 test-cuda-compile:
 	$(CUDA_ENV) $(GO) vet -tags cuda ./...
