@@ -270,7 +270,45 @@ func (r ReversibleHeun) inverse(w *heunWork, y, z []float64, k int, h float64) e
 // y_N is the solution. x0 is not modified. A final state that is not finite (the SDE blew up) is
 // returned with an error naming the first bad value.
 func (r ReversibleHeun) Solve(x0 []float64, n int) (RevHeunState, error) {
+	return r.SolveTrace(x0, n, 0, nil)
+}
+
+// RevHeunRecord receives the solution y (N, d) after step k of a solve (k = 0: the start). y is
+// the solver's own buffer, valid only during the call: copy what is kept. An error stops the
+// solve and is returned by it.
+type RevHeunRecord func(k int, y []float64) error
+
+// checkTrace validates a trace's stride: every ≥ 1 with a record, anything without one.
+func checkTrace(every int, record RevHeunRecord) error {
+	if record != nil && every < 1 {
+		return fmt.Errorf("reversible heun: trace every %d steps: must be ≥ 1", every)
+	}
+	return nil
+}
+
+// recordAt reports whether the state after step k is traced: every multiple of every, and the
+// last step.
+func (r ReversibleHeun) recordAt(k, every int) bool { return k%every == 0 || k == r.Steps }
+
+// recordEmpty hands record the steps 0, every, 2·every, … and the last of a solve of no chains.
+func (r ReversibleHeun) recordEmpty(every int, record RevHeunRecord) error {
+	for k := 0; ; k = min(k+every, r.Steps) {
+		if err := record(k, []float64{}); err != nil {
+			return err
+		}
+		if k == r.Steps {
+			return nil
+		}
+	}
+}
+
+// SolveTrace is Solve that also hands record (nil: none) the solution after steps 0, every,
+// 2·every, … and after the last step: the values Solve computes, step for step.
+func (r ReversibleHeun) SolveTrace(x0 []float64, n, every int, record RevHeunRecord) (RevHeunState, error) {
 	if err := r.check(n); err != nil {
+		return RevHeunState{}, err
+	}
+	if err := checkTrace(every, record); err != nil {
 		return RevHeunState{}, err
 	}
 	d := r.SDE.Dim()
@@ -282,7 +320,15 @@ func (r ReversibleHeun) Solve(x0 []float64, n int) (RevHeunState, error) {
 	}
 	st := RevHeunState{Y: append([]float64(nil), x0...), Z: append([]float64(nil), x0...), N: n}
 	if n == 0 {
+		if record != nil {
+			return st, r.recordEmpty(every, record)
+		}
 		return st, nil
+	}
+	if record != nil {
+		if err := record(0, st.Y); err != nil {
+			return RevHeunState{}, err
+		}
 	}
 	paths, err := r.intervals(n)
 	if err != nil {
@@ -295,6 +341,11 @@ func (r ReversibleHeun) Solve(x0 []float64, n int) (RevHeunState, error) {
 		}
 		if err := r.forward(w, st.Y, st.Z, k, h); err != nil {
 			return RevHeunState{}, err
+		}
+		if record != nil && r.recordAt(k+1, every) {
+			if err := record(k+1, st.Y); err != nil {
+				return RevHeunState{}, err
+			}
 		}
 	}
 	return st, r.checkFinal(st)
@@ -428,7 +479,18 @@ const RevHeunChunk = 256
 // Brownian intervals) and the steps from the fused b.ReversibleHeun. In float64 its result is
 // Solve's, bit for bit; in float32 it rounds the state between chunks.
 func (r ReversibleHeun) SolveOn(b ops.Backend, dt tensor.DType, x0 []float64, n int) (RevHeunState, error) {
+	return r.SolveTraceOn(b, dt, x0, n, 0, nil)
+}
+
+// SolveTraceOn is SolveOn that also hands record (nil: none) the solution after steps 0, every,
+// 2·every, … and after the last step, read back from the device (in float64, from the state of
+// dtype dt). A traced step also ends a fused call, so in float32 the state is rounded there too;
+// in float64 the values are SolveTrace's, bit for bit.
+func (r ReversibleHeun) SolveTraceOn(b ops.Backend, dt tensor.DType, x0 []float64, n, every int, record RevHeunRecord) (RevHeunState, error) {
 	if err := r.check(n); err != nil {
+		return RevHeunState{}, err
+	}
+	if err := checkTrace(every, record); err != nil {
 		return RevHeunState{}, err
 	}
 	if len(x0) != n*r.SDE.Dim() {
@@ -437,7 +499,7 @@ func (r ReversibleHeun) SolveOn(b ops.Backend, dt tensor.DType, x0 []float64, n 
 	if err := checkValues("x0", x0, r.SDE.Dim()); err != nil {
 		return RevHeunState{}, err
 	}
-	return r.runOn(b, dt, x0, x0, n, ops.HeunForward)
+	return r.runOn(b, dt, x0, x0, n, ops.HeunForward, every, record)
 }
 
 // ReconstructOn is Reconstruct for an AffineFamily on backend b in dtype dt (see SolveOn).
@@ -456,11 +518,13 @@ func (r ReversibleHeun) ReconstructOn(b ops.Backend, dt tensor.DType, final RevH
 	if err := checkValues("final z", final.Z, d); err != nil {
 		return RevHeunState{}, err
 	}
-	return r.runOn(b, dt, final.Y, final.Z, n, ops.HeunInverse)
+	return r.runOn(b, dt, final.Y, final.Z, n, ops.HeunInverse, 0, nil)
 }
 
-// runOn runs all the steps (forward) or all the inverse steps (last chunk first) on b.
-func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, n int, dir ops.HeunDirection) (st RevHeunState, err error) {
+// runOn runs all the steps (forward) or all the inverse steps (last chunk first) on b; forward,
+// it hands record (nil: none) y after steps 0, every, 2·every, … and the last.
+func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, n int, dir ops.HeunDirection,
+	every int, record RevHeunRecord) (st RevHeunState, err error) {
 	a, ok := r.SDE.(AffineFamily)
 	if !ok {
 		return RevHeunState{}, fmt.Errorf("reversible heun: the fused path integrates an AffineFamily, not %T", r.SDE)
@@ -470,6 +534,9 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 	}
 	d := a.D
 	if n == 0 {
+		if record != nil {
+			return RevHeunState{Y: []float64{}, Z: []float64{}}, r.recordEmpty(every, record)
+		}
 		return RevHeunState{Y: []float64{}, Z: []float64{}}, nil
 	}
 	dev := b.Device()
@@ -518,13 +585,38 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 	spec, draw := r.Interval()
 	draw.FirstChain = r.FirstChain * uint64(d)
 	hs, he := make([]float64, chunk), make([]float64, chunk)
-	chunks := (r.Steps + chunk - 1) / chunk
-	for c := range chunks {
-		if dir == ops.HeunInverse {
-			c = chunks - 1 - c
-		}
-		k0 := c * chunk
+	// The calls: steps [k0, k0 + q), at most chunk each, ending at every traced step.
+	type call struct{ k0, q int }
+	var calls []call
+	for k0 := 0; k0 < r.Steps; {
 		q := min(chunk, r.Steps-k0)
+		if record != nil {
+			q = min(q, every-k0%every)
+		}
+		calls = append(calls, call{k0, q})
+		k0 += q
+	}
+	readY := func() ([]float64, error) {
+		hy, err := y.CopyTo(nil)
+		if err != nil {
+			return nil, fmt.Errorf("reversible heun: read y back: %w", err)
+		}
+		return hy.Float64s()
+	}
+	if record != nil {
+		v, err := readY()
+		if err != nil {
+			return RevHeunState{}, err
+		}
+		if err := record(0, v); err != nil {
+			return RevHeunState{}, err
+		}
+	}
+	for c := range calls {
+		if dir == ops.HeunInverse {
+			c = len(calls) - 1 - c
+		}
+		k0, q := calls[c].k0, calls[c].q
 		for j := range q {
 			hs[j], he[j] = r.time(k0+j), r.time(k0+j+1)
 		}
@@ -553,6 +645,15 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 		}
 		if err := b.ReversibleHeun(y, z, wv, a.SDE, r.StepSize(), dir); err != nil {
 			return RevHeunState{}, fmt.Errorf("reversible heun: steps %d..%d: %w", k0, k0+q, err)
+		}
+		if record != nil && r.recordAt(k0+q, every) {
+			v, err := readY()
+			if err != nil {
+				return RevHeunState{}, err
+			}
+			if err := record(k0+q, v); err != nil {
+				return RevHeunState{}, err
+			}
 		}
 	}
 	hy, err := y.CopyTo(nil)

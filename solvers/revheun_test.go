@@ -1,6 +1,7 @@
 package solvers
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -162,6 +163,58 @@ func TestRevHeunFusedPathEqualsStepByStep(t *testing.T) {
 		assert.LessOrEqual(t, e, tol, c.name)
 		assert.LessOrEqual(t, eb, tol, c.name)
 	}
+}
+
+// A traced solve (SolveTrace, SolveTraceOn) hands out y after steps 0, every, 2·every, … and the
+// last step, and changes nothing: its final state is Solve's bit for bit, the fused path's trace
+// in float64 is the step-by-step one's (every not dividing the steps, not dividing RevHeunChunk,
+// and larger than it), y_0 is x0 and the last record is the final y.
+func TestRevHeunTraceEqualsSolve(t *testing.T) {
+	const n, d, steps = 4, 2, RevHeunChunk + 45
+	x0 := startValues(n, d)
+	r := ReversibleHeun{SDE: AffineFamily{SDE: testOU(t), D: d}, Horizon: 1.25, Steps: steps, Seed: 5, FirstChain: 3}
+	fin, err := r.Solve(x0, n)
+	require.NoError(t, err)
+	for _, every := range []int{1, 7, RevHeunChunk + 3} {
+		type rec struct {
+			k int
+			y []float64
+		}
+		collect := func(out *[]rec) RevHeunRecord {
+			return func(k int, y []float64) error {
+				*out = append(*out, rec{k, append([]float64(nil), y...)})
+				return nil
+			}
+		}
+		var host, fused []rec
+		got, err := r.SolveTrace(x0, n, every, collect(&host))
+		require.NoError(t, err)
+		requireSameBits(t, fin.Y, got.Y, "traced y")
+		requireSameBits(t, fin.Z, got.Z, "traced z")
+		_, err = r.SolveTraceOn(ops.CPU(), tensor.F64, x0, n, every, collect(&fused))
+		require.NoError(t, err)
+		want := (steps + every - 1) / every
+		require.Len(t, host, want+1, "every %d", every)
+		require.Len(t, fused, want+1, "every %d", every)
+		for i := range host {
+			k := min(i*every, steps)
+			assert.Equal(t, k, host[i].k, "every %d record %d", every, i)
+			assert.Equal(t, k, fused[i].k, "every %d record %d", every, i)
+			requireSameBits(t, host[i].y, fused[i].y, fmt.Sprintf("every %d step %d", every, k))
+		}
+		requireSameBits(t, x0, host[0].y, "y_0")
+		requireSameBits(t, fin.Y, host[len(host)-1].y, "last record")
+	}
+	stop := errors.New("stop")
+	_, err = r.SolveTrace(x0, n, 10, func(k int, y []float64) error {
+		if k == 20 {
+			return stop
+		}
+		return nil
+	})
+	assert.ErrorIs(t, err, stop)
+	_, err = r.SolveTraceOn(ops.CPU(), tensor.F64, x0, n, 0, func(int, []float64) error { return nil })
+	assert.ErrorContains(t, err, "trace every 0 steps")
 }
 
 func requireSameBits(t *testing.T, want, got []float64, what string) {

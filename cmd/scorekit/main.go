@@ -20,6 +20,9 @@
 //	               [--trace TR.npy] [--stats S.json] [--plot P.png]
 //	scorekit score --target T.json (--sigma S | --time T) --in X.npy --out D.npy
 //	               [--what logp|score|denoiser] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
+//	scorekit sde simulate --spec S.json --out X.npy [--trajectory TR.npy] [--plot P.png]
+//	               [--stats S.json] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
+//	scorekit sde grad --spec S.json --loss terminal-mean|terminal-var [--wrt-x0] [--json]
 //
 // The default build is CPU-only. A binary built with `-tags cuda` runs on NVIDIA GPUs, and only
 // starts where an NVIDIA driver and GPU answer: gorgonia.org/cu initialises CUDA when the program
@@ -62,6 +65,7 @@ func commands() []command {
 		{"optimize", "noisy gradient descent on an objective file: fractional noise (fpgd), SGD without replacement (sgdo)", runOptimize},
 		{"score", "evaluate a target's log-density, score or denoiser at the points of a .npy file", runScore},
 		{"sample", "run a sampler (Langevin, RTK, diffusion, rectified flow, constrained) on a target file", runSample},
+		{"sde", "reversible Heun paths of an SDE spec (simulate) and the adjoint gradient of a loss (grad)", runSDE},
 	}
 }
 

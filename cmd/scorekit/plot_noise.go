@@ -24,13 +24,18 @@ const (
 )
 
 // fan is a set of paths (row-major (paths, length), the values at t_k = k·horizon/length,
-// k = 1..length) to draw as a fan from the origin, with the exact law's standard deviation sd(t).
+// k = 1..length) to draw as a fan from start (0: the origin), with the exact law's standard
+// deviation sd(t): ±sd(t) about 0, or, when centered, mean(t) ± sd(t) (mean nil: no exact
+// envelope) with the sample mean ± SD.
 type fan struct {
 	title           string
 	values          []float64
 	paths, length   int
 	horizon         float64
 	cumulate        bool // values are increments: sum them into paths first
+	start           float64
+	centered        bool
+	mean            func(t float64) float64
 	sd              func(t float64) float64
 	sdLabel         string
 	xLabel, yLabel  string
@@ -76,7 +81,7 @@ func renderFan(f fan) ([]byte, error) {
 		ks = append(ks, f.length)
 	}
 	// Paths with the origin: path p at index k is value(p, k), k = 0..length.
-	sum2 := make([]float64, f.length+1)
+	sum, sum2 := make([]float64, f.length+1), make([]float64, f.length+1)
 	drawn := make([]plotter.XYs, min(f.paths, fanMaxPaths))
 	for p := 0; p < f.paths; p++ {
 		row := f.values[p*f.length : (p+1)*f.length]
@@ -84,7 +89,7 @@ func renderFan(f fan) ([]byte, error) {
 		var pts plotter.XYs
 		if p < len(drawn) {
 			pts = make(plotter.XYs, 0, len(ks))
-			pts = append(pts, plotter.XY{})
+			pts = append(pts, plotter.XY{Y: f.start})
 		}
 		next := 1
 		for k := 1; k <= f.length; k++ {
@@ -93,6 +98,7 @@ func renderFan(f fan) ([]byte, error) {
 				acc += v
 				v = acc
 			}
+			sum[k] += v
 			sum2[k] += v * v
 			if p < len(drawn) && next < len(ks) && ks[next] == k {
 				if !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -123,15 +129,15 @@ func renderFan(f fan) ([]byte, error) {
 			return nil, err
 		}
 	}
-	envelope := func(sd func(k int) float64, dashes []vg.Length, width vg.Length, label string) error {
+	envelope := func(center, sd func(k int) float64, dashes []vg.Length, width vg.Length, label string) error {
 		var hi, lo plotter.XYs
 		for _, k := range ks {
-			s := sd(k)
-			if math.IsNaN(s) || math.IsInf(s, 0) {
+			c, s := center(k), sd(k)
+			if math.IsNaN(s) || math.IsInf(s, 0) || math.IsNaN(c) || math.IsInf(c, 0) {
 				continue
 			}
-			hi = append(hi, plotter.XY{X: float64(k) * dt, Y: s})
-			lo = append(lo, plotter.XY{X: float64(k) * dt, Y: -s})
+			hi = append(hi, plotter.XY{X: float64(k) * dt, Y: c + s})
+			lo = append(lo, plotter.XY{X: float64(k) * dt, Y: c - s})
 		}
 		if len(hi) < 2 {
 			return nil
@@ -151,15 +157,36 @@ func renderFan(f fan) ([]byte, error) {
 		}
 		return nil
 	}
+	zero := func(int) float64 { return 0 }
+	exactCenter, sampleCenter, sampleSD := zero, zero, func(k int) float64 { return math.Sqrt(sum2[k] / float64(f.paths)) }
+	sampleLabel := fmt.Sprintf("sample ±SD over %d paths", f.paths)
+	if f.centered {
+		exactCenter = func(k int) float64 { return math.NaN() }
+		if f.mean != nil {
+			exactCenter = func(k int) float64 { return f.mean(float64(k) * dt) }
+		}
+		sampleCenter = func(k int) float64 {
+			if k == 0 {
+				return f.start
+			}
+			return sum[k] / float64(f.paths)
+		}
+		sampleSD = func(k int) float64 {
+			if k == 0 {
+				return 0
+			}
+			m := sum[k] / float64(f.paths)
+			return math.Sqrt(max(0, sum2[k]/float64(f.paths)-m*m))
+		}
+		sampleLabel = fmt.Sprintf("sample mean ± SD over %d paths", f.paths)
+	}
 	if f.sd != nil {
-		if err := envelope(func(k int) float64 { return f.sd(float64(k) * dt) },
+		if err := envelope(exactCenter, func(k int) float64 { return f.sd(float64(k) * dt) },
 			[]vg.Length{vg.Points(5), vg.Points(3)}, vg.Points(1.6), f.sdLabel); err != nil {
 			return nil, err
 		}
 	}
-	if err := envelope(func(k int) float64 { return math.Sqrt(sum2[k] / float64(f.paths)) },
-		[]vg.Length{vg.Points(1), vg.Points(2)}, vg.Points(1.2),
-		fmt.Sprintf("sample ±SD over %d paths", f.paths)); err != nil {
+	if err := envelope(sampleCenter, sampleSD, []vg.Length{vg.Points(1), vg.Points(2)}, vg.Points(1.2), sampleLabel); err != nil {
 		return nil, err
 	}
 	for i, y := range f.reference {

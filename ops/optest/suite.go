@@ -137,6 +137,7 @@ func Run(t *testing.T, b ops.Backend) {
 	t.Run("langevin", func(t *testing.T) { RunLangevin(t, b) })
 	RunDiffusion(t, b)
 	t.Run("noise", func(t *testing.T) { RunNoise(t, b) })
+	t.Run("reversible heun", func(t *testing.T) { RunReversibleHeun(t, b) })
 	t.Run("bad input", func(t *testing.T) {
 		if err := CheckRejections(b); err != nil {
 			t.Fatal(err)
