@@ -8,6 +8,12 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
+// The registry's GFDM methods (see Methods): GFDMSample with GFDMSolverSDE and GFDMSolverODE.
+const (
+	MethodGFDM    = "gfdm"
+	MethodGFDMODE = "gfdm-ode"
+)
+
 // The solvers of GFDMSample.
 const (
 	// GFDMSolverSDE is the Euler–Maruyama method on the reverse-time SDE
