@@ -163,3 +163,25 @@ func TestGFDMSampleErrors(t *testing.T) {
 		assert.Error(t, err, "%+v", cfg)
 	}
 }
+
+// BenchmarkGFDMSample measures the sampler's throughput on the CPU backend: the 2-D mixture,
+// K = 3, FVE, 100 steps, in chain-steps per second.
+func BenchmarkGFDMSample(b *testing.B) {
+	den := TargetDenoiser(gmmTarget(b, gfdmMix2))
+	p := newGFDM(b, GFDMConfig{Base: GFDMBaseFVE, Hurst: 0.3, K: 3})
+	for _, solver := range GFDMSolvers() {
+		for _, n := range []int{1000, 10000} {
+			b.Run(fmt.Sprintf("%s/n=%d", solver, n), func(b *testing.B) {
+				const steps = 100
+				for i := 0; i < b.N; i++ {
+					res, err := GFDMSample(ops.CPU(), den, n, tensor.F32, GFDMSampleConfig{Process: p, Solver: solver, Steps: steps, Seed: uint64(i)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					res.Close()
+				}
+				b.ReportMetric(float64(n*steps)*float64(b.N)/b.Elapsed().Seconds(), "chain-steps/s")
+			})
+		}
+	}
+}
