@@ -26,6 +26,14 @@ const (
 	FamilyDiffusion   = "diffusion"   // from noise along a noise-level or time grid
 	FamilyFlow        = "flow"        // rectified flow
 	FamilyConstrained = "constrained" // Metropolis sampling inside a domain
+	FamilyFractional  = "fractional"  // generative fractional diffusion
+)
+
+// Defaults of gfdm and gfdm-ode: H = 0.5 (the MA-fBM approximation of Brownian motion, the
+// baseline) and K = 3 OU processes; γ_max is DefaultGFDMGammaMax.
+const (
+	DefaultGFDMHurst = 0.5
+	DefaultGFDMK     = 3
 )
 
 // Defaults of the registry's methods that depend on the target. λ_min is the smallest eigenvalue
@@ -80,6 +88,12 @@ type MethodOptions struct {
 	// (N·d values, rows inside the domain; nil: the uniform law on a box or ball).
 	Domain *ops.Domain
 	X0     []float64
+	// GFDM (gfdm, gfdm-ode): the Hurst index H ∈ (0, 1), the number K of OU processes and the
+	// largest speed γ_max > 1 of the MA-fBM driver (defaults DefaultGFDMHurst, DefaultGFDMK,
+	// DefaultGFDMGammaMax).
+	Hurst    float64
+	K        int
+	GammaMax float64
 	// Progress, when set, receives the run's progress in the method's steps (see Progress; RTK
 	// reports inner steps).
 	Progress Progress
@@ -168,6 +182,7 @@ func (m Method) checkOptions(o MethodOptions) error {
 		"sigma-max": o.SigmaMax != 0, "rho": o.Rho != 0, "eta": o.Eta != 0, "churn": o.Churn != 0,
 		"s-tmin": o.STMin != 0, "s-tmax": o.STMax != 0, "s-noise": o.SNoise != 0, "classic": o.Classic,
 		"constraint": o.Domain != nil, "x0": o.X0 != nil,
+		"hurst": o.Hurst != 0, "k": o.K != 0, "gamma-max": o.GammaMax != 0,
 	}
 	for _, name := range optionOrder {
 		if set[name] && !m.Takes(name) {
@@ -179,7 +194,7 @@ func (m Method) checkOptions(o MethodOptions) error {
 
 // optionOrder lists the options in the order of the command's flags.
 var optionOrder = []string{"init", "step-size", "friction", "segments", "step-scale", "horizon", "schedule", "t-min",
-	"sigma-min", "sigma-max", "rho", "eta", "churn", "s-tmin", "s-tmax", "s-noise", "classic", "constraint", "x0"}
+	"sigma-min", "sigma-max", "rho", "eta", "churn", "s-tmin", "s-tmax", "s-noise", "classic", "constraint", "x0", "hurst", "k", "gamma-max"}
 
 // Methods returns the registry, in the order of the documentation.
 func Methods() []Method { return methods }
@@ -194,7 +209,7 @@ func MethodNames() []string {
 }
 
 // PlannedMethods are methods of the command's contract that this version does not run.
-func PlannedMethods() []string { return []string{"gfdm", "gfdm-ode", "lim"} }
+func PlannedMethods() []string { return []string{"lim"} }
 
 // LookupMethod returns the method called name, or an error listing the available ones.
 func LookupMethod(name string) (Method, error) {
@@ -392,7 +407,50 @@ them), the law of the forward walk once it has forgotten the data: hence the def
 T = 0.6·D² for a box or ball of diameter D (5 for a polytope). The last step adds noise of
 scale √h: take K in the hundreds.`,
 		steps: budgetSteps, run: runConstrainedMethod})
+	for _, m := range []string{MethodGFDM, MethodGFDMODE} {
+		method := Method{Name: m, Family: FamilyFractional, Options: []string{"hurst", "k", "gamma-max", "t-min"},
+			steps: budgetSteps, run: runGFDMMethod}
+		if m == MethodGFDM {
+			method.Help = `generative fractional diffusion (FVE, σ ∈ [0.01, 50]) driven by MA-fBM with Hurst
+index H (default 0.5, the Brownian baseline as approximated by the driver), K OU processes
+(default 3) with speeds from 1/γ_max to γ_max (default 20): Euler–Maruyama on the reverse
+SDE of the augmented state with its exact score, from its exact law at t = 1, on a
+geometric grid to t_min (default: where the augmented covariance stops being well
+conditioned), then the posterior mean. n = K steps, K evaluations; the steps are stiff:
+take K in the hundreds to thousands.`
+		} else {
+			method.Help = `as gfdm with Heun's method on the probability-flow ODE (no corrector on the last
+step). n = ⌊(K+1)/2⌋ steps, 2n − 1 evaluations.`
+			method.steps = twoStageSteps
+		}
+		ms = append(ms, method)
+	}
 	return ms
+}
+
+// runGFDMMethod runs GFDMSample (FVE base) with the registry's defaults.
+func runGFDMMethod(m Method, b ops.Backend, t target.Target, n int, dt tensor.DType, o MethodOptions, steps int) (*MethodRun, error) {
+	cfg := GFDMConfig{Base: GFDMBaseFVE, Hurst: o.Hurst, K: o.K, GammaMax: o.GammaMax}
+	if cfg.Hurst == 0 {
+		cfg.Hurst = DefaultGFDMHurst
+	}
+	if cfg.K == 0 {
+		cfg.K = DefaultGFDMK
+	}
+	p, err := NewGFDMProcess(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Name, err)
+	}
+	solver := GFDMSolverSDE
+	if m.Name == MethodGFDMODE {
+		solver = GFDMSolverODE
+	}
+	res, err := GFDMSample(b, TargetDenoiser(t), n, dt, GFDMSampleConfig{Process: p, Solver: solver, Steps: steps,
+		TMin: o.TMin, Seed: o.Seed, FirstChain: o.FirstChain, Trajectory: o.Trajectory, Progress: o.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Name, err)
+	}
+	return &MethodRun{Result: res, Steps: steps}, nil
 }
 
 // runLangevinMethod runs ula, mala or uld from x ~ N(0, I) (Site(0, PurposeInit)) with the

@@ -24,7 +24,7 @@ func TestRegistry(t *testing.T) {
 	for _, m := range Methods() {
 		assert.False(t, seen[m.Name], "%s listed twice", m.Name)
 		seen[m.Name] = true
-		assert.Contains(t, []string{FamilyLangevin, FamilyRTK, FamilyDiffusion, FamilyFlow, FamilyConstrained}, m.Family, m.Name)
+		assert.Contains(t, []string{FamilyLangevin, FamilyRTK, FamilyDiffusion, FamilyFlow, FamilyConstrained, FamilyFractional}, m.Family, m.Name)
 		assert.NotEmpty(t, m.Help, m.Name)
 		for _, line := range strings.Split(m.Help, "\n") {
 			assert.LessOrEqual(t, len([]rune(line)), 92, "%s: help line %q", m.Name, line)
@@ -42,11 +42,11 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	for _, m := range []string{MethodRF, MethodRFLowDim, MethodRFStochastic, MethodULA, MethodMALA, MethodULD,
-		"rtk-mala", "rtk-uld", "ddpm", "metropolis-constrained"} {
+		"rtk-mala", "rtk-uld", "ddpm", "metropolis-constrained", MethodGFDM, MethodGFDMODE} {
 		assert.True(t, seen[m], m)
 	}
-	_, err := LookupMethod("gfdm")
-	assert.ErrorContains(t, err, "gfdm is not available in this version")
+	_, err := LookupMethod("lim")
+	assert.ErrorContains(t, err, "lim is not available in this version")
 	_, err = LookupMethod("nope")
 	assert.ErrorContains(t, err, `unknown method "nope" (available: ula, mala`)
 }
@@ -78,7 +78,7 @@ func TestRegistryBudgets(t *testing.T) {
 			switch {
 			case m.Name == MethodMALA:
 				want = K + 1 // the fused evaluation of the start
-			case m.Name == MethodHeun || m.Name == MethodDPM2 || m.Name == MethodEDMSDE:
+			case m.Name == MethodHeun || m.Name == MethodDPM2 || m.Name == MethodEDMSDE || m.Name == MethodGFDMODE:
 				want = 2*steps - 1
 			case m.Family == FamilyRTK:
 				over := rtkOverhead(strings.TrimPrefix(m.Name, "rtk-"))

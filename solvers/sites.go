@@ -45,9 +45,12 @@ const (
 	// site: a deeper ops.BrownianInterval takes 2^(D−33) consecutive sites, which would run into
 	// Site(0, 14), Site(0, 15), Site(1, PurposeStep), ….
 	PurposeBrownianInterval Purpose = 13
+	// PurposeGFDMSample: the Gaussian increments of a GFDM reverse-SDE step (GFDMSample), one per
+	// coordinate.
+	PurposeGFDMSample Purpose = 14
 )
 
-// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..13
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..14
 // are used. The rest are free for later samplers without changing any existing stream.
 const SitesPerStep = 16
 
@@ -89,6 +92,10 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	SGDWOR                      the (epoched) Brownian path of coordinate j of chain c is chain
 //	                            c·d + j of the draw at Site(0, PurposeBrownian)
 //	GFDMProcess.SampleForward   the caller's step s: Site(s, PurposeGFDM)
+//	GFDMSample                  the terminal law: its statistic as the exact starts (Site(0,
+//	                            PurposeInit), Site(0, PurposeInitComponent)) and its residual's
+//	                            K+1 normals per coordinate at Site(0, PurposeGFDM); the SDE's
+//	                            normals of step i at Site(i, PurposeGFDMSample)
 //	ReversibleHeun              the Brownian motion of noise dimension k of chain c is path
 //	                            c·m + k (m the noise dimension) of the Brownian interval at
 //	                            Site(0, PurposeBrownianInterval), one site whatever the steps

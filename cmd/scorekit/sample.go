@@ -26,6 +26,7 @@ var familyHeaders = map[string]string{
 	solvers.FamilyDiffusion:   "Diffusion (a \"gmm\" or an \"empirical\" target: every one has an exact denoiser at σ > 0):",
 	solvers.FamilyFlow:        "Flows (rectified flow x_t = (1 − t) ξ + t x, ξ ~ N(0, I), the target's denoiser under that noise):",
 	solvers.FamilyConstrained: "Constrained (any target, and a domain M: --constraint C.json):",
+	solvers.FamilyFractional:  "Fractional (a \"gmm\" or an \"empirical\" target; the exact augmented score):",
 }
 
 // methodsHelp lays out the registry's methods by family, each paragraph indented under its name;
@@ -123,7 +124,7 @@ Flags:
   --dtype T          f32 or f64 (default f32)
 ` + deviceFlagHelp(21) + `  --trajectory TR.npy  states along the run, (n + 1, N, d), row 0 the initial state and the last
                      row the samples, one row per step of the method: n = K for ula, mala, uld,
-                     ddpm and metropolis-constrained; n = K + 1 for rf*; n as above for the
+                     ddpm, gfdm and metropolis-constrained; n = K + 1 for rf*; n as above for the
                      noise-level methods (row i at σ_i); n = S for rtk-* (x at the grid times
                      t_S = T, …, t_0 = 0: one row per segment)
   --plot P.png       PNG: for d ≥ 2 the samples (the first two coordinates) over the target's
@@ -152,7 +153,9 @@ Method flags (each refused by the methods it does not apply to):
   --schedule G       ddpm: geometric or uniform (default geometric); the noise-level methods:
                      edm, logsnr or time (default edm)
   --t-min t          ddpm: first grid time of the geometric schedule (default 0.001);
-                     rf-lowdim, rf-stochastic: δ ∈ (0, 1/2) of the grid (default 0.001)
+                     rf-lowdim, rf-stochastic: δ ∈ (0, 1/2) of the grid (default 0.001);
+                     gfdm, gfdm-ode: the last grid time, in (0, 1) (default: where the
+                     augmented covariance stops being well conditioned, at least 0.001)
   --sigma-min s      the noise-level methods: the smallest positive level (default 0.002)
   --sigma-max s      the noise-level methods: the largest level, σ_0 (default 80)
   --rho ρ            the noise-level methods with --schedule edm: its exponent (default 7)
@@ -163,6 +166,10 @@ Method flags (each refused by the methods it does not apply to):
                      networks)
   --classic          dpmpp-3m, ipndm: the coefficients of the common implementations
   --constraint C.json  metropolis-constrained: the domain (required; format below)
+  --hurst H          gfdm, gfdm-ode: the Hurst index of the driver, in (0, 1) (default 0.5: the
+                     Brownian baseline, as the MA-fBM driver approximates it)
+  --k K              gfdm, gfdm-ode: the number of OU processes of the driver, 1 … 5 (default 3)
+  --gamma-max γ      gfdm, gfdm-ode: the largest OU speed, > 1 (default 20)
 
 ` + targetFormatHelp + `
 
@@ -247,6 +254,8 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		classic              bool
 		constraint, initFlag string
 		seed                 uint64
+		hurst, gammaMax      float64
+		kOU                  int64
 	)
 	fs.StringVar(&targ, "target", "", "")
 	fs.StringVar(&method, "method", "", "")
@@ -278,6 +287,9 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	fs.BoolVar(&classic, "classic", false, "")
 	fs.StringVar(&constraint, "constraint", "", "")
 	fs.StringVar(&initFlag, "init", "", "")
+	fs.Float64Var(&hurst, "hurst", solvers.DefaultGFDMHurst, "")
+	fs.Int64Var(&kOU, "k", solvers.DefaultGFDMK, "")
+	fs.Float64Var(&gammaMax, "gamma-max", solvers.DefaultGFDMGammaMax, "")
 	if err := parse(fs, args, stdout, sampleHelp); err != nil {
 		return o, err
 	}
@@ -338,6 +350,7 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		{"sigma-min", sigmaMin, true}, {"sigma-max", sigmaMax, true}, {"rho", rho, true}, {"eta", eta, false},
 		{"churn", churn, true}, {"s-tmin", sTMin, false}, {"s-tmax", sTMax, false}, {"s-noise", sNoise, true},
 		{"classic", 0, false}, {"constraint", 0, false}, {"init", 0, false}, {"schedule", 0, false},
+		{"hurst", 0, false}, {"k", 0, false}, {"gamma-max", 0, false},
 	} {
 		option := c.name
 		if option == "init" {
@@ -390,6 +403,18 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	}
 	if isSet(fs, "t-min") && m.Family == solvers.FamilyFlow && !(tMin < 0.5) {
 		return o, usagef("--t-min must be in (0, 1/2) for %s (got %g)", method, tMin)
+	}
+	if isSet(fs, "hurst") && !(hurst > 0 && hurst < 1) {
+		return o, usagef("--hurst must be in (0, 1) (got %g)", hurst)
+	}
+	if isSet(fs, "k") && (kOU < 1 || kOU > solvers.MaxGFDMK) {
+		return o, usagef("--k must be in [1, %d] (got %d)", solvers.MaxGFDMK, kOU)
+	}
+	if isSet(fs, "gamma-max") && !(gammaMax > 1 && !math.IsInf(gammaMax, 0)) {
+		return o, usagef("--gamma-max must be a finite number > 1 (got %g)", gammaMax)
+	}
+	if m.Family == solvers.FamilyFractional && isSet(fs, "t-min") && !(tMin < 1) {
+		return o, usagef("--t-min must be in (0, 1) for %s (got %g)", method, tMin)
 	}
 	if isSet(fs, "eta") && !(eta >= 0 && eta <= 1) {
 		return o, usagef("--eta must be in [0, 1] (got %g)", eta)
@@ -455,6 +480,9 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	}
 	if take("eta") {
 		r.Eta = eta
+	}
+	if take("hurst") {
+		r.Hurst, r.K, r.GammaMax = hurst, int(kOU), gammaMax
 	}
 	if take("classic") {
 		r.Classic = classic

@@ -584,8 +584,13 @@ func TestSampleBadInput(t *testing.T) {
 		{"missing target file", with("--target", filepath.Join(dir, "none.json")), []string{"--target", "none.json"}},
 		{"bad target", with("--target", bad), []string{"--target", "weights"}},
 		{"no method", without("--method"), []string{"--method", "rtk-mala", "metropolis-constrained"}},
-		{"unknown method", method("foo"), []string{"--method", "unknown", "ula, mala, uld, rtk-mala, rtk-uld, ddpm, ddim, euler, heun, dpm2, dpmpp-2m, dpmpp-3m, ipndm, edm-sde, rf, rf-lowdim, rf-stochastic, metropolis-constrained"}},
-		{"planned method", method("gfdm"), []string{"--method gfdm", "not available in this version", "edm-sde"}},
+		{"unknown method", method("foo"), []string{"--method", "unknown", "ula, mala, uld, rtk-mala, rtk-uld, ddpm, ddim, euler, heun, dpm2, dpmpp-2m, dpmpp-3m, ipndm, edm-sde, rf, rf-lowdim, rf-stochastic, metropolis-constrained, gfdm, gfdm-ode"}},
+		{"planned method", method("lim"), []string{"--method lim", "not available in this version", "edm-sde"}},
+		{"hurst out of range", method("gfdm", "--hurst", "1"), []string{"--hurst must be in (0, 1)"}},
+		{"k out of range", method("gfdm-ode", "--k", "0"), []string{"--k must be in [1, 5]"}},
+		{"gamma max ≤ 1", method("gfdm", "--gamma-max", "1"), []string{"--gamma-max must be a finite number > 1"}},
+		{"gamma max NaN", method("gfdm", "--gamma-max", "NaN"), []string{"--gamma-max must be a finite number > 1"}},
+		{"hurst for heun", method("heun", "--hurst", "0.3"), []string{"--hurst applies to gfdm, gfdm-ode"}},
 		{"no n", without("--n"), []string{"--n"}},
 		{"zero n", with("--n", "0"), []string{"--n"}},
 		{"no steps", without("--steps"), []string{"--steps"}},
@@ -666,7 +671,7 @@ func TestSampleHelp(t *testing.T) {
 		"⌊K/S⌋ − 1", "geometric", "--trajectory", "--stats", "acceptance_rate", "nan_chains",
 		"ancestral sampler of the noise-level grids is ddim", "⌊(K+1)/2⌋", "2n − 1", "n = K + 1", "edm, logsnr or time", "--sigma-max", "default 80",
 		"--churn", "default 40", "rejection_rate", "method_steps", "0.6·D²", `"kind": "polytope"`,
-		"Not in this version: gfdm, gfdm-ode, lim"} {
+		"Not in this version: lim"} {
 		assert.Contains(t, stdout, want)
 	}
 	for _, m := range solvers.MethodNames() {

@@ -1,0 +1,380 @@
+package solvers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
+)
+
+// The registry's GFDM methods (see Methods): GFDMSample with GFDMSolverSDE and GFDMSolverODE.
+const (
+	MethodGFDM    = "gfdm"
+	MethodGFDMODE = "gfdm-ode"
+)
+
+// The solvers of GFDMSample.
+const (
+	// GFDMSolverSDE is the Euler–Maruyama method on the reverse-time SDE
+	// dZ = (F Z − G Gᵀ ∇log p_t(Z)) dt + G dW̄.
+	GFDMSolverSDE = "sde"
+	// GFDMSolverODE is Heun's method on the probability-flow ODE dZ/dt = F Z − ½ G Gᵀ ∇log p_t(Z).
+	GFDMSolverODE = "ode"
+)
+
+// GFDMSolvers returns the solvers of GFDMSample.
+func GFDMSolvers() []string { return []string{GFDMSolverSDE, GFDMSolverODE} }
+
+// GFDMTMinCondition is the condition number of the equilibrated Σ(t) (GFDMProcess.Condition) at
+// which the default last time t_min of GFDMSample is placed: the score there is accurate to
+// about 1e-13·1e8 = 1e-5 relative (see GFDMMaxCondition).
+const GFDMTMinCondition = 1e8
+
+// DefaultGFDMTMinFloor is the smallest default t_min of GFDMSample.
+const DefaultGFDMTMinFloor = 1e-3
+
+// DefaultTMin returns the default last time t_min of GFDMSample: the smallest t ∈
+// [DefaultGFDMTMinFloor, 1] at which the equilibrated Σ(t) has condition number at most
+// GFDMTMinCondition, found by bisection in log t (the condition number falls with t near 0).
+// With K ≥ 2 OU processes Σ(t) is nearly singular for small t — x_0 is then almost determined by
+// the augmented state, its posterior spread σ̃(t) being tiny — so the sampler stops there and
+// returns the posterior mean (see GFDMSample).
+func (p *GFDMProcess) DefaultTMin() float64 {
+	ok := func(t float64) bool {
+		l, err := p.law(t)
+		return err == nil && l.cond <= GFDMTMinCondition
+	}
+	if ok(DefaultGFDMTMinFloor) {
+		return DefaultGFDMTMinFloor
+	}
+	lo, hi := math.Log(DefaultGFDMTMinFloor), 0.0
+	if !ok(1) {
+		return 1
+	}
+	for i := 0; i < 40; i++ {
+		mid := 0.5 * (lo + hi)
+		if ok(math.Exp(mid)) {
+			hi = mid
+		} else {
+			lo = mid
+		}
+	}
+	return math.Exp(hi)
+}
+
+// GFDMSampleConfig configures GFDMSample. Process, Solver and Steps must be given.
+type GFDMSampleConfig struct {
+	// Process is the forward process (base, H, K, γ_max).
+	Process *GFDMProcess
+	// Solver is GFDMSolverSDE or GFDMSolverODE.
+	Solver string
+	// Steps n ≥ 1: n − 1 solver steps on the grid t_0 = 1 > … > t_{n−1} = t_min (geometric),
+	// then the step to t = 0 (the posterior mean).
+	Steps int
+	// TMin is t_min ∈ (0, 1) (default Process.DefaultTMin()); with Steps = 1 it is unused.
+	TMin float64
+	// Seed keys the random stream; FirstChain is the chain index of row 0 (see Site).
+	Seed, FirstChain uint64
+	// Trajectory keeps x (the first component of Z) along the run in Result.Trace,
+	// (n + 1, N, d): row i is x at t_i (i < n), the last row the samples.
+	Trajectory bool
+	// Progress, when set, receives the run's progress in steps.
+	Progress Progress
+}
+
+// GFDMSample draws n samples of the data of den by generative fractional diffusion (Nobis et al.
+// 2024; docs/math.md §5.5): the augmented state Z = (X, Y^1, …, Y^K) of every coordinate runs
+// backwards in time from the exact terminal law at t = 1 with the exact augmented score of
+// GFDMProcess.AugmentedScore,
+//
+//	∇_z log p_t(z) = −Σ(t)⁻¹ (z − φ(t) D(ũ; σ̃(t))),   ũ = ψᵀz/q (per coordinate),
+//
+// D the denoiser of den at the VE level σ̃ = q^{−1/2} (exact for Gaussian mixtures and data sets;
+// den may be any Denoiser, a learned one included). On the geometric grid t_0 = 1 > … > t_{n−1} =
+// t_min, with h = t_i − t_{i+1}, S_i the score at (z_i, t_i), F, G at t_i:
+//
+//	sde:  z_{i+1} = z_i − h (F z_i − G Gᵀ S_i) + √h G ξ_i          (Euler–Maruyama; n evaluations)
+//	ode:  v(z, t) = F(t) z − ½ G(t) G(t)ᵀ S(z, t),  z̃ = z_i − h v(z_i, t_i),
+//	      z_{i+1} = z_i − (h/2)(v(z_i, t_i) + v(z̃, t_{i+1}))        (Heun; 2n − 1 evaluations)
+//
+// and the last step, to t = 0, returns the posterior mean E[X_0 | Z_{t_min}] = D(ũ; σ̃(t_min)) (as
+// EDM's last Euler step to σ = 0): a sample whose deviation from an exact one is at most the
+// posterior spread σ̃(t_min), listed in Result.Sigmas (σ̃ along the grid). The default t_min is
+// where Σ(t) stops being well conditioned (DefaultTMin); there σ̃ is already small (K = 3, FVE,
+// H = 0.3: t_min ≈ 0.07, σ̃ ≈ 2e-6).
+//
+// The explicit steps are stable for h·GᵀΣ⁻¹G ≲ 2 (SDE; twice that for the ODE), and GᵀΣ⁻¹G
+// grows like 10/t to 90/t with K (at t = 1: 20 to 90): take n in the hundreds for K ≥ 3.
+//
+// Start: Z_1 = φ ũ + R with ũ the data noised to σ̃(1) (den must be a NoisedSampler; its draws
+// are those of the exact starts, Site(0, PurposeInit) and Site(0, PurposeInitComponent)) and
+// R ~ N(0, Σ − φφᵀ/q) independent of it, R = L ξ with L the positive semidefinite square root
+// and ξ the K+1 normals per coordinate of Site(0, PurposeGFDM) (laid out as SampleForward's);
+// this is exactly the law of Z_1 (AugmentedScore). The SDE's normals of step i are the (N, d)
+// normals of Site(i, PurposeGFDMSample).
+//
+// Arithmetic: the state is float64 on the host; the denoiser runs on b's device on (N, d) float64
+// tensors; the samples are rounded once to dtype. Cost: one denoiser call of N rows per
+// evaluation plus about 2(K+1)² flops per coordinate per evaluation.
+func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDMSampleConfig) (*Result, error) {
+	const op = "gfdm sample"
+	if b == nil {
+		return nil, fmt.Errorf("%s: nil backend", op)
+	}
+	if den == nil {
+		return nil, fmt.Errorf("%s: nil denoiser", op)
+	}
+	p := cfg.Process
+	if p == nil {
+		return nil, fmt.Errorf("%s: no forward process (set Process from NewGFDMProcess)", op)
+	}
+	switch cfg.Solver {
+	case GFDMSolverSDE, GFDMSolverODE:
+	default:
+		return nil, fmt.Errorf("%s: solver %q: want one of %s", op, cfg.Solver, quoteAll(GFDMSolvers()))
+	}
+	if cfg.Steps < 1 || uint64(cfg.Steps) >= MaxSteps {
+		return nil, fmt.Errorf("%s: steps = %d: need at least 1", op, cfg.Steps)
+	}
+	if err := checkChains(op, n, cfg.FirstChain); err != nil {
+		return nil, err
+	}
+	if dtype != tensor.F32 && dtype != tensor.F64 {
+		return nil, fmt.Errorf("%s: dtype %v: want f32 or f64", op, dtype)
+	}
+	tMin := cfg.TMin
+	if tMin == 0 {
+		tMin = p.DefaultTMin()
+	} else if !(tMin > 0 && tMin < 1) {
+		return nil, fmt.Errorf("%s: t min = %g: must be in (0, 1)", op, tMin)
+	}
+	ns, ok := den.(NoisedSampler)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s cannot draw its noised law exactly (the terminal law needs it)", op, den)
+	}
+	steps := cfg.Steps
+	grid := make([]float64, steps)
+	grid[0] = 1
+	for i := 1; i < steps; i++ {
+		grid[i] = math.Exp(math.Log(tMin) * float64(i) / float64(steps-1))
+	}
+	if steps > 1 {
+		grid[steps-1] = tMin
+	}
+	laws := make([]*gfdmLaw, steps)
+	for i, t := range grid {
+		l, err := p.law(t)
+		if err != nil {
+			return nil, fmt.Errorf("%s: grid time %d: %w (raise t min)", op, i, err)
+		}
+		laws[i] = l
+	}
+	d, dev := den.Dim(), b.Device()
+	nd, nk := n*d, p.n
+	run, err := newSamplesRun(op, dev, dtype, n, d)
+	if err != nil {
+		return nil, err
+	}
+	defer run.release()
+	res := run.res
+	res.Sigmas = make([]float64, steps)
+	for i, l := range laws {
+		res.Sigmas[i] = l.sigmaVE
+	}
+
+	// The terminal law: Z_1 = φ ũ + R.
+	l0 := laws[0]
+	z := make([]float64, nk*nd)
+	u := make([]float64, nd)
+	if err := ns.SampleNoised(u, 1, 1/l0.q, cfg.Seed, cfg.FirstChain); err != nil {
+		return nil, fmt.Errorf("%s: terminal law: %w", op, err)
+	}
+	resid := make([]float64, nk*nk)
+	for a := 0; a < nk; a++ {
+		for c := 0; c < nk; c++ {
+			resid[a*nk+c] = l0.sigma[a*nk+c] - l0.phi[a]*l0.phi[c]/l0.q
+		}
+	}
+	lr, err := covarianceFactor(resid, nk)
+	if err != nil {
+		return nil, fmt.Errorf("%s: terminal law: residual covariance: %w", op, err)
+	}
+	xi, err := hostNormals(b, n, nd/n*nk, drawAt(cfg.Seed, 0, PurposeGFDM, cfg.FirstChain))
+	if err != nil {
+		return nil, fmt.Errorf("%s: terminal law: %w", op, err)
+	}
+	for e := 0; e < nd; e++ {
+		i, j := e/d, e%d
+		w := xi[i*d*nk+j*nk : i*d*nk+(j+1)*nk]
+		for a := 0; a < nk; a++ {
+			v := l0.phi[a] * u[e]
+			for c := 0; c < nk; c++ {
+				v += lr[a*nk+c] * w[c]
+			}
+			z[a*nd+e] = v
+		}
+	}
+
+	var trace []float64
+	if cfg.Trajectory {
+		trace = make([]float64, 0, (steps+1)*nd)
+	}
+	s := &gfdmStepper{p: p, b: b, den: den, n: n, d: d, u: make([]float64, nd), dv: make([]float64, nd),
+		score: make([]float64, nk*nd), f: make([]float64, nk*nk), g: make([]float64, nk), ev: &res.Evals}
+	prog := newProgress(cfg.Progress, int64(steps), dev)
+	c := 1.0
+	if cfg.Solver == GFDMSolverODE {
+		c = 0.5
+	}
+	v1 := make([]float64, nk*nd)
+	var v2, zp []float64
+	if cfg.Solver == GFDMSolverODE {
+		v2, zp = make([]float64, nk*nd), make([]float64, nk*nd)
+	}
+	for i := 0; i+1 < steps; i++ {
+		if trace != nil {
+			trace = append(trace, z[:nd]...)
+		}
+		h := grid[i] - grid[i+1]
+		if err := s.drift(v1, z, laws[i], c); err != nil {
+			return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i], err)
+		}
+		if cfg.Solver == GFDMSolverSDE {
+			xi, err := hostNormals(b, n, d, drawAt(cfg.Seed, i, PurposeGFDMSample, cfg.FirstChain))
+			if err != nil {
+				return nil, fmt.Errorf("%s: step %d: %w", op, i, err)
+			}
+			sh := math.Sqrt(h)
+			for a := 0; a < nk; a++ {
+				ga := s.g[a] * sh
+				for e := 0; e < nd; e++ {
+					z[a*nd+e] += -h*v1[a*nd+e] + ga*xi[e]
+				}
+			}
+		} else {
+			for k := range z {
+				zp[k] = z[k] - h*v1[k]
+			}
+			if err := s.drift(v2, zp, laws[i+1], c); err != nil {
+				return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i+1], err)
+			}
+			for k := range z {
+				z[k] -= 0.5 * h * (v1[k] + v2[k])
+			}
+		}
+		if err := prog.step(int64(i + 1)); err != nil {
+			return nil, fmt.Errorf("%s: step %d: %w", op, i, err)
+		}
+	}
+	if trace != nil {
+		trace = append(trace, z[:nd]...)
+	}
+	// The step to t = 0: the posterior mean.
+	last := laws[steps-1]
+	last.project(s.u, z)
+	if err := s.denoise(last); err != nil {
+		return nil, fmt.Errorf("%s: last step (t = %g): %w", op, last.t, err)
+	}
+	if err := copyHost(res.Samples, s.dv); err != nil {
+		return nil, fmt.Errorf("%s: write the samples: %w", op, err)
+	}
+	nt := newNaNTracker(n)
+	if trace != nil {
+		trace = append(trace, s.dv...)
+		tt, err := toDevice(dev, dtype, trace, steps+1, n, d)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the trajectory: %w", op, err)
+		}
+		res.Trace = tt
+	}
+	if err := prog.step(int64(steps)); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := run.checkFinal(op, nt, nil, steps); err != nil {
+		return nil, err
+	}
+	if res.Trace != nil {
+		res.TraceSteps = make([]int, steps+1)
+		for i := range res.TraceSteps {
+			res.TraceSteps[i] = i
+		}
+	}
+	return run.keep()
+}
+
+// gfdmStepper holds the scratch of GFDMSample's evaluations.
+type gfdmStepper struct {
+	p        *GFDMProcess
+	b        ops.Backend
+	den      Denoiser
+	n, d     int
+	u, dv    []float64 // the statistics ũ and their denoised values, (N, d)
+	score, f []float64
+	g        []float64
+	ev       *Evals
+}
+
+// denoise writes D(ũ; σ̃) of s.u into s.dv and counts one evaluation per row.
+func (s *gfdmStepper) denoise(l *gfdmLaw) error {
+	ut, err := toDevice(s.b.Device(), tensor.F64, s.u, s.n, s.d)
+	if err != nil {
+		return fmt.Errorf("statistics (%d, %d): %w", s.n, s.d, err)
+	}
+	defer ut.Close()
+	dt, err := tensor.New(s.b.Device(), tensor.F64, s.n, s.d)
+	if err != nil {
+		return fmt.Errorf("denoiser (%d, %d): %w", s.n, s.d, err)
+	}
+	defer dt.Close()
+	if err := s.den.Denoise(s.b, dt, ut, l.sigmaVE); err != nil {
+		return fmt.Errorf("denoise at σ̃ = %g: %w", l.sigmaVE, err)
+	}
+	dv, err := dt.Float64s()
+	if err != nil {
+		return err
+	}
+	copy(s.dv, dv)
+	s.ev.ScoreEvals += int64(s.n)
+	s.ev.ScoreCalls++
+	return nil
+}
+
+// drift writes F z − c G Gᵀ S(z) at the law's time into dst (planes as z); it leaves F and G of
+// that time in s.f and s.g.
+func (s *gfdmStepper) drift(dst, z []float64, l *gfdmLaw, c float64) error {
+	l.project(s.u, z)
+	if err := s.denoise(l); err != nil {
+		return err
+	}
+	l.score(s.score, nil, z, s.u, s.dv, s.d)
+	s.p.coefficients(s.f, s.g, l.t)
+	nk, nd := s.p.n, len(s.u)
+	for e := 0; e < nd; e++ {
+		gs := 0.0
+		for a := 0; a < nk; a++ {
+			gs += s.g[a] * s.score[a*nd+e]
+		}
+		for a := 0; a < nk; a++ {
+			v := -c * s.g[a] * gs
+			for k := 0; k < nk; k++ {
+				v += s.f[a*nk+k] * z[k*nd+e]
+			}
+			dst[a*nd+e] = v
+		}
+	}
+	return nil
+}
+
+// hostNormals draws the (n, cols) float64 normals of draw on b's device and returns them.
+func hostNormals(b ops.Backend, n, cols int, draw ops.Draw) ([]float64, error) {
+	t, err := tensor.New(b.Device(), tensor.F64, n, cols)
+	if err != nil {
+		return nil, fmt.Errorf("normals (%d, %d): %w", n, cols, err)
+	}
+	defer t.Close()
+	if err := b.Normal(t, draw); err != nil {
+		return nil, fmt.Errorf("normals: %w", err)
+	}
+	return t.Float64s()
+}
