@@ -45,10 +45,16 @@ const (
 	// site: a deeper ops.BrownianInterval takes 2^(D−33) consecutive sites, which would run into
 	// Site(0, 14), Site(0, 15), Site(1, PurposeStep), ….
 	PurposeBrownianInterval Purpose = 13
+	// PurposeLIM: the isotropic α-stable noise of the Lévy–Itō model (LIM): the mixing variable
+	// A of its exact start (Site(0, PurposeLIM), uniform columns 0 and 1) and the noise
+	// S = √A·G of a stochastic step (ops.Backend.Stable, isotropic kind, which reads the normals
+	// G at its site and A at the next one: step i draws at Site(i+1, PurposeLIM), so A lies at
+	// Site(i+2, PurposeStep), a site LIM does not otherwise use). Purpose 14 is reserved.
+	PurposeLIM Purpose = 15
 )
 
 // SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..13
-// are used. The rest are free for later samplers without changing any existing stream.
+// and 15 are used (14 is reserved). The rest are free for later samplers without changing any existing stream.
 const SitesPerStep = 16
 
 // MaxSteps bounds the step index of Site so that Site(step, p) never overflows uint64.
@@ -89,6 +95,11 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	SGDWOR                      the (epoched) Brownian path of coordinate j of chain c is chain
 //	                            c·d + j of the draw at Site(0, PurposeBrownian)
 //	GFDMProcess.SampleForward   the caller's step s: Site(s, PurposeGFDM)
+//	LIM                         the exact start: components at Site(0, PurposeInitComponent),
+//	                            normals at Site(0, PurposeInit), the mixing variable A at
+//	                            Site(0, PurposeLIM); the prior start's α-stable noise at
+//	                            Site(0, PurposeLIM); the noise of stochastic step i (from ρ_i to
+//	                            ρ_{i+1}) at Site(i+1, PurposeLIM) (see PurposeLIM)
 //	ReversibleHeun              the Brownian motion of noise dimension k of chain c is path
 //	                            c·m + k (m the noise dimension) of the Brownian interval at
 //	                            Site(0, PurposeBrownianInterval), one site whatever the steps

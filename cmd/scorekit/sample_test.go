@@ -666,7 +666,7 @@ func TestSampleHelp(t *testing.T) {
 		"⌊K/S⌋ − 1", "geometric", "--trajectory", "--stats", "acceptance_rate", "nan_chains",
 		"ancestral sampler of the noise-level grids is ddim", "⌊(K+1)/2⌋", "2n − 1", "n = K + 1", "edm, logsnr or time", "--sigma-max", "default 80",
 		"--churn", "default 40", "rejection_rate", "method_steps", "0.6·D²", `"kind": "polytope"`,
-		"Not in this version: gfdm, gfdm-ode, lim"} {
+		"Not in this version: gfdm, gfdm-ode"} {
 		assert.Contains(t, stdout, want)
 	}
 	for _, m := range solvers.MethodNames() {
