@@ -110,8 +110,9 @@ The start of the methods that run from noise (rtk-*, ddpm, the noise-level metho
 time T of the OU process, is itself a mixture; a data set noised is a data point plus Gaussian
 noise. --init prior starts from the textbook Gaussian instead (σ_0 ξ; N(0, I) at T), which ignores
 the target's mean and covariance: on modes far from the origin its samples are biased at any
-number of steps (for comparisons with other implementations). The flows start at t = 0, where the
-law is N(0, I) exactly, either way.
+number of steps (for comparisons with other implementations). lim starts from the data plus
+α-stable noise, drawn exactly as a Gaussian given the noise's mixing variable (--init prior: the
+noise alone, ρ_0 S). The flows start at t = 0, where the law is N(0, I) exactly, either way.
 
 Flags:
   --target T.json    the target (required; format below)
@@ -133,8 +134,8 @@ Flags:
                      the trajectories of 30 chains
   --stats S.json     JSON: method, device, dtype, n, d, steps (K), method_steps (n),
                      score_evals (per chain), score_evals_total, wall_seconds, acceptance_rate
-                     (mala, rtk-mala), rejection_rate (metropolis-constrained), step_size, seed,
-                     nan_chains, nan_first_chain (when nan_chains > 0)
+                     (mala, rtk-mala), rejection_rate (metropolis-constrained), clamped (lim),
+                     step_size, seed, nan_chains, nan_first_chain (when nan_chains > 0)
   --quiet            say nothing on stderr unless something fails or chains turn non-finite
                      (otherwise long runs show a progress bar on a terminal, a line every 10 s
                      elsewhere)
@@ -156,12 +157,16 @@ Method flags (each refused by the methods it does not apply to):
   --sigma-min s      the noise-level methods: the smallest positive level (default 0.002)
   --sigma-max s      the noise-level methods: the largest level, σ_0 (default 80)
   --rho ρ            the noise-level methods with --schedule edm: its exponent (default 7)
-  --eta η            ddim: the stochasticity, in [0, 1] (default 0)
+  --eta η            ddim, lim: the stochasticity, in [0, 1] (default 0)
   --churn S          edm-sde: S_churn > 0 (default 40)
   --s-tmin s, --s-tmax s  edm-sde: the levels that churn (defaults 0.05, 50; --s-tmax may be inf)
   --s-noise s        edm-sde: the factor of the fresh noise (default 1; 1.003 in EDM for learned
                      networks)
   --classic          dpmpp-3m, ipndm: the coefficients of the common implementations
+  --alpha A          lim: the stability index of the noise, in (1, 2] (default 1.8; 2 is ddim)
+  --clamp C          lim: clip every value of the injected α-stable noise to [−C, C] and report
+                     how many were clipped (--stats clamped; default 0: no clip; the reference
+                     implementation uses 20)
   --constraint C.json  metropolis-constrained: the domain (required; format below)
 
 ` + targetFormatHelp + `
@@ -201,6 +206,7 @@ type sampleStats struct {
 	WallSeconds     float64  `json:"wall_seconds"`
 	AcceptanceRate  *float64 `json:"acceptance_rate,omitempty"`
 	RejectionRate   *float64 `json:"rejection_rate,omitempty"`
+	Clamped         *int64   `json:"clamped,omitempty"`
 	StepSize        float64  `json:"step_size,omitempty"`
 	Seed            uint64   `json:"seed"`
 	NaNChains       int      `json:"nan_chains"`
@@ -244,6 +250,7 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		rho, eta             float64
 		churn, sTMin, sTMax  float64
 		sNoise               float64
+		alpha, clamp         float64
 		classic              bool
 		constraint, initFlag string
 		seed                 uint64
@@ -276,6 +283,8 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	fs.Float64Var(&sTMax, "s-tmax", solvers.DefaultSTMax, "")
 	fs.Float64Var(&sNoise, "s-noise", solvers.DefaultSNoise, "")
 	fs.BoolVar(&classic, "classic", false, "")
+	fs.Float64Var(&alpha, "alpha", solvers.DefaultLIMAlpha, "")
+	fs.Float64Var(&clamp, "clamp", 0, "")
 	fs.StringVar(&constraint, "constraint", "", "")
 	fs.StringVar(&initFlag, "init", "", "")
 	if err := parse(fs, args, stdout, sampleHelp); err != nil {
@@ -338,6 +347,7 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		{"sigma-min", sigmaMin, true}, {"sigma-max", sigmaMax, true}, {"rho", rho, true}, {"eta", eta, false},
 		{"churn", churn, true}, {"s-tmin", sTMin, false}, {"s-tmax", sTMax, false}, {"s-noise", sNoise, true},
 		{"classic", 0, false}, {"constraint", 0, false}, {"init", 0, false}, {"schedule", 0, false},
+		{"alpha", alpha, false}, {"clamp", clamp, false},
 	} {
 		option := c.name
 		if option == "init" {
@@ -390,6 +400,12 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	}
 	if isSet(fs, "t-min") && m.Family == solvers.FamilyFlow && !(tMin < 0.5) {
 		return o, usagef("--t-min must be in (0, 1/2) for %s (got %g)", method, tMin)
+	}
+	if isSet(fs, "alpha") && !(alpha > 1 && alpha <= 2) {
+		return o, usagef("--alpha must be in (1, 2] for %s (got %g)", method, alpha)
+	}
+	if isSet(fs, "clamp") && (!(clamp >= 0) || math.IsInf(clamp, 0)) {
+		return o, usagef("--clamp must be a finite number ≥ 0 (got %g; 0: no clip)", clamp)
 	}
 	if isSet(fs, "eta") && !(eta >= 0 && eta <= 1) {
 		return o, usagef("--eta must be in [0, 1] (got %g)", eta)
@@ -458,6 +474,9 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	}
 	if take("classic") {
 		r.Classic = classic
+	}
+	if take("alpha") {
+		r.Alpha, r.Clamp = alpha, clamp
 	}
 	if method == solvers.MethodEDMSDE {
 		r.Churn, r.STMin, r.STMax, r.SNoise = churn, sTMin, sTMax, sNoise
@@ -545,6 +564,15 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 				m.Name, tgt.Kind())
 		}
 	}
+	if m.Name == solvers.MethodLIM {
+		alpha := o.run.Alpha
+		if alpha == 0 {
+			alpha = solvers.DefaultLIMAlpha
+		}
+		if _, err := solvers.NewLIMDenoiser(tgt, alpha, 0); err != nil {
+			return usagef("--method lim: %v", err)
+		}
+	}
 	if o.constraint != "" {
 		if o.run.Domain, err = loadConstraint(o.constraint); err != nil {
 			return err
@@ -615,6 +643,10 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		Steps: o.run.Budget, MethodSteps: res.Steps, ScoreEvals: res.ScoreEvals / int64(o.n),
 		ScoreEvalsTotal: res.ScoreEvals, WallSeconds: wall.Seconds(), StepSize: res.StepSize, Seed: o.run.Seed,
 		NaNChains: res.NaN.Chains, RejectionRate: res.RejectionRate}
+	if m.Takes("clamp") {
+		clamped := res.Clamped
+		st.Clamped = &clamped
+	}
 	if res.Accept != nil {
 		if a := res.AcceptMean(); !math.IsNaN(a) {
 			st.AcceptanceRate = &a
@@ -650,6 +682,9 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		if st.RejectionRate != nil {
 			extra = fmt.Sprintf(", rejection rate %.3f", *st.RejectionRate)
+		}
+		if o.run.Clamp > 0 {
+			extra = fmt.Sprintf(", %d noise values clipped to [−%g, %g]", res.Clamped, o.run.Clamp, o.run.Clamp)
 		}
 		fmt.Fprintf(stderr, "scorekit: %s: %d chains × d %d, %d steps, %d score evaluations per chain%s, %v; wrote %s\n",
 			m.Name, o.n, d, res.Steps, st.ScoreEvals, extra, wall.Round(time.Millisecond), strings.Join(written, ", "))
