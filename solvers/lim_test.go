@@ -53,6 +53,12 @@ func TestStableMixingQuadrature(t *testing.T) {
 			}
 			return worst
 		}
+		// The largest node sits at the tail probability (1/(2Q))^3, where the tail is Pareto,
+		// P(A > x) = x^{−a}/Γ(1 − a) (1 + O(x^{−a})).
+		nodes, _, err := StableMixingQuadrature(alpha, 64)
+		require.NoError(t, err)
+		top := nodes[63]
+		assert.InDelta(t, 1, math.Pow(top, -a)/math.Gamma(1-a)/math.Pow(1.0/128, 3), 0.01, "α = %g: largest node %g", alpha, top)
 		e64, e256 := laplaceErr(64), laplaceErr(256)
 		t.Logf("α = %g: Laplace-transform error %.2e at Q = 64, %.2e at Q = 256", alpha, e64, e256)
 		assert.Less(t, e64, 1e-3)
@@ -97,7 +103,8 @@ func TestLIMScales(t *testing.T) {
 // The forward law: a·y + s·S for one data point y = 0 has the characteristic function
 // exp(−(s²‖u‖²/2)^{α/2}); the empirical one (mean of cos⟨u, X⟩, the sine part vanishing by
 // symmetry) is within 5 Monte-Carlo standard errors at several u (a false failure about 6e-7 per
-// comparison). At α = 2 the samples are SampleNoised's, bit for bit.
+// comparison); for the test mixture the same with its own characteristic function at a·u. At
+// α = 2 the samples are SampleNoised's, bit for bit.
 func TestSampleLIMNoisedLaw(t *testing.T) {
 	data, err := tensor.FromF64([]float64{0, 0}, 1, 2)
 	require.NoError(t, err)
@@ -122,7 +129,34 @@ func TestSampleLIMNoisedLaw(t *testing.T) {
 			assert.InDelta(t, want, mean, 5*se, "α = %g, u = %v", alpha, u)
 		}
 	}
+	// The mixture: E cos⟨u, X⟩ = Re φ_{X_0}(a u) · exp(−(s²‖u‖²/2)^{α/2}), φ_{X_0}(v) =
+	// Σ_k w_k e^{i⟨v, μ_k⟩ − vᵀΣ_k v/2}.
 	g := limImbalanced(t)
+	p := g.Mixture.Params()
+	for _, alpha := range []float64{1.5, 1.8} {
+		a, s := LIMScales(alpha, 0.8)
+		x, err := SampleLIMNoised(g, n, alpha, a, s, 12, 0)
+		require.NoError(t, err)
+		for _, u := range [][2]float64{{0.3, 0}, {0.8, 0.4}, {0, 1.2}} {
+			sum, sq := 0.0, 0.0
+			for i := 0; i < n; i++ {
+				c := math.Cos(u[0]*x[2*i] + u[1]*x[2*i+1])
+				sum += c
+				sq += c * c
+			}
+			mean := sum / n
+			se := math.Sqrt((sq/n - mean*mean) / n)
+			re := 0.0
+			for k := 0; k < p.K; k++ {
+				c := covOf(p, k)
+				v := [2]float64{a * u[0], a * u[1]}
+				quad := v[0]*v[0]*c[0][0] + 2*v[0]*v[1]*c[0][1] + v[1]*v[1]*c[1][1]
+				re += math.Exp(p.LogWeights[k]) * math.Cos(v[0]*p.Means[2*k]+v[1]*p.Means[2*k+1]) * math.Exp(-quad/2)
+			}
+			want := re * math.Exp(-math.Pow(s*s*(u[0]*u[0]+u[1]*u[1])/2, alpha/2))
+			assert.InDelta(t, want, mean, 5*se, "mixture, α = %g, u = %v", alpha, u)
+		}
+	}
 	a, s := LIMScales(2, 2.5)
 	lim, err := SampleLIMNoised(g, 500, 2, a, s, 3, 7)
 	require.NoError(t, err)
