@@ -466,7 +466,7 @@ func TestSiteLayout(t *testing.T) {
 	seen := map[uint64]string{}
 	purposes := []Purpose{PurposeStep, PurposeAccept, PurposeULD, PurposeULD + 1, PurposeInit, PurposeVelocity,
 		PurposeSegmentInit, PurposeDiffusion, PurposeConstrained, PurposeFractional, PurposeInitComponent,
-		PurposeBrownian, PurposeGFDM, PurposeBrownianInterval}
+		PurposeBrownian, PurposeGFDM, PurposeBrownianInterval, PurposeLIM}
 	for s := uint64(0); s < 50; s++ {
 		for _, p := range purposes {
 			site := Site(s, p)

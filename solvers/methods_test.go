@@ -42,12 +42,11 @@ func TestRegistry(t *testing.T) {
 		}
 	}
 	for _, m := range []string{MethodRF, MethodRFLowDim, MethodRFStochastic, MethodULA, MethodMALA, MethodULD,
-		"rtk-mala", "rtk-uld", "ddpm", "metropolis-constrained", MethodGFDM, MethodGFDMODE} {
+		"rtk-mala", "rtk-uld", "ddpm", "metropolis-constrained", MethodGFDM, MethodGFDMODE, MethodLIM} {
 		assert.True(t, seen[m], m)
 	}
-	_, err := LookupMethod("lim")
-	assert.ErrorContains(t, err, "lim is not available in this version")
-	_, err = LookupMethod("nope")
+	assert.Empty(t, PlannedMethods(), "every method of the command's contract runs")
+	_, err := LookupMethod("nope")
 	assert.ErrorContains(t, err, `unknown method "nope" (available: ula, mala`)
 }
 

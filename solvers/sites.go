@@ -48,10 +48,16 @@ const (
 	// PurposeGFDMSample: the Gaussian increments of a GFDM reverse-SDE step (GFDMSample), one per
 	// coordinate.
 	PurposeGFDMSample Purpose = 14
+	// PurposeLIM: the isotropic α-stable noise of the Lévy–Itō model (LIM): the mixing variable
+	// A of its exact start (Site(0, PurposeLIM), uniform columns 0 and 1) and the noise
+	// S = √A·G of a stochastic step (ops.Backend.Stable, isotropic kind, which reads the normals
+	// G at its site and A at the next one: step i draws at Site(i+1, PurposeLIM), so A lies at
+	// Site(i+2, PurposeStep), a site LIM does not otherwise use).
+	PurposeLIM Purpose = 15
 )
 
-// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, of which 0..14
-// are used. The rest are free for later samplers without changing any existing stream.
+// SitesPerStep is the number of draw sites reserved for one step: purposes 0..15, all of them used
+// now; a later sampler takes sites of its own (a draw of its own, or a range it reserves).
 const SitesPerStep = 16
 
 // MaxSteps bounds the step index of Site so that Site(step, p) never overflows uint64.
@@ -96,6 +102,11 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	                            PurposeInit), Site(0, PurposeInitComponent)) and its residual's
 //	                            K+1 normals per coordinate at Site(0, PurposeGFDM); the SDE's
 //	                            normals of step i at Site(i, PurposeGFDMSample)
+//	LIM                         the exact start: components at Site(0, PurposeInitComponent),
+//	                            normals at Site(0, PurposeInit), the mixing variable A at
+//	                            Site(0, PurposeLIM); the prior start's α-stable noise at
+//	                            Site(0, PurposeLIM); the noise of stochastic step i (from ρ_i to
+//	                            ρ_{i+1}) at Site(i+1, PurposeLIM) (see PurposeLIM)
 //	ReversibleHeun              the Brownian motion of noise dimension k of chain c is path
 //	                            c·m + k (m the noise dimension) of the Brownian interval at
 //	                            Site(0, PurposeBrownianInterval), one site whatever the steps
