@@ -224,8 +224,17 @@ __device__ __forceinline__ void row_eval(const Params<T>& P, bool multi, const R
             tl.stage(P.tab, K, P.d, k0, nk);
             __syncthreads();
         }
-        for (int kk = 0; kk < nk; ++kk) {
-            row_term<T, D, kKeepT>(x, tl, kk, true, acc, m, sum);
+        // For D ≤ 8 the same loop twice, so that each copy is compiled for one covariance kind
+        // (the compiler does not unswitch it on its own in the MALA and ULD bodies); for D = 16
+        // the registers go to the state instead.
+        if (D <= 8 && tl.iso) {
+            for (int kk = 0; kk < nk; ++kk) {
+                row_term<T, D, kKeepT>(x, tl, kk, true, acc, m, sum);
+            }
+        } else {
+            for (int kk = 0; kk < nk; ++kk) {
+                row_term<T, D, kKeepT>(x, tl, kk, true, acc, m, sum);
+            }
         }
     }
 }
