@@ -123,7 +123,7 @@ def gradient_fn(torch, torchsde, family, steps, dtype, dev, variant, params=None
     def call(y0=x0):
         y0 = y0.detach().clone().requires_grad_(True)
         b = bm or torchsde.BrownianInterval(t0=0.0, t1=sde_common.HORIZON, size=(n, d), dtype=dtype,
-                                            device=dev, entropy=SEED)
+                                            device=dev, entropy=SEED, dt=h)
         if variant == "adjoint":
             ys = torchsde.sdeint_adjoint(sde, y0, ts, bm=b, method="reversible_heun",
                                          adjoint_method="adjoint_reversible_heun", dt=h,
