@@ -220,7 +220,7 @@ func TestNumPyPeerSDEGradientMatchesGo(t *testing.T) {
 			arr, err := tensor.FromF64(dw, steps, p.paths, p.d)
 			require.NoError(t, err)
 			require.NoError(t, tensor.WriteNpy(filepath.Join(dir, "dw.npy"), arr))
-			out, err := exec.Command(py, filepath.Join("peers", "sde_numpy.py"), "--check-dir", dir, "--family", p.name).CombinedOutput()
+			out, err := exec.Command(py, "-B", filepath.Join("peers", "sde_numpy.py"), "--check-dir", dir, "--family", p.name).CombinedOutput()
 			require.NoError(t, err, "%s", out)
 			worst := 0.0
 			for _, o := range []struct {
