@@ -43,8 +43,8 @@ func compareRuns(t *testing.T, what string, want, have *tensor.Tensor, d int, at
 	return maxErr
 }
 
-// TestGPUGFDMMatchesCPU: GFDMSample with both solvers (reverse SDE, probability-flow ODE) on the
-// GPU against the CPU reference, samples and trajectory. The sampler keeps its state in float64 on
+// TestGPUGFDMMatchesCPU: GFDMSample with both solvers (reverse SDE, probability-flow ODE) and the
+// exponential integrator of the reverse SDE on the GPU against the CPU reference, samples and trajectory. The sampler keeps its state in float64 on
 // the host; the device runs only the mixture op (GMMScore in float64, the denoiser) and the
 // normals (float64, exact: NormalF64). So what differs is the mixture op's rounding (a few ulp of
 // float64 per value, exp and log of the kernel against Go's) carried through the run — the SDE's
@@ -66,13 +66,17 @@ func TestGPUGFDMMatchesCPU(t *testing.T) {
 		dt         tensor.DType
 		atol, rtol float64
 	}{{tensor.F64, tol64, tol64}, {tensor.F32, tol64, 0x1p-23 + tol64}} {
-		for _, solver := range GFDMSolvers() {
+		for _, m := range []struct {
+			solver string
+			exp    bool
+			steps  int
+		}{{GFDMSolverSDE, false, 240}, {GFDMSolverODE, false, 120}, {GFDMSolverSDE, true, 60}} {
+			solver := m.solver
+			if m.exp {
+				solver += "-exponential"
+			}
 			t.Run(fmt.Sprintf("%s/%v", solver, c.dt), func(t *testing.T) {
-				steps := 120
-				if solver == GFDMSolverSDE {
-					steps = 240
-				}
-				cfg := GFDMSampleConfig{Process: p, Solver: solver, Steps: steps, Seed: 29, FirstChain: 7, Trajectory: true}
+				cfg := GFDMSampleConfig{Process: p, Solver: m.solver, Exponential: m.exp, Steps: m.steps, Seed: 29, FirstChain: 7, Trajectory: true}
 				ref, err := GFDMSample(ops.Reference(), den, n, c.dt, cfg)
 				require.NoError(t, err)
 				defer ref.Close()
