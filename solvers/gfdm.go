@@ -407,6 +407,56 @@ func (p *GFDMProcess) evaluate(dst []float64, t float64) {
 	}
 }
 
+// transition writes Ψ(t, s) = Φ(t)Φ(s)⁻¹ (n×n, row-major), the solution map of dZ = F Z dt from
+// s to t ≥ s, into dst: Ψ' = F Ψ, Ψ(s) = I, by classical RK4 steps of the table's length
+// (≤ 1/(M·gfdmSubsteps), so its accuracy is the table's). About 8n³ flops per step.
+func (p *GFDMProcess) transition(dst []float64, t, s float64) {
+	n := p.n
+	clear(dst)
+	for a := 0; a < n; a++ {
+		dst[a*n+a] = 1
+	}
+	if !(t > s) {
+		return
+	}
+	steps := max(1, int(math.Ceil((t-s)*float64(p.m*gfdmSubsteps))))
+	h := (t - s) / float64(steps)
+	f, g := make([]float64, n*n), make([]float64, n)
+	k := [4][]float64{make([]float64, n*n), make([]float64, n*n), make([]float64, n*n), make([]float64, n*n)}
+	yt := make([]float64, n*n)
+	rhs := func(out []float64, tau float64, y []float64) {
+		p.coefficients(f, g, tau)
+		for a := 0; a < n; a++ {
+			for b := 0; b < n; b++ {
+				acc := 0.0
+				for c := 0; c < n; c++ {
+					acc += f[a*n+c] * y[c*n+b]
+				}
+				out[a*n+b] = acc
+			}
+		}
+	}
+	for i := 0; i < steps; i++ {
+		tau := s + float64(i)*h
+		rhs(k[0], tau, dst)
+		for j := range yt {
+			yt[j] = dst[j] + h/2*k[0][j]
+		}
+		rhs(k[1], tau+h/2, yt)
+		for j := range yt {
+			yt[j] = dst[j] + h/2*k[1][j]
+		}
+		rhs(k[2], tau+h/2, yt)
+		for j := range yt {
+			yt[j] = dst[j] + h*k[2][j]
+		}
+		rhs(k[3], tau+h, yt)
+		for j := range dst {
+			dst[j] += h / 6 * (k[0][j] + 2*k[1][j] + 2*k[2][j] + k[3][j])
+		}
+	}
+}
+
 // Mean returns φ(t), the first column of Φ(t) (K+1 values): the mean of Z_t given x_0 is
 // x_0 φ(t). t must be in [0, 1]. Accuracy: see GFDMProcess.
 func (p *GFDMProcess) Mean(t float64) ([]float64, error) {
@@ -446,6 +496,12 @@ const gfdmPSDTol = 1e-12
 // Σ(0) = 0 and Σ at small t is nearly singular (the OU states start together), so a plain
 // Cholesky factorisation would fail there.
 func covarianceFactor(sigma []float64, n int) ([]float64, error) {
+	return covarianceFactorTol(sigma, n, gfdmPSDTol)
+}
+
+// covarianceFactorTol is covarianceFactor with the relative size tol of the negative eigenvalues
+// that count as rounding.
+func covarianceFactorTol(sigma []float64, n int, tol float64) ([]float64, error) {
 	s := mat.NewSymDense(n, nil)
 	for a := 0; a < n; a++ {
 		for b := a; b < n; b++ {
@@ -460,7 +516,7 @@ func covarianceFactor(sigma []float64, n int) ([]float64, error) {
 	var u mat.Dense
 	eig.VectorsTo(&u)
 	top := math.Max(lambda[n-1], 0)
-	if lambda[0] < -gfdmPSDTol*top {
+	if lambda[0] < -tol*top {
 		return nil, fmt.Errorf("covariance is not positive semidefinite (eigenvalue %.3g, largest %.3g)", lambda[0], top)
 	}
 	l := make([]float64, n*n)

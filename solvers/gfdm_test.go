@@ -638,3 +638,53 @@ func TestGFDMSampleForward(t *testing.T) {
 		}
 	}
 }
+
+// TestGFDMTransition: the transition map Ψ(t, s) = Φ(t)Φ(s)⁻¹ of the exponential integrator
+// carries the tabulated mean map, Ψ(t, s) φ(s) = φ(t), and composes, Ψ(t, u) Ψ(u, s) = Ψ(t, s),
+// to the table's accuracy (1e-11 of the entries' scale), both bases, K ∈ {2, 3}; Ψ(t, t) = I.
+func TestGFDMTransition(t *testing.T) {
+	for _, base := range GFDMBases() {
+		for _, k := range []int{2, 3} {
+			p := newGFDM(t, GFDMConfig{Base: base, Hurst: 0.3, K: k})
+			n := p.K() + 1
+			for _, c := range [][3]float64{{1, 0.6, 0.2}, {0.41, 0.3, 0.07}, {0.09, 0.05, 0.004}} {
+				tt, u, s := c[0], c[1], c[2]
+				ts, tu, us := make([]float64, n*n), make([]float64, n*n), make([]float64, n*n)
+				p.transition(ts, tt, s)
+				p.transition(tu, tt, u)
+				p.transition(us, u, s)
+				phiT, err := p.Mean(tt)
+				require.NoError(t, err)
+				phiS, err := p.Mean(s)
+				require.NoError(t, err)
+				scale := 0.0
+				for _, v := range ts {
+					scale = math.Max(scale, math.Abs(v))
+				}
+				for a := 0; a < n; a++ {
+					got := 0.0
+					for b := 0; b < n; b++ {
+						got += ts[a*n+b] * phiS[b]
+						comp := 0.0
+						for m := 0; m < n; m++ {
+							comp += tu[a*n+m] * us[m*n+b]
+						}
+						assert.InDelta(t, ts[a*n+b], comp, 1e-11*scale, "%s K=%d Ψ(%g,%g)Ψ(%g,%g) entry %d,%d", base, k, tt, u, u, s, a, b)
+					}
+					assert.InDelta(t, phiT[a], got, 1e-11*math.Max(1, math.Abs(phiT[a])), "%s K=%d Ψ(%g,%g)φ(%g) entry %d", base, k, tt, s, s, a)
+				}
+			}
+			id := make([]float64, n*n)
+			p.transition(id, 0.5, 0.5)
+			for a := 0; a < n; a++ {
+				for b := 0; b < n; b++ {
+					want := 0.0
+					if a == b {
+						want = 1
+					}
+					assert.Equal(t, want, id[a*n+b])
+				}
+			}
+		}
+	}
+}
