@@ -354,20 +354,10 @@ func (r ReversibleHeun) SolveTrace(x0 []float64, n, every int, record RevHeunRec
 // Reconstruct runs the inverse steps from a final state (y_N, z_N) of Solve (same configuration)
 // back to t = 0 and returns (y_0, z_0): x_0 twice, up to round-off. final is not modified.
 func (r ReversibleHeun) Reconstruct(final RevHeunState) (RevHeunState, error) {
+	if err := r.checkReconstruct(final); err != nil {
+		return RevHeunState{}, err
+	}
 	n := final.N
-	if err := r.check(n); err != nil {
-		return RevHeunState{}, err
-	}
-	d := r.SDE.Dim()
-	if len(final.Y) != n*d || len(final.Z) != n*d {
-		return RevHeunState{}, fmt.Errorf("reversible heun: state has %d and %d values, want %d chains × %d", len(final.Y), len(final.Z), n, d)
-	}
-	if err := checkValues("final y", final.Y, d); err != nil {
-		return RevHeunState{}, err
-	}
-	if err := checkValues("final z", final.Z, d); err != nil {
-		return RevHeunState{}, err
-	}
 	st := RevHeunState{Y: append([]float64(nil), final.Y...), Z: append([]float64(nil), final.Z...), N: n}
 	if n == 0 {
 		return st, nil
@@ -386,6 +376,23 @@ func (r ReversibleHeun) Reconstruct(final RevHeunState) (RevHeunState, error) {
 		}
 	}
 	return st, r.checkFinal(st)
+}
+
+// checkReconstruct checks the configuration and a final state given to Reconstruct or
+// ReconstructOn: n chains of Dim values in Y and Z, all finite.
+func (r ReversibleHeun) checkReconstruct(final RevHeunState) error {
+	n := final.N
+	if err := r.check(n); err != nil {
+		return err
+	}
+	d := r.SDE.Dim()
+	if len(final.Y) != n*d || len(final.Z) != n*d {
+		return fmt.Errorf("reversible heun: state has %d and %d values, want %d chains × %d", len(final.Y), len(final.Z), n, d)
+	}
+	if err := checkValues("final y", final.Y, d); err != nil {
+		return err
+	}
+	return checkValues("final z", final.Z, d)
 }
 
 // checkFinal reports a state that is no longer finite.
@@ -504,20 +511,10 @@ func (r ReversibleHeun) SolveTraceOn(b ops.Backend, dt tensor.DType, x0 []float6
 
 // ReconstructOn is Reconstruct for an AffineFamily on backend b in dtype dt (see SolveOn).
 func (r ReversibleHeun) ReconstructOn(b ops.Backend, dt tensor.DType, final RevHeunState) (RevHeunState, error) {
+	if err := r.checkReconstruct(final); err != nil {
+		return RevHeunState{}, err
+	}
 	n := final.N
-	if err := r.check(n); err != nil {
-		return RevHeunState{}, err
-	}
-	d := r.SDE.Dim()
-	if len(final.Y) != n*d || len(final.Z) != n*d {
-		return RevHeunState{}, fmt.Errorf("reversible heun: state has %d and %d values, want %d chains × %d", len(final.Y), len(final.Z), n, d)
-	}
-	if err := checkValues("final y", final.Y, d); err != nil {
-		return RevHeunState{}, err
-	}
-	if err := checkValues("final z", final.Z, d); err != nil {
-		return RevHeunState{}, err
-	}
 	return r.runOn(b, dt, final.Y, final.Z, n, ops.HeunInverse, 0, nil)
 }
 

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -118,32 +115,11 @@ var kindFields = map[string][]string{
 // parseObjective reads an objective from JSON: a usage-level error names the field and the
 // problem.
 func parseObjective(data []byte) (solvers.Objective, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
-	}
 	var o objectiveFile
-	if raw, ok := fields["kind"]; !ok {
-		return nil, fmt.Errorf(`"kind" is missing (want one of %s)`, strings.Join(objectiveKinds, ", "))
-	} else if err := json.Unmarshal(raw, &o.Kind); err != nil {
-		return nil, fmt.Errorf(`"kind" must be a string (one of %s)`, strings.Join(objectiveKinds, ", "))
-	}
-	allowed, ok := kindFields[o.Kind]
-	if !ok {
-		return nil, fmt.Errorf(`"kind": unknown kind %q (want one of %s)`, o.Kind, strings.Join(objectiveKinds, ", "))
-	}
-	for name := range fields {
-		if !contains(allowed, name) {
-			return nil, fmt.Errorf(`unknown field %q for kind %q (it takes %s)`, name, o.Kind, strings.Join(allowed, ", "))
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&o); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			return nil, fmt.Errorf("%q: %s is not a valid %s", te.Field, te.Value, te.Type)
-		}
+	if _, err := decodeTagged(data, "kind", objectiveKinds, func(kind string) ([]string, bool) {
+		f, ok := kindFields[kind]
+		return f, ok
+	}, &o); err != nil {
 		return nil, err
 	}
 	if o.Dim != nil && *o.Dim < 1 {

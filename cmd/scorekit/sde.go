@@ -3,13 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"reflect"
-	"sort"
 	"strings"
 	"time"
 
@@ -170,41 +167,11 @@ func finiteValue(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // parseSDESpec reads a spec from JSON: an error names the field and the problem.
 func parseSDESpec(data []byte) (*sdeSpec, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
-	}
 	var f sdeSpecFile
-	if raw, ok := fields["family"]; !ok {
-		return nil, fmt.Errorf(`"family" is missing (want one of %s)`, strings.Join(sdeFamilies, ", "))
-	} else if err := json.Unmarshal(raw, &f.Family); err != nil {
-		return nil, fmt.Errorf(`"family" must be a string (one of %s)`, strings.Join(sdeFamilies, ", "))
-	}
-	own, ok := sdeFamilyFields[f.Family]
-	if !ok {
-		return nil, fmt.Errorf(`"family": unknown family %q (want one of %s)`, f.Family, strings.Join(sdeFamilies, ", "))
-	}
-	allowed := append(append([]string(nil), own...), sdeCommon...)
-	var names []string
-	for name := range fields {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		if !contains(allowed, name) {
-			return nil, fmt.Errorf("unknown field %q for family %q (it takes %s)", name, f.Family, strings.Join(allowed, ", "))
-		}
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			if te.Type.Kind() == reflect.Float64 && strings.HasPrefix(te.Value, "number") {
-				return nil, fmt.Errorf("%q: %s is not a finite number", te.Field, te.Value)
-			}
-			return nil, fmt.Errorf("%q: %s is not a valid %s", te.Field, te.Value, te.Type)
-		}
+	if _, err := decodeTagged(data, "family", sdeFamilies, func(family string) ([]string, bool) {
+		own, ok := sdeFamilyFields[family]
+		return append(append([]string(nil), own...), sdeCommon...), ok
+	}, &f); err != nil {
 		return nil, err
 	}
 	s := &sdeSpec{family: f.Family, seed: f.Seed, dtype: f.DType, device: f.Device}
@@ -259,7 +226,7 @@ func parseSDESpec(data []byte) (*sdeSpec, error) {
 	}
 	param := func(name string, v *float64, nonNegative bool) (float64, error) {
 		if v == nil {
-			return 0, fmt.Errorf("%q is missing (family %s takes %s)", name, f.Family, strings.Join(own, ", "))
+			return 0, fmt.Errorf("%q is missing (family %s takes %s)", name, f.Family, strings.Join(sdeFamilyFields[f.Family], ", "))
 		}
 		if !finiteValue(*v) || nonNegative && *v < 0 {
 			if nonNegative {
