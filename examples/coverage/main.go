@@ -1,5 +1,5 @@
 // Command coverage measures mode coverage against cost of the VE sampler, generative fractional
-// diffusion (GFDM, docs/math.md §5.5) and the Lévy–Itō model (LIM, docs/math.md §5.2) on
+// diffusion (GFDM, docs/math.md §5.5) and the Lévy–Itō model (LIM, docs/math.md §5.2.1) on
 // imbalanced two-dimensional Gaussian mixtures, and writes docs/coverage.md, docs/coverage.csv
 // and docs/coverage.png.
 //
@@ -398,7 +398,7 @@ func (s *study) writeReport(path string, quickRun bool, total time.Duration) err
 		fmt.Fprintf(&w, "**Quick run** (`-quick`): tiny sizes, for the end-to-end test only; the numbers mean nothing.\n\n")
 	}
 	report.Generated(&w, "coverage", time.Now().UTC().Format("2006-01-02"), "float64", "run", total)
-	fmt.Fprintf(&w, "Question: generative fractional diffusion (docs/math.md §5.5) and the Lévy–Itō model (docs/math.md §5.2) are both said to cover minority modes better than the Brownian baseline. Do they, at the same number of score evaluations, on mixtures with a light mode?\n\n")
+	fmt.Fprintf(&w, "Question: generative fractional diffusion (docs/math.md §5.5) and the Lévy–Itō model (docs/math.md §5.2.1) are both said to cover minority modes better than the Brownian baseline. Do they, at the same number of score evaluations, on mixtures with a light mode?\n\n")
 	fmt.Fprintf(&w, "## Setup\n\n")
 	for _, t := range targets() {
 		fmt.Fprintf(&w, "- Target *%s*: 2-D isotropic Gaussian mixture, weights %v, means %v, variances %v.\n", t.Name, t.Spec.Weights, t.Spec.Means, t.Spec.Vars)
@@ -414,7 +414,7 @@ func (s *study) writeReport(path string, quickRun bool, total time.Duration) err
 		}
 		fmt.Fprintf(&w, "  - %s: %s\n", r.Name, strings.Join(cs, "; "))
 	}
-	fmt.Fprintf(&w, "  Fixed at the registry's defaults: VE σ ∈ [0.002, 80]; GFDM FVE σ ∈ [0.01, 50], γ_max = 20, t_min by the conditioning rule; LIM on the EDM grid of levels, 64-node quadrature of the mixing variable.\n\n")
+	fmt.Fprintf(&w, "  Fixed at the registry's defaults: VE σ ∈ [0.002, 80]; GFDM FVE σ ∈ [0.01, 50], γ_max = 20, t_min by the conditioning rule; LIM on the EDM grid of levels s/a ∈ [0.002, 80] (ρ-exponent 7), 64-node quadrature of the mixing variable.\n\n")
 
 	fmt.Fprintf(&w, "## Noise floor (exact samples in place of the sampler)\n\n")
 	fmt.Fprintf(&w, "| target | %s |\n|---|%s\n", joinMetricNames(), report.Numeric(len(metricList)))
@@ -469,7 +469,51 @@ func joinMetricNames() string {
 
 // reading interprets the full run's tables (written for the settings above; re-read it against
 // the tables when they change).
-const reading = `(to be written from the measured tables)
+const reading = `Floor (N = 2000, 10 seeds): the mode-weight error of exact samples is 0.0028 ± 0.0014 (two modes)
+and 0.0102 ± 0.0055 (three modes), the minority recall 1.002 ± 0.025 and 1.009 ± 0.038, the sliced
+W₂ 0.150 ± 0.051 and 0.183 ± 0.070. The differences below are several times these intervals.
+
+**Neither GFDM nor LIM covers the light mode better than the VE sampler at any budget measured here.**
+
+- *VE* (heun, or edm-sde where the tuning seed preferred it) is at the floor from K = 32 on both
+  targets (two modes: error 0.0033 ± 0.0013, recall 1.002 ± 0.028; three modes: 0.012 ± 0.006 and
+  1.02 ± 0.07), and close to it at K = 16 (recall 0.923 ± 0.030 and 0.968 ± 0.066).
+- *LIM* under-covers the light mode at small budgets, and the more so the heavier the tails. At
+  K = 16 the recall is 0.759 ± 0.036, 0.774 ± 0.029 and 0.822 ± 0.028 for α = 1.5, 1.8, 2.0 on the
+  two-mode target (VE: 0.923 ± 0.030), and 0.733 ± 0.068, 0.773 ± 0.051, 0.856 ± 0.061 on the
+  three-mode target (VE: 0.968 ± 0.066); at K = 32 on two modes α = 1.5 is at 0.765 ± 0.033 against
+  0.909 ± 0.029 for α = 2. The mode-weight error at K = 16 is 0.024 ± 0.004 (α = 1.5) against
+  0.0077 ± 0.0030 for VE. LIM reaches the floor only at K = 128–256 (α = 1.5, two modes, K = 256:
+  0.0050 ± 0.0025, recall 0.972 ± 0.040). Part of the gap to VE is the first-order DDIM-type step
+  against Heun's second-order one (α = 2 is DDIM exactly, and it too trails heun at K ≤ 32); the
+  ordering in α at a fixed sampler is the heavy tails' own cost.
+- *GFDM* diverges at K ≤ 64 for every H (sliced W₂ from 1 to 535: the samples leave the data; a
+  recall of 5 or 7 there only says that ŵ_m ≈ 0.5 or 0.34, the samples spread evenly over the
+  components). At K = 128–256 it gives usable samples, and then it puts too much weight on the light
+  mode: on two modes at K = 256 the recall is 1.474 ± 0.066 (H = 0.3), 1.238 ± 0.055 (H = 0.5),
+  1.149 ± 0.054 (H = 0.7), the mode-weight error 0.047 ± 0.007, 0.024 ± 0.006, 0.015 ± 0.005
+  against 0.0050 ± 0.0022 for VE, and the sliced W₂ (0.27–0.57) is above the floor. That is mass
+  scattered by the stiff steps, not better coverage. On three modes at K = 256, H = 0.5 is as good
+  as VE (error 0.0106 ± 0.0038, recall 0.968 ± 0.070, sliced W₂ 0.188 ± 0.059, all at the floor);
+  H = 0.3 over-covers (1.225 ± 0.063, sliced W₂ 0.413 ± 0.008), H = 0.7 is at 0.896 ± 0.059. Larger H
+  converges at smaller K (two modes, K = 128: error 0.013 ± 0.004 at H = 0.7, 0.028 and 0.042 at
+  H = 0.3 and 0.5).
+
+Conclusion, as measured: with exact scores at an equal number of score evaluations, the VE sampler
+covers the light modes of these mixtures to the Monte-Carlo floor from 32 evaluations; LIM needs
+4–8 times the budget for the same recall, and heavier tails (smaller α) cost more; GFDM needs at
+least 128 evaluations to produce samples at all and then misallocates mode weight for most H. The
+papers' claims are not reproduced here.
+
+Limits of this test: exact scores and denoisers (an advantage that comes from training a score
+network on heavy-tailed or fractional noise is not tested); two 2-D targets with isotropic modes 12
+standard deviations apart (the assignment to components is unambiguous); the grids' ranges (σ_min,
+σ_max, γ_max, t_min) are the registry's defaults, not tuned; tuning uses one seed with 1000 chains,
+so near-equal candidates flip between budgets (e.g. VE picks edm-sde at K = 64 and 256, which on the
+evaluation seeds is no better than heun). Cost of the full run: 426 s of CPU (user) and 15 min of
+wall time on a shared 2-core machine; LIM at α < 2 (its 64-node quadrature) takes 91 % of the
+evaluation runs' wall time. Hence
+N = 2000, 10 seeds and K ≤ 256.
 `
 
 var rowColors = map[string]color.Color{
@@ -535,7 +579,12 @@ func (s *study) writePlot(path string) error {
 			p := plot.New()
 			p.Title.Text = fmt.Sprintf("%s: %s", t.Name, mt.name)
 			p.X.Label.Text = "score evaluations per chain K"
-			p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
+			p.X.Scale = plot.LogScale{}
+			var ticks []plot.Tick
+			for _, K := range s.z.budgets {
+				ticks = append(ticks, plot.Tick{Value: float64(K), Label: fmt.Sprint(K)})
+			}
+			p.X.Tick.Marker = plot.ConstantTicks(ticks)
 			logY := j != 1
 			if logY {
 				p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
