@@ -275,6 +275,12 @@ func allocatedBytes(f func()) uint64 {
 // add 80 KB; the slack covers the runtime's own allocations). Backprop through stored states, as
 // a contrast, allocates at least 2·N·d·8 bytes per step.
 func TestAdjointMemoryDoesNotGrowWithSteps(t *testing.T) {
+	if asanBuild {
+		// Under the sanitizer the runtime's allocation counts grow with the steps (measured: 25 MB
+		// at 10² steps, 1.9 GB at 10⁴, for the adjoint as for stored states), which the plain and
+		// race builds do not show; they check the property.
+		t.Skip("allocation counts grow with the steps under -asan for every path; checked without it")
+	}
 	const n = 16
 	for _, fam := range adjointFamilies(t) {
 		t.Run(fam.name, func(t *testing.T) {
