@@ -43,11 +43,12 @@
 // Variants (entries chains_<method>_<variant>_<dt>, method ∈ {ula, mala, uld}):
 //   row2, row4, row8, row16   d ≤ 2, ≤ 4, ≤ 8, ≤ 16: one thread per chain, coordinates in registers
 //                              (a bound D with zero padding): the point the score is evaluated at
-//                              (x; MALA's proposal) and the accumulator. MALA's current state,
-//                              score, log p and count and ULD's velocity live in their rows in
-//                              global memory (each chain's own, cached), read where used and
-//                              written when they change, so that across the component loop the
-//                              three methods hold the same registers. 256 threads per
+//                              (x; MALA's proposal) and the accumulator. What a chain carries
+//                              besides (MALA's current state, score, log p and count, ULD's
+//                              velocity: RowCarry) is held in registers by row2–row8 and, in
+//                              row16, in the chain's own rows in global memory (cached), read
+//                              where used and written when it changes, so that across the
+//                              component loop the three methods hold the same registers. 256 threads per
 //                              block; the block stages the component table in shared memory, in
 //                              gmm.cuh's RowTile layout padded to D — once for the whole run when
 //                              it fits (the launcher sizes the tile for
