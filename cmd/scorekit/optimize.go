@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -189,15 +188,7 @@ func parseObjective(data []byte) (solvers.Objective, error) {
 
 // loadObjective reads and parses the objective file.
 func loadObjective(path string) (solvers.Objective, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usagef("--objective: %v", err)
-	}
-	f, err := parseObjective(data)
-	if err != nil {
-		return nil, usagef("--objective %s: %v", path, err)
-	}
-	return f, nil
+	return loadFlagFile("objective", path, parseObjective)
 }
 
 // fpgdOptions are the parsed flags of `scorekit optimize fpgd`.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 	"time"
 
@@ -377,17 +376,7 @@ func defaultSaveEvery(steps int) int {
 }
 
 // loadSDESpec reads and parses the spec file.
-func loadSDESpec(path string) (*sdeSpec, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usagef("--spec: %v", err)
-	}
-	s, err := parseSDESpec(data)
-	if err != nil {
-		return nil, usagef("--spec %s: %v", path, err)
-	}
-	return s, nil
-}
+func loadSDESpec(path string) (*sdeSpec, error) { return loadFlagFile("spec", path, parseSDESpec) }
 
 // runSDE is `scorekit sde simulate|grad ...`.
 func runSDE(args []string, stdout, stderr io.Writer) int {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"sort"
 	"strings"
@@ -54,4 +55,19 @@ func decodeTagged(data []byte, tag string, variants []string, fields func(varian
 		return "", err
 	}
 	return variant, nil
+}
+
+// loadFlagFile reads the file a flag names and parses it; a usage error names the flag (and the
+// path, for a parse error).
+func loadFlagFile[T any](flag, path string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return zero, usagef("--%s: %v", flag, err)
+	}
+	v, err := parse(data)
+	if err != nil {
+		return zero, usagef("--%s %s: %v", flag, path, err)
+	}
+	return v, nil
 }
