@@ -31,6 +31,9 @@ type Backend interface {
 	// EmpiricalScore evaluates the optimal denoiser of the data set e (and its log-density and
 	// score) at every row of x, streaming over the data with an online softmax.
 	EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empirical, noise Noise) error
+	// MLPScore evaluates the learned denoiser m (and the score it implies by Tweedie) at every row
+	// of x, noised by noise; on the GPU one fused launch runs the whole network (see mlp.go).
+	MLPScore(out ScoreOutputs, x *tensor.Tensor, m *MLP, noise Noise) error
 
 	// Step is the fused linear update dst = α x + β score + γ ξ of Langevin, MALA-proposal and
 	// exponential-integrator steps (see Coeffs); dst may be x.
