@@ -36,10 +36,11 @@ func newBuf(dt tensor.Dtype, shape ...int) *buf {
 
 // sync makes the tensor hold f64 (a copy with rounding in a float32 graph).
 func (b *buf) sync() {
+	if b.f32 == nil {
+		return
+	}
 	for i, v := range b.f64 {
-		if b.f32 != nil {
-			b.f32[i] = float32(v)
-		}
+		b.f32[i] = float32(v)
 	}
 }
 
