@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -83,16 +84,24 @@ func TestFeatureUpdates(t *testing.T) {
 
 // TestFeatureUpdatesAcrossDepth prints the per-layer feature updates after a few steps for
 // L = 2 … 16 (two-layer blocks) under depth-μP with and without the correction. It measures, it
-// does not check; set SCOREKIT_FEATURE_UPDATES=1 to run it.
+// does not check; set SCOREKIT_FEATURE_UPDATES=1 to run it (SCOREKIT_FEATURE_STEPS: the number
+// of steps, default 20).
 func TestFeatureUpdatesAcrossDepth(t *testing.T) {
 	if os.Getenv("SCOREKIT_FEATURE_UPDATES") == "" {
 		t.Skip("a measurement: set SCOREKIT_FEATURE_UPDATES=1 to run it")
 	}
 	src := gaussSource(t)
 	probe, _ := NewProbe(src, 512, 0, 0, 5)
-	const steps = 20
-	fmt.Printf("two-layer blocks, W = 32, batch 256, η = 1e-2, %d steps, probe 512; RMS over units and probe, mean over blocks (seeds 1-3)\n", steps)
-	fmt.Printf("%-20s %3s %10s %10s %10s %10s %10s %10s\n", "param", "L", "inner.tot", "inner.own", "outer.tot", "outer.own", "out.tot", "loss")
+	steps := 20
+	if v := os.Getenv("SCOREKIT_FEATURE_STEPS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("SCOREKIT_FEATURE_STEPS = %q: want a number of steps ≥ 1", v)
+		}
+		steps = n
+	}
+	fmt.Printf("two-layer blocks, W = 32, batch 256, η = 1e-2, %d steps, probe 512; RMS over units and probe, mean over blocks (seeds 1-3); excess: λ-weighted distance to the exact denoiser\n", steps)
+	fmt.Printf("%-20s %3s %10s %10s %10s %10s %10s %10s\n", "param", "L", "inner.tot", "inner.own", "outer.tot", "outer.own", "out.tot", "excess")
 	for _, p := range []Parametrization{DepthMuP, DepthMuPCorrected} {
 		for _, depth := range []int{2, 4, 8, 16} {
 			var it, io, ot, oo, ft, loss float64
@@ -110,7 +119,7 @@ func TestFeatureUpdatesAcrossDepth(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				l, _ := tr.Step() // the loss after the steps (on one more batch)
+				l := excess(tr.Model(), probe)
 				for _, u := range ups {
 					switch {
 					case u.Inner:
