@@ -282,7 +282,7 @@ func (t *Trainer) export(vals [][]float64) (*ops.MLP, error) {
 	return ops.NewMLP(t.arch, params)
 }
 
-// Run takes Config.Steps steps (fewer when one fails or Progress returns an error).
+// Run takes Config.Steps more steps (fewer when one fails or Progress returns an error).
 func (t *Trainer) Run() error {
 	for i := 0; i < t.cfg.Steps; i++ {
 		if _, err := t.Step(); err != nil {
