@@ -17,8 +17,10 @@
 //
 // The writer follows the reference implementation: the header is JSON with "__metadata__" first
 // and the tensors in offset order, padded with spaces to a multiple of 8 bytes so that every
-// tensor starts aligned; tensors are written in canonical order, float64 by default (float32 on
-// request, Meta.DType). Files are replaced atomically (temporary file, fsync, rename).
+// tensor starts aligned (TestSafetensorsReferenceBytes checks the reference's own test files byte
+// for byte). The data section holds the tensors in canonical order (the reference sorts by name;
+// the format leaves the order free), float64 by default (float32 on request, Meta.DType). Files are
+// replaced atomically (temporary file, fsync, rename).
 //
 // The reader treats the file as untrusted: the header length is capped (MaxHeaderBytes, the
 // reference's 100 MB), the JSON must be one object with no duplicate key at any level and no
