@@ -6,7 +6,7 @@
 set -eu
 FUZZTIME=${FUZZTIME:-60s}
 cache=$(go env GOCACHE)/fuzz/github.com/scorekit/scorekit
-targets="tensor:FuzzDecodeNpy ops:FuzzBrownianInterval ops/target:FuzzParse cmd/scorekit:FuzzParseConstraint cmd/scorekit:FuzzParseObjective cmd/scorekit:FuzzFlags"
+targets="tensor:FuzzDecodeNpy ops:FuzzBrownianInterval ops/target:FuzzParse cmd/scorekit:FuzzParseConstraint cmd/scorekit:FuzzParseObjective cmd/scorekit:FuzzFlags nn:FuzzRead nn:FuzzReadHeader"
 for t in $targets; do
 	pkg=${t%%:*}
 	name=${t#*:}
