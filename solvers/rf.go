@@ -161,7 +161,7 @@ func LowDimGrid(K int, tMin float64) ([]float64, error) {
 }
 
 // dataMean returns E[x1] of the target's data law: Σ_k w_k μ_k for a mixture, the mean of the
-// points for a data set.
+// points for a data set, the data mean stored with a network (its training data's mean).
 func dataMean(t target.Target) ([]float64, error) {
 	switch tt := t.(type) {
 	case target.GMM:
@@ -172,8 +172,12 @@ func dataMean(t target.Target) ([]float64, error) {
 		return empiricalMean(tt.DataSet)
 	case *target.Empirical:
 		return empiricalMean(tt.DataSet)
+	case target.MLP:
+		return mlpMean(tt.Net), nil
+	case *target.MLP:
+		return mlpMean(tt.Net), nil
 	}
-	return nil, fmt.Errorf("target %s: its mean (the velocity at t = 0) is known only for Gaussian mixtures and data sets", t)
+	return nil, fmt.Errorf("target %s: its mean (the velocity at t = 0) is known only for Gaussian mixtures, data sets and networks", t)
 }
 
 func gmmMean(g *ops.GMM) ([]float64, error) {
@@ -393,4 +397,10 @@ func fillRows(dst *tensor.Tensor, row []float64) error {
 		return err
 	}
 	return dst.CopyFrom(h)
+}
+
+// mlpMean is the data mean a network was trained around (its data.mean parameter).
+func mlpMean(m *ops.MLP) []float64 {
+	o := m.Offset("data.mean")
+	return append([]float64(nil), m.Packed()[o:o+m.Dim()]...)
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/ops/target"
 	"github.com/scorekit/scorekit/tensor"
@@ -56,7 +58,12 @@ type NoisedSampler interface {
 //	           (Σ_k = U_k diag(λ_k) U_kᵀ; U_k = I unless the covariance is full), the exact law
 //	           N(a μ_k, a² Σ_k + s I);
 //	empirical  data point J uniform on 1..M and kernel term q with probability π_q, then
-//	           x = a y_J + sqrt(s m_q) ξ (the law whose density the empirical target evaluates).
+//	           x = a y_J + sqrt(s m_q) ξ (the law whose density the empirical target evaluates);
+//	mlp        the Gaussian with the data's mean μ and covariance C stored with the network,
+//	           x = a μ + U diag(sqrt(a² λ + s)) ξ (C = U diag(λ) Uᵀ): N(a μ, a² C + s I), exact in
+//	           its first two moments — the network's data law itself is known only through its
+//	           samples, so this is the best start it provides (its error shrinks like C/σ² at a
+//	           large starting level). A checkpoint without a covariance has no such start.
 //
 // The draws are the Philox stream keyed by seed: the component (and, for a data set, the kernel
 // term) from the f64 uniforms of Site(0, PurposeInitComponent) — column 0, and column 1 for the
@@ -110,6 +117,8 @@ func sampleNoised(t target.Target, dst []float64, n int, a, s float64, seed, fir
 			}
 		}
 		return nil
+	case target.MLP:
+		return gaussianDraws(dst, mlpMean(tt.Net), tt.Cov, a, s, z, t)
 	}
 	return fmt.Errorf("%s: target %s: no exact sampler of its noised law", op, t)
 }
@@ -233,4 +242,35 @@ func ouScaleVar(t float64) (a, s float64) { return math.Exp(-t), -math.Expm1(-2 
 // SampleNoised draws the target's noised law (see the package function SampleNoised).
 func (d targetDenoiser) SampleNoised(dst []float64, a, s float64, seed, first uint64) error {
 	return sampleNoised(d.t, dst, len(dst)/max(d.t.Dim(), 1), a, s, seed, first)
+}
+
+// gaussianDraws writes x = a μ + U diag(sqrt(a² λ + s)) ξ for every row (C = U diag(λ) Uᵀ, tiny
+// negative eigenvalues of a positive semi-definite C clamped to 0).
+func gaussianDraws(dst, mean, cov []float64, a, s float64, z []float64, t target.Target) error {
+	d := len(mean)
+	if cov == nil {
+		return fmt.Errorf("sample noised: target %s: its checkpoint holds no data covariance, so it has no start of its own (use the prior start)", t)
+	}
+	var eig mat.EigenSym
+	if !eig.Factorize(mat.NewSymDense(d, append([]float64(nil), cov...)), true) {
+		return fmt.Errorf("sample noised: target %s: the data covariance has no eigendecomposition", t)
+	}
+	lambda := eig.Values(nil)
+	var u mat.Dense
+	eig.VectorsTo(&u)
+	sd := make([]float64, d)
+	for j, l := range lambda {
+		sd[j] = math.Sqrt(a*a*math.Max(l, 0) + s)
+	}
+	for i := 0; i < len(dst)/d; i++ {
+		row, zi := dst[i*d:(i+1)*d], z[i*d:(i+1)*d]
+		for c := range row {
+			v := a * mean[c]
+			for j := 0; j < d; j++ {
+				v += u.At(c, j) * sd[j] * zi[j]
+			}
+			row[c] = v
+		}
+	}
+	return nil
 }

@@ -20,8 +20,11 @@ const targetFormatHelp = `Targets (T.json):
   {"kind": "gmm", ..., "covariance": "full", "covs": [[[1, 0.3], [0.3, 1]], [[0.5, 0], [0, 0.5]]]}
   {"kind": "empirical", "data": "points.npy"}      (an (M, d) .npy file, relative to T.json)
   {"kind": "empirical", "data": "points.npy", "mixture": {"weights": [0.5, 0.5], "scales": [1, 4]}}
+  {"kind": "mlp", "model": "m.safetensors"}        (a learned denoiser, e.g. from scorekit train)
 Weights must be positive (they are normalised), variances positive, covariance matrices symmetric
-positive definite, shapes consistent. Not in this version: "mlp" and the constraint kinds.
+positive definite, shapes consistent. An mlp network has a score and a denoiser at every noise
+level > 0 but no log-density and no score at 0: the Langevin methods refuse it. Not in this
+version: the constraint kinds as targets.
 `
 
 // scoreOutputs are the values of --what, in the order the help lists them.

@@ -306,7 +306,7 @@ func TestScoreBadInput(t *testing.T) {
 	badJSON := write("bad.json", `{"kind": "gmm", "weights": [1, 2],}`)
 	badWeight := write("weight.json", `{"kind": "gmm", "weights": [1, -2], "means": [[0], [1]], "covariance": "isotropic", "vars": [1, 1]}`)
 	notSPD := write("spd.json", `{"kind": "gmm", "weights": [1], "means": [[0, 0]], "covariance": "full", "covs": [[[1, 2], [2, 1]]]}`)
-	mlp := write("mlp.json", `{"kind": "mlp", "model": "score.ckpt"}`)
+	box := write("box.json", `{"kind": "box", "lo": [0], "hi": [1]}`)
 	noData := write("nodata.json", `{"kind": "empirical", "data": "absent.npy"}`)
 	notNpy := write("text.npy", "hello")
 	rank3 := writeTensor(t, filepath.Join(f.dir, "rank3.npy"), tensor.F32, make([]float64, 8), 2, 2, 2)
@@ -359,7 +359,7 @@ func TestScoreBadInput(t *testing.T) {
 		{"target invalid JSON", ok("--target", badJSON), []string{"--target " + badJSON + ": invalid JSON at line 1"}},
 		{"target weight not positive", ok("--target", badWeight), []string{"--target " + badWeight + ": gmm: weights[1] = -2"}},
 		{"target covariance not positive definite", ok("--target", notSPD), []string{"gmm: covs[0]: not positive definite"}},
-		{"target kind not available", ok("--target", mlp), []string{`kind: "mlp" is not available in this version`}},
+		{"target kind not available", ok("--target", box), []string{`kind: "box" is not available in this version`}},
 		{"target data missing", ok("--target", noData), []string{`empirical: data "absent.npy": cannot read`}},
 		{"input missing", ok("--in", filepath.Join(f.dir, "absent.npy")), []string{"--in: read " + filepath.Join(f.dir, "absent.npy")}},
 		{"input not an npy file", ok("--in", notNpy), []string{"--in: read " + notNpy, "not a valid .npy"}},

@@ -7,13 +7,15 @@
 //	{"kind": "gmm", ..., "covariance": "full", "covs": [[[1, 0.3], [0.3, 1]], [[0.5, 0], [0, 0.5]]]}
 //	{"kind": "empirical", "data": "points.npy"}
 //	{"kind": "empirical", "data": "points.npy", "mixture": {"weights": [0.5, 0.5], "scales": [1, 4]}}
+//	{"kind": "mlp", "model": "m.safetensors"}
 //
 // A Gaussian mixture becomes an *ops.GMM (built by ops.NewGMM, which validates weights, variances,
 // shapes and positive definiteness); a data set becomes an *ops.Empirical over the (M, d) array of
 // the .npy file named by "data" (a relative path is relative to the JSON file's directory), with
-// the optional scale mixture of ops.Empirical.WithMixture. Kinds of the command's contract that
-// this version does not evaluate ("mlp", and the constraint kinds "box", "ball", "polytope") are
-// refused with a message saying so.
+// the optional scale mixture of ops.Empirical.WithMixture; a learned network ({"kind": "mlp",
+// "model": "m.safetensors"}) is the checkpoint read by nn.Load, evaluated by ops.Backend.MLPScore.
+// Kinds of the command's contract that this version does not evaluate as targets (the constraint
+// kinds "box", "ball", "polytope") are refused with a message saying so.
 //
 // Decoding is strict, stricter than encoding/json's DisallowUnknownFields: the object's keys are
 // walked token by token, so an unknown key, a key in the wrong case ("Weights") and a key given

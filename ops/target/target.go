@@ -20,18 +20,19 @@ import (
 const (
 	KindGMM       = "gmm"
 	KindEmpirical = "empirical"
+	KindMLP       = "mlp"
 )
 
 // Kinds returns the kinds this version evaluates, in the order the documentation lists them.
-func Kinds() []string { return []string{KindGMM, KindEmpirical} }
+func Kinds() []string { return []string{KindGMM, KindEmpirical, KindMLP} }
 
 // plannedKinds are kinds of the command's contract that this version does not evaluate.
-var plannedKinds = []string{"mlp", "box", "ball", "polytope"}
+var plannedKinds = []string{"box", "ball", "polytope"}
 
 // Target is a density that a score op can evaluate: its log-density, score and denoiser at any
 // noise level, on any backend.
 type Target interface {
-	// Kind is KindGMM or KindEmpirical.
+	// Kind is KindGMM, KindEmpirical or KindMLP.
 	Kind() string
 	// Dim is the dimension d of the points the target lives on.
 	Dim() int
@@ -39,7 +40,7 @@ type Target interface {
 	// anything (the same check every backend makes first).
 	Check(dev tensor.Device, out ops.ScoreOutputs, x *tensor.Tensor, noise ops.Noise) error
 	// Evaluate computes the requested outputs at every row of x (N, d), noised by noise, on b:
-	// b.GMMScore for a mixture, b.EmpiricalScore for a data set.
+	// b.GMMScore for a mixture, b.EmpiricalScore for a data set, b.MLPScore for a network.
 	Evaluate(b ops.Backend, out ops.ScoreOutputs, x *tensor.Tensor, noise ops.Noise) error
 	// String is a short description: "gmm (K = 2, d = 2, isotropic)".
 	String() string
@@ -101,6 +102,35 @@ func (e Empirical) String() string {
 	return s + ")"
 }
 
+// MLP is a learned denoiser network (a checkpoint read by package nn). It has a score and a
+// denoiser at every noise level σ > 0, no log-density and no noise-free score.
+type MLP struct {
+	Net *ops.MLP
+	// Cov is the data covariance (d × d, row-major) stored with the network, nil when the checkpoint
+	// has none; with the network's data mean it gives the samplers' start (solvers.SampleNoised).
+	Cov []float64
+	// File is the checkpoint the network was read from, as resolved (empty when built in memory).
+	File string
+}
+
+// Kind is KindMLP.
+func (MLP) Kind() string { return KindMLP }
+
+// Dim is the network's data dimension.
+func (m MLP) Dim() int { return m.Net.Dim() }
+
+// Check validates Evaluate's arguments (ops.CheckMLPScore).
+func (m MLP) Check(dev tensor.Device, out ops.ScoreOutputs, x *tensor.Tensor, noise ops.Noise) error {
+	return ops.CheckMLPScore(dev, out, x, m.Net, noise)
+}
+
+// Evaluate runs b.MLPScore.
+func (m MLP) Evaluate(b ops.Backend, out ops.ScoreOutputs, x *tensor.Tensor, noise ops.Noise) error {
+	return b.MLPScore(out, x, m.Net, noise)
+}
+
+func (m MLP) String() string { return m.Net.String() }
+
 // Load reads the target file at path (see the package documentation). A relative "data" path is
 // resolved against the file's directory. Every error is one line starting with path.
 func Load(path string) (Target, error) {
@@ -139,6 +169,8 @@ func Parse(data []byte, baseDir string) (Target, error) {
 		return parseGMM(obj)
 	case KindEmpirical:
 		return parseEmpirical(obj, baseDir)
+	case KindMLP:
+		return parseMLP(obj, baseDir)
 	}
 	for _, k := range plannedKinds {
 		if kind == k {

@@ -73,11 +73,11 @@ func TestLoadErrors(t *testing.T) {
 		{"duplicate field", `{"kind": "gmm", "weights": [1], "weights": [2]}`, []string{`field "weights" is given twice`}},
 
 		// kind.
-		{"kind missing", `{"weights": [1]}`, []string{"kind: missing", `"gmm" or "empirical"`}},
+		{"kind missing", `{"weights": [1]}`, []string{"kind: missing", `"gmm", "empirical" or "mlp"`}},
 		{"kind not a string", `{"kind": 3}`, []string{"kind: want a string, found the number 3"}},
 		{"kind null", `{"kind": null}`, []string{"kind: want a string, found null"}},
-		{"unknown kind", `{"kind": "gauss"}`, []string{`kind: unknown kind "gauss" (known: gmm, empirical)`}},
-		{"mlp", `{"kind": "mlp", "model": "score.ckpt"}`, []string{`kind: "mlp" is not available in this version (available: gmm, empirical)`}},
+		{"unknown kind", `{"kind": "gauss"}`, []string{`kind: unknown kind "gauss" (known: gmm, empirical, mlp)`}},
+		{"box", `{"kind": "box", "lo": [0], "hi": [1]}`, []string{`kind: "box" is not available in this version (available: gmm, empirical, mlp)`}},
 		{"box", `{"kind": "box", "lo": [0], "hi": [1]}`, []string{`kind: "box" is not available in this version`}},
 		{"polytope", `{"kind": "polytope"}`, []string{`kind: "polytope" is not available in this version`}},
 
@@ -413,7 +413,7 @@ func TestCheckRejectsADimensionMismatch(t *testing.T) {
 }
 
 func TestKinds(t *testing.T) {
-	assert.Equal(t, []string{"gmm", "empirical"}, Kinds())
+	assert.Equal(t, []string{"gmm", "empirical", "mlp"}, Kinds())
 	k := Kinds()
 	k[0] = "changed"
 	assert.Equal(t, "gmm", Kinds()[0])
