@@ -23,6 +23,8 @@
 //	scorekit sde simulate --spec S.json --out X.npy [--trajectory TR.npy] [--plot P.png]
 //	               [--stats S.json] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
 //	scorekit sde grad --spec S.json --loss terminal-mean|terminal-var [--wrt-x0] [--json]
+//	scorekit train --data D.npy --width W --depth L --steps N --out M.safetensors [--blocks 1|2]
+//	               [--seed S] [--lr η] [--batch B] [--param P] [--stats S.json] [--quiet]
 //
 // The default build is CPU-only. A binary built with `-tags cuda` runs on NVIDIA GPUs, and only
 // starts where an NVIDIA driver and GPU answer: gorgonia.org/cu initialises CUDA when the program
@@ -66,6 +68,7 @@ func commands() []command {
 		{"score", "evaluate a target's log-density, score or denoiser at the points of a .npy file", runScore},
 		{"sample", "run a sampler (Langevin, RTK, diffusion, rectified flow, constrained) on a target file", runSample},
 		{"sde", "reversible Heun paths of an SDE spec (simulate) and the adjoint gradient of a loss (grad)", runSDE},
+		{"train", "fit a learned denoiser network to the points of a .npy file (score matching, CPU)", runTrain},
 	}
 }
 

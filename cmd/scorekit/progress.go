@@ -32,6 +32,18 @@ type progress struct {
 	bar      *progressbar.ProgressBar
 	start    time.Time
 	lastBeat time.Time
+	note     string // shown after the label (the training loss); set by setNote
+}
+
+// setNote sets what the display shows after its label from the next update on ("loss 0.123").
+func (p *progress) setNote(note string) {
+	if p == nil {
+		return
+	}
+	p.note = note
+	if p.bar != nil {
+		p.bar.Describe(p.label + " " + note)
+	}
 }
 
 // newProgress returns the progress display of one run on stderr, nil with quiet.
@@ -84,7 +96,11 @@ func (p *progress) update(done, total int64) {
 		return
 	}
 	p.lastBeat = now
-	fmt.Fprintln(p.w, heartbeat(p.label, p.unit, done, total, now.Sub(p.start)))
+	line := heartbeat(p.label, p.unit, done, total, now.Sub(p.start))
+	if p.note != "" {
+		line += "; " + p.note
+	}
+	fmt.Fprintln(p.w, line)
 }
 
 // heartbeat is the one-line report: "LABEL: 40 of 100 steps (40%), 3.1 steps/s, about 19s left".
