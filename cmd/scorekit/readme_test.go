@@ -148,7 +148,7 @@ var readmeSkip = []struct{ prefix, why string }{
 }
 
 // sizeFlags are capped so that the README's commands run quickly in the test.
-var sizeFlags = map[string]int{"--n": 400, "--paths": 8}
+var sizeFlags = map[string]int{"--n": 400, "--paths": 8, "--steps": 400}
 
 // The README's shell commands, in order, in a fresh directory: each exits 0 (with the command
 // played by this test binary, on the CPU, sizes capped by sizeFlags; the demo with --n 300).
