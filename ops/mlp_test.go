@@ -227,3 +227,40 @@ func TestMLPBadInput(t *testing.T) {
 	assert.ErrorContains(t, CPU().MLPScore(ScoreOutputs{Score: y}, x, nil, AtSigma(1)), "nil network")
 	assert.ErrorContains(t, CPU().MLPScore(ScoreOutputs{Score: y}, x, m, AtSigma(-1)), "σ = -1")
 }
+
+// The CPU op advances rows in blocks that share each weight row; every row's outputs are the bits
+// of DenoiseRow on that row alone (full blocks, a partial block, σ = 0 rows inside a block).
+func TestMLPBlocksEqualRows(t *testing.T) {
+	for _, blocks := range []int{1, 2} {
+		m, err := RandomMLP(testMLPConfig(blocks), 9)
+		require.NoError(t, err)
+		const n = 11
+		xs := make([]float64, 3*n)
+		lv := make([]float64, n)
+		for i := range xs {
+			xs[i] = math.Sin(float64(7*i + 1))
+		}
+		for i := range lv {
+			lv[i] = math.Exp(float64(i%5) - 2)
+		}
+		x, err := tensor.FromF64(append([]float64(nil), xs...), n, 3)
+		require.NoError(t, err)
+		levels, err := tensor.FromF64(lv, n)
+		require.NoError(t, err)
+		got := scoreOutputs(t, func(o ScoreOutputs, x *tensor.Tensor, _ *GMM, nz Noise) error { return CPU().MLPScore(o, x, m, nz) },
+			nil, x, Noise{Kind: VE, Levels: levels})
+		for i := 0; i < n; i++ {
+			want := make([]float64, 3)
+			m.DenoiseRow(want, xs[3*i:3*i+3], lv[i])
+			assert.Equal(t, want, got.den[3*i:3*i+3], "row %d", i)
+		}
+		dst := [][]float64{make([]float64, 3), make([]float64, 3), make([]float64, 3)}
+		m.denoiseBlock(dst, [][]float64{xs[0:3], xs[3:6], xs[6:9]}, []float64{0.5, 0, 2}, newMLPScratch(m.Config()))
+		assert.Equal(t, xs[3:6], dst[1], "σ = 0 inside a block gives x")
+		for r, sg := range []float64{0.5, 0, 2} {
+			want := make([]float64, 3)
+			m.DenoiseRow(want, xs[3*r:3*r+3], sg)
+			assert.Equal(t, want, dst[r])
+		}
+	}
+}
