@@ -427,11 +427,12 @@ scale √h: take K in the hundreds.`,
 		if m == MethodGFDM {
 			method.Help = `generative fractional diffusion (FVE, σ ∈ [0.01, 50]) driven by MA-fBM with Hurst
 index H (default 0.5, the Brownian baseline as approximated by the driver), K OU processes
-(default 3) with speeds from 1/γ_max to γ_max (default 20): Euler–Maruyama on the reverse
-SDE of the augmented state with its exact score, from its exact law at t = 1, on a
-geometric grid to t_min (default: where the augmented covariance stops being well
-conditioned), then the posterior mean. n = K steps, K evaluations; the steps are stiff:
-take K in the hundreds to thousands.`
+(default 3) with speeds from 1/γ_max to γ_max (default 20): the exponential integrator of
+the reverse SDE of the augmented state with its exact score (the linear part and the noise
+exact, the denoiser held over each step), from its exact law at t = 1, on a geometric grid
+to t_min (default: where the augmented covariance stops being well conditioned), then the
+posterior mean. n = K steps, K evaluations. (Euler–Maruyama on the same SDE, available in
+the library, is unstable on these stiff steps below K ≈ 100.)`
 		} else {
 			method.Help = `as gfdm with Heun's method on the probability-flow ODE (no corrector on the last
 step). n = ⌊(K+1)/2⌋ steps, 2n − 1 evaluations.`
@@ -460,7 +461,8 @@ func runGFDMMethod(m Method, b ops.Backend, t target.Target, n int, dt tensor.DT
 		solver = GFDMSolverODE
 	}
 	res, err := GFDMSample(b, TargetDenoiser(t), n, dt, GFDMSampleConfig{Process: p, Solver: solver, Steps: steps,
-		TMin: o.TMin, Seed: o.Seed, FirstChain: o.FirstChain, Trajectory: o.Trajectory, Progress: o.Progress})
+		Exponential: solver == GFDMSolverSDE, TMin: o.TMin, Seed: o.Seed, FirstChain: o.FirstChain,
+		Trajectory: o.Trajectory, Progress: o.Progress})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.Name, err)
 	}
