@@ -108,9 +108,13 @@ __device__ __forceinline__ void gemm(T (&acc)[Tiling<T>::RM][kMaxCU], const T* a
     for (int k0 = 0; k0 < K; k0 += KS) {
         const int ks = min(KS, K - k0);
         __syncthreads();  // the previous slice (or layer) is done with ws and act is written
-        for (int e = threadIdx.x; e < KS * wpad; e += kThreads) {
-            const int kk = e / wpad, u = e % wpad;
-            ws[e] = (kk < ks && u < n_out) ? __ldg(wt + static_cast<long long>(k0 + kk) * n_out + u) : T(0);
+        // wpad ≤ 256 = kThreads: one pass per slice row, no index division.
+        if (threadIdx.x < wpad) {
+            const int u = threadIdx.x;
+#pragma unroll
+            for (int kk = 0; kk < KS; ++kk) {
+                ws[kk * wpad + u] = (kk < ks && u < n_out) ? __ldg(wt + static_cast<long long>(k0 + kk) * n_out + u) : T(0);
+            }
         }
         __syncthreads();
         for (int kk = 0; kk < ks; ++kk) {
