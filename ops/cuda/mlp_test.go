@@ -3,7 +3,6 @@
 package cuda
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -114,18 +113,4 @@ func TestMLPScoreTableAndEmpty(t *testing.T) {
 	used3, _ := b.TableBytes()
 	assert.Equal(t, used0, used3, "Release frees the network's table")
 	require.NoError(t, gpu.Synchronize())
-}
-
-// The shared-memory plan stays within the 48 KiB a launch may use without an opt-in, for every
-// width and input count the network allows.
-func TestMLPSharedMemoryFits(t *testing.T) {
-	for _, dt := range noiseDTypes {
-		e, err := entryOf("mlp", "mlp_score_"+dt.String())
-		require.NoError(t, err)
-		for _, w := range []int{1, 33, 255, ops.MaxMLPWidth} {
-			c := ops.MLPConfig{Dim: ops.MaxMLPDim, Width: w, Depth: 1, BlockLayers: 1, Fourier: ops.MaxMLPFourier}
-			bytes := int64(mlpSharedMem(c, dt)) + e.StaticShared
-			assert.LessOrEqual(t, bytes, int64(48<<10), fmt.Sprintf("%v width %d", dt, w))
-		}
-	}
 }
