@@ -91,9 +91,10 @@ type Backend interface {
 }
 
 // Releaser is implemented by backends that keep device copies of targets between calls (the
-// CUDA backend keeps mixtures, data sets, fGn weights, MA-fBM transitions and domains under a
-// byte budget): Release frees what is kept for target (a *GMM, *Empirical, *MAFBM, *FGNPlan or
-// *Domain) now, for callers that go through many targets and know when one is done.
+// CUDA backend keeps mixtures, data sets, fGn weights, MA-fBM transitions, domains and networks
+// under a byte budget): Release frees what is kept for target (a *GMM, *Empirical, *MAFBM,
+// *FGNPlan, *Domain or *MLP) now, for callers that go through many targets and know when one is
+// done.
 type Releaser interface {
 	Release(target any) error
 }

@@ -15,6 +15,7 @@ extern const Entry entries_fft[];
 extern const Entry entries_fgn[];
 extern const Entry entries_gmm[];
 extern const Entry entries_langevin[];
+extern const Entry entries_mlp[];
 extern const Entry entries_noise[];
 extern const Entry entries_random[];
 extern const Entry entries_revheun[];
@@ -28,11 +29,12 @@ extern const Entry* const module_entries[] = {
     entries_fgn,
     entries_gmm,
     entries_langevin,
+    entries_mlp,
     entries_noise,
     entries_random,
     entries_revheun,
 };
-extern const int module_counts[] = {2, 48, 8, 5, 23, 11, 50, 8, 8, 6, 2};
-extern const int module_count = 11;
+extern const int module_counts[] = {2, 48, 8, 5, 23, 11, 50, 8, 2, 8, 6, 2};
+extern const int module_count = 12;
 
 }  // namespace cudahost

@@ -212,6 +212,16 @@ type (
 		H          float64
 		Inverse    int64
 	}
+	// mlp_score_<dt> (mlp.cu)
+	mlpScoreArgs struct {
+		Score, Den, X                            *tensor.Tensor
+		N, D, Width, Depth, BlockLayers, Fourier int64
+		Params                                   *tensor.Tensor
+		SigmaData, Branch, OutMult               float64
+		Noise                                    int64
+		Levels                                   *tensor.Tensor
+		A, S                                     float64
+	}
 	// philox_bits_f32, uniform_<dt>, normal_<dt> (random.cu)
 	fillArgs struct {
 		Dst                *tensor.Tensor
@@ -257,6 +267,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^brownian_f(32|64)$`), brownianArgs{}},
 	{regexp.MustCompile(`^binterval_f(32|64)$`), bintervalArgs{}},
 	{regexp.MustCompile(`^revheun_f(32|64)$`), revheunArgs{}},
+	{regexp.MustCompile(`^mlp_score_f(32|64)$`), mlpScoreArgs{}},
 	{regexp.MustCompile(`^(philox_bits_f32|uniform_f(32|64)|normal_f(32|64))$`), fillArgs{}},
 	{regexp.MustCompile(`^philox_kat$`), philoxKATArgs{}},
 }

@@ -86,9 +86,9 @@ func (b *Backend) Close() error {
 }
 
 // Release frees the device copies the backend keeps of target (an *ops.GMM, *ops.Empirical,
-// *ops.MAFBM, *ops.FGNPlan or *ops.Domain) now, instead of when the table budget evicts them or at
-// Close: for callers that go through many targets (a parameter sweep) and know when one is done
-// (see ops.Releaser).
+// *ops.MAFBM, *ops.FGNPlan, *ops.Domain or *ops.MLP) now, instead of when the table budget evicts
+// them or at Close: for callers that go through many targets (a parameter sweep) and know when one
+// is done (see ops.Releaser).
 func (b *Backend) Release(target any) error {
 	defer b.enter()()
 	switch t := target.(type) {

@@ -544,3 +544,33 @@ func fgnFFTScratch(dt tensor.DType, m int, fused, generate bool) bool {
 	}
 	return fftScratchNeeded(len(fftPlan(bits.Len(uint(m))-1, fftLogTile(dt))), first, fused)
 }
+
+// Geometry of mlp_score_<dt>: 256-thread blocks of mlpRows(dt) rows, weight K-slices of
+// mlpSlice(dt) rows (the kernel's Tiling<T>).
+const (
+	mlpThreads      = 256
+	mlpUnitsPerPass = 32 // threads along the output units
+	mlpBlocksPerSM  = 2  // __launch_bounds__(256, 2)
+)
+
+func mlpRows(dt tensor.DType) int {
+	if dt == tensor.F32 {
+		return 32
+	}
+	return 16
+}
+
+func mlpSlice(dt tensor.DType) int {
+	if dt == tensor.F32 {
+		return 8
+	}
+	return 4
+}
+
+// mlpSharedMem is the kernel's dynamic shared memory in bytes: the tile's activations
+// (rows × max(W, d+2F)) and one weight K-slice (slice × 32⌈max(W, d)/32⌉).
+func mlpSharedMem(c ops.MLPConfig, dt tensor.DType) int {
+	lda := max(c.Width, c.Inputs())
+	pad := (max(c.Width, c.Dim) + mlpUnitsPerPass - 1) / mlpUnitsPerPass * mlpUnitsPerPass
+	return (mlpRows(dt)*lda + mlpSlice(dt)*pad) * dt.Size()
+}

@@ -288,3 +288,17 @@ func TestPlanFGNFFTScratch(t *testing.T) {
 		assert.Equal(t, c.want, fgnFFTScratch(c.dt, c.m, c.fused, c.generate), "%v m=%d: %s", c.dt, c.m, c.why)
 	}
 }
+
+// The shared-memory plan stays within the 48 KiB a launch may use without an opt-in, for every
+// width and input count the network allows.
+func TestMLPSharedMemoryFits(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+		e, err := entryOf("mlp", "mlp_score_"+dt.String())
+		require.NoError(t, err)
+		for _, w := range []int{1, 33, 255, ops.MaxMLPWidth} {
+			c := ops.MLPConfig{Dim: ops.MaxMLPDim, Width: w, Depth: 1, BlockLayers: 1, Fourier: ops.MaxMLPFourier}
+			bytes := int64(mlpSharedMem(c, dt)) + e.StaticShared
+			assert.LessOrEqual(t, bytes, int64(48<<10), fmt.Sprintf("%v width %d", dt, w))
+		}
+	}
+}
