@@ -1,6 +1,9 @@
 // Package train fits ops.MLP denoisers by denoising score matching, with gorgonia.org/gorgonia
 // on the CPU. It is the only scorekit package that imports gorgonia (which links Arrow and
-// protobuf): programs that only sample never link it.
+// protobuf): programs that only sample never link it. It is not part of the CUDA build
+// (`-tags cuda`): the tag also selects gorgonia's own CUDA backend, which needs cuDNN, a library
+// scorekit does not require. Train with the default build; the checkpoints it writes sample on
+// either.
 //
 // # Model and loss
 //

@@ -1,3 +1,5 @@
+//go:build !cuda
+
 // Command learned trains a denoiser network on a 2-D data set made here — two interleaved half
 // moons — and samples it with several methods at one budget, writing docs/learned.png (samples
 // over the data) and docs/learned-samples.md (the distance of each method's samples to held-out

@@ -1,3 +1,5 @@
+//go:build !cuda
+
 // Command transfer measures whether a learning rate tuned on a shallow denoiser network stays good
 // on deep ones (docs/learned.md): loss against learning rate for depths
 // L ∈ {2, 4, 8, 16}, under the standard parametrization and under depth-μP, with one- and
