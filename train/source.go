@@ -18,6 +18,7 @@ type Source struct {
 	sample func(rng *rand.Rand, x []float64)
 	mean   []float64
 	sd     float64
+	cov    []float64 // d×d, the data's covariance (divided by the number of points)
 }
 
 // SamplerStatDraws is the number of draws FromSampler uses to estimate the mean and σd.
@@ -57,7 +58,7 @@ func FromFlat(data []float64, d int) (Source, error) {
 		}
 	}
 	s := Source{dim: d, data: slices.Clone(data)}
-	s.mean, s.sd = stats(s.data, d)
+	s.mean, s.sd, s.cov = stats(s.data, d)
 	if !(s.sd > 0) {
 		return Source{}, fmt.Errorf("train: data: every point is the same (σd = 0); the preconditioning needs σd > 0")
 	}
@@ -84,7 +85,7 @@ func FromSampler(d int, sample func(rng *rand.Rand, x []float64)) (Source, error
 		}
 	}
 	s := Source{dim: d, sample: sample}
-	s.mean, s.sd = stats(buf, d)
+	s.mean, s.sd, s.cov = stats(buf, d)
 	if !(s.sd > 0) {
 		return Source{}, fmt.Errorf("train: sampler: every draw is the same (σd = 0); the preconditioning needs σd > 0")
 	}
@@ -124,7 +125,12 @@ func (s Source) Mean() []float64 { return slices.Clone(s.mean) }
 // SigmaData is σd, the RMS over coordinates of the centred data.
 func (s Source) SigmaData() float64 { return s.sd }
 
-func stats(data []float64, d int) ([]float64, float64) {
+// Covariance is the data's covariance matrix (d × d, row-major, a copy; divided by the number of
+// points; for a sampler, estimated from its SamplerStatDraws draws): what a checkpoint stores for
+// the samplers' start (nn.Meta.Cov).
+func (s Source) Covariance() []float64 { return slices.Clone(s.cov) }
+
+func stats(data []float64, d int) ([]float64, float64, []float64) {
 	n := len(data) / d
 	mean := make([]float64, d)
 	for i := 0; i < n; i++ {
@@ -136,13 +142,24 @@ func stats(data []float64, d int) ([]float64, float64) {
 		mean[j] /= float64(n)
 	}
 	ss := 0.0
+	cov := make([]float64, d*d)
 	for i := 0; i < n; i++ {
+		row := data[i*d : (i+1)*d]
 		for j, m := range mean {
-			v := data[i*d+j] - m
+			v := row[j] - m
 			ss += v * v
+			for k := 0; k <= j; k++ {
+				cov[j*d+k] += v * (row[k] - mean[k])
+			}
 		}
 	}
-	return mean, math.Sqrt(ss / float64(n*d))
+	for j := 0; j < d; j++ {
+		for k := 0; k <= j; k++ {
+			cov[j*d+k] /= float64(n)
+			cov[k*d+j] = cov[j*d+k]
+		}
+	}
+	return mean, math.Sqrt(ss / float64(n*d)), cov
 }
 
 func nonFinite(x []float64) int {

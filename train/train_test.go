@@ -337,3 +337,20 @@ func TestValidation(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// The source's covariance is the data's, divided by the number of points.
+func TestSourceCovariance(t *testing.T) {
+	src, err := FromRows([][]float64{{1, 2}, {3, 0}, {2, 4}, {2, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mean (2, 2); centred rows (−1, 0), (1, −2), (0, 2), (0, 0)
+	if got := src.Covariance(); !slices.Equal(got, []float64{0.5, -0.5, -0.5, 2}) {
+		t.Errorf("covariance %v, want [0.5 -0.5 -0.5 2]", got)
+	}
+	c := src.Covariance()
+	c[0] = 9
+	if src.Covariance()[0] != 0.5 {
+		t.Error("Covariance must return a copy")
+	}
+}

@@ -182,7 +182,7 @@ func trainCommand(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	prog := newProgress(stderr, quiet, "scorekit train", "steps")
 	losses := make([]float64, 0, steps)
-	cov := covariance(xv, n, d)
+	cov := src.Covariance()
 	var tr *train.Trainer
 	meta := func(done int) nn.Meta {
 		info := map[string]string{"trained_by": "scorekit " + version, "parametrization": string(p),
@@ -254,31 +254,6 @@ func trainCommand(args []string, stdout, stderr io.Writer) (err error) {
 			n, d, width, depth, blocks, p, steps, wall.Round(time.Millisecond), tailMean(losses), out)
 	}
 	return nil
-}
-
-// covariance is the (d, d) sample covariance of the n rows of x (divided by n).
-func covariance(x []float64, n, d int) []float64 {
-	mean := make([]float64, d)
-	for i := 0; i < n; i++ {
-		for j := 0; j < d; j++ {
-			mean[j] += x[i*d+j] / float64(n)
-		}
-	}
-	c := make([]float64, d*d)
-	for i := 0; i < n; i++ {
-		for j := 0; j < d; j++ {
-			dj := x[i*d+j] - mean[j]
-			for k := 0; k <= j; k++ {
-				c[j*d+k] += dj * (x[i*d+k] - mean[k]) / float64(n)
-			}
-		}
-	}
-	for j := 0; j < d; j++ {
-		for k := 0; k < j; k++ {
-			c[k*d+j] = c[j*d+k]
-		}
-	}
-	return c
 }
 
 // tailMean is the mean of the last tenth (at least one) of the losses (NaN for none).

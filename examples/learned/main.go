@@ -121,7 +121,7 @@ func run(outDir, modelPath string, isQuick bool, logw io.Writer) error {
 	}
 	trainTime := time.Since(begin)
 	net := tr.Model()
-	cov := covariance(data, 2)
+	cov := src.Covariance()
 	if modelPath != "" {
 		if err := nn.Save(modelPath, net, nn.Meta{Cov: cov, Info: map[string]string{"data": "two moons (examples/learned)"}}); err != nil {
 			return err
@@ -179,24 +179,6 @@ func tenthMean(l []float64, last bool) float64 {
 		s += v
 	}
 	return s / float64(len(part))
-}
-
-// covariance is the (2, 2) sample covariance of the rows of x.
-func covariance(x []float64, d int) []float64 {
-	n := len(x) / d
-	mean := make([]float64, d)
-	for i, v := range x {
-		mean[i%d] += v / float64(n)
-	}
-	c := make([]float64, d*d)
-	for i := 0; i < n; i++ {
-		for j := 0; j < d; j++ {
-			for k := 0; k < d; k++ {
-				c[j*d+k] += (x[i*d+j] - mean[j]) * (x[i*d+k] - mean[k]) / float64(n)
-			}
-		}
-	}
-	return c
 }
 
 func scatter(x []float64, max int, c color.Color, r vg.Length) (*plotter.Scatter, error) {
