@@ -310,7 +310,7 @@ func TestRFRejectsBadInput(t *testing.T) {
 		{"times not increasing", ops.CPU(), tg, 4, RFConfig{Times: []float64{0, 0.5, 0.5, 1}}, "increase strictly"},
 		{"NaN time", ops.CPU(), tg, 4, RFConfig{Times: []float64{0, math.NaN(), 1}}, "finite"},
 		{"chains out of range", ops.CPU(), tg, 4, RFConfig{Steps: 4, FirstChain: ops.MaxChains - 2}, "below 2^32"},
-		{"unknown target", ops.CPU(), unknownTarget{tg}, 4, RFConfig{Steps: 4}, "only for Gaussian mixtures and data sets"},
+		{"unknown target", ops.CPU(), unknownTarget{tg}, 4, RFConfig{Steps: 4}, "only for Gaussian mixtures, data sets and networks"},
 	} {
 		res, err := RectifiedFlow(tc.b, tc.tg, tc.n, tensor.F64, tc.cfg)
 		assert.Nil(t, res, tc.name)
