@@ -5,6 +5,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -119,9 +120,17 @@ func silu(z *G.Node) (*G.Node, error) {
 	return G.HadamardProd(z, s)
 }
 
+// buildMu serialises graph construction: gorgonia's symbolic differentiation adds its shared
+// package-level constant nodes to every graph and caches their hash codes on first use, a write
+// that races when two graphs are built at once (go test -race caught it with trainers built on
+// two goroutines). Running built graphs needs no lock.
+var buildMu sync.Mutex
+
 // newGraph builds the graph for architecture cfg and batch size b. The parameter values are
-// zero; the caller fills params[i].val.f64 and calls sync.
+// zero; the caller fills params[i].val.f64 and calls sync. Safe for concurrent use.
 func newGraph(cfg ops.MLPConfig, dt tensor.Dtype, b int) (*graph, error) {
+	buildMu.Lock()
+	defer buildMu.Unlock()
 	gr := &graph{cfg: cfg, dt: dt, batch: b, g: G.NewGraph()}
 	d, in := cfg.Dim, cfg.Inputs()
 	input := func(name string, cols int) (*buf, *G.Node) {

@@ -354,3 +354,37 @@ func TestSourceCovariance(t *testing.T) {
 		t.Error("Covariance must return a copy")
 	}
 }
+
+// Trainers may be built and run on several goroutines at once (the graph construction that
+// shares gorgonia's package-level nodes is serialised); go test -race checks it, and the
+// concurrent runs equal a sequential one bit for bit.
+func TestConcurrentTrainers(t *testing.T) {
+	src, err := FromRows([][]float64{{0, 1}, {2, -1}, {1, 1}, {-1, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Width: 8, Depth: 2, BlockLayers: 2, Fourier: 2, Param: DepthMuP, LR: 1e-2, Batch: 4, Steps: 3, Seed: 1}
+	models := make([][]float64, 4)
+	errs := make(chan error, len(models))
+	for i := range models {
+		go func() {
+			tr, err := New(cfg, src)
+			if err == nil {
+				err = tr.Run()
+				models[i] = tr.Model().Packed()
+				tr.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range models {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i < len(models); i++ {
+		if !slices.Equal(models[0], models[i]) {
+			t.Fatalf("trainer %d differs from trainer 0", i)
+		}
+	}
+}
