@@ -81,6 +81,8 @@ type Result struct {
 	// Sigmas (diffusion samplers) is the noise-level grid σ_0 > … > σ_K the run used (increasing
 	// for DiffusionEncode): Trace row i is the state at σ_i.
 	Sigmas []float64
+	// BridgeTimes (Bridge.Simulate with Trajectory) is the time of every Trace row.
+	BridgeTimes []float64
 	// Clamped (LIM) is the number of α-stable noise values clipped to [−Clamp, Clamp].
 	Clamped int64
 	// NaN reports the chains whose state became non-finite.

@@ -107,6 +107,7 @@ const MaxSteps = math.MaxUint64/SitesPerStep - 1
 //	                            Site(0, PurposeLIM); the prior start's α-stable noise at
 //	                            Site(0, PurposeLIM); the noise of stochastic step i (from ρ_i to
 //	                            ρ_{i+1}) at Site(i+1, PurposeLIM) (see PurposeLIM)
+//	Bridge.Simulate             the normals of step i at Site(i, PurposeDiffusion)
 //	ReversibleHeun              the Brownian motion of noise dimension k of chain c is path
 //	                            c·m + k (m the noise dimension) of the Brownian interval at
 //	                            Site(0, PurposeBrownianInterval), one site whatever the steps
