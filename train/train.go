@@ -163,6 +163,9 @@ type Trainer struct {
 	pos  int
 
 	x0, x, sigma []float64 // the batch
+	// draw, when set, fills the batch in place of denoising score matching's drawBatch (bridge
+	// matching draws its own targets, inputs and levels).
+	draw func(rng *rand.Rand, x0, x, sigma []float64) error
 
 	m, v [][]float64 // Adam moments, per parameter
 	grad []float64
@@ -309,7 +312,11 @@ func (t *Trainer) Step() (float64, error) {
 		}
 		lr *= f
 	}
-	if err := t.drawBatch(); err != nil {
+	draw := t.drawBatch
+	if t.draw != nil {
+		draw = func() error { return t.draw(t.rng, t.x0, t.x, t.sigma) }
+	}
+	if err := draw(); err != nil {
 		t.err = err
 		return math.NaN(), err
 	}
@@ -412,3 +419,35 @@ func (t *Trainer) drawBatch() error {
 
 // Close releases the graph's machines.
 func (t *Trainer) Close() { t.gr.close() }
+
+// SetParams replaces the trained parameters with those of m, which must have the trainer's
+// architecture (Arch, σd and multipliers included) and data mean: training continues from m (a
+// checkpoint, or the network of an earlier fit). Adam's moments and the step count are kept.
+func (t *Trainer) SetParams(m *ops.MLP) error {
+	if m == nil {
+		return errors.New("train: set params: nil network")
+	}
+	if m.Config() != t.arch {
+		return fmt.Errorf("train: set params: the network's architecture (%s, σd = %g, β = %g, γ = %g) is not the trainer's (%s, σd = %g, β = %g, γ = %g)",
+			m.Config(), m.Config().SigmaData, m.Config().BranchMult, m.Config().OutMult, t.arch, t.arch.SigmaData, t.arch.BranchMult, t.arch.OutMult)
+	}
+	if mean := m.Packed()[m.Offset("data.mean"):][:t.arch.Dim]; !slices.Equal(mean, t.src.mean) {
+		return fmt.Errorf("train: set params: the network's data mean %v is not the source's %v", mean, t.src.mean)
+	}
+	for i, p := range t.gr.params {
+		v := m.Packed()[m.Offset(p.name):][:len(p.val.f64)]
+		if len(p.shape) == 2 { // (out, in) → the graph's (in, out)
+			in, out := p.shape[0], p.shape[1]
+			for a := 0; a < in; a++ {
+				for o := 0; o < out; o++ {
+					p.val.f64[a*out+o] = v[o*in+a]
+				}
+			}
+		} else {
+			copy(p.val.f64, v)
+		}
+		copy(t.prev[i], p.val.f64)
+		p.val.sync()
+	}
+	return nil
+}
