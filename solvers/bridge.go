@@ -18,26 +18,19 @@ import (
 //
 // (a mixture of Brownian bridges pinned at its coupling of p_k and p_{k+1}), and in reverse time
 // the same with the roles of the ends swapped. The endpoint predictor E[X_end | X_τ = x] is a
-// learned denoiser (ops.MLP), so every backend runs it through ops.Backend.MLPScore. Its noise
-// level is the scale of what is left to predict with r = |end − τ| of the interval's T left:
-//
-//	σ_k(r) = √(ε r + (r/T)² Δ_k²),
-//
-// the reference's own spread of the endpoint given X_τ (ε r) plus the part r/T of the
-// coupling's displacement, of mean square Δ_k² per coordinate. The EDM preconditioning then
-// scales the network's input and output to what it must learn even when ε is small beside the
-// distance the marginals move (with Δ = 0 the level is √(ε r) and the drift is ε·score, the
-// forward drift ε ∇ log φ of a Schrödinger bridge).
+// learned denoiser (ops.MLP) evaluated at the VE noise level σ = √(ε r), r = |end − τ| the time
+// left (the standard deviation of the reference's endpoint given X_τ), so every backend runs it
+// through ops.Backend.MLPScore. The drift is then ε·score: the forward drift of a Schrödinger
+// bridge is ε ∇ log φ.
 
 // Bridge is a fitted multi-marginal Schrödinger bridge: the observed times, ε, and per interval
 // k the forward endpoint predictor Fwd[k] (predicts X_{t_{k+1}}) and the backward one Bwd[k]
 // (predicts X_{t_k}). It is immutable.
 type Bridge struct {
-	times  []float64
-	eps    float64
-	spread []float64 // Δ_k² per interval
-	fwd    []*ops.MLP
-	bwd    []*ops.MLP
+	times []float64
+	eps   float64
+	fwd   []*ops.MLP
+	bwd   []*ops.MLP
 }
 
 // CheckBridgeTimes validates observed times (at least two, finite, strictly increasing) and the
@@ -60,26 +53,14 @@ func CheckBridgeTimes(times []float64, eps float64) error {
 	return nil
 }
 
-// NewBridge validates and builds a bridge: M+1 times, the displacement scales Δ_k² of the M
-// intervals (finite, ≥ 0; nil: all 0), M forward and M backward networks of one dimension. Either
-// list of networks may be nil (a bridge fitted in one direction simulates only that way); a
-// non-nil list has one network per interval.
-func NewBridge(times []float64, eps float64, spread []float64, fwd, bwd []*ops.MLP) (*Bridge, error) {
+// NewBridge validates and builds a bridge: M+1 times, M forward and M backward networks of one
+// dimension. Either list may be nil (a bridge fitted in one direction simulates only that way);
+// a non-nil list has one network per interval.
+func NewBridge(times []float64, eps float64, fwd, bwd []*ops.MLP) (*Bridge, error) {
 	if err := CheckBridgeTimes(times, eps); err != nil {
 		return nil, err
 	}
 	m := len(times) - 1
-	if spread == nil {
-		spread = make([]float64, m)
-	}
-	if len(spread) != m {
-		return nil, fmt.Errorf("bridge: %d displacement scales for %d intervals", len(spread), m)
-	}
-	for k, v := range spread {
-		if !(v >= 0) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("bridge: displacement scale Δ² of interval %d = %g: must be a finite number ≥ 0", k, v)
-		}
-	}
 	if fwd == nil && bwd == nil {
 		return nil, fmt.Errorf("bridge: no networks: need the forward or the backward ones")
 	}
@@ -106,18 +87,8 @@ func NewBridge(times []float64, eps float64, spread []float64, fwd, bwd []*ops.M
 			}
 		}
 	}
-	return &Bridge{times: slices.Clone(times), eps: eps, spread: slices.Clone(spread), fwd: slices.Clone(fwd), bwd: slices.Clone(bwd)}, nil
+	return &Bridge{times: slices.Clone(times), eps: eps, fwd: slices.Clone(fwd), bwd: slices.Clone(bwd)}, nil
 }
-
-// BridgeLevel is the networks' noise level σ = √(ε r + (r/T)² Δ²) with r of the interval's
-// length T left to its end and Δ² the interval's displacement scale.
-func BridgeLevel(eps, spread, r, T float64) float64 {
-	f := r / T
-	return math.Sqrt(eps*r + f*f*spread)
-}
-
-// Spread is the displacement scale Δ_k² of interval k.
-func (b *Bridge) Spread(k int) float64 { return b.spread[k] }
 
 // Times are the observed times t_0 < … < t_M (a copy).
 func (b *Bridge) Times() []float64 { return slices.Clone(b.times) }
@@ -304,8 +275,7 @@ func (br *Bridge) Simulate(b ops.Backend, x0 *tensor.Tensor, cfg BridgeSimConfig
 			net = br.fwd
 		}
 		r, h := math.Abs(s.End-s.T0), math.Abs(s.T1-s.T0)
-		level := BridgeLevel(br.eps, br.spread[s.K], r, br.times[s.K+1]-br.times[s.K])
-		if err := b.MLPScore(ops.ScoreOutputs{Denoiser: den}, x, net[s.K], ops.AtSigma(level)); err != nil {
+		if err := b.MLPScore(ops.ScoreOutputs{Denoiser: den}, x, net[s.K], ops.AtSigma(math.Sqrt(br.eps*r))); err != nil {
 			return nil, fmt.Errorf("%s: step %d (τ = %g): endpoint prediction: %w", op, i, s.T0, err)
 		}
 		res.ScoreEvals += int64(n)

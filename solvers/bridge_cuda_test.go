@@ -21,7 +21,7 @@ import (
 func TestGPUBridgeMatchesCPU(t *testing.T) {
 	b := openBackend(t)
 	const d, n = 3, 517
-	br, err := NewBridge([]float64{0, 1, 2.5}, 0.6, []float64{1.5, 0.2}, bridgeTestNets(t, 2, d, 10), bridgeTestNets(t, 2, d, 20))
+	br, err := NewBridge([]float64{0, 1, 2.5}, 0.6, bridgeTestNets(t, 2, d, 10), bridgeTestNets(t, 2, d, 20))
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(7, 8))
 	x0 := make([]float64, n*d)

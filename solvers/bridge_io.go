@@ -15,7 +15,6 @@ import (
 //	kind   "schrodinger-bridge"
 //	times  the observed times, comma-separated (shortest round-trip decimal)
 //	eps    the diffusion ε
-//	spread the displacement scales Δ_k², comma-separated
 //
 // plus the caller's own keys (training information).
 const BridgeKind = "schrodinger-bridge"
@@ -27,7 +26,7 @@ func SaveBridge(path string, b *Bridge, info map[string]string) error {
 	}
 	s := nn.Set{Info: map[string]string{}}
 	for k, v := range info {
-		if k == "kind" || k == "times" || k == "eps" || k == "spread" {
+		if k == "kind" || k == "times" || k == "eps" {
 			return fmt.Errorf("save bridge: info key %q is reserved", k)
 		}
 		s.Info[k] = v
@@ -37,11 +36,7 @@ func SaveBridge(path string, b *Bridge, info map[string]string) error {
 	for _, t := range b.times {
 		ts = append(ts, g(t))
 	}
-	var sp []string
-	for _, v := range b.spread {
-		sp = append(sp, g(v))
-	}
-	s.Info["kind"], s.Info["times"], s.Info["eps"], s.Info["spread"] = BridgeKind, strings.Join(ts, ","), g(b.eps), strings.Join(sp, ",")
+	s.Info["kind"], s.Info["times"], s.Info["eps"] = BridgeKind, strings.Join(ts, ","), g(b.eps)
 	for k := range b.fwd {
 		s.Names, s.Nets = append(s.Names, "fwd-"+strconv.Itoa(k)), append(s.Nets, b.fwd[k])
 	}
@@ -72,13 +67,13 @@ func bridgeFromSet(s nn.Set) (*Bridge, map[string]string, error) {
 	if s.Info["kind"] != BridgeKind {
 		return nil, nil, fmt.Errorf("set kind %q is not %q", s.Info["kind"], BridgeKind)
 	}
-	times, err := parseList("times", s.Info["times"])
-	if err != nil {
-		return nil, nil, err
-	}
-	spread, err := parseList("spread", s.Info["spread"])
-	if err != nil {
-		return nil, nil, err
+	var times []float64
+	for _, f := range strings.Split(s.Info["times"], ",") {
+		t, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, nil, fmt.Errorf("times %q: %q is not a number", s.Info["times"], f)
+		}
+		times = append(times, t)
 	}
 	eps, err := strconv.ParseFloat(s.Info["eps"], 64)
 	if err != nil {
@@ -110,28 +105,15 @@ func bridgeFromSet(s nn.Set) (*Bridge, map[string]string, error) {
 	for name := range byName {
 		return nil, nil, fmt.Errorf("network %q is not fwd-<k> or bwd-<k> for an interval k < %d", name, m)
 	}
-	b, err := NewBridge(times, eps, spread, fwd, bwd)
+	b, err := NewBridge(times, eps, fwd, bwd)
 	if err != nil {
 		return nil, nil, err
 	}
 	info := make(map[string]string)
 	for k, v := range s.Info {
-		if k != "kind" && k != "times" && k != "eps" && k != "spread" {
+		if k != "kind" && k != "times" && k != "eps" {
 			info[k] = v
 		}
 	}
 	return b, info, nil
-}
-
-// parseList parses a comma-separated list of numbers.
-func parseList(key, v string) ([]float64, error) {
-	var out []float64
-	for _, f := range strings.Split(v, ",") {
-		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s %q: %q is not a number", key, v, f)
-		}
-		out = append(out, x)
-	}
-	return out, nil
 }

@@ -147,7 +147,7 @@ func bridgeTestNets(t *testing.T, m, d int, seed uint64) []*ops.MLP {
 func TestBridgeGrid(t *testing.T) {
 	times := []float64{0, 1, 3}
 	nets := bridgeTestNets(t, 2, 2, 1)
-	b, err := NewBridge(times, 0.5, nil, nets, nets)
+	b, err := NewBridge(times, 0.5, nets, nets)
 	require.NoError(t, err)
 	for _, c := range []struct {
 		from, to float64
@@ -195,7 +195,7 @@ func TestBridgeGrid(t *testing.T) {
 		_, err := b.Grid(c.cfg)
 		require.ErrorContains(t, err, c.want)
 	}
-	onlyFwd, err := NewBridge(times, 0.5, nil, nets, nil)
+	onlyFwd, err := NewBridge(times, 0.5, nets, nil)
 	require.NoError(t, err)
 	_, err = onlyFwd.Grid(BridgeSimConfig{From: 3, To: 0, Steps: 2})
 	require.ErrorContains(t, err, "needs the backward networks")
@@ -209,23 +209,19 @@ func TestNewBridgeRejects(t *testing.T) {
 		eps      float64
 		fwd, bwd []*ops.MLP
 		want     string
-		spread   []float64
 	}{
-		{[]float64{0, 1, 2}, 1, nets, nil, "1 displacement scales for 2 intervals", []float64{1}},
-		{[]float64{0, 1, 2}, 1, nets, nil, "Δ² of interval 1 = -1", []float64{1, -1}},
-		{[]float64{0, 1, 2}, 1, nets, nil, "Δ² of interval 0 = NaN", []float64{math.NaN(), 1}},
-		{[]float64{0}, 1, nets[:0], nil, "need at least two marginals", nil},
-		{[]float64{0, 1, 1}, 1, nets, nil, "strictly increasing", nil},
-		{[]float64{0, 2, 1}, 1, nets, nil, "strictly increasing", nil},
-		{[]float64{0, math.Inf(1), 3}, 1, nets, nil, "must be finite", nil},
-		{[]float64{0, 1, 2}, 0, nets, nil, "diffusion ε = 0", nil},
-		{[]float64{0, 1, 2}, -1, nets, nil, "diffusion ε = -1", nil},
-		{[]float64{0, 1, 2}, 1, nil, nil, "no networks", nil},
-		{[]float64{0, 1, 2}, 1, nets[:1], nil, "1 forward networks for 2 intervals", nil},
-		{[]float64{0, 1, 2}, 1, nets, []*ops.MLP{nets[0], other[0]}, "dimension 3", nil},
-		{[]float64{0, 1, 2}, 1, []*ops.MLP{nets[0], nil}, nil, "forward network 1 is nil", nil},
+		{[]float64{0}, 1, nets[:0], nil, "need at least two marginals"},
+		{[]float64{0, 1, 1}, 1, nets, nil, "strictly increasing"},
+		{[]float64{0, 2, 1}, 1, nets, nil, "strictly increasing"},
+		{[]float64{0, math.Inf(1), 3}, 1, nets, nil, "must be finite"},
+		{[]float64{0, 1, 2}, 0, nets, nil, "diffusion ε = 0"},
+		{[]float64{0, 1, 2}, -1, nets, nil, "diffusion ε = -1"},
+		{[]float64{0, 1, 2}, 1, nil, nil, "no networks"},
+		{[]float64{0, 1, 2}, 1, nets[:1], nil, "1 forward networks for 2 intervals"},
+		{[]float64{0, 1, 2}, 1, nets, []*ops.MLP{nets[0], other[0]}, "dimension 3"},
+		{[]float64{0, 1, 2}, 1, []*ops.MLP{nets[0], nil}, nil, "forward network 1 is nil"},
 	} {
-		_, err := NewBridge(c.times, c.eps, c.spread, c.fwd, c.bwd)
+		_, err := NewBridge(c.times, c.eps, c.fwd, c.bwd)
 		require.ErrorContains(t, err, c.want)
 	}
 }
@@ -236,7 +232,7 @@ func TestBridgeSimulateIsTheIntegrator(t *testing.T) {
 	times := []float64{0, 1, 2.5}
 	d, n := 3, 7
 	eps := 0.6
-	b, err := NewBridge(times, eps, []float64{0.7, 0}, bridgeTestNets(t, 2, d, 10), bridgeTestNets(t, 2, d, 20))
+	b, err := NewBridge(times, eps, bridgeTestNets(t, 2, d, 10), bridgeTestNets(t, 2, d, 20))
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(5, 6))
 	x0 := make([]float64, n*d)
@@ -270,11 +266,10 @@ func TestBridgeSimulateIsTheIntegrator(t *testing.T) {
 			require.NoError(t, ops.CPU().Normal(xi, drawAt(cfg.Seed, i, PurposeDiffusion, cfg.FirstChain)))
 			z, _ := xi.F64()
 			r, h := math.Abs(s.End-s.T0), math.Abs(s.T1-s.T0)
-			T := times[s.K+1] - times[s.K]
 			cx, cd, noise := BridgeStepCoeffs(eps, r, h)
 			for row := 0; row < n; row++ {
 				x := want[row*d : (row+1)*d]
-				net.DenoiseRow(den, x, math.Sqrt(eps*r+(r/T)*(r/T)*b.Spread(s.K)))
+				net.DenoiseRow(den, x, math.Sqrt(eps*r))
 				for j := range x {
 					x[j] = cx*x[j] + cd*den[j] + noise*z[row*d+j]
 				}
@@ -286,7 +281,7 @@ func TestBridgeSimulateIsTheIntegrator(t *testing.T) {
 }
 
 func TestBridgeSimulateRejects(t *testing.T) {
-	b, err := NewBridge([]float64{0, 1}, 1, nil, bridgeTestNets(t, 1, 2, 1), nil)
+	b, err := NewBridge([]float64{0, 1}, 1, bridgeTestNets(t, 1, 2, 1), nil)
 	require.NoError(t, err)
 	x, err := tensor.New(tensor.CPU(), tensor.F64, 4, 3)
 	require.NoError(t, err)
@@ -306,7 +301,7 @@ func TestBridgeSimulateRejects(t *testing.T) {
 func TestBridgeSaveLoad(t *testing.T) {
 	dir := t.TempDir()
 	times := []float64{0, 0.1, 2.75}
-	b, err := NewBridge(times, 1.0/3, []float64{0.1, 2.5}, bridgeTestNets(t, 2, 2, 1), bridgeTestNets(t, 2, 2, 5))
+	b, err := NewBridge(times, 1.0/3, bridgeTestNets(t, 2, 2, 1), bridgeTestNets(t, 2, 2, 5))
 	require.NoError(t, err)
 	path := dir + "/b.safetensors"
 	require.NoError(t, SaveBridge(path, b, map[string]string{"iterations": "4"}))
@@ -315,12 +310,11 @@ func TestBridgeSaveLoad(t *testing.T) {
 	require.Equal(t, map[string]string{"iterations": "4"}, info)
 	require.Equal(t, times, got.Times())
 	require.Equal(t, 1.0/3, got.Eps())
-	require.Equal(t, []float64{0.1, 2.5}, []float64{got.Spread(0), got.Spread(1)})
 	for k := 0; k < 2; k++ {
 		require.Equal(t, b.Forward(k).Packed(), got.Forward(k).Packed())
 		require.Equal(t, b.Backward(k).Packed(), got.Backward(k).Packed())
 	}
-	onlyFwd, err := NewBridge(times, 1, nil, bridgeTestNets(t, 2, 2, 1), nil)
+	onlyFwd, err := NewBridge(times, 1, bridgeTestNets(t, 2, 2, 1), nil)
 	require.NoError(t, err)
 	require.NoError(t, SaveBridge(path, onlyFwd, nil))
 	got, _, err = LoadBridge(path)
@@ -331,15 +325,15 @@ func TestBridgeSaveLoad(t *testing.T) {
 	require.ErrorContains(t, SaveBridge(path, b, map[string]string{"eps": "1"}), "reserved")
 	// a set that is not a bridge, or lacks an interval's network
 	require.NoError(t, nn.SaveSet(path, nn.Set{Names: []string{"fwd-0"}, Nets: []*ops.MLP{b.Forward(0)},
-		Info: map[string]string{"kind": BridgeKind, "times": "0,1,2", "eps": "1", "spread": "0,0"}}))
+		Info: map[string]string{"kind": BridgeKind, "times": "0,1,2", "eps": "1"}}))
 	_, _, err = LoadBridge(path)
 	require.ErrorContains(t, err, "1 networks fwd-<k> for 2 intervals")
 	require.NoError(t, nn.SaveSet(path, nn.Set{Names: []string{"fwd-0"}, Nets: []*ops.MLP{b.Forward(0)},
-		Info: map[string]string{"kind": BridgeKind, "times": "0,1", "eps": "0", "spread": "0"}}))
+		Info: map[string]string{"kind": BridgeKind, "times": "0,1", "eps": "0"}}))
 	_, _, err = LoadBridge(path)
 	require.ErrorContains(t, err, "diffusion ε = 0")
 	require.NoError(t, nn.SaveSet(path, nn.Set{Names: []string{"fwd-0", "x"}, Nets: []*ops.MLP{b.Forward(0), b.Forward(1)},
-		Info: map[string]string{"kind": BridgeKind, "times": "0,1", "eps": "1", "spread": "0"}}))
+		Info: map[string]string{"kind": BridgeKind, "times": "0,1", "eps": "1"}}))
 	_, _, err = LoadBridge(path)
 	require.ErrorContains(t, err, "network \"x\" is not fwd-<k> or bwd-<k>")
 	require.NoError(t, nn.SaveSet(path, nn.Set{Names: []string{"fwd-0"}, Nets: []*ops.MLP{b.Forward(0)}}))

@@ -20,13 +20,10 @@ import (
 //
 // Bridge matching on one interval [s, t] (T = t − s) with coupled pairs (x_s, x_t): draw a pair,
 // λ ~ U[0, 1), the Brownian-bridge point X_τ = (1 − λ) x_s + λ x_t + √(εTλ(1 − λ)) z at τ = s + λT,
-// and regress the forward network's endpoint prediction D(X_τ; σ) on x_t at the level
-// σ = solvers.BridgeLevel(ε, Δ², t − τ, T) — exactly the denoising loss of the package (weight
-// λ(σ), the network's μ and σd those of the target marginal). Its minimiser is E[x_t | X_τ],
-// which makes the drift (D − x)/(t − τ) the Markovian projection's. The backward network
-// regresses x_s at the level of τ − s. The displacement scale Δ² of an interval is the mean
-// square displacement per coordinate of its independent coupling, ‖μ_t − μ_s‖²/d + σd_s² + σd_t²,
-// fixed for the whole fit.
+// and regress the forward network's endpoint prediction D(X_τ; σ) on x_t at σ = √(ε(t − τ)) —
+// exactly the denoising loss of the package (weight λ(σ), the network's μ and σd those of the
+// target marginal). Its minimiser is E[x_t | X_τ], which makes the drift (D − x)/(t − τ) the
+// Markovian projection's. The backward network regresses x_s at σ = √(ε(τ − s)).
 //
 // IMF alternates: iteration 1 fits the forward networks on the independent coupling (plain
 // bridge matching), then simulates the fitted SDE forward from every point of p_k (the reciprocal
@@ -131,14 +128,6 @@ func FitBridge(cfg BridgeConfig, times []float64, snaps [][]float64, d int) (*so
 		}
 		cpl[k] = p
 	}
-	spread := make([]float64, M)
-	for k := range spread {
-		a, b := srcs[k], srcs[k+1]
-		for j := 0; j < d; j++ {
-			spread[k] += (b.mean[j] - a.mean[j]) * (b.mean[j] - a.mean[j]) / float64(d)
-		}
-		spread[k] += a.sd*a.sd + b.sd*b.sd
-	}
 	var fwd, bwd []*ops.MLP
 	var model *solvers.Bridge
 	for it := 1; it <= cfg.Iterations; it++ {
@@ -150,7 +139,7 @@ func FitBridge(cfg BridgeConfig, times []float64, snaps [][]float64, d int) (*so
 		if cfg.FromScratch {
 			prev = nil
 		}
-		nets, loss, err := fitIntervals(cfg, times, spread, srcs, cpl, it, forward, prev)
+		nets, loss, err := fitIntervals(cfg, times, srcs, cpl, it, forward, prev)
 		if err != nil {
 			return model, fmt.Errorf("train: bridge: iteration %d: %w", it, err)
 		}
@@ -159,7 +148,7 @@ func FitBridge(cfg BridgeConfig, times []float64, snaps [][]float64, d int) (*so
 		} else {
 			bwd = nets
 		}
-		m, err := solvers.NewBridge(times, cfg.Eps, spread, fwd, bwd)
+		m, err := solvers.NewBridge(times, cfg.Eps, fwd, bwd)
 		if err != nil {
 			return model, fmt.Errorf("train: bridge: iteration %d: %w", it, err)
 		}
@@ -226,7 +215,7 @@ func mix(seed uint64, it, k int, purpose uint64) uint64 {
 }
 
 // fitIntervals fits one direction's network on every interval (intervals in parallel).
-func fitIntervals(cfg BridgeConfig, times, spread []float64, srcs []Source, cpl []pairs, it int, forward bool, prev []*ops.MLP) ([]*ops.MLP, []float64, error) {
+func fitIntervals(cfg BridgeConfig, times []float64, srcs []Source, cpl []pairs, it int, forward bool, prev []*ops.MLP) ([]*ops.MLP, []float64, error) {
 	M := len(cpl)
 	nets, loss, errs := make([]*ops.MLP, M), make([]float64, M), make([]error, M)
 	workers := cfg.Workers
@@ -244,7 +233,7 @@ func fitIntervals(cfg BridgeConfig, times, spread []float64, srcs []Source, cpl 
 				if prev != nil {
 					p = prev[k]
 				}
-				nets[k], loss[k], errs[k] = fitInterval(cfg, times[k], times[k+1], spread[k], srcs, k, cpl[k], it, forward, p)
+				nets[k], loss[k], errs[k] = fitInterval(cfg, times[k], times[k+1], srcs, k, cpl[k], it, forward, p)
 			}
 		}()
 	}
@@ -262,7 +251,7 @@ func fitIntervals(cfg BridgeConfig, times, spread []float64, srcs []Source, cpl 
 }
 
 // fitInterval fits one network by bridge matching on the pairs of [s, t].
-func fitInterval(cfg BridgeConfig, s, t, spread float64, srcs []Source, k int, p pairs, it int, forward bool, prev *ops.MLP) (*ops.MLP, float64, error) {
+func fitInterval(cfg BridgeConfig, s, t float64, srcs []Source, k int, p pairs, it int, forward bool, prev *ops.MLP) (*ops.MLP, float64, error) {
 	src := srcs[k]
 	if forward {
 		src = srcs[k+1]
@@ -306,7 +295,7 @@ func fitInterval(cfg BridgeConfig, s, t, spread float64, srcs []Source, k int, p
 				left = l
 				copy(x0[b*d:(b+1)*d], xs)
 			}
-			sigma[b] = solvers.BridgeLevel(eps, spread, T*left, T)
+			sigma[b] = math.Sqrt(eps * T * left)
 			sd := math.Sqrt(eps * T * l * (1 - l))
 			for j := 0; j < d; j++ {
 				x[b*d+j] = (1-l)*xs[j] + l*xt[j] + sd*rng.NormFloat64()
