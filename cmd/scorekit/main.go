@@ -23,6 +23,10 @@
 //	scorekit sde simulate --spec S.json --out X.npy [--trajectory TR.npy] [--plot P.png]
 //	               [--stats S.json] [--dtype f32|f64] [--device auto|cpu|cuda] [--quiet]
 //	scorekit sde grad --spec S.json --loss terminal-mean|terminal-var [--wrt-x0] [--json]
+//	scorekit bridge fit --snapshots t0.npy,t1.npy,… --times 0,1,… --out M.safetensors [--eps ε]
+//	               [--iterations K] [--width W] [--depth L] [--steps N] [--seed S] [--stats S.json]
+//	scorekit bridge sample --model M.safetensors --from T --to T --in X.npy --out Y.npy
+//	               [--steps S] [--seed S] [--trajectory TR.npy] [--device auto|cpu|cuda] [--stats S.json]
 //	scorekit train --data D.npy --width W --depth L --steps N --out M.safetensors [--blocks 1|2]
 //	               [--seed S] [--lr η] [--batch B] [--param P] [--stats S.json] [--quiet]
 //
@@ -61,6 +65,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"bridge", "fit a Schrödinger bridge to snapshots of a population at several times, and move points along it", runBridge},
 		{"demo", "compare samplers at equal score-evaluation budget on a built-in Gaussian mixture", runDemo},
 		{"info", "version, build, devices and embedded kernel modules", runInfo},
 		{"noise", "draw random numbers to a .npy file (normal, uniform, fgn, fbm, stable, bridge)", runNoise},
