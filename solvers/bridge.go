@@ -29,6 +29,7 @@ import (
 type Bridge struct {
 	times []float64
 	eps   float64
+	flow  bool // fitted on noise-free interpolants: Simulate takes no noise
 	fwd   []*ops.MLP
 	bwd   []*ops.MLP
 }
@@ -89,6 +90,21 @@ func NewBridge(times []float64, eps float64, fwd, bwd []*ops.MLP) (*Bridge, erro
 	}
 	return &Bridge{times: slices.Clone(times), eps: eps, fwd: slices.Clone(fwd), bwd: slices.Clone(bwd)}, nil
 }
+
+// NewFlowBridge builds the flow-matching counterpart of a bridge: networks fitted on noise-free
+// interpolants (train.BridgeConfig.Flow), which Simulate integrates without noise — the ODE
+// x' = (1 − h/r) x + (h/r) D. eps then only sets the networks' noise levels √(ε r).
+func NewFlowBridge(times []float64, eps float64, fwd, bwd []*ops.MLP) (*Bridge, error) {
+	b, err := NewBridge(times, eps, fwd, bwd)
+	if err != nil {
+		return nil, err
+	}
+	b.flow = true
+	return b, nil
+}
+
+// Flow reports whether the bridge is a flow-matching one (NewFlowBridge): deterministic paths.
+func (b *Bridge) Flow() bool { return b.flow }
 
 // Times are the observed times t_0 < … < t_M (a copy).
 func (b *Bridge) Times() []float64 { return slices.Clone(b.times) }
@@ -281,6 +297,9 @@ func (br *Bridge) Simulate(b ops.Backend, x0 *tensor.Tensor, cfg BridgeSimConfig
 		res.ScoreEvals += int64(n)
 		res.ScoreCalls++
 		cx, cd, noise := BridgeStepCoeffs(br.eps, r, h)
+		if br.flow {
+			noise = 0
+		}
 		terms := []ops.Term{{T: x, C: cx}, {T: den, C: cd}}
 		if err := b.Combine(x, terms, noise, drawAt(cfg.Seed, i, PurposeDiffusion, cfg.FirstChain)); err != nil {
 			return nil, fmt.Errorf("%s: step %d (τ = %g): %w", op, i, s.T0, err)

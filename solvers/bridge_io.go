@@ -15,6 +15,7 @@ import (
 //	kind   "schrodinger-bridge"
 //	times  the observed times, comma-separated (shortest round-trip decimal)
 //	eps    the diffusion ε
+//	flow   "1" for a flow-matching bridge (NewFlowBridge); absent otherwise
 //
 // plus the caller's own keys (training information).
 const BridgeKind = "schrodinger-bridge"
@@ -26,7 +27,7 @@ func SaveBridge(path string, b *Bridge, info map[string]string) error {
 	}
 	s := nn.Set{Info: map[string]string{}}
 	for k, v := range info {
-		if k == "kind" || k == "times" || k == "eps" {
+		if k == "kind" || k == "times" || k == "eps" || k == "flow" {
 			return fmt.Errorf("save bridge: info key %q is reserved", k)
 		}
 		s.Info[k] = v
@@ -37,6 +38,9 @@ func SaveBridge(path string, b *Bridge, info map[string]string) error {
 		ts = append(ts, g(t))
 	}
 	s.Info["kind"], s.Info["times"], s.Info["eps"] = BridgeKind, strings.Join(ts, ","), g(b.eps)
+	if b.flow {
+		s.Info["flow"] = "1"
+	}
 	for k := range b.fwd {
 		s.Names, s.Nets = append(s.Names, "fwd-"+strconv.Itoa(k)), append(s.Nets, b.fwd[k])
 	}
@@ -109,9 +113,16 @@ func bridgeFromSet(s nn.Set) (*Bridge, map[string]string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	switch s.Info["flow"] {
+	case "":
+	case "1":
+		b.flow = true
+	default:
+		return nil, nil, fmt.Errorf("flow %q: want \"1\" or no key", s.Info["flow"])
+	}
 	info := make(map[string]string)
 	for k, v := range s.Info {
-		if k != "kind" && k != "times" && k != "eps" {
+		if k != "kind" && k != "times" && k != "eps" && k != "flow" {
 			info[k] = v
 		}
 	}

@@ -280,6 +280,50 @@ func TestBridgeSimulateIsTheIntegrator(t *testing.T) {
 	}
 }
 
+// A flow bridge integrates the same steps without noise: its paths do not depend on the seed and
+// equal the noise-free host loop.
+func TestFlowBridgeIsDeterministic(t *testing.T) {
+	times := []float64{0, 1}
+	d, n := 2, 5
+	b, err := NewFlowBridge(times, 0.6, bridgeTestNets(t, 1, d, 3), nil)
+	require.NoError(t, err)
+	require.True(t, b.Flow())
+	x0 := []float64{0.1, -0.2, 1, 2, -1, 0.5, 0.3, 0.3, 2, -2}
+	var outs [][]float64
+	for _, seed := range []uint64{1, 2} {
+		host, err := tensor.FromF64(slices.Clone(x0), n, d)
+		require.NoError(t, err)
+		res, err := b.Simulate(ops.CPU(), host, BridgeSimConfig{From: 0, To: 1, Steps: 3, Seed: seed})
+		require.NoError(t, err)
+		v, _ := res.Samples.Float64s()
+		outs = append(outs, v)
+		res.Close()
+	}
+	require.Equal(t, outs[0], outs[1])
+	want := slices.Clone(x0)
+	den := make([]float64, d)
+	for i := 0; i < 3; i++ {
+		tau, next := float64(i)/3, float64(i+1)/3
+		if i == 2 {
+			next = 1
+		}
+		cx, cd, _ := BridgeStepCoeffs(0.6, 1-tau, next-tau)
+		for row := 0; row < n; row++ {
+			x := want[row*d : (row+1)*d]
+			b.Forward(0).DenoiseRow(den, x, math.Sqrt(0.6*(1-tau)))
+			for j := range x {
+				x[j] = cx*x[j] + cd*den[j]
+			}
+		}
+	}
+	require.InDeltaSlice(t, want, outs[0], 1e-12)
+	path := t.TempDir() + "/f.safetensors"
+	require.NoError(t, SaveBridge(path, b, nil))
+	got, _, err := LoadBridge(path)
+	require.NoError(t, err)
+	require.True(t, got.Flow())
+}
+
 func TestBridgeSimulateRejects(t *testing.T) {
 	b, err := NewBridge([]float64{0, 1}, 1, bridgeTestNets(t, 1, 2, 1), nil)
 	require.NoError(t, err)
@@ -308,6 +352,7 @@ func TestBridgeSaveLoad(t *testing.T) {
 	got, info, err := LoadBridge(path)
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"iterations": "4"}, info)
+	require.False(t, got.Flow())
 	require.Equal(t, times, got.Times())
 	require.Equal(t, 1.0/3, got.Eps())
 	for k := 0; k < 2; k++ {

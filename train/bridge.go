@@ -54,6 +54,11 @@ type BridgeConfig struct {
 	Progress func(BridgeReport) error
 	// Backend runs the reciprocal projection's simulation (nil: ops.CPU()).
 	Backend ops.Backend
+	// Flow fits the flow-matching counterpart instead (a baseline): noise-free interpolants
+	// X_τ = (1 − λ) x_s + λ x_t, a deterministic simulation, the result a solvers.NewFlowBridge.
+	// Eps then only sets the networks' noise levels. With Iterations > 1 this is rectified flow's
+	// reflow, per interval.
+	Flow bool
 }
 
 // BridgeReport describes one completed IMF iteration.
@@ -148,7 +153,11 @@ func FitBridge(cfg BridgeConfig, times []float64, snaps [][]float64, d int) (*so
 		} else {
 			bwd = nets
 		}
-		m, err := solvers.NewBridge(times, cfg.Eps, fwd, bwd)
+		newBridge := solvers.NewBridge
+		if cfg.Flow {
+			newBridge = solvers.NewFlowBridge
+		}
+		m, err := newBridge(times, cfg.Eps, fwd, bwd)
 		if err != nil {
 			return model, fmt.Errorf("train: bridge: iteration %d: %w", it, err)
 		}
@@ -297,6 +306,9 @@ func fitInterval(cfg BridgeConfig, s, t float64, srcs []Source, k int, p pairs, 
 			}
 			sigma[b] = math.Sqrt(eps * T * left)
 			sd := math.Sqrt(eps * T * l * (1 - l))
+			if cfg.Flow {
+				sd = 0
+			}
 			for j := 0; j < d; j++ {
 				x[b*d+j] = (1-l)*xs[j] + l*xt[j] + sd*rng.NormFloat64()
 			}

@@ -239,6 +239,12 @@ func TestFitBridgeIsReproducible(t *testing.T) {
 	c, err := FitBridge(cfg, []float64{0, 1, 3}, snaps, 1)
 	require.NoError(t, err)
 	require.NotEqual(t, a.Forward(0).Packed(), c.Forward(0).Packed())
+	require.False(t, c.Flow())
+	cfg.Flow = true
+	f, err := FitBridge(cfg, []float64{0, 1, 3}, snaps, 1)
+	require.NoError(t, err)
+	require.True(t, f.Flow())
+	require.NotEqual(t, c.Forward(0).Packed(), f.Forward(0).Packed(), "flow matching fits other targets")
 }
 
 // mix1 is a 1-D mixture of standard Gaussians.
