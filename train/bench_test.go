@@ -4,6 +4,7 @@ package train
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -39,5 +40,35 @@ func BenchmarkTrainStep(b *testing.B) {
 				b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N), "ms/step")
 			})
 		}
+	}
+}
+
+// BenchmarkBridgeIteration times one outer iteration of FitBridge (forward): three intervals of
+// 2000 points each fitted concurrently (width 64, depth 2, batch 256, 300 Adam steps per network)
+// and the reciprocal projection (40 bridge steps per interval over every point), in d = 2 and
+// d = 50. Metrics: seconds per iteration and Adam steps per second over all networks.
+func BenchmarkBridgeIteration(b *testing.B) {
+	for _, d := range []int{2, 50} {
+		b.Run(fmt.Sprintf("d=%d", d), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, uint64(d)))
+			times := []float64{0, 1, 2, 3}
+			snaps := make([][]float64, len(times))
+			for k := range snaps {
+				snaps[k] = make([]float64, 2000*d)
+				for i := range snaps[k] {
+					snaps[k][i] = float64(k) + rng.NormFloat64()
+				}
+			}
+			cfg := BridgeConfig{Net: Config{Width: 64, Depth: 2, BlockLayers: 1, Fourier: 8, LR: 3e-3, Batch: 256, Steps: 300, Seed: 1},
+				Eps: 0.5, Iterations: 1, SimSteps: 40}
+			for b.Loop() {
+				if _, err := FitBridge(cfg, times, snaps, d); err != nil {
+					b.Fatal(err)
+				}
+			}
+			s := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(s, "s/iteration")
+			b.ReportMetric(float64(3*cfg.Net.Steps)/s, "steps/s")
+		})
 	}
 }
