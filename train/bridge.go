@@ -25,8 +25,8 @@ import (
 // target marginal). Its minimiser is E[x_t | X_τ], which makes the drift (D − x)/(t − τ) the
 // Markovian projection's. The backward network regresses x_s at σ = √(ε(τ − s)).
 //
-// IMF alternates: iteration 1 fits the forward networks on the independent coupling (plain
-// bridge matching), then simulates the fitted SDE forward from every point of p_k (the reciprocal
+// IMF alternates: iteration 1 fits the forward networks on the initial coupling (independent,
+// plain bridge matching; or mini-batch optimal transport, BridgeConfig.Init), then simulates the fitted SDE forward from every point of p_k (the reciprocal
 // projection: new pairs (x_s, X̂_t)); iteration 2 fits the backward networks on those pairs and
 // simulates backward from every point of p_{k+1}; and so on. A forward iteration's pairs hold the
 // data at s, a backward one's the data at t, so neither end drifts.
@@ -54,12 +54,31 @@ type BridgeConfig struct {
 	Progress func(BridgeReport) error
 	// Backend runs the reciprocal projection's simulation (nil: ops.CPU()).
 	Backend ops.Backend
+	// Init is the initial coupling: InitIndependent (the default) or InitMinibatchOT.
+	Init Coupling
 	// Flow fits the flow-matching counterpart instead (a baseline): noise-free interpolants
 	// X_τ = (1 − λ) x_s + λ x_t, a deterministic simulation, the result a solvers.NewFlowBridge.
 	// Eps then only sets the networks' noise levels. With Iterations > 1 this is rectified flow's
 	// reflow, per interval.
 	Flow bool
 }
+
+// Coupling names the initial coupling of a bridge fit.
+type Coupling string
+
+const (
+	// InitIndependent pairs every point of the larger snapshot with a uniformly drawn point of
+	// the other.
+	InitIndependent Coupling = "independent"
+	// InitMinibatchOT draws the independent pairs, then re-pairs them within blocks of
+	// MinibatchOTSize by exact optimal transport for the squared distance (an assignment problem
+	// per block): the mini-batch OT coupling, much closer to the Schrödinger coupling when ε is
+	// small.
+	InitMinibatchOT Coupling = "minibatch-ot"
+)
+
+// MinibatchOTSize is the block size of InitMinibatchOT.
+const MinibatchOTSize = 256
 
 // BridgeReport describes one completed IMF iteration.
 type BridgeReport struct {
@@ -89,6 +108,8 @@ func (c BridgeConfig) check(times []float64) error {
 		return fmt.Errorf("train: bridge: simulation steps = %d: must be ≥ 1 per interval", c.SimSteps)
 	case c.Workers < 0:
 		return fmt.Errorf("train: bridge: workers = %d: must be ≥ 0", c.Workers)
+	case c.Init != "" && c.Init != InitIndependent && c.Init != InitMinibatchOT:
+		return fmt.Errorf("train: bridge: initial coupling %q: want %q or %q", c.Init, InitIndependent, InitMinibatchOT)
 	}
 	return nil
 }
@@ -121,17 +142,8 @@ func FitBridge(cfg BridgeConfig, times []float64, snaps [][]float64, d int) (*so
 	M := len(times) - 1
 	rng := rand.New(rand.NewPCG(cfg.Net.Seed, 0x696d66))
 	cpl := make([]pairs, M)
-	for k := range cpl { // the independent coupling
-		a, b := snaps[k], snaps[k+1]
-		na, nb := len(a)/d, len(b)/d
-		n := max(na, nb)
-		p := pairs{xs: make([]float64, 0, n*d), xt: make([]float64, 0, n*d)}
-		for i := 0; i < n; i++ {
-			ia, ib := i%na, rng.IntN(nb)
-			p.xs = append(p.xs, a[ia*d:(ia+1)*d]...)
-			p.xt = append(p.xt, b[ib*d:(ib+1)*d]...)
-		}
-		cpl[k] = p
+	for k := range cpl {
+		cpl[k] = initialPairs(rng, snaps[k], snaps[k+1], d, cfg.Init)
 	}
 	var fwd, bwd []*ops.MLP
 	var model *solvers.Bridge
@@ -187,6 +199,53 @@ func FitBridge(cfg BridgeConfig, times []float64, snaps [][]float64, d int) (*so
 		}
 	}
 	return model, nil
+}
+
+// initialPairs is the initial coupling of snapshots a and b: every point of the larger one paired
+// with a uniform draw from the other (independent), then, for InitMinibatchOT, the pairs of each
+// block of MinibatchOTSize re-paired by exact OT for the squared distance.
+func initialPairs(rng *rand.Rand, a, b []float64, d int, init Coupling) pairs {
+	na, nb := len(a)/d, len(b)/d
+	n := max(na, nb)
+	ia, ib := make([]int, n), make([]int, n)
+	for i := range ia {
+		ia[i], ib[i] = i%na, rng.IntN(nb)
+	}
+	if na < nb {
+		ia, ib = make([]int, n), make([]int, n)
+		for i := range ia {
+			ia[i], ib[i] = rng.IntN(na), i%nb
+		}
+	}
+	if init == InitMinibatchOT {
+		rng.Shuffle(n, func(i, j int) { ia[i], ia[j] = ia[j], ia[i] })
+		cost := make([]float64, MinibatchOTSize*MinibatchOTSize)
+		for lo := 0; lo < n; lo += MinibatchOTSize {
+			m := min(MinibatchOTSize, n-lo)
+			for i := 0; i < m; i++ {
+				x := a[ia[lo+i]*d : (ia[lo+i]+1)*d]
+				for j := 0; j < m; j++ {
+					y := b[ib[lo+j]*d : (ib[lo+j]+1)*d]
+					s := 0.0
+					for q, v := range x {
+						s += (v - y[q]) * (v - y[q])
+					}
+					cost[i*m+j] = s
+				}
+			}
+			perm := assign(cost[:m*m], m)
+			block := append([]int(nil), ib[lo:lo+m]...)
+			for i, j := range perm {
+				ib[lo+i] = block[j]
+			}
+		}
+	}
+	p := pairs{xs: make([]float64, 0, n*d), xt: make([]float64, 0, n*d)}
+	for i := 0; i < n; i++ {
+		p.xs = append(p.xs, a[ia[i]*d:(ia[i]+1)*d]...)
+		p.xt = append(p.xt, b[ib[i]*d:(ib[i]+1)*d]...)
+	}
+	return p
 }
 
 // simulate runs m from the rows of start (n·d values) and returns the final states.

@@ -21,7 +21,7 @@ import (
 var bridgeFitHelp = `Usage: scorekit bridge fit --snapshots t0.npy,t1.npy,… --times 0,1,… --out M.safetensors
                           [--eps ε] [--iterations K] [--width W] [--depth L] [--blocks 1|2]
                           [--steps N] [--lr η] [--batch B] [--fourier F] [--sim-steps S]
-                          [--seed S] [--stats S.json] [--quiet]
+                          [--init independent|minibatch-ot] [--seed S] [--stats S.json] [--quiet]
 
 Fits a multi-marginal Schrödinger bridge (docs/bridge.md) to unpaired snapshots: snapshot k, an
 (N_k, d) array, holds points observed at time t_k (any N_k ≥ 1; no point is followed from one
@@ -56,6 +56,8 @@ Flags:
   --batch B           mini-batch size (default 256)
   --fourier F         Fourier frequencies of the time embedding, 0 … 64 (default 8)
   --sim-steps S       steps per interval when re-pairing (default 40)
+  --init C            the first iteration's pairs: independent (default) or minibatch-ot (the
+                      independent pairs re-paired by exact optimal transport in blocks of 256)
   --seed S            everything random (default 0)
   --stats S.json      JSON: snapshots, times, n (per snapshot), d, eps, the flags, wall_seconds,
                       iterations_done, and per iteration its direction, seconds, loss and
@@ -86,6 +88,7 @@ type bridgeFitStats struct {
 	Batch          int               `json:"batch"`
 	Fourier        int               `json:"fourier"`
 	SimSteps       int               `json:"sim_steps"`
+	Init           string            `json:"init"`
 	Seed           uint64            `json:"seed"`
 	WallSeconds    float64           `json:"wall_seconds"`
 	IterationsDone int               `json:"iterations_done"`
@@ -98,7 +101,7 @@ func runBridgeFit(args []string, stdout, stderr io.Writer) int {
 
 func bridgeFit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("scorekit bridge fit")
-	var snapList, timeList, out, statsPath string
+	var snapList, timeList, out, statsPath, initName string
 	var eps, lr float64
 	var iterations, width, depth, blocks, steps, batch, fourier, simSteps int
 	var seed uint64
@@ -116,6 +119,7 @@ func bridgeFit(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&batch, "batch", 256, "")
 	fs.IntVar(&fourier, "fourier", 8, "")
 	fs.IntVar(&simSteps, "sim-steps", 40, "")
+	fs.StringVar(&initName, "init", string(train.InitIndependent), "")
 	fs.Uint64Var(&seed, "seed", 0, "")
 	fs.StringVar(&statsPath, "stats", "", "")
 	fs.BoolVar(&quiet, "quiet", false, "")
@@ -148,6 +152,9 @@ func bridgeFit(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := finitePositiveFlag("lr", lr); err != nil {
 		return err
+	}
+	if c := train.Coupling(initName); c != train.InitIndependent && c != train.InitMinibatchOT {
+		return usagef("--init %q: want independent or minibatch-ot", initName)
 	}
 	if isSet(fs, "eps") {
 		if err := finitePositiveFlag("eps", eps); err != nil {
@@ -207,10 +214,10 @@ func bridgeFit(args []string, stdout, stderr io.Writer) error {
 	cfg := train.BridgeConfig{
 		Net: train.Config{Width: width, Depth: depth, BlockLayers: blocks, Fourier: fourier, LR: lr, Batch: batch,
 			Steps: steps, Seed: seed, Schedule: func(s int) float64 { return 1 - float64(s)/float64(steps) }},
-		Eps: eps, Iterations: iterations, SimSteps: simSteps,
+		Eps: eps, Iterations: iterations, SimSteps: simSteps, Init: train.Coupling(initName),
 	}
 	st := bridgeFitStats{Snapshots: paths, Times: times, N: ns, D: d, Eps: eps, Iterations: iterations, Width: width,
-		Depth: depth, Blocks: blocks, Steps: steps, LR: lr, Batch: batch, Fourier: fourier, SimSteps: simSteps, Seed: seed}
+		Depth: depth, Blocks: blocks, Steps: steps, LR: lr, Batch: batch, Fourier: fourier, SimSteps: simSteps, Init: initName, Seed: seed}
 	prog := newProgress(stderr, quiet, "scorekit bridge fit", "steps")
 	total := int64(iterations) * int64(len(times)-1) * int64(steps)
 	var mu sync.Mutex
@@ -231,7 +238,7 @@ func bridgeFit(args []string, stdout, stderr io.Writer) error {
 		}
 		return map[string]string{"fitted_by": "scorekit " + version, "iterations": strconv.Itoa(it), "seed": strconv.FormatUint(seed, 10),
 			"steps": strconv.Itoa(steps), "lr": strconv.FormatFloat(lr, 'g', -1, 64), "batch": strconv.Itoa(batch),
-			"snapshots": strings.Join(base, ",")}
+			"snapshots": strings.Join(base, ","), "init": initName}
 	}
 	start := time.Now()
 	last := start

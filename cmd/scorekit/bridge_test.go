@@ -28,7 +28,7 @@ func TestBridgeFitAndSampleEndToEnd(t *testing.T) {
 	out, stats := filepath.Join(dir, "b.safetensors"), filepath.Join(dir, "fit.json")
 	code, stdout, stderr := runCLI("bridge", "fit", "--snapshots", s0+","+s1+","+s2, "--times", "0,1,2.5", "--out", out,
 		"--eps", "0.4", "--iterations", "2", "--width", "16", "--depth", "1", "--steps", "30", "--batch", "32",
-		"--sim-steps", "5", "--seed", "9", "--stats", stats)
+		"--sim-steps", "5", "--seed", "9", "--init", "minibatch-ot", "--stats", stats)
 	require.Equal(t, 0, code, stderr)
 	assert.Empty(t, stdout)
 	assert.Contains(t, stderr, "iteration 1/2 (forward)")
@@ -47,7 +47,7 @@ func TestBridgeFitAndSampleEndToEnd(t *testing.T) {
 	}
 	lib, err := train.FitBridge(train.BridgeConfig{Net: train.Config{Width: 16, Depth: 1, BlockLayers: 1, Fourier: 8, LR: 3e-3,
 		Batch: 32, Steps: 30, Seed: 9, Schedule: func(s int) float64 { return 1 - float64(s)/30 }},
-		Eps: 0.4, Iterations: 2, SimSteps: 5}, []float64{0, 1, 2.5}, snaps, 2)
+		Eps: 0.4, Iterations: 2, SimSteps: 5, Init: train.InitMinibatchOT}, []float64{0, 1, 2.5}, snaps, 2)
 	require.NoError(t, err)
 	for k := 0; k < 2; k++ {
 		assert.Equal(t, lib.Forward(k).Packed(), b.Forward(k).Packed(), "forward network %d", k)
@@ -58,6 +58,7 @@ func TestBridgeFitAndSampleEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &st))
 	assert.EqualValues(t, 2, st["iterations_done"])
+	assert.Equal(t, "minibatch-ot", st["init"])
 	assert.Equal(t, []any{300.0, 200.0, 250.0}, st["n"])
 	per := st["per_iteration"].([]any)
 	require.Len(t, per, 2)
@@ -122,6 +123,7 @@ func TestBridgeRejects(t *testing.T) {
 		{fit("--snapshots", s0+","+s1, "--times", "0,nan"), "not a finite number"},
 		{fit("--snapshots", s0+","+s1), "--times is required"},
 		{fit("--snapshots", s0+","+s1, "--times", "0,1", "--iterations", "0"), "--iterations must be ≥ 1"},
+		{fit("--snapshots", s0+","+s1, "--times", "0,1", "--init", "ot"), "--init \"ot\""},
 		{fit("--snapshots", s0+","+filepath.Join(dir, "missing.npy"), "--times", "0,1"), "missing.npy"},
 		{[]string{"bridge", "nope"}, "unknown subcommand \"nope\""},
 	} {
