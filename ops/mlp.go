@@ -141,6 +141,9 @@ type MLP struct {
 	cfg    MLPConfig
 	packed []float64 // every parameter in MLPParamNames order
 	off    map[string]int
+	// views into packed, resolved once: the forward pass looks nothing up by name
+	mean, freq, inW, inB, outW, outB []float64
+	hidW, hidB                       [][]float64 // hidden layer i = block i/BlockLayers, layer i%BlockLayers
 }
 
 // NewMLP validates the parameters against the architecture (every name of MLPParamNames present
@@ -184,6 +187,13 @@ func NewMLP(cfg MLPConfig, params []MLPParam) (*MLP, error) {
 		}
 		m.off[name] = len(m.packed)
 		m.packed = append(m.packed, p.Data...)
+	}
+	m.mean, m.freq = m.param("data.mean"), m.param("embed.freq")
+	m.inW, m.inB = m.param("input.weight"), m.param("input.bias")
+	m.outW, m.outB = m.param("output.weight"), m.param("output.bias")
+	for i := 0; i < cfg.Layers(); i++ {
+		p := "blocks." + strconv.Itoa(i/cfg.BlockLayers) + "." + strconv.Itoa(i%cfg.BlockLayers)
+		m.hidW, m.hidB = append(m.hidW, m.param(p+".weight")), append(m.hidB, m.param(p+".bias"))
 	}
 	return m, nil
 }
@@ -305,8 +315,7 @@ func (m *MLP) DenoiseRow(dst, x []float64, sigma float64) {
 // denoiseBlock writes D(x_r; σ_r) into dst[r] for the (at most mlpBlock) rows x_r.
 func (m *MLP) denoiseBlock(dst, x [][]float64, sigma []float64, s *mlpScratch) {
 	c := m.cfg
-	mean := m.param("data.mean")
-	freq := m.param("embed.freq")
+	mean, freq := m.mean, m.freq
 	var cSkip, cOut [mlpBlock]float64
 	k := 0
 	var rows [mlpBlock]int // the block's rows with σ > 0
@@ -332,17 +341,15 @@ func (m *MLP) denoiseBlock(dst, x [][]float64, sigma []float64, s *mlpScratch) {
 	if k == 0 {
 		return
 	}
-	denseBlock(&s.h, &s.in, k, m.param("input.weight"), m.param("input.bias"))
+	denseBlock(&s.h, &s.in, k, m.inW, m.inB)
 	layer := 0
 	for l := 0; l < c.Depth; l++ {
 		silu(&s.a, &s.h, k)
-		w, b := m.layer(layer)
-		denseBlock(&s.t, &s.a, k, w, b)
+		denseBlock(&s.t, &s.a, k, m.hidW[layer], m.hidB[layer])
 		layer++
 		if c.BlockLayers == 2 {
 			silu(&s.a, &s.t, k)
-			w, b = m.layer(layer)
-			denseBlock(&s.t, &s.a, k, w, b)
+			denseBlock(&s.t, &s.a, k, m.hidW[layer], m.hidB[layer])
 			layer++
 		}
 		for r := 0; r < k; r++ {
@@ -353,7 +360,7 @@ func (m *MLP) denoiseBlock(dst, x [][]float64, sigma []float64, s *mlpScratch) {
 		}
 	}
 	silu(&s.a, &s.h, k)
-	w, b := m.param("output.weight"), m.param("output.bias")
+	w, b := m.outW, m.outB
 	for q := 0; q < k; q++ {
 		r := rows[q]
 		for i := 0; i < c.Dim; i++ {
@@ -376,12 +383,6 @@ func silu(dst, src *[mlpBlock][]float64, k int) {
 			d[i] = Silu(v)
 		}
 	}
-}
-
-// layer returns the weight and bias of hidden layer i (block i/BlockLayers, layer i%BlockLayers).
-func (m *MLP) layer(i int) (w, b []float64) {
-	p := "blocks." + strconv.Itoa(i/m.cfg.BlockLayers) + "." + strconv.Itoa(i%m.cfg.BlockLayers)
-	return m.param(p + ".weight"), m.param(p + ".bias")
 }
 
 // CheckMLPScore validates an MLP score op's arguments; every backend calls it first. A learned
