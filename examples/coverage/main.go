@@ -515,9 +515,9 @@ network on heavy-tailed or fractional noise is not tested); two 2-D targets with
 standard deviations apart (the assignment to components is unambiguous); the grids' ranges (σ_min,
 σ_max, γ_max, t_min) are the registry's defaults, not tuned; tuning uses one seed with 1000 chains,
 so near-equal candidates flip between budgets (e.g. VE picks edm-sde at K = 64 and 256, which on the
-evaluation seeds is no better than heun). Cost of the full run: 390–430 s of CPU (user) and 9–15 min
-of wall time on a shared 2-core machine (two runs, identical results); LIM at α < 2 (its 64-node
-quadrature) takes 85–91 % of the evaluation runs' wall time. Hence N = 2000, 10 seeds and K ≤ 256.
+evaluation seeds is no better than heun). Cost of the full run: the wall time in the first paragraph,
+on a shared 2-core machine (runs repeat bit for bit); LIM at α < 2 (its 64-node quadrature) takes
+most of the evaluation runs' wall time. Hence N = 2000, 10 seeds and K ≤ 256.
 `
 
 var rowColors = map[string]color.Color{
