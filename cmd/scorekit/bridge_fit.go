@@ -135,22 +135,10 @@ func bridgeFit(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case iterations < 1:
 		return usagef("--iterations must be ≥ 1 (got %d)", iterations)
-	case width < 1 || width > ops.MaxMLPWidth:
-		return usagef("--width must be in 1 … %d (got %d)", ops.MaxMLPWidth, width)
-	case depth < 1 || depth > ops.MaxMLPDepth:
-		return usagef("--depth must be in 1 … %d (got %d)", ops.MaxMLPDepth, depth)
-	case blocks != 1 && blocks != 2:
-		return usagef("--blocks must be 1 or 2 (got %d)", blocks)
-	case steps < 1:
-		return usagef("--steps must be ≥ 1 (got %d)", steps)
-	case batch < 1:
-		return usagef("--batch must be ≥ 1 (got %d)", batch)
-	case fourier < 0 || fourier > ops.MaxMLPFourier:
-		return usagef("--fourier must be in 0 … %d (got %d)", ops.MaxMLPFourier, fourier)
 	case simSteps < 1:
 		return usagef("--sim-steps must be ≥ 1 (got %d)", simSteps)
 	}
-	if err := finitePositiveFlag("lr", lr); err != nil {
+	if err := checkNetFlags(width, depth, blocks, steps, batch, fourier, lr); err != nil {
 		return err
 	}
 	if c := train.Coupling(initName); c != train.InitIndependent && c != train.InitMinibatchOT {

@@ -124,24 +124,11 @@ func trainCommand(args []string, stdout, stderr io.Writer) (err error) {
 			return usagef("--%s is required (%s)", req.flag, req.what)
 		}
 	}
-	switch {
-	case width < 1 || width > ops.MaxMLPWidth:
-		return usagef("--width must be in 1 … %d (got %d)", ops.MaxMLPWidth, width)
-	case depth < 1 || depth > ops.MaxMLPDepth:
-		return usagef("--depth must be in 1 … %d (got %d)", ops.MaxMLPDepth, depth)
-	case steps < 1:
-		return usagef("--steps must be ≥ 1 (got %d)", steps)
-	case blocks != 1 && blocks != 2:
-		return usagef("--blocks must be 1 or 2 (got %d)", blocks)
-	case batch < 1:
-		return usagef("--batch must be ≥ 1 (got %d)", batch)
-	case fourier < 0 || fourier > ops.MaxMLPFourier:
-		return usagef("--fourier must be in 0 … %d (got %d)", ops.MaxMLPFourier, fourier)
-	case saveEvery < 0:
-		return usagef("--save-every must be ≥ 1 (got %d)", saveEvery)
-	}
-	if err := finitePositiveFlag("lr", lr); err != nil {
+	if err := checkNetFlags(width, depth, blocks, steps, batch, fourier, lr); err != nil {
 		return err
+	}
+	if saveEvery < 0 {
+		return usagef("--save-every must be ≥ 1 (got %d)", saveEvery)
 	}
 	p := train.Parametrization(param)
 	if p != train.Standard && p != train.DepthMuP && p != train.DepthMuPCorrected {
@@ -254,6 +241,25 @@ func trainCommand(args []string, stdout, stderr io.Writer) (err error) {
 			n, d, width, depth, blocks, p, steps, wall.Round(time.Millisecond), tailMean(losses), out)
 	}
 	return nil
+}
+
+// checkNetFlags validates the network and optimiser flags shared by train and bridge fit.
+func checkNetFlags(width, depth, blocks, steps, batch, fourier int, lr float64) error {
+	switch {
+	case width < 1 || width > ops.MaxMLPWidth:
+		return usagef("--width must be in 1 … %d (got %d)", ops.MaxMLPWidth, width)
+	case depth < 1 || depth > ops.MaxMLPDepth:
+		return usagef("--depth must be in 1 … %d (got %d)", ops.MaxMLPDepth, depth)
+	case steps < 1:
+		return usagef("--steps must be ≥ 1 (got %d)", steps)
+	case blocks != 1 && blocks != 2:
+		return usagef("--blocks must be 1 or 2 (got %d)", blocks)
+	case batch < 1:
+		return usagef("--batch must be ≥ 1 (got %d)", batch)
+	case fourier < 0 || fourier > ops.MaxMLPFourier:
+		return usagef("--fourier must be in 0 … %d (got %d)", ops.MaxMLPFourier, fourier)
+	}
+	return finitePositiveFlag("lr", lr)
 }
 
 // tailMean is the mean of the last tenth (at least one) of the losses (NaN for none).
