@@ -144,6 +144,7 @@ type MLP struct {
 	// views into packed, resolved once: the forward pass looks nothing up by name
 	mean, freq, inW, inB, outW, outB []float64
 	hidW, hidB                       [][]float64 // hidden layer i = block i/BlockLayers, layer i%BlockLayers
+	hidWOff, hidBOff                 []int       // their offsets in packed
 }
 
 // NewMLP validates the parameters against the architecture (every name of MLPParamNames present
@@ -194,6 +195,7 @@ func NewMLP(cfg MLPConfig, params []MLPParam) (*MLP, error) {
 	for i := 0; i < cfg.Layers(); i++ {
 		p := "blocks." + strconv.Itoa(i/cfg.BlockLayers) + "." + strconv.Itoa(i%cfg.BlockLayers)
 		m.hidW, m.hidB = append(m.hidW, m.param(p+".weight")), append(m.hidB, m.param(p+".bias"))
+		m.hidWOff, m.hidBOff = append(m.hidWOff, m.off[p+".weight"]), append(m.hidBOff, m.off[p+".bias"])
 	}
 	return m, nil
 }

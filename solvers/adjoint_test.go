@@ -71,7 +71,12 @@ func adjointFamilies(t testing.TB) []adjointFamily {
 	require.NoError(t, err)
 	gmm, err := NewGMMLangevinFamily(2, []float64{-1, 0.5, 1.5, 0, 0.3, -1.2}, []float64{0.2, -0.4, 0.1}, []float64{0.5, 0.8, 0.3})
 	require.NoError(t, err)
-	return []adjointFamily{{"ou", ou}, {"gbm", gbm}, {"gmm-langevin", gmm}}
+	net, err := ops.RandomMLP(ops.MLPConfig{Dim: 2, Width: 6, Depth: 2, BlockLayers: 2, Fourier: 2, SigmaData: 1,
+		BranchMult: 0.7, OutMult: 0.5}, 4)
+	require.NoError(t, err)
+	mlp, err := NewMLPDriftFamily(net, 0.8, 0.6)
+	require.NoError(t, err)
+	return []adjointFamily{{"ou", ou}, {"gbm", gbm}, {"gmm-langevin", gmm}, {"mlp-drift", mlp}}
 }
 
 type adjointLoss struct {
