@@ -296,16 +296,6 @@ func run(outDir string, isQuick bool, logw io.Writer) error {
 	return report.WriteFile(filepath.Join(outDir, "bridge-gauss.csv"), cb.Bytes())
 }
 
-// tQuantile975 is the 97.5% quantile of Student's t with df degrees of freedom (df ≤ 10 tabulated;
-// 1.96 beyond).
-func tQuantile975(df int) float64 {
-	table := []float64{math.NaN(), 12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228}
-	if df < len(table) {
-		return table[df]
-	}
-	return 1.96
-}
-
 type cell struct{ Mean, Half float64 }
 
 // summary is the mean and the 95% half-width over the seeds of one metric at (width, iteration).
@@ -319,19 +309,8 @@ func summary(recs []record, w, it int, get func(record) float64) cell {
 	if len(v) == 0 {
 		return cell{math.NaN(), math.NaN()}
 	}
-	m := 0.0
-	for _, x := range v {
-		m += x / float64(len(v))
-	}
-	if len(v) < 2 {
-		return cell{m, math.NaN()}
-	}
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - m) * (x - m)
-	}
-	sd := math.Sqrt(ss / float64(len(v)-1))
-	return cell{m, tQuantile975(len(v)-1) * sd / math.Sqrt(float64(len(v)))}
+	m, half := report.MeanCI95(v)
+	return cell{m, half}
 }
 
 func forwardIterations(s settings) []int {

@@ -40,7 +40,6 @@ import (
 	"strings"
 	"time"
 
-	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -318,24 +317,6 @@ func (s *study) sweep(ts []mixtureSpec, rs []row) error {
 	return nil
 }
 
-// ci is the mean of v and the half-width of its 95 % Student-t interval (NaN for fewer than 2).
-func ci(v []float64) (mean, half float64) {
-	n := float64(len(v))
-	for _, x := range v {
-		mean += x
-	}
-	mean /= n
-	if len(v) < 2 {
-		return mean, math.NaN()
-	}
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	tq := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(0.975)
-	return mean, tq * math.Sqrt(ss/(n-1)/n)
-}
-
 // metric names one column of the tables and one panel column of the figure.
 type metric struct {
 	name string
@@ -364,7 +345,7 @@ func fmtCI(format string, v []float64) string {
 	if len(v) == 0 {
 		return "—"
 	}
-	m, h := ci(v)
+	m, h := report.MeanCI95(v)
 	return fmt.Sprintf(format, m, h)
 }
 
@@ -596,7 +577,7 @@ func (s *study) writePlot(path string) error {
 			p.Legend.TextStyle.Font.Size = vg.Points(7)
 			p.Legend.Top = j != 1
 			lo, hi := float64(s.z.budgets[0]), float64(s.z.budgets[len(s.z.budgets)-1])
-			fm, fh := ci(s.floor(t.Name, mt.f))
+			fm, fh := report.MeanCI95(s.floor(t.Name, mt.f))
 			if err := band(p, []float64{lo, hi}, []float64{fm, fm}, []float64{fh, fh}, rowColors["exact floor"], "exact floor", logY); err != nil {
 				return err
 			}
@@ -607,7 +588,7 @@ func (s *study) writePlot(path string) error {
 					if len(v) == 0 {
 						continue
 					}
-					m, h := ci(v)
+					m, h := report.MeanCI95(v)
 					if math.IsNaN(h) {
 						h = 0
 					}

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/scorekit/scorekit/examples/internal/report"
+
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/solvers"
 )
@@ -50,13 +52,13 @@ func TestQuickRun(t *testing.T) {
 	assert.Len(t, lines, 1+ts*quick.seeds+ts*len(quick.budgets)*candidates)
 
 	for _, tg := range targets() {
-		floorTV, _ := ci(s.floor(tg.Name, func(m metrics) float64 { return m.WeightErr }))
+		floorTV, _ := report.MeanCI95(s.floor(tg.Name, func(m metrics) float64 { return m.WeightErr }))
 		assert.Less(t, floorTV, 0.05, "%s: floor of the mode-weight error", tg.Name)
 	}
 	top := quick.budgets[len(quick.budgets)-1]
 	rec, _ := s.cell("two modes 0.9/0.1", "VE", top, func(m metrics) float64 { return m.Recall })
 	require.Len(t, rec, quick.seeds)
-	m, _ := ci(rec)
+	m, _ := report.MeanCI95(rec)
 	assert.Greater(t, m, 0.6, "VE at K = %d: minority recall", top)
 	assert.Less(t, m, 1.4, "VE at K = %d: minority recall", top)
 }
@@ -101,14 +103,4 @@ func TestAssignIsByResponsibility(t *testing.T) {
 	assert.Equal(t, []float64{0.5, 0.5}, assign([]float64{0.8, 0, 1.5, 0.01}, g))
 	w := assign([]float64{0.8, 0, math.NaN(), 0}, g) // a NaN row is left out
 	assert.Equal(t, []float64{1, 0}, w)
-}
-
-// The interval is Student's: for values 1…5 the mean is 3 and the half-width
-// t₀.₉₇₅,₄ · sd/√5 = 2.776 · √2.5/√5.
-func TestInterval(t *testing.T) {
-	m, h := ci([]float64{1, 2, 3, 4, 5})
-	assert.InDelta(t, 3, m, 1e-12)
-	assert.InDelta(t, 2.7764*math.Sqrt(2.5/5), h, 1e-3)
-	_, h = ci([]float64{1})
-	assert.True(t, math.IsNaN(h))
 }

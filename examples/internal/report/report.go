@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
 
+	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -82,4 +84,23 @@ func SavePNG(path string, plots [][]*plot.Plot, width, height vg.Length, dpi int
 		return err
 	}
 	return WriteFile(path, buf.Bytes())
+}
+
+// MeanCI95 is the mean of v and the half-width of its 95 % Student-t interval (NaN for fewer than
+// 2 values).
+func MeanCI95(v []float64) (mean, half float64) {
+	n := float64(len(v))
+	for _, x := range v {
+		mean += x
+	}
+	mean /= n
+	if len(v) < 2 {
+		return mean, math.NaN()
+	}
+	ss := 0.0
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	tq := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: n - 1}.Quantile(0.975)
+	return mean, tq * math.Sqrt(ss/(n-1)/n)
 }
