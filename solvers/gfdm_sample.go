@@ -83,6 +83,11 @@ type GFDMSampleConfig struct {
 	// Trajectory keeps x (the first component of Z) along the run in Result.Trace,
 	// (n + 1, N, d): row i is x at t_i (i < n), the last row the samples.
 	Trajectory bool
+	// AugmentedTrajectory keeps the whole augmented state along the run in
+	// Result.AugmentedTrace, (n, N, d, K + 1): row i is Z = (x, y_1, …, y_K) of every coordinate
+	// at t_i (the grid in Result.AugmentedTimes); x is component 0. The step to t = 0 returns
+	// the posterior mean of x_0 only, so there is no augmented row for it.
+	AugmentedTrajectory bool
 	// Progress, when set, receives the run's progress in steps.
 	Progress Progress
 }
@@ -237,9 +242,19 @@ func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDM
 		}
 	}
 
-	var trace []float64
+	var trace, aug []float64
 	if cfg.Trajectory {
 		trace = make([]float64, 0, (steps+1)*nd)
+	}
+	if cfg.AugmentedTrajectory {
+		aug = make([]float64, 0, steps*nd*nk)
+	}
+	keepAugmented := func() { // z is component-major (a·nd + e); the trace stores (e, a)
+		for e := 0; e < nd; e++ {
+			for a := 0; a < nk; a++ {
+				aug = append(aug, z[a*nd+e])
+			}
+		}
 	}
 	s := &gfdmStepper{p: p, b: b, den: den, n: n, d: d, u: make([]float64, nd), dv: make([]float64, nd),
 		score: make([]float64, nk*nd), f: make([]float64, nk*nk), g: make([]float64, nk), ev: &res.Evals}
@@ -265,6 +280,9 @@ func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDM
 	for i := 0; i+1 < steps; i++ {
 		if trace != nil {
 			trace = append(trace, z[:nd]...)
+		}
+		if aug != nil {
+			keepAugmented()
 		}
 		h := grid[i] - grid[i+1]
 		if expSteps != nil {
@@ -308,6 +326,15 @@ func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDM
 	}
 	if trace != nil {
 		trace = append(trace, z[:nd]...)
+	}
+	if aug != nil {
+		keepAugmented()
+		at, err := toDevice(dev, dtype, aug, steps, n, d, nk)
+		if err != nil {
+			return nil, fmt.Errorf("%s: the augmented trajectory: %w", op, err)
+		}
+		res.AugmentedTrace = at
+		res.AugmentedTimes = append([]float64(nil), grid...)
 	}
 	// The step to t = 0: the posterior mean.
 	last := laws[steps-1]

@@ -265,3 +265,54 @@ func BenchmarkGFDMSample(b *testing.B) {
 		}
 	}
 }
+
+// The augmented trajectory: its component 0 is the x trajectory of Trace row for row; its first
+// row is a draw of the exact terminal law. With one Gaussian component N(μ, v I) as the data,
+// Z_1 per coordinate has mean φ(1) μ_j and covariance v φφᵀ + Σ(1): every entry within 5
+// Monte-Carlo standard errors (a mean: √(c_aa/n); a covariance: √((c_aa c_bb + c_ab²)/n)).
+func TestGFDMSampleAugmentedTrajectory(t *testing.T) {
+	p := newGFDM(t, GFDMConfig{Base: GFDMBaseFVE, Hurst: 0.7, K: 2})
+	spec := ops.GMMSpec{Weights: []float64{1}, Means: [][]float64{{2, -1}}, Diag: [][]float64{{0.5, 0.5}}}
+	const n, steps = 4000, 6
+	res, err := GFDMSample(ops.CPU(), TargetDenoiser(gmmTarget(t, spec)), n, tensor.F64,
+		GFDMSampleConfig{Process: p, Solver: GFDMSolverSDE, Steps: steps, Seed: 3, Trajectory: true, AugmentedTrajectory: true})
+	require.NoError(t, err)
+	defer res.Close()
+	nk := p.K() + 1
+	require.Equal(t, []int{steps, n, 2, nk}, res.AugmentedTrace.Shape())
+	require.Len(t, res.AugmentedTimes, steps)
+	require.Equal(t, 1.0, res.AugmentedTimes[0])
+	aug, err := res.AugmentedTrace.F64()
+	require.NoError(t, err)
+	tr, err := res.Trace.F64()
+	require.NoError(t, err)
+	for i := 0; i < steps; i++ {
+		for e := 0; e < n*2; e++ {
+			require.Equal(t, tr[i*n*2+e], aug[(i*n*2+e)*nk], "row %d, entry %d: component 0 is x", i, e)
+		}
+	}
+	phi, err := p.Mean(1)
+	require.NoError(t, err)
+	sigma, err := p.Covariance(1)
+	require.NoError(t, err)
+	for j := 0; j < 2; j++ {
+		rows := make([]float64, 0, n*nk)
+		for r := 0; r < n; r++ {
+			rows = append(rows, aug[(r*2+j)*nk:(r*2+j+1)*nk]...)
+		}
+		coords := make([]int, nk)
+		for a := range coords {
+			coords[a] = a
+		}
+		mean, cov := SampleMoments(rows, nk, coords)
+		want := func(a, b int) float64 { return 0.5*phi[a]*phi[b] + sigma[a*nk+b] }
+		for a := 0; a < nk; a++ {
+			se := math.Sqrt(want(a, a) / n)
+			assert.InDelta(t, phi[a]*spec.Means[0][j], mean[a], 5*se, "coordinate %d, component %d: mean", j, a)
+			for b := 0; b < nk; b++ {
+				se := math.Sqrt((want(a, a)*want(b, b) + want(a, b)*want(a, b)) / n)
+				assert.InDelta(t, want(a, b), cov[a*nk+b], 5*se, "coordinate %d: covariance (%d, %d)", j, a, b)
+			}
+		}
+	}
+}

@@ -66,6 +66,9 @@ type MethodOptions struct {
 	// Trajectory keeps the states along the run in Result.Trace, (n + 1, N, d): row 0 the start,
 	// the last row the samples.
 	Trajectory bool
+	// AugmentedTrajectory (gfdm, gfdm-ode) keeps the augmented state along the run in
+	// Result.AugmentedTrace (GFDMSampleConfig.AugmentedTrajectory).
+	AugmentedTrajectory bool
 	// Langevin: the step size (ula, mala, uld) and friction (uld; rtk-uld in units of 1/σ_k).
 	StepSize, Friction float64
 	// RTK: the number of equal segments of [0, Horizon] and the inner step-size constant.
@@ -186,6 +189,7 @@ func (m Method) checkOptions(o MethodOptions) error {
 		"s-tmin": o.STMin != 0, "s-tmax": o.STMax != 0, "s-noise": o.SNoise != 0, "classic": o.Classic,
 		"constraint": o.Domain != nil, "x0": o.X0 != nil,
 		"hurst": o.Hurst != 0, "k": o.K != 0, "gamma-max": o.GammaMax != 0, "alpha": o.Alpha != 0, "clamp": o.Clamp != 0,
+		"augmented-trajectory": o.AugmentedTrajectory,
 	}
 	for _, name := range optionOrder {
 		if set[name] && !m.Takes(name) {
@@ -198,7 +202,7 @@ func (m Method) checkOptions(o MethodOptions) error {
 // optionOrder lists the options in the order of the command's flags.
 var optionOrder = []string{"init", "step-size", "friction", "segments", "step-scale", "horizon", "schedule", "t-min",
 	"sigma-min", "sigma-max", "rho", "eta", "churn", "s-tmin", "s-tmax", "s-noise", "classic", "constraint", "x0", "hurst", "k", "gamma-max",
-	"alpha", "clamp"}
+	"alpha", "clamp", "augmented-trajectory"}
 
 // Methods returns the registry, in the order of the documentation.
 func Methods() []Method { return methods }
@@ -422,7 +426,7 @@ T = 0.6·D² for a box or ball of diameter D (5 for a polytope). The last step a
 scale √h: take K in the hundreds.`,
 		steps: budgetSteps, run: runConstrainedMethod})
 	for _, m := range []string{MethodGFDM, MethodGFDMODE} {
-		method := Method{Name: m, Family: FamilyFractional, Options: []string{"hurst", "k", "gamma-max", "t-min"},
+		method := Method{Name: m, Family: FamilyFractional, Options: []string{"hurst", "k", "gamma-max", "t-min", "augmented-trajectory"},
 			steps: budgetSteps, run: runGFDMMethod}
 		if m == MethodGFDM {
 			method.Help = `generative fractional diffusion (FVE, σ ∈ [0.01, 50]) driven by MA-fBM with Hurst
@@ -462,7 +466,7 @@ func runGFDMMethod(m Method, b ops.Backend, t target.Target, n int, dt tensor.DT
 	}
 	res, err := GFDMSample(b, TargetDenoiser(t), n, dt, GFDMSampleConfig{Process: p, Solver: solver, Steps: steps,
 		Exponential: solver == GFDMSolverSDE, TMin: o.TMin, Seed: o.Seed, FirstChain: o.FirstChain,
-		Trajectory: o.Trajectory, Progress: o.Progress})
+		Trajectory: o.Trajectory, AugmentedTrajectory: o.AugmentedTrajectory, Progress: o.Progress})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", m.Name, err)
 	}

@@ -83,6 +83,10 @@ type Result struct {
 	Sigmas []float64
 	// BridgeTimes (Bridge.Simulate with Trajectory) is the time of every Trace row.
 	BridgeTimes []float64
+	// AugmentedTrace (GFDMSample with AugmentedTrajectory) holds the augmented state along the
+	// run, (n, N, d, K + 1), row i at AugmentedTimes[i].
+	AugmentedTrace *tensor.Tensor
+	AugmentedTimes []float64
 	// Clamped (LIM) is the number of α-stable noise values clipped to [−Clamp, Clamp].
 	Clamped int64
 	// NaN reports the chains whose state became non-finite.
@@ -95,7 +99,7 @@ func (r *Result) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, t := range []*tensor.Tensor{r.Samples, r.Trace, r.Denoised} {
+	for _, t := range []*tensor.Tensor{r.Samples, r.Trace, r.Denoised, r.AugmentedTrace} {
 		if t != nil {
 			errs = append(errs, t.Close())
 		}

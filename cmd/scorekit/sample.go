@@ -127,6 +127,10 @@ Flags:
                      ddpm, gfdm and metropolis-constrained; n = K + 1 for rf*; n as above for the
                      noise-level methods (row i at σ_i); n = S for rtk-* (x at the grid times
                      t_S = T, …, t_0 = 0: one row per segment)
+  --augmented-trajectory A.npy
+                     gfdm, gfdm-ode: the augmented state along the run, (n, N, d, K + 1), row i
+                     Z = (x, y_1, …, y_K) of every coordinate at the grid's t_i (from t = 1 down
+                     to t_min), x first; the samples (t = 0) have no augmented row
   --plot P.png       PNG: for d ≥ 2 the samples (the first two coordinates) over the target's
                      log-density contours (gmm) or its data points (empirical), with the outline
                      of --constraint; for d = 1 their histogram over the target's density (gmm)
@@ -224,6 +228,7 @@ type sampleOptions struct {
 	method                         solvers.Method
 	run                            solvers.MethodOptions
 	target, out, traj, plot, stats string
+	augTraj                        string // --augmented-trajectory
 	constraint, init               string
 	n                              int
 	dtype                          tensor.DType
@@ -272,6 +277,7 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	fs.StringVar(&o.device, "device", "auto", "")
 	fs.StringVar(&o.out, "out", "", "")
 	fs.StringVar(&o.traj, "trajectory", "", "")
+	fs.StringVar(&o.augTraj, "augmented-trajectory", "", "")
 	fs.StringVar(&o.plot, "plot", "", "")
 	fs.StringVar(&o.stats, "stats", "", "")
 	fs.BoolVar(&o.quiet, "quiet", false, "")
@@ -359,7 +365,7 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		{"churn", churn, true}, {"s-tmin", sTMin, false}, {"s-tmax", sTMax, false}, {"s-noise", sNoise, true},
 		{"classic", 0, false}, {"constraint", 0, false}, {"init", 0, false}, {"schedule", 0, false},
 		{"hurst", 0, false}, {"k", 0, false}, {"gamma-max", 0, false},
-		{"alpha", alpha, false}, {"clamp", clamp, false},
+		{"alpha", alpha, false}, {"clamp", clamp, false}, {"augmented-trajectory", 0, false},
 	} {
 		option := c.name
 		if option == "init" {
@@ -505,6 +511,7 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 	if take("alpha") {
 		r.Alpha, r.Clamp = alpha, clamp
 	}
+	r.AugmentedTrajectory = o.augTraj != ""
 	if method == solvers.MethodEDMSDE {
 		r.Churn, r.STMin, r.STMax, r.SNoise = churn, sTMin, sTMax, sNoise
 		if sTMin == 0 { // 0 is the library's "default": the least positive level churns from σ > 0 on
@@ -515,7 +522,7 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		return o, usagef("--steps %d: %v", steps, err)
 	}
 	o.constraint = constraint
-	if err := checkOutputs(o.out, []namedPath{{"--trajectory", o.traj}, {"--plot", o.plot}, {"--stats", o.stats}}); err != nil {
+	if err := checkOutputs(o.out, []namedPath{{"--trajectory", o.traj}, {"--augmented-trajectory", o.augTraj}, {"--plot", o.plot}, {"--stats", o.stats}}); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -643,6 +650,9 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 			rows += int64(steps) // the denoising trajectory, kept while the run lasts
 		}
 	}
+	if o.run.AugmentedTrajectory {
+		rows += int64(steps) * int64(o.run.K+1)
+	}
 	if err := checkFits(b.Device(), rows*int64(o.n)*int64(d)*int64(o.dtype.Size()),
 		fmt.Sprintf("--n %d × d %d (× %d rows with --trajectory) of %v", o.n, d, rows, o.dtype)); err != nil {
 		return err
@@ -697,7 +707,7 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	written, err := writeOutputs([]npyOutput{{o.out, res.Samples}, {o.traj, res.Trace}},
+	written, err := writeOutputs([]npyOutput{{o.out, res.Samples}, {o.traj, res.Trace}, {o.augTraj, res.AugmentedTrace}},
 		[]fileOutput{{o.stats, statsJSON}, {o.plot, png}})
 	if err != nil {
 		return err

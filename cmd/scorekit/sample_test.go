@@ -604,6 +604,7 @@ func TestSampleBadInput(t *testing.T) {
 		{"gamma max ≤ 1", method("gfdm", "--gamma-max", "1"), []string{"--gamma-max must be a finite number > 1"}},
 		{"gamma max NaN", method("gfdm", "--gamma-max", "NaN"), []string{"--gamma-max must be a finite number > 1"}},
 		{"hurst for heun", method("heun", "--hurst", "0.3"), []string{"--hurst applies to gfdm, gfdm-ode"}},
+		{"augmented trajectory for heun", method("heun", "--augmented-trajectory", filepath.Join(dir, "a.npy")), []string{"--augmented-trajectory applies to gfdm, gfdm-ode"}},
 		{"no n", without("--n"), []string{"--n"}},
 		{"zero n", with("--n", "0"), []string{"--n"}},
 		{"no steps", without("--steps"), []string{"--steps"}},
@@ -700,5 +701,26 @@ func TestSampleHelp(t *testing.T) {
 	for _, m := range solvers.MethodNames() {
 		documented := strings.Contains(stdout, "\n  "+m+" ") || strings.Contains(stdout, "\n  "+m+"\n")
 		assert.True(t, documented, "method %s is documented", m)
+	}
+}
+
+// gfdm's augmented trajectory: (n, N, d, K + 1), its component 0 the --trajectory rows 0 … n−1.
+func TestSampleGFDMAugmentedTrajectory(t *testing.T) {
+	dir := t.TempDir()
+	tg := writeFile(t, dir, "t.json", `{"kind": "gmm", "weights": [1, 2], "means": [[-2, 0], [2, 1]], "covariance": "isotropic", "vars": [0.3, 0.3]}`)
+	out, tr, aug := filepath.Join(dir, "x.npy"), filepath.Join(dir, "tr.npy"), filepath.Join(dir, "aug.npy")
+	code, _, stderr := runCLI("sample", "--target", tg, "--method", "gfdm", "--k", "2", "--n", "50", "--steps", "12",
+		"--dtype", "f64", "--out", out, "--trajectory", tr, "--augmented-trajectory", aug, "--quiet")
+	require.Equal(t, 0, code, stderr)
+	at, err := tensor.ReadNpy(aug)
+	require.NoError(t, err)
+	tt, err := tensor.ReadNpy(tr)
+	require.NoError(t, err)
+	rows := tt.Dim(0) - 1
+	require.Equal(t, []int{rows, 50, 2, 3}, at.Shape())
+	a, _ := at.F64()
+	x, _ := tt.F64()
+	for i := 0; i < rows*50*2; i++ {
+		require.Equal(t, x[i], a[i*3], "entry %d", i)
 	}
 }
