@@ -396,7 +396,7 @@ func render(s settings, r *result, isQuick bool) []byte {
 	}
 	fmt.Fprintf(&b, "The fitted drift's error on the visited region is %.0f%% of the starting one's; s went from 1 to %.3g (truth %g). "+
 		"At the held-out horizon the squared MMD is %.1f× the floor's mean (training horizons: %.1f–%.1f×); at %d of the "+
-		"5 horizons it is within the range of independent data samples. "+
+		"5 horizons it is no larger than the largest of the five data pairs. "+
 		"The data are marginals at four times, so the drift is identified only where the population goes: far outside the visited range "+
 		"the curves part (see the figure). The horizons stop at T = 1 because reversible Heun is unstable for dissipative drifts "+
 		"over longer ones (the package comment of examples/neuralsde gives the measurements).\n",
