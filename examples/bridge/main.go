@@ -50,6 +50,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -686,7 +687,7 @@ func (st *study) markdown() []byte {
 			}
 		}
 	}
-	fmt.Fprintf(&b, "\n**Cost.** Wall time of one IMF outer iteration (the three intervals' fits of %d steps at once, then the reciprocal projection of every snapshot cell), CPU backend, %d-core machine shared with other work:", s.Steps, 2)
+	fmt.Fprintf(&b, "\n**Cost.** Wall time of one IMF outer iteration (the three intervals' fits of %d steps at once, then the reciprocal projection of every snapshot cell), CPU backend, %d logical CPUs shared with other work:", s.Steps, runtime.NumCPU())
 	for _, d := range s.Dims {
 		fmt.Fprintf(&b, " %.1f s in %d-D;", st.iterSeconds(d), d)
 	}
@@ -807,8 +808,7 @@ func (st *study) pathPanel(d int) (*plot.Plot, error) {
 			return nil, err
 		}
 		c := timeColors[k%len(timeColors)]
-		c.A = 90
-		sc.GlyphStyle.Color = c
+		sc.GlyphStyle.Color = color.NRGBA{R: c.R, G: c.G, B: c.B, A: 110}
 		sc.GlyphStyle.Radius = vg.Points(1.2)
 		sc.GlyphStyle.Shape = draw.CircleGlyph{}
 		p.Add(sc)
@@ -826,15 +826,15 @@ func (st *study) pathPanel(d int) (*plot.Plot, error) {
 			if err != nil {
 				return nil, err
 			}
-			l.Color = color.RGBA{40, 40, 40, 110}
-			l.Width = vg.Points(0.5)
+			l.Color = color.NRGBA{A: 170}
+			l.Width = vg.Points(0.6)
 			p.Add(l)
 			if c == 0 {
 				p.Legend.Add("IMF trajectory", l)
 			}
 		}
 	}
-	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.Left = true // the lower left corner stays empty: the branches leave it
 	return p, nil
 }
 
