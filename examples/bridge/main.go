@@ -80,7 +80,7 @@ type settings struct {
 	Paths    int // simulated trajectories drawn in the figure
 }
 
-var full = settings{Dims: []int{2, 50}, N: 2000, Steps: 250, Width: 64, Depth: 2, Batch: 256, SimSteps: 20,
+var full = settings{Dims: []int{2, 50}, N: 2000, Steps: 400, Width: 64, Depth: 2, Batch: 256, SimSteps: 20,
 	LRs: []float64{1e-3, 3e-3, 1e-2}, Seeds: 5, Paths: 100}
 
 var quick = settings{Dims: []int{2, 50}, N: 200, Steps: 10, Width: 16, Depth: 1, Batch: 32, SimSteps: 4,
@@ -547,7 +547,15 @@ func (st *study) failures(d, mi int) int {
 
 // diff is IMF's SW minus method mi's, per seed (paired: same data and training seed).
 func (st *study) diff(d, mi int, t float64) cell {
-	a, b := st.evalSW(d, 0, t), st.evalSW(d, mi, t)
+	return pairedDiff(st.evalSW(d, 0, t), st.evalSW(d, mi, t))
+}
+
+// planeDiff is diff between the projections onto the branching plane.
+func (st *study) planeDiff(d, mi int, t float64) cell {
+	return pairedDiff(st.evalPlaneSW(d, 0, t), st.evalPlaneSW(d, mi, t))
+}
+
+func pairedDiff(a, b []float64) cell {
 	x := make([]float64, len(a))
 	for i := range a {
 		x[i] = a[i] - b[i]
@@ -608,7 +616,11 @@ func (st *study) markdown() []byte {
 					}
 				}
 			}
-			fmt.Fprintf(&b, " %g |\n", st.lr[[2]int{d, mi}])
+			lr, edge := st.lr[[2]int{d, mi}], ""
+			if len(s.LRs) > 1 && (lr == s.LRs[0] || lr == s.LRs[len(s.LRs)-1]) {
+				edge = " (grid edge)"
+			}
+			fmt.Fprintf(&b, " %g%s |\n", lr, edge)
 		}
 	}
 	fmt.Fprintf(&b, "\n## Results\n\n![snapshots, IMF trajectories and held-out distances](bridge-branching.png)\n\n")
@@ -680,6 +692,24 @@ func (st *study) markdown() []byte {
 		}
 		fmt.Fprintf(&b, "\n")
 	}
+	fmt.Fprintf(&b, "\nPaired differences in the plane (IMF minus the baseline; negative: IMF closer):\n\n| d | baseline |")
+	for _, t := range scored {
+		fmt.Fprintf(&b, " t = %g |", t)
+	}
+	fmt.Fprintf(&b, "\n|---:|---|%s\n", report.Numeric(len(scored)))
+	for _, d := range s.Dims {
+		if d == 2 {
+			continue
+		}
+		for mi := 1; mi < len(methods); mi++ {
+			fmt.Fprintf(&b, "| %d | %s |", d, methods[mi].Name)
+			for _, t := range scored {
+				c := st.planeDiff(d, mi, t)
+				fmt.Fprintf(&b, " %+.4f ± %.4f |", c.Mean, c.Half)
+			}
+			fmt.Fprintf(&b, "\n")
+		}
+	}
 	for _, d := range s.Dims {
 		for mi, m := range methods {
 			if n := st.failures(d, mi); n > 0 {
@@ -697,8 +727,9 @@ func (st *study) markdown() []byte {
 }
 
 // verdict compares IMF with baseline mi at (d, t) from the paired difference.
-func (st *study) verdict(d, mi int, t float64) string {
-	c := st.diff(d, mi, t)
+func (st *study) verdict(d, mi int, t float64) string { return verdictOf(st.diff(d, mi, t)) }
+
+func verdictOf(c cell) string {
 	switch {
 	case math.IsNaN(c.Half):
 		return fmt.Sprintf("differs by %+.4f (too few seeds for an interval)", c.Mean)
@@ -727,6 +758,14 @@ func (st *study) reading() string {
 		}
 		fl := summarize(st.floor[d][heldOut]).Mean
 		fmt.Fprintf(&b, "- %d-D: the smallest mean held-out distance is %s's, %.4f, %.1f times the floor %.4f.\n", d, methods[bm].Name, best, best/fl, fl)
+		if d == 2 {
+			continue
+		}
+		for mi := 1; mi < len(methods); mi++ {
+			fmt.Fprintf(&b, "- %d-D in the branching plane, against %s: at the held-out t = %g IMF %s; at the observed t = 1, 2, 3 it %s, %s, %s.\n",
+				d, methods[mi].Name, heldOut, verdictOf(st.planeDiff(d, mi, heldOut)), verdictOf(st.planeDiff(d, mi, 1)),
+				verdictOf(st.planeDiff(d, mi, 2)), verdictOf(st.planeDiff(d, mi, 3)))
+		}
 	}
 	return b.String()
 }
@@ -841,48 +880,74 @@ func (st *study) pathPanel(d int) (*plot.Plot, error) {
 // swPanel draws the held-out time's distance per method with its confidence bars and the floor.
 func (st *study) swPanel(d int) (*plot.Plot, error) {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("%d-D: sliced Wasserstein at held-out t = %g (95%% CI)", d, heldOut)
+	p.Title.Text = fmt.Sprintf("%d-D: sliced Wasserstein at held-out t = %g (95%% CI; dashed: floor)", d, heldOut)
+	if d > 2 {
+		p.Title.Text = fmt.Sprintf("%d-D: SW at held-out t = %g (95%% CI; floors dashed: R^d, dotted: plane)", d, heldOut)
+	}
 	p.Y.Label.Text = "SW to fresh ground truth"
+	type series struct {
+		name  string
+		sw    func(mi int) []float64
+		floor []float64
+		dx    float64
+		shape draw.GlyphDrawer
+	}
+	all := []series{{"in R^d", func(mi int) []float64 { return st.evalSW(d, mi, heldOut) }, st.floor[d][heldOut], 0, draw.CircleGlyph{}}}
+	if d > 2 {
+		all[0].dx = -0.12
+		all = append(all, series{"in the branching plane", func(mi int) []float64 { return st.evalPlaneSW(d, mi, heldOut) },
+			st.planeFloor[d][heldOut], 0.12, draw.RingGlyph{}})
+	}
 	var names []string
-	for mi, m := range methods {
-		c := summarize(st.evalSW(d, mi, heldOut))
-		half := c.Half
-		if math.IsNaN(half) {
-			half = 0
-		}
-		pts := plotter.XYs{{X: float64(mi), Y: c.Mean}}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
-			return nil, err
-		}
-		sc.GlyphStyle.Color = methodColors[mi]
-		sc.GlyphStyle.Radius = vg.Points(4)
-		sc.GlyphStyle.Shape = draw.CircleGlyph{}
-		p.Add(sc)
-		eb, err := plotter.NewYErrorBars(struct {
-			plotter.XYs
-			plotter.YErrors
-		}{pts, plotter.YErrors{{Low: half, High: half}}})
-		if err != nil {
-			return nil, err
-		}
-		eb.Color = methodColors[mi]
-		eb.LineStyle.Width = vg.Points(1.5)
-		p.Add(eb)
+	for _, m := range methods {
 		names = append(names, m.Name)
 	}
-	fl := summarize(st.floor[d][heldOut]).Mean
-	l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: fl}, {X: float64(len(methods)) - 0.5, Y: fl}})
-	if err != nil {
-		return nil, err
+	for si, se := range all {
+		for mi := range methods {
+			c := summarize(se.sw(mi))
+			half := c.Half
+			if math.IsNaN(half) {
+				half = 0
+			}
+			pts := plotter.XYs{{X: float64(mi) + se.dx, Y: c.Mean}}
+			sc, err := plotter.NewScatter(pts)
+			if err != nil {
+				return nil, err
+			}
+			sc.GlyphStyle.Color = methodColors[mi]
+			sc.GlyphStyle.Radius = vg.Points(4)
+			sc.GlyphStyle.Shape = se.shape
+			p.Add(sc)
+			eb, err := plotter.NewYErrorBars(struct {
+				plotter.XYs
+				plotter.YErrors
+			}{pts, plotter.YErrors{{Low: half, High: half}}})
+			if err != nil {
+				return nil, err
+			}
+			eb.Color = methodColors[mi]
+			eb.LineStyle.Width = vg.Points(1.5)
+			p.Add(eb)
+			if mi == 0 && len(all) > 1 {
+				p.Legend.Add(se.name, sc)
+			}
+		}
+		fl := summarize(se.floor).Mean
+		l, err := plotter.NewLine(plotter.XYs{{X: -0.5, Y: fl}, {X: float64(len(methods)) - 0.5, Y: fl}})
+		if err != nil {
+			return nil, err
+		}
+		l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+		if si > 0 {
+			l.Dashes = []vg.Length{vg.Points(1), vg.Points(2)}
+		}
+		l.Color = color.RGBA{100, 100, 100, 255}
+		p.Add(l)
 	}
-	l.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
-	l.Color = color.RGBA{100, 100, 100, 255}
-	p.Add(l)
-	p.Legend.Add("floor: two ground-truth samples", l)
 	p.NominalX(names...)
 	p.X.Min, p.X.Max = -0.5, float64(len(methods))-0.5
 	p.Y.Min = 0
-	p.Legend.Top = true
+	p.Y.Max *= 1.08
+	p.Legend.Top, p.Legend.Left = true, true
 	return p, nil
 }

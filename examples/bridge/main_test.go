@@ -75,7 +75,7 @@ func TestQuickRun(t *testing.T) {
 	require.NoError(t, err)
 	text := string(md)
 	for _, want := range []string{"Quick run", "## Ground truth", "## Methods and budget", "## Results", "## Reading",
-		"(held out)", "floor (two ground-truth samples)", "Paired differences", "IMF outer iteration"} {
+		"(held out)", "floor (two ground-truth samples)", "Paired differences", "IMF outer iteration", "Paired differences in the plane", "in the branching plane, against"} {
 		assert.Contains(t, text, want)
 	}
 	assert.NotContains(t, text, "NaN")
