@@ -209,12 +209,10 @@ func initialPairs(rng *rand.Rand, a, b []float64, d int, init Coupling) pairs {
 	n := max(na, nb)
 	ia, ib := make([]int, n), make([]int, n)
 	for i := range ia {
-		ia[i], ib[i] = i%na, rng.IntN(nb)
-	}
-	if na < nb {
-		ia, ib = make([]int, n), make([]int, n)
-		for i := range ia {
-			ia[i], ib[i] = rng.IntN(na), i%nb
+		if na >= nb {
+			ia[i], ib[i] = i, rng.IntN(nb)
+		} else {
+			ia[i], ib[i] = rng.IntN(na), i
 		}
 	}
 	if init == InitMinibatchOT {
