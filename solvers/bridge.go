@@ -24,8 +24,8 @@ import (
 // bridge is ε ∇ log φ.
 
 // Bridge is a fitted multi-marginal Schrödinger bridge: the observed times, ε, and per interval
-// k the forward endpoint predictor Fwd[k] (predicts X_{t_{k+1}}) and the backward one Bwd[k]
-// (predicts X_{t_k}). It is immutable.
+// k the forward endpoint predictor Forward(k) (predicts X_{t_{k+1}}) and the backward one
+// Backward(k) (predicts X_{t_k}). It is immutable.
 type Bridge struct {
 	times []float64
 	eps   float64
