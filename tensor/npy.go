@@ -46,81 +46,138 @@ type npyHeader struct {
 	shape   []int
 }
 
-// DecodeNpy decodes .npy data from r (see ReadNpy): format versions 1.0, 2.0 and 3.0, dtype
-// float32 or float64 of either byte order ('<f4', '>f8', …), C order, any rank.
-func DecodeNpy(r io.Reader) (*Tensor, error) {
+// NpyInfo describes a .npy file's array: its dtype, shape and where the data starts.
+type NpyInfo struct {
+	DType DType
+	Shape []int
+	// Little reports little-endian data ('<f4', '<f8', or the native '=' / '|' forms).
+	Little bool
+	// DataOffset is the length of the preamble and header: the data starts there.
+	DataOffset int64
+	// DataBytes is the size of the data the shape asks for.
+	DataBytes int64
+	descr     string // as the header writes it, for messages
+}
+
+// StatNpy reads the header of the .npy file at path and checks that the file holds exactly the
+// data its shape asks for (neither truncated nor followed by more bytes), without reading the data.
+func StatNpy(path string) (NpyInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return NpyInfo{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := decodeNpyHeader(bufio.NewReaderSize(f, 4096))
+	if err != nil {
+		return NpyInfo{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return NpyInfo{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	switch want := info.DataOffset + info.DataBytes; {
+	case fi.Size() < want:
+		return NpyInfo{}, fmt.Errorf("read %s: .npy file is truncated: shape %v of %v needs %d bytes of data, the file has %d",
+			path, info.Shape, info.DType, info.DataBytes, fi.Size()-info.DataOffset)
+	case fi.Size() > want:
+		return NpyInfo{}, fmt.Errorf("read %s: .npy file has bytes after the data of its shape %v", path, info.Shape)
+	}
+	return info, nil
+}
+
+// decodeNpyHeader reads the preamble and header dictionary from r and returns what they say.
+func decodeNpyHeader(r io.Reader) (NpyInfo, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
 		if ioErr(err) {
-			return nil, err
+			return NpyInfo{}, err
 		}
-		return nil, errors.New("not a valid .npy file: shorter than the 8-byte preamble")
+		return NpyInfo{}, errors.New("not a valid .npy file: shorter than the 8-byte preamble")
 	}
 	if string(pre[:6]) != "\x93NUMPY" {
-		return nil, fmt.Errorf("not a valid .npy file: the magic string is %q, want \"\\x93NUMPY\"", pre[:6])
+		return NpyInfo{}, fmt.Errorf("not a valid .npy file: the magic string is %q, want \"\\x93NUMPY\"", pre[:6])
 	}
 	var hlen int
+	offset := int64(8)
 	switch major := pre[6]; major {
 	case 1:
 		var b [2]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
 			if ioErr(err) {
-				return nil, err
+				return NpyInfo{}, err
 			}
-			return nil, errors.New("not a valid .npy file: truncated in the header length")
+			return NpyInfo{}, errors.New("not a valid .npy file: truncated in the header length")
 		}
 		hlen = int(binary.LittleEndian.Uint16(b[:]))
+		offset += 2
 	case 2, 3:
 		var b [4]byte
 		if _, err := io.ReadFull(r, b[:]); err != nil {
 			if ioErr(err) {
-				return nil, err
+				return NpyInfo{}, err
 			}
-			return nil, errors.New("not a valid .npy file: truncated in the header length")
+			return NpyInfo{}, errors.New("not a valid .npy file: truncated in the header length")
 		}
 		l := binary.LittleEndian.Uint32(b[:])
 		if l > maxNpyHeader {
-			return nil, fmt.Errorf("not a valid .npy file: header of %d bytes (at most %d)", l, maxNpyHeader)
+			return NpyInfo{}, fmt.Errorf("not a valid .npy file: header of %d bytes (at most %d)", l, maxNpyHeader)
 		}
 		hlen = int(l)
+		offset += 4
 	default:
-		return nil, fmt.Errorf(".npy format version %d.%d is not supported (1.0, 2.0 and 3.0 are)", major, pre[7])
+		return NpyInfo{}, fmt.Errorf(".npy format version %d.%d is not supported (1.0, 2.0 and 3.0 are)", major, pre[7])
 	}
 	raw := make([]byte, hlen)
 	if _, err := io.ReadFull(r, raw); err != nil {
 		if ioErr(err) {
-			return nil, err
+			return NpyInfo{}, err
 		}
-		return nil, fmt.Errorf("not a valid .npy file: the header says %d bytes, the file ends before", hlen)
+		return NpyInfo{}, fmt.Errorf("not a valid .npy file: the header says %d bytes, the file ends before", hlen)
 	}
 	h, err := parseNpyHeader(string(raw))
 	if err != nil {
-		return nil, fmt.Errorf("not a valid .npy file: header %s", err)
+		return NpyInfo{}, fmt.Errorf("not a valid .npy file: header %s", err)
 	}
 	if h.fortran {
-		return nil, errors.New(".npy array is in Fortran order; scorekit reads C-order arrays only (numpy.ascontiguousarray)")
+		return NpyInfo{}, errors.New(".npy array is in Fortran order; scorekit reads C-order arrays only (numpy.ascontiguousarray)")
 	}
 	n, err := checkShape(h.shape)
 	if err != nil {
-		return nil, fmt.Errorf(".npy shape: %w", err)
+		return NpyInfo{}, fmt.Errorf(".npy shape: %w", err)
 	}
-	var order binary.ByteOrder = binary.LittleEndian
-	var size int
+	info := NpyInfo{Shape: h.shape, Little: true, DataOffset: offset + int64(hlen), descr: h.descr}
 	switch h.descr {
 	case "<f4", "=f4", "f4":
-		size = 4
+		info.DType = F32
 	case "<f8", "=f8", "f8":
-		size = 8
+		info.DType = F64
 	case ">f4":
-		size, order = 4, binary.BigEndian
+		info.DType, info.Little = F32, false
 	case ">f8":
-		size, order = 8, binary.BigEndian
+		info.DType, info.Little = F64, false
 	default:
-		return nil, fmt.Errorf(".npy dtype %q is not supported: want float32 ('<f4') or float64 ('<f8') (numpy: x.astype(numpy.float64))", h.descr)
+		return NpyInfo{}, fmt.Errorf(".npy dtype %q is not supported: want float32 ('<f4') or float64 ('<f8') (numpy: x.astype(numpy.float64))", h.descr)
 	}
+	info.DataBytes = int64(n) * int64(info.DType.Size())
+	return info, nil
+}
+
+// DecodeNpy decodes .npy data from r (see ReadNpy): format versions 1.0, 2.0 and 3.0, dtype
+// float32 or float64 of either byte order ('<f4', '>f8', …), C order, any rank.
+func DecodeNpy(r io.Reader) (*Tensor, error) {
+	info, err := decodeNpyHeader(r)
+	if err != nil {
+		return nil, err
+	}
+	h := npyHeader{shape: info.Shape, descr: info.descr}
+	var order binary.ByteOrder = binary.LittleEndian
+	if !info.Little {
+		order = binary.BigEndian
+	}
+	size := info.DType.Size()
 	// The data is read in pieces and the slice grows with what arrives, so a header that claims a
 	// huge shape over a short file costs no more memory than the file.
-	want := int64(n) * int64(size)
+	want := info.DataBytes
 	var got int64
 	buf := make([]byte, 1<<16)
 	var f32 []float32
@@ -338,30 +395,7 @@ func EncodeNpy(w io.Writer, t *Tensor) error {
 	if !t.OnHost() {
 		return fmt.Errorf("write .npy: tensor is on %s, copy it to the host first", t.dev.Name())
 	}
-	descr := "<f4"
-	if t.dtype == F64 {
-		descr = "<f8"
-	}
-	// The shape as Python writes a tuple: (), (5,), (2, 3).
-	dims := make([]string, len(t.shape))
-	for i, s := range t.shape {
-		dims[i] = fmt.Sprint(s)
-	}
-	shape := "(" + strings.Join(dims, ", ") + ")"
-	if len(dims) == 1 {
-		shape = "(" + dims[0] + ",)"
-	}
-	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, shape)
-	// magic(6) + version(2) + header length(2) + dict + padding + '\n' is a multiple of 64.
-	total := 10 + len(dict) + 1
-	pad := (64 - total%64) % 64
-	hdr := make([]byte, 0, total+pad)
-	hdr = append(hdr, "\x93NUMPY\x01\x00"...)
-	hdr = binary.LittleEndian.AppendUint16(hdr, uint16(len(dict)+pad+1))
-	hdr = append(hdr, dict...)
-	hdr = append(hdr, strings.Repeat(" ", pad)...)
-	hdr = append(hdr, '\n')
-	if _, err := w.Write(hdr); err != nil {
+	if _, err := w.Write(NpyHeader(t.dtype, t.shape)); err != nil {
 		return err
 	}
 	buf := make([]byte, 0, 1<<16)
@@ -390,6 +424,34 @@ func EncodeNpy(w io.Writer, t *Tensor) error {
 		}
 	}
 	return flush()
+}
+
+// NpyHeader is the preamble and header (format 1.0) that EncodeNpy writes before the
+// little-endian data of a C-order array of dtype dt and the given shape.
+func NpyHeader(dt DType, shape []int) []byte {
+	descr := "<f4"
+	if dt == F64 {
+		descr = "<f8"
+	}
+	// The shape as Python writes a tuple: (), (5,), (2, 3).
+	dims := make([]string, len(shape))
+	for i, s := range shape {
+		dims[i] = fmt.Sprint(s)
+	}
+	tuple := "(" + strings.Join(dims, ", ") + ")"
+	if len(dims) == 1 {
+		tuple = "(" + dims[0] + ",)"
+	}
+	dict := fmt.Sprintf("{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr, tuple)
+	// magic(6) + version(2) + header length(2) + dict + padding + '\n' is a multiple of 64.
+	total := 10 + len(dict) + 1
+	pad := (64 - total%64) % 64
+	hdr := make([]byte, 0, total+pad)
+	hdr = append(hdr, "\x93NUMPY\x01\x00"...)
+	hdr = binary.LittleEndian.AppendUint16(hdr, uint16(len(dict)+pad+1))
+	hdr = append(hdr, dict...)
+	hdr = append(hdr, strings.Repeat(" ", pad)...)
+	return append(hdr, '\n')
 }
 
 // WriteNpy writes t to path atomically: the data goes to a temporary file in the same directory,

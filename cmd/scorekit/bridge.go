@@ -224,7 +224,7 @@ func bridgeSample(args []string, stdout, stderr io.Writer) (err error) {
 			*t = h
 		}
 	}
-	written, err := writeOutputs([]npyOutput{{out, final}, {trajectory, trace}}, []fileOutput{{statsPath, stats}})
+	written, err := writeOutputs([]npyOutput{{path: out, t: final}, {path: trajectory, t: trace}}, []fileOutput{{statsPath, stats}})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,12 @@
 //	               [--steps S] [--seed S] [--trajectory TR.npy] [--device auto|cpu|cuda] [--stats S.json]
 //	scorekit train --data D.npy --width W --depth L --steps N --out M.safetensors [--blocks 1|2]
 //	               [--seed S] [--lr η] [--batch B] [--param P] [--stats S.json] [--quiet]
+//	scorekit merge --out X.npy [--stats S.json] [--quiet] SHARD.npy...
+//
+// sample, noise and optimize take --shard i/n (or env, env/n: the index from a Slurm array job or
+// a Kubernetes Indexed Job): the run computes only the rows [⌊iN/n⌋, ⌊(i+1)N/n⌋), bit for bit the
+// unsplit run's, and writes a manifest beside each .npy output; merge checks the manifests and
+// joins the shards into the unsplit run's file.
 //
 // The default build is CPU-only. A binary built with `-tags cuda` runs on NVIDIA GPUs, and only
 // starts where an NVIDIA driver and GPU answer: gorgonia.org/cu initialises CUDA when the program
@@ -68,6 +74,7 @@ func commands() []command {
 		{"bridge", "fit a Schrödinger bridge to snapshots of a population at several times, and move points along it", runBridge},
 		{"demo", "compare samplers at equal score-evaluation budget on a built-in Gaussian mixture", runDemo},
 		{"info", "version, build, devices and embedded kernel modules", runInfo},
+		{"merge", "join the shards of a run (--shard i/n) into the unsplit run's file, checked", runMerge},
 		{"noise", "draw random numbers to a .npy file (normal, uniform, fgn, fbm, stable, bridge)", runNoise},
 		{"optimize", "noisy gradient descent on an objective file: fractional noise (fpgd), SGD without replacement (sgdo)", runOptimize},
 		{"score", "evaluate a target's log-density, score or denoiser at the points of a .npy file", runScore},

@@ -90,7 +90,7 @@ Flags:
   --plot P.png   PNG: a fan of (at most 50) paths with the exact law's ±√Var envelope and the
                  sample standard deviation over all paths (fgn and bridge --increments are summed
                  into paths first); for stable a histogram of the values on a log scale (tails)
-`
+` + shardFlagHelp(17)
 
 // runNoise is `scorekit noise <kind> ...`.
 func runNoise(args []string, stdout, stderr io.Writer) int {
@@ -125,6 +125,7 @@ type noiseOptions struct {
 	device     string
 	quiet      bool
 	out        string
+	shard      *shardRun
 }
 
 // parseNoise parses and validates the flags of `scorekit noise <kind>`.
@@ -134,7 +135,9 @@ func parseNoise(kind string, args []string, stdout io.Writer) (noiseOptions, err
 		o      noiseOptions
 		n, dim int64
 		dtype  string
+		shard  string
 	)
+	fs.StringVar(&shard, "shard", "", "")
 	fs.Int64Var(&n, "n", 0, "")
 	fs.Int64Var(&dim, "dim", 1, "")
 	fs.Uint64Var(&o.seed, "seed", 0, "")
@@ -167,10 +170,13 @@ func parseNoise(kind string, args []string, stdout io.Writer) (noiseOptions, err
 	if err := checkDeviceFlag(o.device); err != nil {
 		return o, err
 	}
-	if err := checkOut(o.out); err != nil {
+	if o.shard, err = newShardRun("noise "+kind, fs, shard, o.seed); err != nil {
 		return o, err
 	}
-	return o, nil
+	if err := o.shard.setRows(o.n, "rows"); err != nil {
+		return o, err
+	}
+	return o, checkOutputs(o.out, o.shard.manifestOutputs(o.out, nil))
 }
 
 // checkOut validates an output path: given, not a directory, in a directory that exists.
@@ -200,18 +206,19 @@ func noise(kind string, args []string, stdout, stderr io.Writer) (err error) {
 	}
 	defer closeBackend(cleanup, &err)
 	dev := b.Device()
-	bytes := int64(o.n) * int64(o.dim) * int64(o.dtype.Size())
-	if err := checkFits(dev, bytes, fmt.Sprintf("--n %d × --dim %d of %v", o.n, o.dim, o.dtype)); err != nil {
+	rows := o.shard.n()
+	bytes := int64(rows) * int64(o.dim) * int64(o.dtype.Size())
+	if err := checkFits(dev, bytes, o.shard.scope(fmt.Sprintf("--n %d × --dim %d", o.n, o.dim))+" of "+o.dtype.String()); err != nil {
 		return err
 	}
 
 	start := time.Now()
-	x, err := tensor.New(dev, o.dtype, o.n, o.dim)
+	x, err := tensor.New(dev, o.dtype, rows, o.dim)
 	if err != nil {
-		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", o.n, o.dim, o.dtype, dev.Name(), err)
+		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", rows, o.dim, o.dtype, dev.Name(), err)
 	}
 	defer x.Close()
-	draw := ops.Draw{Seed: o.seed, Site: o.site}
+	draw := ops.Draw{Seed: o.seed, Site: o.site, FirstChain: o.shard.first()}
 	fill, check := b.Normal, ops.CheckNormal
 	if kind == "uniform" {
 		fill, check = b.Uniform, ops.CheckUniform
@@ -225,12 +232,16 @@ func noise(kind string, args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := tensor.WriteNpy(o.out, x); err != nil {
+	wall := time.Since(start)
+	st := noiseStats{Kind: kind, Rows: rows, Cols: o.dim, DType: o.dtype.String(), Device: dev.Name(), Seed: o.seed,
+		Site: o.site, WallSeconds: wall.Seconds()}
+	written, err := o.shard.write([]npyOutput{{o.out, x, "--out", 0}}, nil, backendKind(dev), st)
+	if err != nil {
 		return err
 	}
 	if !o.quiet {
-		fmt.Fprintf(stderr, "scorekit: wrote %s: (%d, %d) %v, %s in %v\n", o.out, o.n, o.dim, o.dtype,
-			tensor.HumanBytes(bytes), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(stderr, "scorekit: wrote %s: (%d, %d) %v, %s in %v\n", strings.Join(written, ", "), rows, o.dim, o.dtype,
+			tensor.HumanBytes(bytes), wall.Round(time.Millisecond))
 	}
 	return nil
 }
@@ -253,6 +264,22 @@ type drawFlags struct {
 	quiet       bool
 	out, plot   string
 	description string // "--paths 10 × --length 100", for messages
+	shardFlag   string
+	shard       *shardRun
+	cols        int // the length of a row (a path's points, or --dim)
+}
+
+// noiseStats are a noise shard's statistics (in its manifests; merge --stats combines them).
+type noiseStats struct {
+	Kind        string  `json:"kind"`
+	Rows        int     `json:"rows"`
+	Cols        int     `json:"cols"`
+	DType       string  `json:"dtype"`
+	Device      string  `json:"device"`
+	Seed        uint64  `json:"seed"`
+	Site        uint64  `json:"site"`
+	WallSeconds float64 `json:"wall_seconds"`
+	Clamped     *int64  `json:"clamped,omitempty"`
 }
 
 func (c *drawFlags) register(fs *flag.FlagSet) {
@@ -263,10 +290,11 @@ func (c *drawFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&c.quiet, "quiet", false, "")
 	fs.StringVar(&c.out, "out", "", "")
 	fs.StringVar(&c.plot, "plot", "", "")
+	fs.StringVar(&c.shardFlag, "shard", "", "")
 }
 
-// check validates --dtype, --device, --out and --plot.
-func (c *drawFlags) check() error {
+// check validates --dtype, --device, --shard (of rows × cols), --out and --plot.
+func (c *drawFlags) check(fs *flag.FlagSet, rows, cols int) error {
 	var err error
 	if c.dtype, err = parseDTypeFlag(c.dtypeName); err != nil {
 		return err
@@ -274,7 +302,14 @@ func (c *drawFlags) check() error {
 	if err := checkDeviceFlag(c.device); err != nil {
 		return err
 	}
-	return checkOutputs(c.out, []namedPath{{"--plot", c.plot}})
+	if c.shard, err = newShardRun(strings.TrimPrefix(fs.Name(), "scorekit "), fs, c.shardFlag, c.seed); err != nil {
+		return err
+	}
+	if err := c.shard.setRows(rows, "rows"); err != nil {
+		return err
+	}
+	c.cols = cols
+	return checkOutputs(c.out, c.shard.manifestOutputs(c.out, []namedPath{{"--plot", c.plot}}))
 }
 
 // namedPath is an optional output file and its flag.
@@ -400,7 +435,7 @@ func parseFractional(kind string, args []string, stdout io.Writer) (fractionalOp
 		return o, usagef("--gamma-max must be a finite number > 1 (got %g)", o.gammaMax)
 	}
 	o.description = fmt.Sprintf("--paths %d × --length %d", paths, length)
-	return o, o.check()
+	return o, o.check(fs, o.paths, o.length)
 }
 
 // fractionalNoise draws and writes fGn increments or fBM paths.
@@ -455,7 +490,7 @@ func fractionalNoise(kind string, args []string, stdout, stderr io.Writer) error
 				o.k, o.gammaMax, o.horizon, ma.RelErrorSq(), math.Sqrt(ma.RelErrorSq()))
 		}
 	}
-	return drawNoise(o.drawFlags, o.method == "cholesky", o.paths, o.length, stderr, fill, render, note)
+	return drawNoise(o.drawFlags, o.method == "cholesky", stderr, fill, render, note, nil)
 }
 
 // drawMAFBM fills x (paths, L; a block of the command's paths) with the MA-fBM approximation at t_k = k·T/L, k = 1..L, or, with
@@ -494,13 +529,15 @@ func drawMAFBM(b ops.Backend, x *tensor.Tensor, ma *ops.MAFBM, o fractionalOptio
 	return x.CopyFrom(h)
 }
 
-// drawNoise draws one (rows, cols) array of o.dtype with fill and writes it: it opens --device's
-// backend, allocates the array on its device (on the host with hostOnly) after checking that it
-// fits, times the draw (to the end of the device's work), renders --plot from the drawn values
-// with render, writes --out and the plot, and, unless --quiet, writes note's lines and what was
-// written to stderr.
-func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fill func(b ops.Backend, x *tensor.Tensor, d ops.Draw) error,
-	render func(v []float64) ([]byte, error), note func()) (err error) {
+// drawNoise draws one (rows, cols) array of o.dtype with fill — the rows of o's shard, the whole
+// run without one — and writes it: it opens --device's backend, allocates the array on its device
+// (on the host with hostOnly) after checking that it fits, times the draw (to the end of the
+// device's work), renders --plot from the drawn values with render, writes --out and the plot
+// (and a shard's manifest, its statistics completed by stats), and, unless --quiet, writes note's
+// lines and what was written to stderr.
+func drawNoise(o drawFlags, hostOnly bool, stderr io.Writer, fill func(b ops.Backend, x *tensor.Tensor, d ops.Draw) error,
+	render func(v []float64) ([]byte, error), note func(), stats func(*noiseStats)) (err error) {
+	rows, cols := o.shard.n(), o.cols
 	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
@@ -511,7 +548,7 @@ func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fil
 		dev = tensor.CPU()
 	}
 	bytes := int64(rows) * int64(cols) * int64(o.dtype.Size())
-	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.description, o.dtype)); err != nil {
+	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.shard.scope(o.description), o.dtype)); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -521,7 +558,8 @@ func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fil
 	}
 	defer x.Close()
 	prog := newProgress(stderr, o.quiet, "scorekit noise", "rows")
-	err = fillBlocks(dev, x, ops.Draw{Seed: o.seed, Site: o.site}, prog, func(x *tensor.Tensor, d ops.Draw) error { return fill(b, x, d) })
+	draw := ops.Draw{Seed: o.seed, Site: o.site, FirstChain: o.shard.first()}
+	err = fillBlocks(dev, x, draw, prog, func(x *tensor.Tensor, d ops.Draw) error { return fill(b, x, d) })
 	prog.finish()
 	if err != nil {
 		return err
@@ -537,14 +575,20 @@ func drawNoise(o drawFlags, hostOnly bool, rows, cols int, stderr io.Writer, fil
 			return err
 		}
 	}
-	if _, err := writeOutputs([]npyOutput{{o.out, x}}, []fileOutput{{o.plot, png}}); err != nil {
+	st := noiseStats{Kind: strings.TrimPrefix(o.shard.command, "noise "), Rows: rows, Cols: cols, DType: o.dtype.String(),
+		Device: dev.Name(), Seed: o.seed, Site: o.site, WallSeconds: wall.Seconds()}
+	if stats != nil {
+		stats(&st)
+	}
+	written, err := o.shard.write([]npyOutput{{o.out, x, "--out", 0}}, []fileOutput{{o.plot, png}}, backendKind(dev), st)
+	if err != nil {
 		return err
 	}
 	if !o.quiet {
 		if note != nil {
 			note()
 		}
-		reportWritten(stderr, o, x, bytes, wall)
+		reportWritten(stderr, written, o.dtype, x, bytes, wall)
 	}
 	return nil
 }
@@ -588,12 +632,8 @@ func fillBlocks(dev tensor.Device, x *tensor.Tensor, draw ops.Draw, prog *progre
 }
 
 // reportWritten says on stderr what was written.
-func reportWritten(stderr io.Writer, o drawFlags, x *tensor.Tensor, bytes int64, wall time.Duration) {
-	files := o.out
-	if o.plot != "" {
-		files += ", " + o.plot
-	}
-	fmt.Fprintf(stderr, "scorekit: wrote %s: %s %v, %s in %v\n", files, shapeString(x.Shape()), o.dtype,
+func reportWritten(stderr io.Writer, written []string, dt tensor.DType, x *tensor.Tensor, bytes int64, wall time.Duration) {
+	fmt.Fprintf(stderr, "scorekit: wrote %s: %s %v, %s in %v\n", strings.Join(written, ", "), shapeString(x.Shape()), dt,
 		tensor.HumanBytes(bytes), wall.Round(time.Millisecond))
 }
 
@@ -653,7 +693,7 @@ func parseStable(args []string, stdout io.Writer) (stableOptions, error) {
 		o.spec.Kind = ops.StableSkewed
 	}
 	o.description = fmt.Sprintf("--n %d × --dim %d", n, dim)
-	return o, o.check()
+	return o, o.check(fs, o.n, o.dim)
 }
 
 // stableLawName describes the law of a spec for messages and plot titles.
@@ -697,7 +737,12 @@ func stableNoise(args []string, stdout, stderr io.Writer) error {
 				o.spec.Clamp, o.spec.Clamp)
 		}
 	}
-	return drawNoise(o.drawFlags, false, o.n, o.dim, stderr, fill, render, note)
+	stats := func(st *noiseStats) {
+		if o.spec.Clamp > 0 {
+			st.Clamped = &clamped
+		}
+	}
+	return drawNoise(o.drawFlags, false, stderr, fill, render, note, stats)
 }
 
 // bridgeOptions are the parsed flags of `scorekit noise bridge`.
@@ -741,7 +786,7 @@ func parseBridge(args []string, stdout io.Writer) (bridgeOptions, error) {
 		return o, err
 	}
 	o.description = fmt.Sprintf("--paths %d × --length %d", paths, length)
-	return o, o.check()
+	return o, o.check(fs, o.paths, o.length)
 }
 
 // bridgeNoise draws and writes epoched Brownian paths (or their increments).
@@ -771,5 +816,5 @@ func bridgeNoise(args []string, stdout, stderr io.Writer) error {
 		return renderFan(fan{title: title, values: v, paths: o.paths, length: o.length,
 			horizon: o.spec.Horizon, cumulate: o.spec.Increments, sd: sd, sdLabel: law})
 	}
-	return drawNoise(o.drawFlags, false, o.paths, o.length, stderr, fill, render, nil)
+	return drawNoise(o.drawFlags, false, stderr, fill, render, nil, nil)
 }

@@ -73,8 +73,7 @@ Flags:
   --quiet             say nothing on stderr unless something fails or chains turn non-finite
                       (otherwise long runs show a progress bar on a terminal, a line every 10 s
                       elsewhere)
-`
-
+` + shardFlagHelp(22)
 // runOptimize is `scorekit optimize <method> ...`.
 func runOptimize(args []string, stdout, stderr io.Writer) int {
 	const name = "scorekit optimize"
@@ -203,6 +202,7 @@ type fpgdOptions struct {
 	device                  string
 	quiet                   bool
 	out, trace, stats, plot string
+	shard                   *shardRun
 }
 
 func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
@@ -211,6 +211,7 @@ func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
 		o                 fpgdOptions
 		n, steps, k, thin int64
 		x0, dtype, method string
+		shard             string
 	)
 	fs.StringVar(&o.objective, "objective", "", "")
 	fs.Float64Var(&o.cfg.Hurst, "hurst", 0, "")
@@ -232,6 +233,7 @@ func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
 	fs.Int64Var(&thin, "thin", 1, "")
 	fs.StringVar(&o.stats, "stats", "", "")
 	fs.StringVar(&o.plot, "plot", "", "")
+	fs.StringVar(&shard, "shard", "", "")
 	if err := parse(fs, args, stdout, optimizeHelp); err != nil {
 		return o, err
 	}
@@ -303,7 +305,15 @@ func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
 	if err := checkDeviceFlag(o.device); err != nil {
 		return o, err
 	}
-	return o, checkOutputs(o.out, []namedPath{{"--trace", o.trace}, {"--stats", o.stats}, {"--plot", o.plot}})
+	if o.shard, err = newShardRun("optimize fpgd", fs, shard, o.cfg.Seed, "objective"); err != nil {
+		return o, err
+	}
+	if err := o.shard.setRows(o.n, "chains"); err != nil {
+		return o, err
+	}
+	o.cfg.FirstChain = o.shard.first()
+	outputs := []namedPath{{"--trace", o.trace}, {"--stats", o.stats}, {"--plot", o.plot}}
+	return o, checkOutputs(o.out, o.shard.manifestOutputs(o.out, outputs))
 }
 
 // escapeJSON is the escape summary of --stats.
@@ -353,6 +363,10 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := o.shard.resolve(); err != nil {
+		return usageError{err}
+	}
+	n := o.shard.n() // the chains this run computes: o.n, or a shard's part of them
 	f, err := loadObjective(o.objective)
 	if err != nil {
 		return err
@@ -377,10 +391,10 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
-	if err := checkDescentFits(o.n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
+	if err := checkDescentFits(n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
 		return err
 	}
-	x, err := replicatedStart(b.Device(), o.dtype, o.x0, o.n)
+	x, err := replicatedStart(b.Device(), o.dtype, o.x0, n)
 	if err != nil {
 		return err
 	}
@@ -405,8 +419,8 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	st := fpgdStats{Method: "fpgd", Noise: o.cfg.Method, Objective: objectiveName(f), Device: b.Device().Name(),
-		DType: o.dtype.String(), N: o.n, D: d, Steps: o.cfg.Steps, Hurst: o.cfg.Hurst, Step: o.cfg.StepSize,
-		Sigma: o.cfg.Sigma, Seed: o.cfg.Seed, GradEvals: res.GradEvals / int64(o.n), WallSeconds: wall.Seconds(),
+		DType: o.dtype.String(), N: n, D: d, Steps: o.cfg.Steps, Hurst: o.cfg.Hurst, Step: o.cfg.StepSize,
+		Sigma: o.cfg.Sigma, Seed: o.cfg.Seed, GradEvals: res.GradEvals / int64(n), WallSeconds: wall.Seconds(),
 		NaNChains: res.NaN.Chains}
 	if m := meanValue(f, final, d, res.NaN.Rows); !math.IsNaN(m) {
 		st.FinalValueMean = &m
@@ -418,29 +432,30 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	if e := o.cfg.Escape; e != nil {
 		frac, mean, med := res.EscapeStats()
 		ej := &escapeJSON{Coord: e.Coord, Threshold: e.Threshold, Below: e.Below, Fraction: frac,
-			Escaped: int(math.Round(frac * float64(o.n)))}
+			Escaped: int(math.Round(frac * float64(n)))}
 		if !math.IsNaN(mean) {
 			ej.MeanStep, ej.MedianStep = &mean, &med
 		}
 		st.Escape = ej
 	}
-	st.NaNFirstChain = warnNaN(stderr, "fpgd", res.NaN, o.n)
+	st.NaNFirstChain = warnNaN(stderr, "fpgd", res.NaN, n, o.shard)
 	po := optimizePlot{title: fmt.Sprintf("fpgd on %s: H = %g, h = %g, σ = %g, %d steps", objectiveName(f),
-		o.cfg.Hurst, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Steps), final: final, n: o.n, d: d, f: f, escape: o.cfg.Escape}
-	written, err := writeDescent(o.out, o.trace, o.stats, o.plot, st, po, res.Final, res.Trace, res.TraceSteps)
+		o.cfg.Hurst, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Steps), final: final, n: n, d: d, f: f, escape: o.cfg.Escape}
+	written, err := writeDescent(o.out, o.trace, o.stats, o.plot, st, po, res.Final, res.Trace, res.TraceSteps,
+		o.shard, backendKind(b.Device()))
 	if err != nil {
 		return err
 	}
 	if !o.quiet {
 		esc := ""
 		if st.Escape != nil {
-			esc = fmt.Sprintf(", %d of %d chains escaped", st.Escape.Escaped, o.n)
+			esc = fmt.Sprintf(", %d of %d chains escaped", st.Escape.Escaped, n)
 			if st.Escape.MeanStep != nil {
 				esc += fmt.Sprintf(" (mean step %.1f, median %.1f)", *st.Escape.MeanStep, *st.Escape.MedianStep)
 			}
 		}
-		fmt.Fprintf(stderr, "scorekit: fpgd: %d chains × d %d, %d steps, %s noise%s, %v; wrote %s\n",
-			o.n, d, o.cfg.Steps, o.cfg.Method, esc, wall.Round(time.Millisecond), strings.Join(written, ", "))
+		fmt.Fprintf(stderr, "scorekit: fpgd: %s × d %d, %d steps, %s noise%s, %v; wrote %s\n",
+			o.shard.describe("chains"), d, o.cfg.Steps, o.cfg.Method, esc, wall.Round(time.Millisecond), strings.Join(written, ", "))
 	}
 	return nil
 }

@@ -61,13 +61,13 @@ func checkDescentFits(n, d, steps, thin int) error {
 		fmt.Sprintf("--n %d × d %d (× %d rows with --trace) in float64 on the host", n, d, rows))
 }
 
-// warnNaN tells stderr about chains that turned NaN or ±Inf and returns the first such chain for
-// --stats (nil when none did).
-func warnNaN(stderr io.Writer, method string, rep solvers.NaNReport, n int) *int {
+// warnNaN tells stderr about chains that turned NaN or ±Inf among the n of sh and returns the
+// first such chain (its index in the whole run) for --stats (nil when none did).
+func warnNaN(stderr io.Writer, method string, rep solvers.NaNReport, n int, sh *shardRun) *int {
 	if rep.Chains == 0 {
 		return nil
 	}
-	first := rep.First
+	first := sh.globalRow(rep.First)
 	fmt.Fprintf(stderr, "scorekit optimize %s: warning: %d of %d chains turned NaN or ±Inf (first: chain %d, at step %d); they are in the output as they are\n",
 		method, rep.Chains, n, first, rep.Step)
 	return &first
@@ -95,9 +95,9 @@ func replicatedStart(dev tensor.Device, dt tensor.DType, row []float64, n int) (
 }
 
 // writeDescent renders --stats (st) and --plot (po, with the trace when there is one) and then
-// writes every output; nothing is written when a rendering fails.
+// writes every output (and a shard's manifests); nothing is written when a rendering fails.
 func writeDescent(out, trace, stats, plot string, st any, po optimizePlot, final, traced *tensor.Tensor,
-	traceSteps []int) ([]string, error) {
+	traceSteps []int, sh *shardRun, backend string) ([]string, error) {
 	var statsJSON, png []byte
 	var err error
 	if stats != "" {
@@ -116,5 +116,6 @@ func writeDescent(out, trace, stats, plot string, st any, po optimizePlot, final
 			return nil, err
 		}
 	}
-	return writeOutputs([]npyOutput{{out, final}, {trace, traced}}, []fileOutput{{stats, statsJSON}, {plot, png}})
+	return sh.write([]npyOutput{{out, final, "--out", 0}, {trace, traced, "--trace", 1}},
+		[]fileOutput{{stats, statsJSON}, {plot, png}}, backend, st)
 }

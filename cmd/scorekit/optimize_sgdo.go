@@ -51,7 +51,7 @@ Flags:
                       histogram when d = 1) and, with --trace, x1 of up to 50 chains against the
                       step
   --quiet             say nothing on stderr unless something fails or chains turn non-finite
-`
+` + shardFlagHelp(22)
 
 // sgdoOptions are the parsed flags of `scorekit optimize sgdo`.
 type sgdoOptions struct {
@@ -63,6 +63,7 @@ type sgdoOptions struct {
 	device                  string
 	quiet                   bool
 	out, trace, stats, plot string
+	shard                   *shardRun
 }
 
 func parseSGDO(args []string, stdout io.Writer) (sgdoOptions, error) {
@@ -71,6 +72,7 @@ func parseSGDO(args []string, stdout io.Writer) (sgdoOptions, error) {
 		o              sgdoOptions
 		n, steps, thin int64
 		x0, dtype      string
+		shard          string
 	)
 	fs.StringVar(&o.objective, "objective", "", "")
 	fs.Float64Var(&o.cfg.Beta, "beta", 0, "")
@@ -89,6 +91,7 @@ func parseSGDO(args []string, stdout io.Writer) (sgdoOptions, error) {
 	fs.Int64Var(&thin, "thin", 1, "")
 	fs.StringVar(&o.stats, "stats", "", "")
 	fs.StringVar(&o.plot, "plot", "", "")
+	fs.StringVar(&shard, "shard", "", "")
 	if err := parse(fs, args, stdout, sgdoHelp); err != nil {
 		return o, err
 	}
@@ -136,7 +139,15 @@ func parseSGDO(args []string, stdout io.Writer) (sgdoOptions, error) {
 	if err := checkDeviceFlag(o.device); err != nil {
 		return o, err
 	}
-	return o, checkOutputs(o.out, []namedPath{{"--trace", o.trace}, {"--stats", o.stats}, {"--plot", o.plot}})
+	if o.shard, err = newShardRun("optimize sgdo", fs, shard, o.cfg.Seed, "objective"); err != nil {
+		return o, err
+	}
+	if err := o.shard.setRows(o.n, "chains"); err != nil {
+		return o, err
+	}
+	o.cfg.FirstChain = o.shard.first()
+	outputs := []namedPath{{"--trace", o.trace}, {"--stats", o.stats}, {"--plot", o.plot}}
+	return o, checkOutputs(o.out, o.shard.manifestOutputs(o.out, outputs))
 }
 
 // sgdoStats is the --stats JSON of sgdo.
@@ -167,6 +178,10 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := o.shard.resolve(); err != nil {
+		return usageError{err}
+	}
+	n := o.shard.n() // the chains this run computes: o.n, or a shard's part of them
 	f, err := loadObjective(o.objective)
 	if err != nil {
 		return err
@@ -180,10 +195,10 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
-	if err := checkDescentFits(o.n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
+	if err := checkDescentFits(n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
 		return err
 	}
-	x, err := replicatedStart(b.Device(), o.dtype, o.x0, o.n)
+	x, err := replicatedStart(b.Device(), o.dtype, o.x0, n)
 	if err != nil {
 		return err
 	}
@@ -212,22 +227,23 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 		noise = "brownian"
 	}
 	st := sgdoStats{Method: "sgdo", Noise: noise, Objective: objectiveName(f), Device: b.Device().Name(),
-		DType: o.dtype.String(), N: o.n, D: d, Steps: o.cfg.Steps, Beta: o.cfg.Beta, Step: o.cfg.StepSize,
-		Sigma: o.cfg.Sigma, Epoch: o.cfg.Epoch, Seed: o.cfg.Seed, GradEvals: res.GradEvals / int64(o.n),
+		DType: o.dtype.String(), N: n, D: d, Steps: o.cfg.Steps, Beta: o.cfg.Beta, Step: o.cfg.StepSize,
+		Sigma: o.cfg.Sigma, Epoch: o.cfg.Epoch, Seed: o.cfg.Seed, GradEvals: res.GradEvals / int64(n),
 		WallSeconds: wall.Seconds(), NaNChains: res.NaN.Chains}
 	if m := meanValue(f, final, d, res.NaN.Rows); !math.IsNaN(m) {
 		st.FinalValueMean = &m
 	}
-	st.NaNFirstChain = warnNaN(stderr, "sgdo", res.NaN, o.n)
+	st.NaNFirstChain = warnNaN(stderr, "sgdo", res.NaN, n, o.shard)
 	po := optimizePlot{title: fmt.Sprintf("sgdo on %s: β = %g, h = %g, σ = %g, τ = %g, %d steps", objectiveName(f),
-		o.cfg.Beta, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Epoch, o.cfg.Steps), final: final, n: o.n, d: d, f: f}
-	written, err := writeDescent(o.out, o.trace, o.stats, o.plot, st, po, res.Final, res.Trace, res.TraceSteps)
+		o.cfg.Beta, o.cfg.StepSize, o.cfg.Sigma, o.cfg.Epoch, o.cfg.Steps), final: final, n: n, d: d, f: f}
+	written, err := writeDescent(o.out, o.trace, o.stats, o.plot, st, po, res.Final, res.Trace, res.TraceSteps,
+		o.shard, backendKind(b.Device()))
 	if err != nil {
 		return err
 	}
 	if !o.quiet {
-		fmt.Fprintf(stderr, "scorekit: sgdo: %d chains × d %d, %d steps, %s noise, %v; wrote %s\n",
-			o.n, d, o.cfg.Steps, noise, wall.Round(time.Millisecond), strings.Join(written, ", "))
+		fmt.Fprintf(stderr, "scorekit: sgdo: %s × d %d, %d steps, %s noise, %v; wrote %s\n",
+			o.shard.describe("chains"), d, o.cfg.Steps, noise, wall.Round(time.Millisecond), strings.Join(written, ", "))
 	}
 	return nil
 }

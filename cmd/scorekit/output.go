@@ -16,10 +16,13 @@ func closeBackend(cleanup func() error, err *error) {
 	}
 }
 
-// npyOutput is a tensor to write as .npy to path ("": not asked for).
+// npyOutput is a tensor to write as .npy to path ("": not asked for); flag names the output and
+// axis is its chain axis (for the manifests of shards).
 type npyOutput struct {
 	path string
 	t    *tensor.Tensor
+	flag string
+	axis int
 }
 
 // fileOutput is rendered bytes to write to path (nil data: not asked for).

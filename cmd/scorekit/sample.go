@@ -143,7 +143,7 @@ Flags:
   --quiet            say nothing on stderr unless something fails or chains turn non-finite
                      (otherwise long runs show a progress bar on a terminal, a line every 10 s
                      elsewhere)
-Method flags (each refused by the methods it does not apply to):
+` + shardFlagHelp(19) + `Method flags (each refused by the methods it does not apply to):
   --init S           rtk-*, ddpm, the noise-level methods, rf*: exact (default) or prior, the
                      start (above); metropolis-constrained: X0.npy, the initial states, (N, d), all
                      inside the domain
@@ -229,6 +229,7 @@ type sampleOptions struct {
 	run                            solvers.MethodOptions
 	target, out, traj, plot, stats string
 	augTraj                        string // --augmented-trajectory
+	shard                          *shardRun
 	constraint, init               string
 	n                              int
 	dtype                          tensor.DType
@@ -267,7 +268,9 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		seed                 uint64
 		hurst, gammaMax      float64
 		kOU                  int64
+		shard                string
 	)
+	fs.StringVar(&shard, "shard", "", "")
 	fs.StringVar(&targ, "target", "", "")
 	fs.StringVar(&method, "method", "", "")
 	fs.Int64Var(&n, "n", 0, "")
@@ -522,7 +525,19 @@ func parseSample(args []string, stdout io.Writer) (sampleOptions, error) {
 		return o, usagef("--steps %d: %v", steps, err)
 	}
 	o.constraint = constraint
-	if err := checkOutputs(o.out, []namedPath{{"--trajectory", o.traj}, {"--augmented-trajectory", o.augTraj}, {"--plot", o.plot}, {"--stats", o.stats}}); err != nil {
+	files := []string{"target", "constraint"}
+	if initOption == "x0" {
+		files = append(files, "init")
+	}
+	if o.shard, err = newShardRun("sample", fs, shard, seed, files...); err != nil {
+		return o, err
+	}
+	if err := o.shard.setRows(o.n, "chains"); err != nil {
+		return o, err
+	}
+	o.run.FirstChain = o.shard.first()
+	outputs := []namedPath{{"--trajectory", o.traj}, {"--augmented-trajectory", o.augTraj}, {"--plot", o.plot}, {"--stats", o.stats}}
+	if err := checkOutputs(o.out, o.shard.manifestOutputs(o.out, outputs)); err != nil {
 		return o, err
 	}
 	return o, nil
@@ -586,6 +601,10 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := o.shard.resolve(); err != nil {
+		return usageError{err}
+	}
+	n := o.shard.n() // the chains this run computes: o.n, or a shard's part of them
 	tgt, err := target.Load(o.target)
 	if err != nil {
 		return usagef("--target %v", err)
@@ -620,6 +639,7 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		if o.run.X0, err = loadInit(o.init, o.n, d, o.dtype, o.run.Domain); err != nil {
 			return err
 		}
+		o.run.X0 = o.run.X0[int(o.shard.first())*d : (int(o.shard.first())+n)*d]
 	}
 	if m.Takes("constraint") && o.run.X0 == nil && o.run.Domain.Kind() == ops.Polytope {
 		return usagef("--constraint: a polytope has no direct uniform sampler: give the initial states with --init X0.npy (rows inside the polytope)")
@@ -653,8 +673,8 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	if o.run.AugmentedTrajectory {
 		rows += int64(steps) * int64(o.run.K+1)
 	}
-	if err := checkFits(b.Device(), rows*int64(o.n)*int64(d)*int64(o.dtype.Size()),
-		fmt.Sprintf("--n %d × d %d (× %d rows with --trajectory) of %v", o.n, d, rows, o.dtype)); err != nil {
+	if err := checkFits(b.Device(), rows*int64(n)*int64(d)*int64(o.dtype.Size()),
+		fmt.Sprintf("%s × d %d (× %d rows with --trajectory) of %v", o.shard.scope(fmt.Sprintf("--n %d", o.n)), d, rows, o.dtype)); err != nil {
 		return err
 	}
 
@@ -665,7 +685,7 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	prog := newProgress(stderr, o.quiet, "scorekit sample: "+m.Name, unit)
 	o.run.Progress = prog.report()
 	start := time.Now()
-	res, err := m.Run(b, tgt, o.n, o.dtype, o.run)
+	res, err := m.Run(b, tgt, n, o.dtype, o.run)
 	prog.finish()
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)
@@ -676,8 +696,8 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	wall := time.Since(start)
 
-	st := sampleStats{Method: m.Name, Device: b.Device().Name(), DType: o.dtype.String(), N: o.n, D: d,
-		Steps: o.run.Budget, MethodSteps: res.Steps, ScoreEvals: res.ScoreEvals / int64(o.n),
+	st := sampleStats{Method: m.Name, Device: b.Device().Name(), DType: o.dtype.String(), N: n, D: d,
+		Steps: o.run.Budget, MethodSteps: res.Steps, ScoreEvals: res.ScoreEvals / int64(n),
 		ScoreEvalsTotal: res.ScoreEvals, WallSeconds: wall.Seconds(), StepSize: res.StepSize, Seed: o.run.Seed,
 		NaNChains: res.NaN.Chains, RejectionRate: res.RejectionRate}
 	if m.Takes("clamp") {
@@ -690,10 +710,10 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	if res.NaN.Chains > 0 {
-		first := res.NaN.First
+		first := o.shard.globalRow(res.NaN.First)
 		st.NaNFirstChain = &first
 		fmt.Fprintf(stderr, "scorekit sample: warning: %d of %d chains turned NaN or ±Inf (first: chain %d); they are in the output as they are\n",
-			res.NaN.Chains, o.n, first)
+			res.NaN.Chains, n, first)
 	}
 	// Everything is rendered before anything is written.
 	var statsJSON, png []byte
@@ -707,8 +727,9 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	written, err := writeOutputs([]npyOutput{{o.out, res.Samples}, {o.traj, res.Trace}, {o.augTraj, res.AugmentedTrace}},
-		[]fileOutput{{o.stats, statsJSON}, {o.plot, png}})
+	written, err := o.shard.write([]npyOutput{{o.out, res.Samples, "--out", 0}, {o.traj, res.Trace, "--trajectory", 1},
+		{o.augTraj, res.AugmentedTrace, "--augmented-trajectory", 1}},
+		[]fileOutput{{o.stats, statsJSON}, {o.plot, png}}, backendKind(b.Device()), st)
 	if err != nil {
 		return err
 	}
@@ -723,8 +744,8 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		if o.run.Clamp > 0 {
 			extra = fmt.Sprintf(", %d noise values clipped to [−%g, %g]", res.Clamped, o.run.Clamp, o.run.Clamp)
 		}
-		fmt.Fprintf(stderr, "scorekit: %s: %d chains × d %d, %d steps, %d score evaluations per chain%s, %v; wrote %s\n",
-			m.Name, o.n, d, res.Steps, st.ScoreEvals, extra, wall.Round(time.Millisecond), strings.Join(written, ", "))
+		fmt.Fprintf(stderr, "scorekit: %s: %s × d %d, %d steps, %d score evaluations per chain%s, %v; wrote %s\n",
+			m.Name, o.shard.describe("chains"), d, res.Steps, st.ScoreEvals, extra, wall.Round(time.Millisecond), strings.Join(written, ", "))
 	}
 	return nil
 }
@@ -753,7 +774,7 @@ func samplePlot(o sampleOptions, res *solvers.MethodRun, g *ops.GMM, ref []float
 			return nil, err
 		}
 		panels = append(panels, scatterPanel{
-			title: fmt.Sprintf("%s: trajectories of %d of %d chains", o.method.Name, len(paths), o.n),
+			title: fmt.Sprintf("%s: trajectories of %d of %d chains", o.method.Name, len(paths), len(x)/d),
 			d:     d, ref: ref, domain: o.run.Domain, paths: paths})
 	}
 	return renderScatter(panels, g, len(panels))

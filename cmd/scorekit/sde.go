@@ -517,7 +517,7 @@ func sdeSimulate(args []string, stdout, stderr io.Writer) (err error) {
 			return err
 		}
 	}
-	written, err := writeOutputs([]npyOutput{{out, finalT}, {trajectory, traceT}},
+	written, err := writeOutputs([]npyOutput{{path: out, t: finalT}, {path: trajectory, t: traceT}},
 		[]fileOutput{{statsPath, statsJSON}, {plotPath, png}})
 	if err != nil {
 		return err
