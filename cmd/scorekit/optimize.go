@@ -74,6 +74,7 @@ Flags:
                       (otherwise long runs show a progress bar on a terminal, a line every 10 s
                       elsewhere)
 ` + shardFlagHelp(22)
+
 // runOptimize is `scorekit optimize <method> ...`.
 func runOptimize(args []string, stdout, stderr io.Writer) int {
 	const name = "scorekit optimize"
