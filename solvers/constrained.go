@@ -437,7 +437,14 @@ const (
 )
 
 // SampleUniform returns n exact samples of the uniform law on a box or a ball, (n, d) row-major,
-// from the Philox stream keyed by seed (sample i is chain i, a pure function of (seed, i)):
+// from the Philox stream keyed by seed (sample i is chain i, a pure function of (seed, i)): the
+// samples of SampleUniformFrom with first = 0.
+func SampleUniform(dom *ops.Domain, n int, seed uint64) ([]float64, error) {
+	return SampleUniformFrom(dom, n, seed, 0)
+}
+
+// SampleUniformFrom returns the samples of chains first … first + n − 1 of SampleUniform's stream
+// (a batch of a larger run: the rows of SampleUniform(dom, first + n, seed) from row first):
 //
 //	box   x_j = lo_j + (hi_j − lo_j) u_j,           u the d uniforms of SiteUniformDomain
 //	ball  x = c + r u^{1/d} z/‖z‖,                   u the uniform of SiteUniformDomain, z the
@@ -445,12 +452,12 @@ const (
 //
 // (the radius of a uniform point of the d-ball has CDF ρ^d). A polytope has no such direct
 // sampler: start its chains from points known to lie inside.
-func SampleUniform(dom *ops.Domain, n int, seed uint64) ([]float64, error) {
+func SampleUniformFrom(dom *ops.Domain, n int, seed, first uint64) ([]float64, error) {
 	const op = "sample uniform"
 	if dom == nil {
 		return nil, fmt.Errorf("%s: nil domain", op)
 	}
-	if err := checkChains(op, n, 0); err != nil {
+	if err := checkChains(op, n, first); err != nil {
 		return nil, err
 	}
 	p := dom.Params()
@@ -462,7 +469,7 @@ func SampleUniform(dom *ops.Domain, n int, seed uint64) ([]float64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		if err := b.Uniform(u, ops.Draw{Seed: seed, Site: SiteUniformDomain}); err != nil {
+		if err := b.Uniform(u, ops.Draw{Seed: seed, Site: SiteUniformDomain, FirstChain: first}); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		out, _ := u.F64()
@@ -483,10 +490,10 @@ func SampleUniform(dom *ops.Domain, n int, seed uint64) ([]float64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		if err := b.Uniform(u, ops.Draw{Seed: seed, Site: SiteUniformDomain}); err != nil {
+		if err := b.Uniform(u, ops.Draw{Seed: seed, Site: SiteUniformDomain, FirstChain: first}); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
-		if err := b.Normal(z, ops.Draw{Seed: seed, Site: SiteUniformDirection}); err != nil {
+		if err := b.Normal(z, ops.Draw{Seed: seed, Site: SiteUniformDirection, FirstChain: first}); err != nil {
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		us, _ := u.F64()

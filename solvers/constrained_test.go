@@ -425,3 +425,21 @@ func TestSampleUniformTinyBallFarAway(t *testing.T) {
 		require.True(t, ball.Contains(u[2*i:2*i+2]), "sample %d %v outside", i, u[2*i:2*i+2])
 	}
 }
+
+// SampleUniformFrom(first) is the batch of SampleUniform's rows from row first, for a box and a
+// ball, and refuses chains beyond 2^32.
+func TestSampleUniformFromIsABatch(t *testing.T) {
+	box, err := ops.NewBox([]float64{-1, 0, 2}, []float64{1, 3, 2.5})
+	require.NoError(t, err)
+	ball, err := ops.NewBall([]float64{1, -1, 0}, 2)
+	require.NoError(t, err)
+	for _, dom := range []*ops.Domain{box, ball} {
+		whole, err := SampleUniform(dom, 12, 5)
+		require.NoError(t, err)
+		part, err := SampleUniformFrom(dom, 7, 5, 5)
+		require.NoError(t, err)
+		assert.Equal(t, whole[5*3:], part, "%v", dom.Kind())
+	}
+	_, err = SampleUniformFrom(box, 2, 5, ops.MaxChains-1)
+	assert.ErrorContains(t, err, "2^32")
+}

@@ -637,7 +637,7 @@ func runConstrainedMethod(m Method, b ops.Backend, t target.Target, n int, dt te
 	vals := o.X0
 	if vals == nil {
 		var err error
-		if vals, err = SampleUniform(dom, n, o.Seed); err != nil {
+		if vals, err = SampleUniformFrom(dom, n, o.Seed, o.FirstChain); err != nil {
 			return nil, err
 		}
 		vals = RoundInside(dom, vals, d, dt)

@@ -128,3 +128,42 @@ func TestRegistryDefaults(t *testing.T) {
 	require.NoError(t, err)
 	run.Close()
 }
+
+// Every method is a pure function of (seed, chain): N chains run at once equal the same chains run
+// as two batches, the second with FirstChain — the rows, the trajectory and, where it is a sum
+// over chains, its parts. (Sharded runs of the command rely on this.)
+func TestRegistrySplitsByFirstChain(t *testing.T) {
+	tg := gmmTarget(t, ops.GMMSpec{Weights: []float64{1, 2}, Means: [][]float64{{-2, 0}, {2, 1}}, Vars: []float64{0.5, 1}})
+	box, err := ops.NewBox([]float64{-3, -3}, []float64{3, 3})
+	require.NoError(t, err)
+	const n, a = 7, 3
+	for _, m := range Methods() {
+		t.Run(m.Name, func(t *testing.T) {
+			o := MethodOptions{Budget: 16, Seed: 9, Trajectory: true}
+			if m.Takes("constraint") {
+				o.Domain = box
+			}
+			run := func(rows int, first uint64) ([]float64, []float64) {
+				o := o
+				o.FirstChain = first
+				r, err := m.Run(ops.CPU(), tg, rows, tensor.F64, o)
+				require.NoError(t, err)
+				defer r.Close()
+				x, err := r.Samples.Float64s()
+				require.NoError(t, err)
+				tr, err := r.Trace.Float64s()
+				require.NoError(t, err)
+				return x, tr
+			}
+			whole, wholeTr := run(n, 0)
+			x1, tr1 := run(a, 0)
+			x2, tr2 := run(n-a, a)
+			assert.Equal(t, whole, append(x1, x2...), "samples")
+			rows := len(wholeTr) / (n * 2)
+			for r := 0; r < rows; r++ {
+				got := append(append([]float64{}, tr1[r*a*2:(r+1)*a*2]...), tr2[r*(n-a)*2:(r+1)*(n-a)*2]...)
+				require.Equal(t, wholeTr[r*n*2:(r+1)*n*2], got, "trajectory row %d", r)
+			}
+		})
+	}
+}
