@@ -375,8 +375,8 @@ func TestMergeStatsOtherRules(t *testing.T) {
 func TestMergeRefuses(t *testing.T) {
 	files, dir := shardedSample(t, "ula", 20, 3)
 	other, _ := shardedSample(t, "ula", 20, 3, "--dtype", "f64") // another configuration
-	four, _ := shardedSample(t, "ula", 20, 4)                     // another shard count
-	traj, _ := func() ([]string, string) {                        // the trajectory of the first run
+	four, _ := shardedSample(t, "ula", 20, 4)                    // another shard count
+	traj, _ := func() ([]string, string) {                       // the trajectory of the first run
 		d, tj := sampleDir(t)
 		var fs []string
 		for i := 0; i < 3; i++ {
