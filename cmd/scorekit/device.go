@@ -11,6 +11,7 @@ import (
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/ops/cuda"
+	"github.com/scorekit/scorekit/solvers"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -18,56 +19,181 @@ import (
 // col (counting from 0).
 func deviceFlagHelp(col int) string {
 	pad := strings.Repeat(" ", col)
-	return fmt.Sprintf("  %-*s", col-2, "--device D") + "auto, cpu or cuda (default auto: the GPU in a -tags cuda build, else the\n" +
-		pad + "CPU); cuda in the default CPU-only build fails, telling how to build with CUDA\n"
+	return fmt.Sprintf("  %-*s", col-2, "--device D") + "auto, cpu, cuda (GPU 0), cuda:N, or for sample and noise several GPUs:\n" +
+		pad + "cuda:0,1,… or cuda:all (the rows split over them by index, gathered in order:\n" +
+		pad + "the same output); default auto: GPU 0 in a -tags cuda build, else the CPU;\n" +
+		pad + "a GPU in the default CPU-only build fails, telling how to build with CUDA\n"
+}
+
+// deviceSpec is a parsed --device.
+type deviceSpec struct {
+	name     string // as given
+	kind     string // auto, cpu or cuda
+	all      bool   // cuda:all
+	ordinals []int  // cuda:0,1 (nil for cuda: GPU 0)
+}
+
+// parseDeviceFlag parses --device: auto, cpu, cuda, cuda:N, cuda:N,M,… or cuda:all.
+func parseDeviceFlag(name string) (deviceSpec, error) {
+	s := deviceSpec{name: name, kind: name}
+	switch name {
+	case "auto", "cpu", "cuda":
+		return s, nil
+	}
+	list, ok := strings.CutPrefix(name, "cuda:")
+	if !ok {
+		return s, usagef("--device must be auto, cpu, cuda, cuda:N, cuda:N,M,… or cuda:all (got %q)", name)
+	}
+	s.kind = "cuda"
+	if list == "all" {
+		s.all = true
+		return s, nil
+	}
+	seen := map[int]bool{}
+	for _, f := range strings.Split(list, ",") {
+		i, err := strconv.Atoi(f)
+		if err != nil || i < 0 || i > 1023 {
+			return s, usagef("--device %s: %q is not a GPU number (want cuda:N, cuda:N,M,… or cuda:all)", name, f)
+		}
+		if seen[i] {
+			return s, usagef("--device %s: GPU %d is named twice", name, i)
+		}
+		seen[i] = true
+		s.ordinals = append(s.ordinals, i)
+	}
+	return s, nil
 }
 
 // checkDeviceFlag validates the value of --device.
 func checkDeviceFlag(name string) error {
-	switch name {
-	case "auto", "cpu", "cuda":
-		return nil
-	}
-	return usagef("--device must be auto, cpu or cuda (got %q)", name)
+	_, err := parseDeviceFlag(name)
+	return err
 }
 
+// The CUDA devices as the command sees them (variables so that the command's tests can stand CPU
+// backends in for several GPUs in the CPU-only build).
+var (
+	cudaBuild       = tensor.CUDABuild
+	cudaDeviceCount = tensor.CUDADeviceCount
+	openCUDABackend = func(ordinal int) (ops.Backend, func() error, error) {
+		dev, err := tensor.OpenCUDA(ordinal)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open GPU %d (--device cpu runs on the CPU instead): %w", ordinal, err)
+		}
+		b, err := cuda.New(dev)
+		if err != nil {
+			dev.Close()
+			return nil, nil, fmt.Errorf("cuda backend on %s: %w", dev.Name(), err)
+		}
+		return b, func() error { return errors.Join(b.Close(), dev.Close()) }, nil
+	}
+)
+
 // openBackend returns the backend for --device name (auto: GPU 0 in a cuda build, else the CPU)
-// and a cleanup that closes the backend and then its device. Unless quiet it says on stderr which
-// device is used. Asking for cuda in a CPU build is a usageError carrying tensor.ErrNoCUDA.
+// and a cleanup that closes the backend and then its device; a list of several GPUs is refused
+// (the command runs on one). Unless quiet it says on stderr which device is used. Asking for a GPU
+// in a CPU build is a usageError carrying tensor.ErrNoCUDA.
 func openBackend(name string, quiet bool, stderr io.Writer) (ops.Backend, func() error, error) {
-	if err := checkDeviceFlag(name); err != nil {
+	bs, cleanup, err := openBackends(name, true, stderr)
+	if err != nil {
 		return nil, nil, err
 	}
-	if name == "auto" {
-		name = "cpu"
-		if tensor.CUDABuild {
-			name = "cuda"
+	if len(bs) > 1 {
+		cleanup()
+		return nil, nil, usagef("--device %s: this command runs on one device (give cuda:N; sample and noise take several)", name)
+	}
+	if !quiet {
+		fmt.Fprintf(stderr, "scorekit: device %s\n", describeDevice(bs[0].Device()))
+	}
+	return bs[0], cleanup, nil
+}
+
+// openBackends returns the backends of --device name, one per device in the order given (cuda:all:
+// every GPU the driver sees), and a cleanup that closes them all. Unless quiet it says on stderr
+// which devices are used. A GPU that does not exist is a usageError naming it, and nothing is left
+// open.
+func openBackends(name string, quiet bool, stderr io.Writer) ([]ops.Backend, func() error, error) {
+	spec, err := parseDeviceFlag(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	kind := spec.kind
+	if kind == "auto" {
+		kind = "cpu"
+		if cudaBuild {
+			kind = "cuda"
 		}
 	}
-	if name == "cpu" {
+	if kind == "cpu" {
 		b := ops.CPU()
 		if !quiet {
 			fmt.Fprintf(stderr, "scorekit: device %s\n", describeDevice(b.Device()))
 		}
-		return b, b.Close, nil
+		return []ops.Backend{b}, b.Close, nil
 	}
-	if !tensor.CUDABuild {
-		return nil, nil, usagef("--device cuda: %w", tensor.ErrNoCUDA)
+	if !cudaBuild {
+		return nil, nil, usagef("--device %s: %w", name, tensor.ErrNoCUDA)
 	}
-	dev, err := tensor.OpenCUDA(0)
-	if err != nil {
-		return nil, nil, fmt.Errorf("open GPU 0 (--device cpu runs on the CPU instead): %w", err)
+	ordinals := spec.ordinals
+	if ordinals == nil {
+		ordinals = []int{0}
 	}
-	b, err := cuda.New(dev)
-	if err != nil {
-		dev.Close()
-		return nil, nil, fmt.Errorf("cuda backend on %s: %w", dev.Name(), err)
+	if spec.all || len(spec.ordinals) > 0 {
+		count, err := cudaDeviceCount()
+		if err != nil {
+			return nil, nil, err
+		}
+		if spec.all {
+			ordinals = nil
+			for i := 0; i < count; i++ {
+				ordinals = append(ordinals, i)
+			}
+			if count == 0 {
+				return nil, nil, usagef("--device cuda:all: no GPU found")
+			}
+		}
+		for _, i := range ordinals {
+			if i >= count {
+				return nil, nil, usagef("--device %s: GPU %d does not exist (%d found: cuda:0 … cuda:%d)", name, i, count, count-1)
+			}
+		}
+	}
+	var backends []ops.Backend
+	var cleanups []func() error
+	closeAll := func() error {
+		var errs []error
+		for i := len(cleanups) - 1; i >= 0; i-- {
+			errs = append(errs, cleanups[i]())
+		}
+		return errors.Join(errs...)
+	}
+	var names []string
+	for _, i := range ordinals {
+		b, c, err := openCUDABackend(i)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		backends, cleanups = append(backends, b), append(cleanups, c)
+		names = append(names, describeDevice(b.Device()))
 	}
 	if !quiet {
-		fmt.Fprintf(stderr, "scorekit: device %s\n", describeDevice(dev))
+		label := "device"
+		if len(names) > 1 {
+			label = "devices"
+		}
+		fmt.Fprintf(stderr, "scorekit: %s %s\n", label, strings.Join(names, ", "))
 	}
-	cleanup := func() error { return errors.Join(b.Close(), dev.Close()) }
-	return b, cleanup, nil
+	return backends, closeAll, nil
+}
+
+// deviceNames joins the names of the backends' devices ("cuda:0, cuda:1").
+func deviceNames(bs []ops.Backend) string {
+	var names []string
+	for _, b := range bs {
+		names = append(names, b.Device().Name())
+	}
+	return strings.Join(names, ", ")
 }
 
 // describeDevice is a one-line description: "cpu", "cuda:0 (NVIDIA H100 …, compute 9.0, 79.1 GiB)".
@@ -104,6 +230,21 @@ func checkFits(dev tensor.Device, bytes int64, what string) error {
 			tensor.HumanBytes(avail))
 	}
 	return nil
+}
+
+// checkFitsOn refuses a run of n rows of rowBytes each spread over the backends (by SplitRange)
+// when a device cannot hold its part or the host the gathered whole.
+func checkFitsOn(bs []ops.Backend, n int, rowBytes int64, what string) error {
+	if len(bs) == 1 {
+		return checkFits(bs[0].Device(), int64(n)*rowBytes, what)
+	}
+	for k, b := range bs {
+		lo, hi := solvers.SplitRange(n, len(bs), k)
+		if err := checkFits(b.Device(), int64(hi-lo)*rowBytes, fmt.Sprintf("%s (its part %d…%d)", what, lo, hi-1)); err != nil {
+			return err
+		}
+	}
+	return checkFits(tensor.CPU(), int64(n)*rowBytes, what)
 }
 
 // hostAvailableMemory returns the host memory available to new allocations in bytes (Linux's

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -8,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/solvers"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -200,40 +203,33 @@ func noise(kind string, args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	bs, cleanup, err := openBackends(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
-	dev := b.Device()
+	dev := bs[0].Device()
 	rows := o.shard.n()
 	bytes := int64(rows) * int64(o.dim) * int64(o.dtype.Size())
-	if err := checkFits(dev, bytes, o.shard.scope(fmt.Sprintf("--n %d × --dim %d", o.n, o.dim))+" of "+o.dtype.String()); err != nil {
+	if err := checkFitsOn(bs, rows, int64(o.dim)*int64(o.dtype.Size()), o.shard.scope(fmt.Sprintf("--n %d × --dim %d", o.n, o.dim))+" of "+o.dtype.String()); err != nil {
 		return err
 	}
-
-	start := time.Now()
-	x, err := tensor.New(dev, o.dtype, rows, o.dim)
-	if err != nil {
-		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", rows, o.dim, o.dtype, dev.Name(), err)
-	}
-	defer x.Close()
 	draw := ops.Draw{Seed: o.seed, Site: o.site, FirstChain: o.shard.first()}
-	fill, check := b.Normal, ops.CheckNormal
+	// (the rows are within the 2^32 chains of a draw: --n is checked)
+	fill := func(b ops.Backend, x *tensor.Tensor, d ops.Draw) error { return b.Normal(x, d) }
 	if kind == "uniform" {
-		fill, check = b.Uniform, ops.CheckUniform
+		fill = func(b ops.Backend, x *tensor.Tensor, d ops.Draw) error { return b.Uniform(x, d) }
 	}
-	if err := check(dev, x, draw); err != nil {
-		return usageError{err}
-	}
+	start := time.Now()
 	prog := newProgress(stderr, o.quiet, "scorekit noise "+kind, "rows")
-	err = fillBlocks(dev, x, draw, prog, fill)
+	x, err := drawRows(bs, false, rows, o.dim, o.dtype, draw, prog, fill)
 	prog.finish()
 	if err != nil {
 		return err
 	}
+	defer x.Close()
 	wall := time.Since(start)
-	st := noiseStats{Kind: kind, Rows: rows, Cols: o.dim, DType: o.dtype.String(), Device: dev.Name(), Seed: o.seed,
+	st := noiseStats{Kind: kind, Rows: rows, Cols: o.dim, DType: o.dtype.String(), Device: deviceNames(bs), Seed: o.seed,
 		Site: o.site, WallSeconds: wall.Seconds()}
 	written, err := o.shard.write([]npyOutput{{o.out, x, "--out", 0}}, nil, backendKind(dev), st)
 	if err != nil {
@@ -538,32 +534,34 @@ func drawMAFBM(b ops.Backend, x *tensor.Tensor, ma *ops.MAFBM, o fractionalOptio
 func drawNoise(o drawFlags, hostOnly bool, stderr io.Writer, fill func(b ops.Backend, x *tensor.Tensor, d ops.Draw) error,
 	render func(v []float64) ([]byte, error), note func(), stats func(*noiseStats)) (err error) {
 	rows, cols := o.shard.n(), o.cols
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	bs, cleanup, err := openBackends(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
-	dev := b.Device()
+	dev := bs[0].Device()
 	if hostOnly {
 		dev = tensor.CPU()
 	}
 	bytes := int64(rows) * int64(cols) * int64(o.dtype.Size())
-	if err := checkFits(dev, bytes, fmt.Sprintf("%s of %v", o.shard.scope(o.description), o.dtype)); err != nil {
+	what := fmt.Sprintf("%s of %v", o.shard.scope(o.description), o.dtype)
+	if hostOnly {
+		err = checkFits(dev, bytes, what)
+	} else {
+		err = checkFitsOn(bs, rows, int64(cols)*int64(o.dtype.Size()), what)
+	}
+	if err != nil {
 		return err
 	}
 	start := time.Now()
-	x, err := tensor.New(dev, o.dtype, rows, cols)
-	if err != nil {
-		return fmt.Errorf("allocate (%d, %d) %v on %s: %w", rows, cols, o.dtype, dev.Name(), err)
-	}
-	defer x.Close()
 	prog := newProgress(stderr, o.quiet, "scorekit noise", "rows")
 	draw := ops.Draw{Seed: o.seed, Site: o.site, FirstChain: o.shard.first()}
-	err = fillBlocks(dev, x, draw, prog, func(x *tensor.Tensor, d ops.Draw) error { return fill(b, x, d) })
+	x, err := drawRows(bs, hostOnly, rows, cols, o.dtype, draw, prog, fill)
 	prog.finish()
 	if err != nil {
 		return err
 	}
+	defer x.Close()
 	wall := time.Since(start)
 	var png []byte
 	if o.plot != "" {
@@ -576,7 +574,7 @@ func drawNoise(o drawFlags, hostOnly bool, stderr io.Writer, fill func(b ops.Bac
 		}
 	}
 	st := noiseStats{Kind: strings.TrimPrefix(o.shard.command, "noise "), Rows: rows, Cols: cols, DType: o.dtype.String(),
-		Device: dev.Name(), Seed: o.seed, Site: o.site, WallSeconds: wall.Seconds()}
+		Device: deviceNames(bs), Seed: o.seed, Site: o.site, WallSeconds: wall.Seconds()}
 	if stats != nil {
 		stats(&st)
 	}
@@ -591,6 +589,71 @@ func drawNoise(o drawFlags, hostOnly bool, stderr io.Writer, fill func(b ops.Bac
 		reportWritten(stderr, written, o.dtype, x, bytes, wall)
 	}
 	return nil
+}
+
+// drawRows allocates the (rows, cols) array of dt and fills it with fill: on the one backend's
+// device (the host with hostOnly, whatever the backends) by fillBlocks, or, with several backends,
+// each drawing its part of the rows (solvers.SplitRange; the draw's FirstChain advanced to the
+// part's first row) on its own device at once, the parts copied into one host array. Every noise
+// op draws row i from chain FirstChain + i alone, so the parts are the rows of one call.
+func drawRows(bs []ops.Backend, hostOnly bool, rows, cols int, dt tensor.DType, draw ops.Draw, prog *progress,
+	fill func(b ops.Backend, x *tensor.Tensor, d ops.Draw) error) (*tensor.Tensor, error) {
+	if len(bs) == 1 || hostOnly {
+		b, dev := bs[0], bs[0].Device()
+		if hostOnly {
+			dev = tensor.CPU()
+		}
+		x, err := tensor.New(dev, dt, rows, cols)
+		if err != nil {
+			return nil, fmt.Errorf("allocate (%d, %d) %v on %s: %w", rows, cols, dt, dev.Name(), err)
+		}
+		if err := fillBlocks(dev, x, draw, prog, func(x *tensor.Tensor, d ops.Draw) error { return fill(b, x, d) }); err != nil {
+			x.Close()
+			return nil, err
+		}
+		return x, nil
+	}
+	x, err := tensor.New(nil, dt, rows, cols)
+	if err != nil {
+		return nil, fmt.Errorf("allocate (%d, %d) %v on the host: %w", rows, cols, dt, err)
+	}
+	parts := min(len(bs), rows)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for k := 0; k < parts; k++ {
+		lo, hi := solvers.SplitRange(rows, parts, k)
+		wg.Add(1)
+		go func(k int, b ops.Backend) {
+			defer wg.Done()
+			errs[k] = func() error {
+				dev := b.Device()
+				part, err := tensor.New(dev, dt, hi-lo, cols)
+				if err != nil {
+					return fmt.Errorf("allocate (%d, %d) %v on %s: %w", hi-lo, cols, dt, dev.Name(), err)
+				}
+				defer part.Close()
+				d := draw
+				d.FirstChain += uint64(lo)
+				if err := fillBlocks(dev, part, d, nil, func(p *tensor.Tensor, d ops.Draw) error { return fill(b, p, d) }); err != nil {
+					return fmt.Errorf("%s (rows %d…%d): %w", dev.Name(), lo, hi-1, err)
+				}
+				view, err := x.View(lo*cols, hi-lo, cols)
+				if err != nil {
+					return err
+				}
+				return view.CopyFrom(part)
+			}()
+		}(k, bs[k])
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		x.Close()
+		return nil, err
+	}
+	if prog != nil {
+		prog.update(int64(rows), int64(rows))
+	}
+	return x, nil
 }
 
 // fillBlocks fills x (rows, cols) on dev by calls of fill on blocks of rows, the block from row r

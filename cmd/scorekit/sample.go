@@ -658,11 +658,12 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 			ref = empiricalPoints(tt.DataSet, maxRefPoints)
 		}
 	}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	bs, cleanup, err := openBackends(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
+	b := bs[0]
 	rows := int64(1)
 	if o.run.Trajectory {
 		rows += int64(steps) + 1
@@ -673,8 +674,8 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	if o.run.AugmentedTrajectory {
 		rows += int64(steps) * int64(o.run.K+1)
 	}
-	if err := checkFits(b.Device(), rows*int64(n)*int64(d)*int64(o.dtype.Size()),
-		fmt.Sprintf("%s × d %d (× %d rows with --trajectory) of %v", o.shard.scope(fmt.Sprintf("--n %d", o.n)), d, rows, o.dtype)); err != nil {
+	what := fmt.Sprintf("%s × d %d (× %d rows with --trajectory) of %v", o.shard.scope(fmt.Sprintf("--n %d", o.n)), d, rows, o.dtype)
+	if err := checkFitsOn(bs, n, rows*int64(d)*int64(o.dtype.Size()), what); err != nil {
 		return err
 	}
 
@@ -685,7 +686,12 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	prog := newProgress(stderr, o.quiet, "scorekit sample: "+m.Name, unit)
 	o.run.Progress = prog.report()
 	start := time.Now()
-	res, err := m.Run(b, tgt, n, o.dtype, o.run)
+	var res *solvers.MethodRun
+	if len(bs) > 1 {
+		res, err = m.RunOn(bs, tgt, n, o.dtype, o.run)
+	} else {
+		res, err = m.Run(b, tgt, n, o.dtype, o.run)
+	}
 	prog.finish()
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.Name, err)
@@ -696,7 +702,7 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	wall := time.Since(start)
 
-	st := sampleStats{Method: m.Name, Device: b.Device().Name(), DType: o.dtype.String(), N: n, D: d,
+	st := sampleStats{Method: m.Name, Device: deviceNames(bs), DType: o.dtype.String(), N: n, D: d,
 		Steps: o.run.Budget, MethodSteps: res.Steps, ScoreEvals: res.ScoreEvals / int64(n),
 		ScoreEvalsTotal: res.ScoreEvals, WallSeconds: wall.Seconds(), StepSize: res.StepSize, Seed: o.run.Seed,
 		NaNChains: res.NaN.Chains, RejectionRate: res.RejectionRate}

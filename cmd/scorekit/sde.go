@@ -71,7 +71,7 @@ Fields of every family:
   save_every  --trajectory and --plot keep the state every E steps, E dividing K (default: the
               smallest divisor of K that keeps at most 200 intervals)
   dtype       f32 or f64 (default f32), as --dtype; the flag wins when both are given
-  device      auto, cpu or cuda (default auto), as --device; the flag wins when both are given
+  device      auto, cpu, cuda or cuda:N (default auto), as --device; the flag wins when both are given
 
 Flags:
   --spec S.json       the spec (required)
@@ -206,7 +206,7 @@ func parseSDESpec(data []byte) (*sdeSpec, error) {
 	}
 	if f.Device != "" {
 		if checkDeviceFlag(f.Device) != nil {
-			return nil, fmt.Errorf(`"device" must be auto, cpu or cuda (got %q)`, f.Device)
+			return nil, fmt.Errorf(`"device" must be auto, cpu, cuda or cuda:N (got %q)`, f.Device)
 		}
 	}
 	for i, v := range f.X0 {
