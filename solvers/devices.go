@@ -179,18 +179,7 @@ func gatherRuns(runs []*MethodRun, n int) (*MethodRun, error) {
 		out.ScoreCalls += r.ScoreCalls
 		out.LogPCalls += r.LogPCalls
 		out.Clamped += r.Clamped
-		if r.NaN.Chains > 0 {
-			if out.NaN.Chains == 0 {
-				out.NaN.First = row + r.NaN.First
-			}
-			if out.NaN.Step < 0 || r.NaN.Step < out.NaN.Step {
-				out.NaN.Step = r.NaN.Step
-			}
-			out.NaN.Chains += r.NaN.Chains
-			for _, i := range r.NaN.Rows {
-				out.NaN.Rows = append(out.NaN.Rows, row+i)
-			}
-		}
+		gatherNaN(&out.NaN, r.NaN, row)
 		if r.RejectionRate != nil {
 			rejected += *r.RejectionRate * float64(rows)
 		}
@@ -267,17 +256,20 @@ func concatAxis(ts []*tensor.Tensor, axis int) (*tensor.Tensor, error) {
 	return tensor.FromFloat64s(dt, out, shape...)
 }
 
-// partsProgress combines the progress of parts run at once: it reports the least of theirs.
+// partsProgress combines the progress of parts run at once: it reports the least of theirs (parts
+// of equal work in the same units, the steps of a sampler) or, with sum, their sum out of the sum
+// of their totals, once every part has reported its total (chain-steps).
 type partsProgress struct {
-	fn     Progress
-	mu     sync.Mutex
-	done   []int64
-	last   int64
-	failed bool
+	fn          Progress
+	sum         bool
+	mu          sync.Mutex
+	done, total []int64
+	last        int64
+	failed      bool
 }
 
 func newPartsProgress(fn Progress, parts int) *partsProgress {
-	return &partsProgress{fn: fn, done: make([]int64, parts)}
+	return &partsProgress{fn: fn, done: make([]int64, parts), total: make([]int64, parts)}
 }
 
 // part is the Progress of part k (nil when the run has none).
@@ -288,14 +280,24 @@ func (p *partsProgress) part(k int) Progress {
 	return func(done, total int64) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		p.done[k] = done
-		least := done
-		for _, d := range p.done {
-			least = min(least, d)
+		p.done[k], p.total[k] = done, total
+		if p.sum {
+			var s, all int64
+			for i := range p.done {
+				if p.total[i] == 0 {
+					return // a part has not reported yet: the whole's total is unknown
+				}
+				s, all = s+p.done[i], all+p.total[i]
+			}
+			done, total = s, all
+		} else {
+			for _, d := range p.done {
+				done = min(done, d)
+			}
 		}
-		if least > p.last && !p.failed {
-			p.last = least
-			p.fn(least, total)
+		if done > p.last && !p.failed {
+			p.last = done
+			p.fn(done, total)
 		}
 	}
 }
@@ -305,4 +307,167 @@ func (p *partsProgress) fail() {
 	p.mu.Lock()
 	p.failed = true
 	p.mu.Unlock()
+}
+
+// FPGDOn runs FPGD for the chains of x0 (N, d, on any device) spread over the backends as RunOn
+// spreads a method's: backend k runs the rows SplitRange(N, B, k) from FirstChain cfg.FirstChain
+// + lo, all at once, and the parts are gathered on the host in chain order — the one-backend run,
+// bit for bit, on backends of one kind (final states, trace, escape steps, evaluation counts and
+// the NaN report in rows of the whole run). Progress receives the chain-steps of all the parts.
+func FPGDOn(backends []ops.Backend, f Objective, x0 *tensor.Tensor, cfg FPGDConfig) (*FPGDResult, error) {
+	var relErr float64
+	var mu sync.Mutex
+	r, err := descentOn("fpgd", backends, x0, cfg.FirstChain, cfg.Progress,
+		func(b ops.Backend, x *tensor.Tensor, first uint64, p Progress) (*DescentResult, error) {
+			c := cfg
+			c.FirstChain, c.Progress = first, p
+			res, err := FPGD(b, f, x, c)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			relErr = res.NoiseRelErrorSq
+			mu.Unlock()
+			return &res.DescentResult, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &FPGDResult{DescentResult: *r, NoiseRelErrorSq: relErr}, nil
+}
+
+// SGDWOROn runs SGDWOR for the chains of x0 spread over the backends (see FPGDOn).
+func SGDWOROn(backends []ops.Backend, f Objective, x0 *tensor.Tensor, cfg SGDWORConfig) (*SGDWORResult, error) {
+	r, err := descentOn("sgdo", backends, x0, cfg.FirstChain, cfg.Progress,
+		func(b ops.Backend, x *tensor.Tensor, first uint64, p Progress) (*DescentResult, error) {
+			c := cfg
+			c.FirstChain, c.Progress = first, p
+			res, err := SGDWOR(b, f, x, c)
+			if err != nil {
+				return nil, err
+			}
+			return &res.DescentResult, nil
+		})
+	if err != nil {
+		return nil, err
+	}
+	return &SGDWORResult{DescentResult: *r}, nil
+}
+
+// descentOn runs a noisy descent's parts (run on backend b from the rows x of x0, their first
+// chain first) at once and gathers their results on the host.
+func descentOn(op string, backends []ops.Backend, x0 *tensor.Tensor, first uint64, progress Progress,
+	run func(b ops.Backend, x *tensor.Tensor, first uint64, p Progress) (*DescentResult, error)) (*DescentResult, error) {
+	if len(backends) == 0 {
+		return nil, fmt.Errorf("%s: no backend to run on", op)
+	}
+	if x0 == nil || x0.Closed() || x0.Rank() != 2 {
+		return nil, fmt.Errorf("%s: initial state is nil, closed or not (chains, dim)", op)
+	}
+	n, d := x0.Dim(0), x0.Dim(1)
+	if n == 0 {
+		return nil, fmt.Errorf("%s: no chains", op)
+	}
+	host, err := x0.CopyTo(tensor.CPU())
+	if err != nil {
+		return nil, fmt.Errorf("%s: copy the initial state to the host: %w", op, err)
+	}
+	defer host.Close()
+	parts := min(len(backends), n)
+	results := make([]*DescentResult, parts)
+	errs := make([]error, parts)
+	prog := newPartsProgress(progress, parts)
+	prog.sum = true
+	var wg sync.WaitGroup
+	for k := 0; k < parts; k++ {
+		lo, hi := SplitRange(n, parts, k)
+		wg.Add(1)
+		go func(k int, b ops.Backend) {
+			defer wg.Done()
+			errs[k] = func() error {
+				view, err := host.View(lo*d, hi-lo, d)
+				if err != nil {
+					return err
+				}
+				x, err := view.CopyTo(b.Device())
+				if err != nil {
+					return err
+				}
+				defer x.Close()
+				r, err := run(b, x, first+uint64(lo), prog.part(k))
+				if err == nil {
+					err = b.Device().Synchronize()
+				}
+				if err != nil {
+					if r != nil {
+						r.Close()
+					}
+					return err
+				}
+				results[k] = r
+				for _, p := range []**tensor.Tensor{&r.Final, &r.Trace} {
+					if *p == nil || (*p).OnHost() {
+						continue
+					}
+					h, err := (*p).CopyTo(tensor.CPU())
+					if err != nil {
+						return err
+					}
+					(*p).Close()
+					*p = h
+				}
+				return nil
+			}()
+			if errs[k] != nil {
+				prog.fail()
+				errs[k] = fmt.Errorf("%s on %s (chains %d…%d): %w", op, b.Device().Name(), first+uint64(lo), first+uint64(hi)-1, errs[k])
+			}
+		}(k, backends[k])
+	}
+	wg.Wait()
+	defer func() {
+		for _, r := range results {
+			r.Close()
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	out := &DescentResult{TraceSteps: results[0].TraceSteps, NaN: NaNReport{First: -1, Step: -1}}
+	var finals, traces []*tensor.Tensor
+	row := 0
+	for _, r := range results {
+		finals, traces = append(finals, r.Final), append(traces, r.Trace)
+		if r.Escape != nil {
+			out.Escape = append(out.Escape, r.Escape...)
+		}
+		out.GradEvals += r.GradEvals
+		gatherNaN(&out.NaN, r.NaN, row)
+		row += r.Final.Dim(0)
+	}
+	if out.Final, err = concatAxis(finals, 0); err != nil {
+		return nil, err
+	}
+	if out.Trace, err = concatAxis(traces, 1); err != nil {
+		out.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
+// gatherNaN adds a part's NaN report, its rows from row, to the whole run's.
+func gatherNaN(out *NaNReport, part NaNReport, row int) {
+	if part.Chains == 0 {
+		return
+	}
+	if out.Chains == 0 {
+		out.First = row + part.First
+	}
+	if out.Step < 0 || part.Step < out.Step {
+		out.Step = part.Step
+	}
+	out.Chains += part.Chains
+	for _, i := range part.Rows {
+		out.Rows = append(out.Rows, row+i)
+	}
 }

@@ -143,3 +143,62 @@ func TestGatherRunsNaNReport(t *testing.T) {
 	defer got.Close()
 	assert.Equal(t, NaNReport{Chains: 3, First: 4, Step: 2, Rows: []int{4, 6, 7}}, got.NaN)
 }
+
+// FPGD (each noise method) and SGDWOR spread over three CPU backends are the one-backend runs.
+func TestDescentOnGathersTheSingleRun(t *testing.T) {
+	w, err := NewDoubleWell(2, 0.5)
+	require.NoError(t, err)
+	const n = 8
+	x0v := make([]float64, 0, 2*n)
+	for i := 0; i < n; i++ {
+		x0v = append(x0v, -1, 0.1*float64(i))
+	}
+	x0, err := tensor.FromFloat64s(tensor.F32, x0v, n, 2)
+	require.NoError(t, err)
+	backends := []ops.Backend{ops.CPU(), ops.CPUWorkers(1), ops.CPU()}
+	same := func(t *testing.T, want, got *DescentResult) {
+		t.Helper()
+		for _, p := range [][2]*tensor.Tensor{{want.Final, got.Final}, {want.Trace, got.Trace}} {
+			wv, err := p[0].Float64s()
+			require.NoError(t, err)
+			gv, err := p[1].Float64s()
+			require.NoError(t, err)
+			require.Equal(t, p[0].Shape(), p[1].Shape())
+			require.Equal(t, wv, gv)
+		}
+		assert.Equal(t, want.Escape, got.Escape)
+		assert.Equal(t, want.TraceSteps, got.TraceSteps)
+		assert.Equal(t, want.GradEvals, got.GradEvals)
+		assert.Equal(t, want.NaN, got.NaN)
+	}
+	for _, method := range []string{FGNDaviesHarte, FGNCholesky, FGNMAFBM} {
+		t.Run(method, func(t *testing.T) {
+			cfg := FPGDConfig{Method: method, Hurst: 0.7, StepSize: 0.05, Sigma: 1.5, Steps: 60, Seed: 3, FirstChain: 11, Thin: 7,
+				Escape: &EscapeSpec{Threshold: 0.5}}
+			want, err := FPGD(ops.CPU(), w, x0, cfg)
+			require.NoError(t, err)
+			defer want.Close()
+			var reports []int64
+			cfg.Progress = func(done, total int64) { reports = append(reports, done, total) }
+			got, err := FPGDOn(backends, w, x0, cfg)
+			require.NoError(t, err)
+			defer got.Close()
+			same(t, &want.DescentResult, &got.DescentResult)
+			assert.Equal(t, want.NoiseRelErrorSq, got.NoiseRelErrorSq)
+			require.NotEmpty(t, reports)
+			assert.Equal(t, []int64{n * 60, n * 60}, reports[len(reports)-2:], "the last report is every chain-step")
+			frac, _, _ := got.EscapeStats()
+			assert.Greater(t, frac, 0.0, "escapes happen, so the escape steps are compared")
+		})
+	}
+	cfg := SGDWORConfig{Beta: 0.5, StepSize: 0.05, Sigma: 1, Steps: 40, Epoch: 0.5, Seed: 2, FirstChain: 1, Thin: 4}
+	want, err := SGDWOR(ops.CPU(), w, x0, cfg)
+	require.NoError(t, err)
+	defer want.Close()
+	got, err := SGDWOROn(backends, w, x0, cfg)
+	require.NoError(t, err)
+	defer got.Close()
+	same(t, &want.DescentResult, &got.DescentResult)
+	_, err = SGDWOROn(nil, w, x0, cfg)
+	assert.ErrorContains(t, err, "no backend")
+}

@@ -18,11 +18,16 @@ import (
 // deviceFlagHelp documents --device in a command's help whose flag descriptions start at column
 // col (counting from 0).
 func deviceFlagHelp(col int) string {
-	pad := strings.Repeat(" ", col)
-	return fmt.Sprintf("  %-*s", col-2, "--device D") + "auto, cpu, cuda (GPU 0), cuda:N, or for sample and noise several GPUs:\n" +
-		pad + "cuda:0,1,… or cuda:all (the rows split over them by index, gathered in order:\n" +
-		pad + "the same output); default auto: GPU 0 in a -tags cuda build, else the CPU;\n" +
-		pad + "a GPU in the default CPU-only build fails, telling how to build with CUDA\n"
+	lines := wrapWords(`auto, cpu, cuda (GPU 0) or cuda:N; sample, noise and optimize also take several GPUs,
+cuda:0,1,… or cuda:all (the rows split over them by index and gathered in order: the same
+output); default auto: GPU 0 in a -tags cuda build, else the CPU; a GPU in the default CPU-only
+build fails, telling how to build with CUDA`, 96-col)
+	var b strings.Builder
+	b.WriteString(fmt.Sprintf("  %-*s", col-2, "--device D") + lines[0] + "\n")
+	for _, l := range lines[1:] {
+		b.WriteString(strings.Repeat(" ", col) + l + "\n")
+	}
+	return b.String()
 }
 
 // deviceSpec is a parsed --device.
@@ -100,7 +105,7 @@ func openBackend(name string, quiet bool, stderr io.Writer) (ops.Backend, func()
 	}
 	if len(bs) > 1 {
 		cleanup()
-		return nil, nil, usagef("--device %s: this command runs on one device (give cuda:N; sample and noise take several)", name)
+		return nil, nil, usagef("--device %s: this command runs on one device (give cuda:N; sample, noise and optimize take several)", name)
 	}
 	if !quiet {
 		fmt.Fprintf(stderr, "scorekit: device %s\n", describeDevice(bs[0].Device()))

@@ -63,9 +63,6 @@ func TestSeveralDevicesWriteTheOneDeviceRun(t *testing.T) {
 	opened := fakeGPUs(t, 3)
 	dir := t.TempDir()
 	for _, c := range shardCases(t, dir) {
-		if c.args[0] == "optimize" {
-			continue // one device
-		}
 		t.Run(c.name, func(t *testing.T) {
 			for _, dev := range [][2]string{{"cuda:all", ""}, {"cuda:2,0", "1/2"}} {
 				cdir := t.TempDir()

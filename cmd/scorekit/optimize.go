@@ -387,15 +387,19 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 			o.cfg.Escape = &solvers.EscapeSpec{Threshold: 0.5}
 		}
 	}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	bs, cleanup, err := openBackends(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
+	b, startDev := bs[0], bs[0].Device()
+	if len(bs) > 1 {
+		startDev = tensor.CPU() // the parts copy their rows to their devices
+	}
 	if err := checkDescentFits(n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
 		return err
 	}
-	x, err := replicatedStart(b.Device(), o.dtype, o.x0, n)
+	x, err := replicatedStart(startDev, o.dtype, o.x0, n)
 	if err != nil {
 		return err
 	}
@@ -404,7 +408,12 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	start := time.Now()
 	prog := newProgress(stderr, o.quiet, "scorekit optimize: fpgd", "chain-steps")
 	o.cfg.Progress = prog.report()
-	res, err := solvers.FPGD(b, f, x, o.cfg)
+	var res *solvers.FPGDResult
+	if len(bs) > 1 {
+		res, err = solvers.FPGDOn(bs, f, x, o.cfg)
+	} else {
+		res, err = solvers.FPGD(b, f, x, o.cfg)
+	}
 	prog.finish()
 	if err != nil {
 		return err
@@ -419,7 +428,7 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	st := fpgdStats{Method: "fpgd", Noise: o.cfg.Method, Objective: objectiveName(f), Device: b.Device().Name(),
+	st := fpgdStats{Method: "fpgd", Noise: o.cfg.Method, Objective: objectiveName(f), Device: deviceNames(bs),
 		DType: o.dtype.String(), N: n, D: d, Steps: o.cfg.Steps, Hurst: o.cfg.Hurst, Step: o.cfg.StepSize,
 		Sigma: o.cfg.Sigma, Seed: o.cfg.Seed, GradEvals: res.GradEvals / int64(n), WallSeconds: wall.Seconds(),
 		NaNChains: res.NaN.Chains}

@@ -190,15 +190,19 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 	if o.x0, err = startFor(f, o.x0, o.n); err != nil {
 		return err
 	}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	bs, cleanup, err := openBackends(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
+	b, startDev := bs[0], bs[0].Device()
+	if len(bs) > 1 {
+		startDev = tensor.CPU() // the parts copy their rows to their devices
+	}
 	if err := checkDescentFits(n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
 		return err
 	}
-	x, err := replicatedStart(b.Device(), o.dtype, o.x0, n)
+	x, err := replicatedStart(startDev, o.dtype, o.x0, n)
 	if err != nil {
 		return err
 	}
@@ -207,7 +211,12 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 	start := time.Now()
 	prog := newProgress(stderr, o.quiet, "scorekit optimize: sgdo", "chain-steps")
 	o.cfg.Progress = prog.report()
-	res, err := solvers.SGDWOR(b, f, x, o.cfg)
+	var res *solvers.SGDWORResult
+	if len(bs) > 1 {
+		res, err = solvers.SGDWOROn(bs, f, x, o.cfg)
+	} else {
+		res, err = solvers.SGDWOR(b, f, x, o.cfg)
+	}
 	prog.finish()
 	if err != nil {
 		return err
@@ -226,7 +235,7 @@ func optimizeSGDO(args []string, stdout, stderr io.Writer) (err error) {
 	if o.cfg.Epoch == 0 {
 		noise = "brownian"
 	}
-	st := sgdoStats{Method: "sgdo", Noise: noise, Objective: objectiveName(f), Device: b.Device().Name(),
+	st := sgdoStats{Method: "sgdo", Noise: noise, Objective: objectiveName(f), Device: deviceNames(bs),
 		DType: o.dtype.String(), N: n, D: d, Steps: o.cfg.Steps, Beta: o.cfg.Beta, Step: o.cfg.StepSize,
 		Sigma: o.cfg.Sigma, Epoch: o.cfg.Epoch, Seed: o.cfg.Seed, GradEvals: res.GradEvals / int64(n),
 		WallSeconds: wall.Seconds(), NaNChains: res.NaN.Chains}
