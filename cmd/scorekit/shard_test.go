@@ -541,3 +541,34 @@ func TestShardConfigurationHashesInputs(t *testing.T) {
 	assert.Equal(t, 2, code)
 	requireOneLine(t, stderr, "configuration --target=sha256:")
 }
+
+// Any number of shards, from 1 to N (one chain each), merges into the unsplit run.
+func TestShardsAnyCount(t *testing.T) {
+	dir := t.TempDir()
+	_, tj := sampleDir(t)
+	for _, base := range [][]string{
+		{"sample", "--target", tj, "--method", "edm-sde", "--n", "10", "--steps", "9", "--seed", "3"},
+		{"noise", "fbm", "--hurst", "0.35", "--length", "33", "--paths", "10", "--seed", "3"},
+	} {
+		full := filepath.Join(dir, "full.npy")
+		code, _, stderr := runCLI(append(append([]string{}, base...), "--out", full, "--quiet")...)
+		require.Equal(t, 0, code, stderr)
+		want, err := os.ReadFile(full)
+		require.NoError(t, err)
+		for _, n := range []int{1, 2, 4, 7, 10} {
+			var files []string
+			for i := 0; i < n; i++ {
+				f := filepath.Join(dir, fmt.Sprintf("%s-%d-%d.npy", base[0], n, i))
+				code, _, stderr := runCLI(append(append([]string{}, base...), "--out", f, "--quiet", "--shard", fmt.Sprintf("%d/%d", i, n))...)
+				require.Equal(t, 0, code, stderr)
+				files = append(files, f)
+			}
+			merged := filepath.Join(dir, fmt.Sprintf("%s-%d.npy", base[0], n))
+			code, _, stderr := runCLI(append([]string{"merge", "--out", merged, "--quiet"}, files...)...)
+			require.Equal(t, 0, code, stderr)
+			got, err := os.ReadFile(merged)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(want, got), "%s in %d shards", base[0], n)
+		}
+	}
+}
