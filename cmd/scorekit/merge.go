@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -173,7 +174,7 @@ func readShards(paths []string) ([]mergeShard, error) {
 			return nil, usagef("%s is not the file its manifest describes (SHA-256 %.12s…, the manifest says %.12s…): rerun that shard",
 				p, digest, m.SHA256)
 		}
-		if !s.info.Little || !shapeEqual(s.info.Shape, m.Shape) || s.info.DType.String() != m.DType ||
+		if !s.info.Little || !slices.Equal(s.info.Shape, m.Shape) || s.info.DType.String() != m.DType ||
 			m.Axis < 0 || m.Axis >= len(m.Shape) || uint64(m.Shape[m.Axis]) != m.Rows[1]-m.Rows[0] {
 			return nil, usagef("%s does not match its manifest (shape %v %v, the manifest says %v %s)", p, s.info.Shape,
 				s.info.DType, m.Shape, m.DType)
@@ -256,18 +257,6 @@ func sameRun(ref, s mergeShard) error {
 		}
 	}
 	return nil
-}
-
-func shapeEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // concatShards writes the .npy of the merged array (dt, shape) to w: for every index of the axes

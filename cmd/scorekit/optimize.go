@@ -306,15 +306,8 @@ func parseFPGD(args []string, stdout io.Writer) (fpgdOptions, error) {
 	if err := checkDeviceFlag(o.device); err != nil {
 		return o, err
 	}
-	if o.shard, err = newShardRun("optimize fpgd", fs, shard, o.cfg.Seed, "objective"); err != nil {
-		return o, err
-	}
-	if err := o.shard.setRows(o.n, "chains"); err != nil {
-		return o, err
-	}
-	o.cfg.FirstChain = o.shard.first()
-	outputs := []namedPath{{"--trace", o.trace}, {"--stats", o.stats}, {"--plot", o.plot}}
-	return o, checkOutputs(o.out, o.shard.manifestOutputs(o.out, outputs))
+	o.shard, err = descentShard("optimize fpgd", fs, shard, o.cfg.Seed, o.n, &o.cfg.FirstChain, o.out, o.trace, o.stats, o.plot)
+	return o, err
 }
 
 // escapeJSON is the escape summary of --stats.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -118,4 +119,20 @@ func writeDescent(out, trace, stats, plot string, st any, po optimizePlot, final
 	}
 	return sh.write([]npyOutput{{out, final, "--out", 0}, {trace, traced, "--trace", 1}},
 		[]fileOutput{{stats, statsJSON}, {plot, png}}, backend, st)
+}
+
+// descentShard reads --shard of an optimize subcommand (fs parsed) for its n chains, sets *first
+// to the shard's first chain and checks the outputs (with the shard's manifests).
+func descentShard(command string, fs *flag.FlagSet, shard string, seed uint64, n int, first *uint64,
+	out, trace, stats, plot string) (*shardRun, error) {
+	sh, err := newShardRun(command, fs, shard, seed, "objective")
+	if err != nil {
+		return nil, err
+	}
+	if err := sh.setRows(n, "chains"); err != nil {
+		return nil, err
+	}
+	*first = sh.first()
+	outputs := []namedPath{{"--trace", trace}, {"--stats", stats}, {"--plot", plot}}
+	return sh, checkOutputs(out, sh.manifestOutputs(out, outputs))
 }

@@ -139,15 +139,8 @@ func parseSGDO(args []string, stdout io.Writer) (sgdoOptions, error) {
 	if err := checkDeviceFlag(o.device); err != nil {
 		return o, err
 	}
-	if o.shard, err = newShardRun("optimize sgdo", fs, shard, o.cfg.Seed, "objective"); err != nil {
-		return o, err
-	}
-	if err := o.shard.setRows(o.n, "chains"); err != nil {
-		return o, err
-	}
-	o.cfg.FirstChain = o.shard.first()
-	outputs := []namedPath{{"--trace", o.trace}, {"--stats", o.stats}, {"--plot", o.plot}}
-	return o, checkOutputs(o.out, o.shard.manifestOutputs(o.out, outputs))
+	o.shard, err = descentShard("optimize sgdo", fs, shard, o.cfg.Seed, o.n, &o.cfg.FirstChain, o.out, o.trace, o.stats, o.plot)
+	return o, err
 }
 
 // sgdoStats is the --stats JSON of sgdo.
