@@ -354,10 +354,12 @@ func SGDWOROn(backends []ops.Backend, f Objective, x0 *tensor.Tensor, cfg SGDWOR
 	return &SGDWORResult{DescentResult: *r}, nil
 }
 
-// descentOn runs a noisy descent's parts (run on backend b from the rows x of x0, their first
-// chain first) at once and gathers their results on the host.
-func descentOn(op string, backends []ops.Backend, x0 *tensor.Tensor, first uint64, progress Progress,
-	run func(b ops.Backend, x *tensor.Tensor, first uint64, p Progress) (*DescentResult, error)) (*DescentResult, error) {
+// rowsOn runs run for each backend's rows of x0 (SplitRange; the rows copied to the backend's
+// device, their first chain first + lo), all at once, and returns the parts' results, whose
+// tensors run has moved to the host. On any error the results are closed (close) and the errors
+// returned, each naming its backend and chains.
+func rowsOn[R any](op string, backends []ops.Backend, x0 *tensor.Tensor, first uint64,
+	run func(k int, b ops.Backend, x *tensor.Tensor, first uint64) (R, error), close func(R)) ([]R, error) {
 	if len(backends) == 0 {
 		return nil, fmt.Errorf("%s: no backend to run on", op)
 	}
@@ -374,10 +376,9 @@ func descentOn(op string, backends []ops.Backend, x0 *tensor.Tensor, first uint6
 	}
 	defer host.Close()
 	parts := min(len(backends), n)
-	results := make([]*DescentResult, parts)
+	results := make([]R, parts)
+	done := make([]bool, parts)
 	errs := make([]error, parts)
-	prog := newPartsProgress(progress, parts)
-	prog.sum = true
 	var wg sync.WaitGroup
 	for k := 0; k < parts; k++ {
 		lo, hi := SplitRange(n, parts, k)
@@ -394,45 +395,78 @@ func descentOn(op string, backends []ops.Backend, x0 *tensor.Tensor, first uint6
 					return err
 				}
 				defer x.Close()
-				r, err := run(b, x, first+uint64(lo), prog.part(k))
-				if err == nil {
-					err = b.Device().Synchronize()
-				}
+				r, err := run(k, b, x, first+uint64(lo))
 				if err != nil {
-					if r != nil {
-						r.Close()
-					}
 					return err
 				}
-				results[k] = r
-				for _, p := range []**tensor.Tensor{&r.Final, &r.Trace} {
-					if *p == nil || (*p).OnHost() {
-						continue
-					}
-					h, err := (*p).CopyTo(tensor.CPU())
-					if err != nil {
-						return err
-					}
-					(*p).Close()
-					*p = h
-				}
+				results[k], done[k] = r, true
 				return nil
 			}()
 			if errs[k] != nil {
-				prog.fail()
 				errs[k] = fmt.Errorf("%s on %s (chains %d…%d): %w", op, b.Device().Name(), first+uint64(lo), first+uint64(hi)-1, errs[k])
 			}
 		}(k, backends[k])
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		for k, r := range results {
+			if done[k] {
+				close(r)
+			}
+		}
+		return nil, err
+	}
+	return results, nil
+}
+
+// hostTensors moves the tensors *ps to the host (after the device's work), closing the device
+// copies.
+func hostTensors(dev tensor.Device, ps ...**tensor.Tensor) error {
+	if err := dev.Synchronize(); err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if *p == nil || (*p).OnHost() {
+			continue
+		}
+		h, err := (*p).CopyTo(tensor.CPU())
+		if err != nil {
+			return fmt.Errorf("copy the result to the host: %w", err)
+		}
+		(*p).Close()
+		*p = h
+	}
+	return nil
+}
+
+// descentOn runs a noisy descent's parts (run on backend b from the rows x of x0, their first
+// chain first) at once and gathers their results on the host.
+func descentOn(op string, backends []ops.Backend, x0 *tensor.Tensor, first uint64, progress Progress,
+	run func(b ops.Backend, x *tensor.Tensor, first uint64, p Progress) (*DescentResult, error)) (*DescentResult, error) {
+	prog := newPartsProgress(progress, min(len(backends), max(1, rowsOf(x0))))
+	prog.sum = true
+	results, err := rowsOn(op, backends, x0, first, func(k int, b ops.Backend, x *tensor.Tensor, first uint64) (*DescentResult, error) {
+		r, err := run(b, x, first, prog.part(k))
+		if err == nil {
+			err = hostTensors(b.Device(), &r.Final, &r.Trace)
+		}
+		if err != nil {
+			prog.fail()
+			if r != nil {
+				r.Close()
+			}
+			return nil, err
+		}
+		return r, nil
+	}, func(r *DescentResult) { r.Close() })
+	if err != nil {
+		return nil, err
+	}
 	defer func() {
 		for _, r := range results {
 			r.Close()
 		}
 	}()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
 	out := &DescentResult{TraceSteps: results[0].TraceSteps, NaN: NaNReport{First: -1, Step: -1}}
 	var finals, traces []*tensor.Tensor
 	row := 0
@@ -453,6 +487,56 @@ func descentOn(op string, backends []ops.Backend, x0 *tensor.Tensor, first uint6
 		return nil, err
 	}
 	return out, nil
+}
+
+// rowsOf is the number of rows of a (chains, dim) tensor, 0 for anything else.
+func rowsOf(x *tensor.Tensor) int {
+	if x == nil || x.Closed() || x.Rank() != 2 {
+		return 0
+	}
+	return x.Dim(0)
+}
+
+// SimulateOn runs Simulate for the points of x0 (N, d, on any device) spread over the backends as
+// RunOn spreads a method's chains (backend k the rows SplitRange(N, B, k), their chains from
+// cfg.FirstChain + lo), all at once, and gathers the parts on the host: the one-backend run, bit
+// for bit, on backends of one kind. Progress reports the slowest part.
+func (br *Bridge) SimulateOn(backends []ops.Backend, x0 *tensor.Tensor, cfg BridgeSimConfig) (*Result, error) {
+	prog := newPartsProgress(cfg.Progress, min(len(backends), max(1, rowsOf(x0))))
+	runs, err := rowsOn("bridge simulate", backends, x0, cfg.FirstChain, func(k int, b ops.Backend, x *tensor.Tensor, first uint64) (*MethodRun, error) {
+		c := cfg
+		c.FirstChain, c.Progress = first, prog.part(k)
+		r, err := br.Simulate(b, x, c)
+		if err == nil {
+			err = hostTensors(b.Device(), &r.Samples, &r.Trace)
+		}
+		if err != nil {
+			prog.fail()
+			if r != nil {
+				r.Close()
+			}
+			return nil, err
+		}
+		return &MethodRun{Result: r}, nil
+	}, func(r *MethodRun) { r.Close() })
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, r := range runs {
+			r.Close()
+		}
+	}()
+	if len(runs) == 1 {
+		r := runs[0].Result
+		runs[0].Result = nil
+		return r, nil
+	}
+	out, err := gatherRuns(runs, x0.Dim(0))
+	if err != nil {
+		return nil, err
+	}
+	return out.Result, nil
 }
 
 // gatherNaN adds a part's NaN report, its rows from row, to the whole run's.

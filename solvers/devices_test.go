@@ -202,3 +202,32 @@ func TestDescentOnGathersTheSingleRun(t *testing.T) {
 	_, err = SGDWOROn(nil, w, x0, cfg)
 	assert.ErrorContains(t, err, "no backend")
 }
+
+// A bridge simulation spread over three CPU backends, forward and backward, is the one-backend run.
+func TestBridgeSimulateOnGathersTheSingleRun(t *testing.T) {
+	cfg := ops.MLPConfig{Dim: 2, Width: 16, Depth: 2, BlockLayers: 1, Fourier: 4, SigmaData: 1, BranchMult: 1, OutMult: 1}
+	var fwd, bwd []*ops.MLP
+	for k := 0; k < 2; k++ {
+		f, err := ops.RandomMLP(cfg, uint64(1+k))
+		require.NoError(t, err)
+		g, err := ops.RandomMLP(cfg, uint64(11+k))
+		require.NoError(t, err)
+		fwd, bwd = append(fwd, f), append(bwd, g)
+	}
+	br, err := NewBridge([]float64{0, 1, 2.5}, 0.4, fwd, bwd)
+	require.NoError(t, err)
+	const n = 7
+	x0, err := tensor.FromFloat64s(tensor.F64, []float64{0, 1, 2, 3, -1, 0.5, 1, 1, 2, -2, 0, 0, 3, 1}, n, 2)
+	require.NoError(t, err)
+	for _, sim := range []BridgeSimConfig{{From: 0, To: 2.5, Steps: 6, Seed: 3, FirstChain: 4, Trajectory: true},
+		{From: 2.5, To: 0.7, Steps: 5, Seed: 8}} {
+		want, err := br.Simulate(ops.CPU(), x0, sim)
+		require.NoError(t, err)
+		got, err := br.SimulateOn([]ops.Backend{ops.CPU(), ops.CPUWorkers(1), ops.CPU()}, x0, sim)
+		require.NoError(t, err)
+		requireSameRun(t, &MethodRun{Result: want}, &MethodRun{Result: got})
+		assert.Equal(t, want.BridgeTimes, got.BridgeTimes)
+		want.Close()
+		got.Close()
+	}
+}

@@ -175,20 +175,21 @@ func bridgeSample(args []string, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	n, dt := x.Dim(0), x.DType()
-	b, cleanup, err := openBackend(device, quiet, stderr)
+	bs, cleanup, err := openBackends(device, quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
+	b := bs[0]
 	dev := b.Device()
-	need := 3 * int64(n) * int64(d) * int64(dt.Size())
+	rowBytes := 3 * int64(d) * int64(dt.Size())
 	if trajectory != "" {
-		need += int64(len(grid)+1) * int64(n) * int64(d) * int64(dt.Size())
+		rowBytes += int64(len(grid)+1) * int64(d) * int64(dt.Size())
 	}
-	if err := checkFits(dev, need, fmt.Sprintf("%d points × d %d in %v over %d steps", n, d, dt, len(grid))); err != nil {
+	if err := checkFitsOn(bs, n, rowBytes, fmt.Sprintf("%d points × d %d in %v over %d steps", n, d, dt, len(grid))); err != nil {
 		return err
 	}
-	if dev.Kind() != tensor.KindCPU {
+	if dev.Kind() != tensor.KindCPU && len(bs) == 1 {
 		dx, err := x.CopyTo(dev)
 		if err != nil {
 			return fmt.Errorf("copy the points to %s: %w", dev.Name(), err)
@@ -199,7 +200,12 @@ func bridgeSample(args []string, stdout, stderr io.Writer) (err error) {
 	prog := newProgress(stderr, quiet, "scorekit bridge sample", "steps")
 	cfg.Progress = prog.report()
 	start := time.Now()
-	res, err := br.Simulate(b, x, cfg)
+	var res *solvers.Result
+	if len(bs) > 1 {
+		res, err = br.SimulateOn(bs, x, cfg)
+	} else {
+		res, err = br.Simulate(b, x, cfg)
+	}
 	prog.finish()
 	if err != nil {
 		return err
@@ -208,7 +214,7 @@ func bridgeSample(args []string, stdout, stderr io.Writer) (err error) {
 	wall := time.Since(start)
 	var stats []byte
 	if statsPath != "" {
-		st := bridgeSampleStats{Model: model, Device: dev.Name(), N: n, D: d, From: from, To: to, Steps: len(grid),
+		st := bridgeSampleStats{Model: model, Device: deviceNames(bs), N: n, D: d, From: from, To: to, Steps: len(grid),
 			ScoreEvals: res.ScoreEvals, WallSeconds: wall.Seconds(), Seed: seed, Eps: br.Eps(), Times: res.BridgeTimes}
 		if stats, err = renderStats(st); err != nil {
 			return err

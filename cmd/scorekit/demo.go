@@ -141,11 +141,12 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 		return fmt.Errorf("demo target: %w", err)
 	}
 	tgt := target.GMM{Mixture: g}
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	bs, cleanup, err := openBackends(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
+	b := bs[0]
 	if err := os.MkdirAll(o.dir, 0o755); err != nil {
 		return fmt.Errorf("create --dir: %w", err)
 	}
@@ -179,7 +180,12 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 			opts.Budget = o.steps - 1 // + 1 fused evaluation of the start: the same budget
 		}
 		start := time.Now()
-		res, err := method.Run(b, tgt, o.n, tensor.F32, opts)
+		var res *solvers.MethodRun
+		if len(bs) > 1 {
+			res, err = method.RunOn(bs, tgt, o.n, tensor.F32, opts)
+		} else {
+			res, err = method.Run(b, tgt, o.n, tensor.F32, opts)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
@@ -192,7 +198,7 @@ func demo(o demoOptions, stdout, stderr io.Writer) (err error) {
 		if err == nil {
 			err = tensor.WriteNpy(filepath.Join(o.dir, "samples-"+m+".npy"), res.Samples)
 		}
-		row := demoRow{method: m, device: b.Device().Name(), evals: res.ScoreEvals / int64(o.n), wall: wall, x: x,
+		row := demoRow{method: m, device: deviceNames(bs), evals: res.ScoreEvals / int64(o.n), wall: wall, x: x,
 			accept: math.NaN(), nan: res.NaN.Chains}
 		if res.Accept != nil {
 			row.accept = res.AcceptMean()

@@ -18,10 +18,10 @@ import (
 // deviceFlagHelp documents --device in a command's help whose flag descriptions start at column
 // col (counting from 0).
 func deviceFlagHelp(col int) string {
-	lines := wrapWords(`auto, cpu, cuda (GPU 0) or cuda:N; sample, noise and optimize also take several GPUs,
-cuda:0,1,… or cuda:all (the rows split over them by index and gathered in order: the same
-output); default auto: GPU 0 in a -tags cuda build, else the CPU; a GPU in the default CPU-only
-build fails, telling how to build with CUDA`, 96-col)
+	lines := wrapWords(`auto, cpu, cuda (GPU 0), cuda:N, or several GPUs: cuda:0,1,… or cuda:all (the rows
+split over them by index and gathered in order: the same output); default auto: GPU 0 in a -tags
+cuda build, else the CPU; a GPU in the default CPU-only build fails, telling how to build with
+CUDA`, 96-col)
 	var b strings.Builder
 	b.WriteString(fmt.Sprintf("  %-*s", col-2, "--device D") + lines[0] + "\n")
 	for _, l := range lines[1:] {
@@ -93,25 +93,6 @@ var (
 		return b, func() error { return errors.Join(b.Close(), dev.Close()) }, nil
 	}
 )
-
-// openBackend returns the backend for --device name (auto: GPU 0 in a cuda build, else the CPU)
-// and a cleanup that closes the backend and then its device; a list of several GPUs is refused
-// (the command runs on one). Unless quiet it says on stderr which device is used. Asking for a GPU
-// in a CPU build is a usageError carrying tensor.ErrNoCUDA.
-func openBackend(name string, quiet bool, stderr io.Writer) (ops.Backend, func() error, error) {
-	bs, cleanup, err := openBackends(name, true, stderr)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(bs) > 1 {
-		cleanup()
-		return nil, nil, usagef("--device %s: this command runs on one device (give cuda:N; sample, noise and optimize take several)", name)
-	}
-	if !quiet {
-		fmt.Fprintf(stderr, "scorekit: device %s\n", describeDevice(bs[0].Device()))
-	}
-	return bs[0], cleanup, nil
-}
 
 // openBackends returns the backends of --device name, one per device in the order given (cuda:all:
 // every GPU the driver sees), and a cleanup that closes them all. Unless quiet it says on stderr

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
 )
 
 // fakeGPUs makes the command see count "GPUs", each a CPU backend (so that the multi-device paths
@@ -114,18 +116,14 @@ func TestSeveralDevicesStats(t *testing.T) {
 	assert.Equal(t, 21.0*301, s["score_evals_total"])
 }
 
-// Device lists that name absent GPUs, several GPUs for a one-device command, and GPUs in the
-// CPU-only build: exit 2, one line, nothing written.
+// Device lists that name absent GPUs, and GPUs in the CPU-only build: exit 2, one line, nothing
+// written.
 func TestDeviceListRefusals(t *testing.T) {
 	dir, tj := sampleDir(t)
 	out := filepath.Join(dir, "x.npy")
 	sample := []string{"sample", "--target", tj, "--method", "ula", "--n", "5", "--steps", "3", "--out", out}
-	pts := filepath.Join(dir, "p.npy")
-	code, _, stderr := runCLI("noise", "normal", "--n", "3", "--dim", "2", "--out", pts, "--quiet")
-	require.Equal(t, 0, code, stderr)
-	score := []string{"score", "--target", tj, "--sigma", "1", "--in", pts, "--out", out}
 	if !cudaBuild {
-		code, _, stderr = runCLI(append(sample, "--device", "cuda:all")...)
+		code, _, stderr := runCLI(append(sample, "--device", "cuda:all")...)
 		assert.Equal(t, 2, code)
 		requireOneLine(t, stderr, "--device cuda:all", "CUDA")
 	}
@@ -136,8 +134,6 @@ func TestDeviceListRefusals(t *testing.T) {
 	}{
 		{append(append([]string{}, sample...), "--device", "cuda:0,2"), "--device cuda:0,2: GPU 2 does not exist (2 found: cuda:0 … cuda:1)"},
 		{append(append([]string{}, sample...), "--device", "cuda:3"), "GPU 3 does not exist"},
-		{append(append([]string{}, score...), "--device", "cuda:0,1"), "this command runs on one device"},
-		{append(append([]string{}, score...), "--device", "cuda:all"), "this command runs on one device"},
 	} {
 		code, _, stderr := runCLI(c.args...)
 		assert.Equal(t, 2, code, strings.Join(c.args, " "))
@@ -145,9 +141,82 @@ func TestDeviceListRefusals(t *testing.T) {
 		_, err := os.Stat(out)
 		assert.True(t, os.IsNotExist(err), "nothing written")
 	}
-	// One GPU of the list is a one-device run.
-	code, _, stderr = runCLI(append(append([]string{}, score...), "--device", "cuda:1", "--quiet")...)
+}
+
+// score, sde simulate, bridge sample and demo on three devices write the one-device run's files.
+func TestOtherCommandsOnSeveralDevices(t *testing.T) {
+	dir, tj := sampleDir(t)
+	pts := filepath.Join(dir, "p.npy")
+	code, _, stderr := runCLI("noise", "normal", "--n", "11", "--dim", "2", "--dtype", "f64", "--out", pts, "--quiet")
 	require.Equal(t, 0, code, stderr)
+	spec := writeFile(t, dir, "ou.json", `{"family": "ou", "theta": 1.3, "mu": 0.4, "sigma": 0.6, "x0": [1.5, -0.5],
+ "paths": 13, "steps": 20, "horizon": 1.5, "seed": 3}`)
+	s0, s1 := filepath.Join(dir, "s0.npy"), filepath.Join(dir, "s1.npy")
+	for i, f := range []string{s0, s1} {
+		code, _, stderr := runCLI("noise", "normal", "--n", "30", "--dim", "2", "--dtype", "f64", "--seed", strconv.Itoa(i), "--out", f, "--quiet")
+		require.Equal(t, 0, code, stderr)
+	}
+	model := filepath.Join(dir, "b.safetensors")
+	// (bridge fit runs on the CPU; the CUDA build refuses it, and the bridge case is left out there)
+	fitCode, _, fitErr := runCLI("bridge", "fit", "--snapshots", s0+","+s1, "--times", "0,1", "--out", model, "--steps", "3",
+		"--iterations", "1", "--width", "4", "--depth", "1", "--quiet")
+	require.True(t, fitCode == 0 || (tensor.CUDABuild && !tensor.CUDAEmulated), fitErr)
+	fakeGPUs(t, 3)
+	for _, c := range []struct {
+		name  string
+		args  []string
+		files []string // outputs: flag=name pairs appended per run, or files in --dir
+	}{
+		{"score logp", []string{"score", "--target", tj, "--sigma", "0.7", "--in", pts, "--what", "logp"}, []string{"--out"}},
+		{"score denoiser", []string{"score", "--target", tj, "--time", "0.3", "--in", pts}, []string{"--out"}},
+		{"sde simulate", []string{"sde", "simulate", "--spec", spec}, []string{"--out", "--trajectory"}},
+		{"bridge sample", []string{"bridge", "sample", "--model", model, "--from", "0", "--to", "1", "--in", s0, "--steps", "6"},
+			[]string{"--out", "--trajectory"}},
+		{"demo", []string{"demo", "--n", "50", "--steps", "15"}, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.name == "bridge sample" && fitCode != 0 {
+				t.Skip("bridge fit is not in this build")
+			}
+			cdir := t.TempDir()
+			run := func(device, tag string) {
+				args := append(append([]string{}, c.args...), "--device", device, "--quiet")
+				for _, o := range c.files {
+					args = append(args, o, filepath.Join(cdir, tag+o+".npy"))
+				}
+				if c.files == nil {
+					args = append(args, "--dir", filepath.Join(cdir, tag))
+				}
+				code, _, stderr := runCLI(args...)
+				require.Equal(t, 0, code, stderr)
+			}
+			run("cpu", "one")
+			run("cuda:all", "many")
+			files := []string{}
+			for _, o := range c.files {
+				files = append(files, o+".npy")
+			}
+			if c.files == nil {
+				matches, err := filepath.Glob(filepath.Join(cdir, "one", "*.npy"))
+				require.NoError(t, err)
+				require.NotEmpty(t, matches)
+				for _, m := range matches {
+					files = append(files, filepath.Base(m))
+				}
+			}
+			for _, f := range files {
+				a, b := filepath.Join(cdir, "one"+f), filepath.Join(cdir, "many"+f)
+				if c.files == nil {
+					a, b = filepath.Join(cdir, "one", f), filepath.Join(cdir, "many", f)
+				}
+				want, err := os.ReadFile(a)
+				require.NoError(t, err)
+				got, err := os.ReadFile(b)
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(want, got), "%s", f)
+			}
+		})
+	}
 }
 
 // With more devices than rows, the extra devices get none.

@@ -1,14 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scorekit/scorekit/ops"
 	"github.com/scorekit/scorekit/ops/target"
+	"github.com/scorekit/scorekit/solvers"
 	"github.com/scorekit/scorekit/tensor"
 )
 
@@ -231,61 +234,103 @@ func score(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	n, dt := xHost.Dim(0), xHost.DType()
 
-	b, cleanup, err := openBackend(o.device, o.quiet, stderr)
+	bs, cleanup, err := openBackends(o.device, o.quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
-	dev := b.Device()
-	outShape := []int{n, d}
+	outCols := d
 	if o.what == "logp" {
-		outShape = []int{n}
+		outCols = 1
 	}
-	outBytes := int64(n) * int64(d) * int64(dt.Size())
-	if o.what == "logp" {
-		outBytes = int64(n) * int64(dt.Size())
+	rowBytes := int64(outCols) * int64(dt.Size())
+	if bs[0].Device().Kind() != tensor.KindCPU {
+		rowBytes += int64(d) * int64(dt.Size()) // the points are copied there
 	}
-	need := outBytes
-	if dev.Kind() != tensor.KindCPU {
-		need += xHost.Bytes() // the points are copied there
-	}
-	if err := checkFits(dev, need, fmt.Sprintf("--in %s (%d points) with --what %s in %v", o.in, n, o.what, dt)); err != nil {
+	if err := checkFitsOn(bs, n, rowBytes, fmt.Sprintf("--in %s (%d points) with --what %s in %v", o.in, n, o.what, dt)); err != nil {
 		return err
 	}
 
 	start := time.Now()
-	x := xHost
-	if dev.Kind() != tensor.KindCPU {
-		if x, err = xHost.CopyTo(dev); err != nil {
-			return fmt.Errorf("copy the points to %s: %w", dev.Name(), err)
+	outShape := func(rows int) []int {
+		if o.what == "logp" {
+			return []int{rows}
 		}
-		defer x.Close()
+		return []int{rows, d}
 	}
-	res, err := tensor.New(dev, dt, outShape...)
+	res, err := tensor.New(nil, dt, outShape(n)...)
 	if err != nil {
-		return fmt.Errorf("allocate %s %v on %s: %w", shapeString(outShape), dt, dev.Name(), err)
+		return fmt.Errorf("allocate %s %v on the host: %w", shapeString(outShape(n)), dt, err)
 	}
 	defer res.Close()
-	var out ops.ScoreOutputs
-	switch o.what {
-	case "logp":
-		out.LogP = res
-	case "score":
-		out.Score = res
-	default:
-		out.Denoiser = res
+	// evaluate fills dst (host) with the target's output at the points xh (host) on b.
+	evaluate := func(b ops.Backend, xh, dst *tensor.Tensor) error {
+		dev := b.Device()
+		x, r := xh, dst
+		var err error
+		if dev.Kind() != tensor.KindCPU {
+			if x, err = xh.CopyTo(dev); err != nil {
+				return fmt.Errorf("copy the points to %s: %w", dev.Name(), err)
+			}
+			defer x.Close()
+			if r, err = tensor.New(dev, dt, dst.Shape()...); err != nil {
+				return fmt.Errorf("allocate %s %v on %s: %w", shapeString(dst.Shape()), dt, dev.Name(), err)
+			}
+			defer r.Close()
+		}
+		var out ops.ScoreOutputs
+		switch o.what {
+		case "logp":
+			out.LogP = r
+		case "score":
+			out.Score = r
+		default:
+			out.Denoiser = r
+		}
+		if err := tg.Check(dev, out, x, o.noise); err != nil {
+			return usageError{err}
+		}
+		if err := tg.Evaluate(b, out, x, o.noise); err != nil {
+			return err
+		}
+		if r != dst {
+			return dst.CopyFrom(r)
+		}
+		return nil
 	}
-	if err := tg.Check(dev, out, x, o.noise); err != nil {
-		return usageError{err}
+	parts := min(len(bs), n)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for k := 0; k < parts; k++ {
+		lo, hi := solvers.SplitRange(n, parts, k)
+		wg.Add(1)
+		go func(k int, b ops.Backend) {
+			defer wg.Done()
+			errs[k] = func() error {
+				xh, err := xHost.View(lo*d, hi-lo, d)
+				if err != nil {
+					return err
+				}
+				dst, err := res.View(lo*outCols, outShape(hi-lo)...)
+				if err != nil {
+					return err
+				}
+				return evaluate(b, xh, dst)
+			}()
+		}(k, bs[k])
 	}
-	if err := tg.Evaluate(b, out, x, o.noise); err != nil {
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		if parts == 1 {
+			return errs[0]
+		}
 		return err
 	}
 	if err := tensor.WriteNpy(o.out, res); err != nil {
 		return err
 	}
 	if !o.quiet {
-		fmt.Fprintf(stderr, "scorekit: wrote %s: %s %s %v of %s at %s in %v\n", o.out, o.what, shapeString(outShape),
+		fmt.Fprintf(stderr, "scorekit: wrote %s: %s %s %v of %s at %s in %v\n", o.out, o.what, shapeString(outShape(n)),
 			dt, tg, o.level, time.Since(start).Round(time.Millisecond))
 	}
 	return nil

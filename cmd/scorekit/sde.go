@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/scorekit/scorekit/ops"
@@ -151,6 +153,58 @@ type sdeSpec struct {
 // solver is the reversible Heun solve of the spec for sde.
 func (s *sdeSpec) solver(sde solvers.StratonovichSDE) solvers.ReversibleHeun {
 	return solvers.ReversibleHeun{SDE: sde, Horizon: s.horizon, Steps: s.steps, Seed: s.seed}
+}
+
+// solveOnDevices solves the affine SDE of s for its paths spread over the backends (SplitRange;
+// part k's paths are chains FirstChain = lo onward, so its Brownian paths are the whole solve's),
+// at once, and gathers the final states and, when traced, the saved states (rows, paths, d) in
+// path order: the one-device solve's values.
+func solveOnDevices(bs []ops.Backend, s *sdeSpec, dt tensor.DType, x0 []float64, traced bool) (solvers.RevHeunState, []float64, error) {
+	parts := min(len(bs), s.paths)
+	finals := make([]solvers.RevHeunState, parts)
+	traces := make([][]float64, parts)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for k := 0; k < parts; k++ {
+		lo, hi := solvers.SplitRange(s.paths, parts, k)
+		wg.Add(1)
+		go func(k int, b ops.Backend) {
+			defer wg.Done()
+			var record solvers.RevHeunRecord
+			if traced {
+				record = func(_ int, y []float64) error {
+					traces[k] = append(traces[k], y...)
+					return nil
+				}
+			}
+			r := s.solver(*s.affine)
+			r.FirstChain = uint64(lo)
+			finals[k], errs[k] = r.SolveTraceOn(b, dt, x0[lo*s.d:hi*s.d], hi-lo, s.saveEvery, record)
+			if errs[k] != nil {
+				errs[k] = fmt.Errorf("%s (paths %d…%d): %w", b.Device().Name(), lo, hi-1, errs[k])
+			}
+		}(k, bs[k])
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return solvers.RevHeunState{}, nil, err
+	}
+	var out solvers.RevHeunState
+	for _, f := range finals {
+		out.Y, out.Z = append(out.Y, f.Y...), append(out.Z, f.Z...)
+		out.N += f.N
+	}
+	var trace []float64
+	if traced {
+		rows := len(traces[0]) / ((finals[0].N) * s.d)
+		for r := 0; r < rows; r++ {
+			for k := range traces {
+				slab := finals[k].N * s.d
+				trace = append(trace, traces[k][r*slab:(r+1)*slab]...)
+			}
+		}
+	}
+	return out, trace, nil
 }
 
 // start is x0 repeated for every path, (N, d).
@@ -457,11 +511,12 @@ func sdeSimulate(args []string, stdout, stderr io.Writer) (err error) {
 		fmt.Sprintf("%d paths × d %d (× %d saved states with --trajectory or --plot) in float64 on the host", s.paths, s.d, rows)); err != nil {
 		return err
 	}
-	b, cleanup, err := openBackend(device, quiet, stderr)
+	bs, cleanup, err := openBackends(device, quiet, stderr)
 	if err != nil {
 		return err
 	}
 	defer closeBackend(cleanup, &err)
+	b := bs[0]
 
 	var trace []float64
 	var record solvers.RevHeunRecord
@@ -476,9 +531,13 @@ func sdeSimulate(args []string, stdout, stderr io.Writer) (err error) {
 	start := time.Now()
 	var final solvers.RevHeunState
 	where := b.Device().Name()
-	if s.affine != nil {
+	switch {
+	case s.affine != nil && len(bs) > 1:
+		where = deviceNames(bs)
+		final, trace, err = solveOnDevices(bs, s, dt, x0, traced)
+	case s.affine != nil:
 		final, err = s.solver(*s.affine).SolveTraceOn(b, dt, x0, s.paths, s.saveEvery, record)
-	} else {
+	default:
 		where = "host"
 		final, err = s.solver(s.params).SolveTrace(x0, s.paths, s.saveEvery, record)
 	}
