@@ -219,3 +219,45 @@ func TestDecodeNpyReadErrors(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "is a directory")
 }
+
+// StatNpy reads the header alone: dtype, shape, where the data starts and how long it is, checked
+// against the file's size; NpyHeader is the header EncodeNpy writes.
+func TestStatNpy(t *testing.T) {
+	dir := t.TempDir()
+	x, err := FromF32([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	require.NoError(t, err)
+	p := filepath.Join(dir, "x.npy")
+	require.NoError(t, WriteNpy(p, x))
+	info, err := StatNpy(p)
+	require.NoError(t, err)
+	assert.Equal(t, F32, info.DType)
+	assert.Equal(t, []int{2, 3}, info.Shape)
+	assert.True(t, info.Little)
+	assert.Equal(t, int64(24), info.DataBytes)
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, int64(len(b))-24, info.DataOffset)
+	assert.Equal(t, NpyHeader(F32, []int{2, 3}), b[:info.DataOffset], "the header EncodeNpy wrote")
+	assert.Equal(t, []byte{0, 0, 0x80, 0x3f}, b[info.DataOffset:info.DataOffset+4], "1 as little-endian float32")
+
+	short := filepath.Join(dir, "short.npy")
+	require.NoError(t, os.WriteFile(short, b[:len(b)-1], 0o644))
+	_, err = StatNpy(short)
+	assert.ErrorContains(t, err, "truncated")
+	long := filepath.Join(dir, "long.npy")
+	require.NoError(t, os.WriteFile(long, append(append([]byte{}, b...), 0), 0o644))
+	_, err = StatNpy(long)
+	assert.ErrorContains(t, err, "bytes after the data")
+	big := filepath.Join(dir, "big.npy")
+	require.NoError(t, os.WriteFile(big, npyBytes("{'descr': '>f8', 'fortran_order': False, 'shape': (2,), }", make([]byte, 16)), 0o644))
+	info, err = StatNpy(big)
+	require.NoError(t, err)
+	assert.False(t, info.Little)
+	assert.Equal(t, F64, info.DType)
+	_, err = StatNpy(filepath.Join(dir, "none.npy"))
+	assert.Error(t, err)
+	for _, shape := range [][]int{{}, {5}, {0, 3}, {2, 3, 4}} {
+		h := NpyHeader(F64, shape)
+		assert.Zero(t, len(h)%64, "%v: the header is padded to 64 bytes", shape)
+	}
+}
