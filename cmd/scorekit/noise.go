@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/scorekit/scorekit/ops"
@@ -778,10 +779,10 @@ func stableNoise(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var clamped int64
+	var clamped atomic.Int64 // the parts of a run on several devices add to it at once
 	fill := func(b ops.Backend, x *tensor.Tensor, draw ops.Draw) error {
 		c, err := b.Stable(x, o.spec, draw)
-		clamped += c
+		clamped.Add(c)
 		return err
 	}
 	render := func(v []float64) ([]byte, error) {
@@ -796,13 +797,14 @@ func stableNoise(args []string, stdout, stderr io.Writer) error {
 	}
 	note := func() {
 		if o.spec.Clamp > 0 {
-			fmt.Fprintf(stderr, "scorekit: clamped %d of %d values to [−%g, %g]\n", clamped, int64(o.n)*int64(o.dim),
+			fmt.Fprintf(stderr, "scorekit: clamped %d of %d values to [−%g, %g]\n", clamped.Load(), int64(o.shard.n())*int64(o.dim),
 				o.spec.Clamp, o.spec.Clamp)
 		}
 	}
 	stats := func(st *noiseStats) {
 		if o.spec.Clamp > 0 {
-			st.Clamped = &clamped
+			c := clamped.Load()
+			st.Clamped = &c
 		}
 	}
 	return drawNoise(o.drawFlags, false, stderr, fill, render, note, stats)
