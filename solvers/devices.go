@@ -74,10 +74,7 @@ func (m Method) RunOn(backends []ops.Backend, t target.Target, n int, dt tensor.
 			defer wg.Done()
 			r, err := m.Run(b, t, rows, dt, po)
 			if err == nil {
-				err = b.Device().Synchronize()
-			}
-			if err == nil {
-				err = r.toHost()
+				err = hostTensors(b.Device(), &r.Samples, &r.Trace, &r.Denoised, &r.AugmentedTrace)
 			}
 			if err != nil {
 				prog.fail()
@@ -108,22 +105,6 @@ func (m Method) RunOn(backends []ops.Backend, t target.Target, n int, dt tensor.
 		}
 	}()
 	return gatherRuns(runs, n)
-}
-
-// toHost replaces the run's tensors by host copies (no-op for tensors already there).
-func (r *MethodRun) toHost() error {
-	for _, p := range []**tensor.Tensor{&r.Samples, &r.Trace, &r.Denoised, &r.AugmentedTrace} {
-		if *p == nil || (*p).OnHost() {
-			continue
-		}
-		h, err := (*p).CopyTo(tensor.CPU())
-		if err != nil {
-			return fmt.Errorf("copy the result to the host: %w", err)
-		}
-		(*p).Close()
-		*p = h
-	}
-	return nil
 }
 
 // gatherRuns joins the parts' host results into the run of n chains (see RunOn).

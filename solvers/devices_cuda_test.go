@@ -98,7 +98,7 @@ func TestRunOnTwoDevices(t *testing.T) {
 			want, err := m.Run(b0, tg, n, tensor.F32, o)
 			require.NoError(t, err)
 			defer want.Close()
-			require.NoError(t, want.toHost())
+			require.NoError(t, hostTensors(gpu, &want.Samples, &want.Trace, &want.Denoised, &want.AugmentedTrace))
 			got, err := m.RunOn([]ops.Backend{b0, b1}, tg, n, tensor.F32, o)
 			require.NoError(t, err)
 			defer got.Close()
