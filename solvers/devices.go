@@ -198,43 +198,65 @@ func sameFloats(a, b []float64) bool {
 }
 
 // concatAxis joins host tensors of equal shape but for the axis along it (nil when the first is
-// nil: an output not asked for).
+// nil: an output not asked for), in their dtype: the result and the parts are all the memory it
+// takes.
 func concatAxis(ts []*tensor.Tensor, axis int) (*tensor.Tensor, error) {
 	if ts[0] == nil {
 		return nil, nil
 	}
 	shape := append([]int(nil), ts[0].Shape()...)
 	shape[axis] = 0
+	dt := ts[0].DType()
 	for _, t := range ts {
-		if t == nil || t.Rank() != len(shape) {
-			return nil, errors.New("the parts of the run disagree on an output's shape")
+		if t == nil || t.Rank() != len(shape) || t.DType() != dt {
+			return nil, errors.New("the parts of the run disagree on an output's shape or dtype")
 		}
 		shape[axis] += t.Dim(axis)
 	}
+	out, err := tensor.New(nil, dt, shape...)
+	if err != nil {
+		return nil, err
+	}
+	var cerr error
+	if dt == tensor.F32 {
+		cerr = concatSlabs(out, ts, axis, (*tensor.Tensor).F32)
+	} else {
+		cerr = concatSlabs(out, ts, axis, (*tensor.Tensor).F64)
+	}
+	if cerr != nil {
+		out.Close()
+		return nil, cerr
+	}
+	return out, nil
+}
+
+// concatSlabs copies the parts into out along axis through their host slices (data).
+func concatSlabs[E float32 | float64](out *tensor.Tensor, ts []*tensor.Tensor, axis int, data func(*tensor.Tensor) ([]E, error)) error {
+	dst, err := data(out)
+	if err != nil {
+		return err
+	}
 	outer, inner := 1, 1
-	for _, s := range shape[:axis] {
+	for _, s := range out.Shape()[:axis] {
 		outer *= s
 	}
-	for _, s := range shape[axis+1:] {
+	for _, s := range out.Shape()[axis+1:] {
 		inner *= s
 	}
-	dt := ts[0].DType()
-	out := make([]float64, 0, outer*shape[axis]*inner)
-	vals := make([][]float64, len(ts))
+	srcs := make([][]E, len(ts))
 	for i, t := range ts {
-		v, err := t.Float64s()
-		if err != nil {
-			return nil, err
+		if srcs[i], err = data(t); err != nil {
+			return err
 		}
-		vals[i] = v
 	}
+	at := 0
 	for o := 0; o < outer; o++ {
 		for i, t := range ts {
 			slab := t.Dim(axis) * inner
-			out = append(out, vals[i][o*slab:(o+1)*slab]...)
+			at += copy(dst[at:], srcs[i][o*slab:(o+1)*slab])
 		}
 	}
-	return tensor.FromFloat64s(dt, out, shape...)
+	return nil
 }
 
 // partsProgress combines the progress of parts run at once: it reports the least of theirs (parts

@@ -231,3 +231,40 @@ func TestBridgeSimulateOnGathersTheSingleRun(t *testing.T) {
 		got.Close()
 	}
 }
+
+// concatAxis joins along axis 1 of (2, n_i, 3) parts in their dtype, and refuses parts of another
+// dtype.
+func TestConcatAxis(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.F32, tensor.F64} {
+		var parts []*tensor.Tensor
+		var want []float64
+		rows := []int{1, 3, 2}
+		for i, n := range rows {
+			v := make([]float64, 2*n*3)
+			for j := range v {
+				v[j] = float64(100*i + j)
+			}
+			p, err := tensor.FromFloat64s(dt, v, 2, n, 3)
+			require.NoError(t, err)
+			parts = append(parts, p)
+		}
+		for o := 0; o < 2; o++ {
+			for i, n := range rows {
+				for j := 0; j < n*3; j++ {
+					want = append(want, float64(100*i+o*n*3+j))
+				}
+			}
+		}
+		got, err := concatAxis(parts, 1)
+		require.NoError(t, err)
+		assert.Equal(t, []int{2, 6, 3}, got.Shape())
+		assert.Equal(t, dt, got.DType())
+		gv, err := got.Float64s()
+		require.NoError(t, err)
+		assert.Equal(t, want, gv)
+	}
+	a, _ := tensor.New(nil, tensor.F32, 2, 2)
+	b, _ := tensor.New(nil, tensor.F64, 2, 2)
+	_, err := concatAxis([]*tensor.Tensor{a, b}, 0)
+	assert.ErrorContains(t, err, "dtype")
+}

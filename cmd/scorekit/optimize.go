@@ -389,7 +389,7 @@ func optimizeFPGD(args []string, stdout, stderr io.Writer) (err error) {
 	if len(bs) > 1 {
 		startDev = tensor.CPU() // the parts copy their rows to their devices
 	}
-	if err := checkDescentFits(n, d, o.cfg.Steps, o.cfg.Thin); err != nil {
+	if err := checkDescentFits(n, d, o.cfg.Steps, o.cfg.Thin, o.shard.scope(fmt.Sprintf("--n %d", o.n))); err != nil {
 		return err
 	}
 	x, err := replicatedStart(startDev, o.dtype, o.x0, n)

@@ -51,15 +51,15 @@ func startFor(f solvers.Objective, x0 []float64, n int) ([]float64, error) {
 	return x0, nil
 }
 
-// checkDescentFits checks that the host holds the final states and, with thin > 0, the trace of
-// steps/thin + 1 rows, in float64.
-func checkDescentFits(n, d, steps, thin int) error {
+// checkDescentFits checks that the host holds the final states of n chains and, with thin > 0,
+// the trace of steps/thin + 1 rows, in float64; size names the chains in the flags' terms.
+func checkDescentFits(n, d, steps, thin int, size string) error {
 	rows := int64(1)
 	if thin > 0 {
 		rows += int64(steps / thin)
 	}
 	return checkFits(tensor.CPU(), 8*(rows+1)*int64(n)*int64(d),
-		fmt.Sprintf("--n %d × d %d (× %d rows with --trace) in float64 on the host", n, d, rows))
+		fmt.Sprintf("%s × d %d (× %d rows with --trace) in float64 on the host", size, d, rows))
 }
 
 // warnNaN tells stderr about chains that turned NaN or ±Inf among the n of sh and returns the
