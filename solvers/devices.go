@@ -27,6 +27,26 @@ func SplitRange(n, parts, k int) (lo, hi int) {
 	return at(k), at(k + 1)
 }
 
+// ForEachPart splits n rows over the backends — min(len(backends), n) parts, none empty, part k
+// the rows SplitRange(n, parts, k) on backend k — and calls fn for every part at once, each on its
+// own goroutine. It returns when every call has returned, with their errors joined (nil when none
+// failed). The runs over several devices here and in the command are built on it.
+func ForEachPart(backends []ops.Backend, n int, fn func(k int, b ops.Backend, lo, hi int) error) error {
+	parts := min(len(backends), n)
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for k := 0; k < parts; k++ {
+		lo, hi := SplitRange(n, parts, k)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = fn(k, backends[k], lo, hi)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // RunOn runs the method for n chains spread over the backends: backend k runs the chains
 // o.FirstChain + [⌊kn/B⌋, ⌊(k+1)n/B⌋) (SplitRange), all backends at once, each on its own
 // goroutine (a CUDA device serialises its work on its own thread), and the parts are gathered on
@@ -57,11 +77,8 @@ func (m Method) RunOn(backends []ops.Backend, t target.Target, n int, dt tensor.
 		return nil, fmt.Errorf("%s: X0 has %d values, not a multiple of the %d chains", m.Name, len(o.X0), n)
 	}
 	runs := make([]*MethodRun, parts)
-	errs := make([]error, parts)
 	prog := newPartsProgress(o.Progress, parts)
-	var wg sync.WaitGroup
-	for k := 0; k < parts; k++ {
-		lo, hi := SplitRange(n, parts, k)
+	err := ForEachPart(backends, n, func(k int, b ops.Backend, lo, hi int) error {
 		po := o
 		po.FirstChain = o.FirstChain + uint64(lo)
 		if o.X0 != nil {
@@ -69,26 +86,21 @@ func (m Method) RunOn(backends []ops.Backend, t target.Target, n int, dt tensor.
 			po.X0 = o.X0[lo*d : hi*d]
 		}
 		po.Progress = prog.part(k)
-		wg.Add(1)
-		go func(k int, b ops.Backend, rows int, po MethodOptions) {
-			defer wg.Done()
-			r, err := m.Run(b, t, rows, dt, po)
-			if err == nil {
-				err = hostTensors(b.Device(), &r.Samples, &r.Trace, &r.Denoised, &r.AugmentedTrace)
+		r, err := m.Run(b, t, hi-lo, dt, po)
+		if err == nil {
+			err = hostTensors(b.Device(), &r.Samples, &r.Trace, &r.Denoised, &r.AugmentedTrace)
+		}
+		if err != nil {
+			prog.fail()
+			if r != nil {
+				r.Close()
 			}
-			if err != nil {
-				prog.fail()
-				if r != nil {
-					r.Close()
-				}
-				errs[k] = fmt.Errorf("%s on %s (chains %d…%d): %w", m.Name, b.Device().Name(), po.FirstChain, po.FirstChain+uint64(rows)-1, err)
-				return
-			}
-			runs[k] = r
-		}(k, backends[k], hi-lo, po)
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("%s on %s (chains %d…%d): %w", m.Name, b.Device().Name(), po.FirstChain, po.FirstChain+uint64(hi-lo)-1, err)
+		}
+		runs[k] = r
+		return nil
+	})
+	if err != nil {
 		for _, r := range runs {
 			if r != nil {
 				r.Close()
@@ -381,37 +393,30 @@ func rowsOn[R any](op string, backends []ops.Backend, x0 *tensor.Tensor, first u
 	parts := min(len(backends), n)
 	results := make([]R, parts)
 	done := make([]bool, parts)
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for k := 0; k < parts; k++ {
-		lo, hi := SplitRange(n, parts, k)
-		wg.Add(1)
-		go func(k int, b ops.Backend) {
-			defer wg.Done()
-			errs[k] = func() error {
-				view, err := host.View(lo*d, hi-lo, d)
-				if err != nil {
-					return err
-				}
-				x, err := view.CopyTo(b.Device())
-				if err != nil {
-					return err
-				}
-				defer x.Close()
-				r, err := run(k, b, x, first+uint64(lo))
-				if err != nil {
-					return err
-				}
-				results[k], done[k] = r, true
-				return nil
-			}()
-			if errs[k] != nil {
-				errs[k] = fmt.Errorf("%s on %s (chains %d…%d): %w", op, b.Device().Name(), first+uint64(lo), first+uint64(hi)-1, errs[k])
+	err = ForEachPart(backends, n, func(k int, b ops.Backend, lo, hi int) error {
+		err := func() error {
+			view, err := host.View(lo*d, hi-lo, d)
+			if err != nil {
+				return err
 			}
-		}(k, backends[k])
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+			x, err := view.CopyTo(b.Device())
+			if err != nil {
+				return err
+			}
+			defer x.Close()
+			r, err := run(k, b, x, first+uint64(lo))
+			if err != nil {
+				return err
+			}
+			results[k], done[k] = r, true
+			return nil
+		}()
+		if err != nil {
+			return fmt.Errorf("%s on %s (chains %d…%d): %w", op, b.Device().Name(), first+uint64(lo), first+uint64(hi)-1, err)
+		}
+		return nil
+	})
+	if err != nil {
 		for k, r := range results {
 			if done[k] {
 				close(r)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -618,36 +616,25 @@ func drawRows(bs []ops.Backend, hostOnly bool, rows, cols int, dt tensor.DType, 
 	if err != nil {
 		return nil, fmt.Errorf("allocate (%d, %d) %v on the host: %w", rows, cols, dt, err)
 	}
-	parts := min(len(bs), rows)
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for k := 0; k < parts; k++ {
-		lo, hi := solvers.SplitRange(rows, parts, k)
-		wg.Add(1)
-		go func(k int, b ops.Backend) {
-			defer wg.Done()
-			errs[k] = func() error {
-				dev := b.Device()
-				part, err := tensor.New(dev, dt, hi-lo, cols)
-				if err != nil {
-					return fmt.Errorf("allocate (%d, %d) %v on %s: %w", hi-lo, cols, dt, dev.Name(), err)
-				}
-				defer part.Close()
-				d := draw
-				d.FirstChain += uint64(lo)
-				if err := fillBlocks(dev, part, d, nil, func(p *tensor.Tensor, d ops.Draw) error { return fill(b, p, d) }); err != nil {
-					return fmt.Errorf("%s (rows %d…%d): %w", dev.Name(), lo, hi-1, err)
-				}
-				view, err := x.View(lo*cols, hi-lo, cols)
-				if err != nil {
-					return err
-				}
-				return view.CopyFrom(part)
-			}()
-		}(k, bs[k])
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err = solvers.ForEachPart(bs, rows, func(_ int, b ops.Backend, lo, hi int) error {
+		dev := b.Device()
+		part, err := tensor.New(dev, dt, hi-lo, cols)
+		if err != nil {
+			return fmt.Errorf("allocate (%d, %d) %v on %s: %w", hi-lo, cols, dt, dev.Name(), err)
+		}
+		defer part.Close()
+		d := draw
+		d.FirstChain += uint64(lo)
+		if err := fillBlocks(dev, part, d, nil, func(p *tensor.Tensor, d ops.Draw) error { return fill(b, p, d) }); err != nil {
+			return fmt.Errorf("%s (rows %d…%d): %w", dev.Name(), lo, hi-1, err)
+		}
+		view, err := x.View(lo*cols, hi-lo, cols)
+		if err != nil {
+			return err
+		}
+		return view.CopyFrom(part)
+	})
+	if err != nil {
 		x.Close()
 		return nil, err
 	}

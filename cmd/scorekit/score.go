@@ -1,12 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/scorekit/scorekit/ops"
@@ -298,33 +296,19 @@ func score(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		return nil
 	}
-	parts := min(len(bs), n)
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for k := 0; k < parts; k++ {
-		lo, hi := solvers.SplitRange(n, parts, k)
-		wg.Add(1)
-		go func(k int, b ops.Backend) {
-			defer wg.Done()
-			errs[k] = func() error {
-				xh, err := xHost.View(lo*d, hi-lo, d)
-				if err != nil {
-					return err
-				}
-				dst, err := res.View(lo*outCols, outShape(hi-lo)...)
-				if err != nil {
-					return err
-				}
-				return evaluate(b, xh, dst)
-			}()
-		}(k, bs[k])
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		if parts == 1 {
-			return errs[0]
+	err = solvers.ForEachPart(bs, n, func(_ int, b ops.Backend, lo, hi int) error {
+		xh, err := xHost.View(lo*d, hi-lo, d)
+		if err != nil {
+			return err
 		}
-		return err
+		dst, err := res.View(lo*outCols, outShape(hi-lo)...)
+		if err != nil {
+			return err
+		}
+		return evaluate(b, xh, dst)
+	})
+	if err != nil {
+		return err // (one part's error reads as itself; usage errors stay usage errors)
 	}
 	if err := tensor.WriteNpy(o.out, res); err != nil {
 		return err

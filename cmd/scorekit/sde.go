@@ -3,12 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/scorekit/scorekit/ops"
@@ -163,30 +161,23 @@ func solveOnDevices(bs []ops.Backend, s *sdeSpec, dt tensor.DType, x0 []float64,
 	parts := min(len(bs), s.paths)
 	finals := make([]solvers.RevHeunState, parts)
 	traces := make([][]float64, parts)
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for k := 0; k < parts; k++ {
-		lo, hi := solvers.SplitRange(s.paths, parts, k)
-		wg.Add(1)
-		go func(k int, b ops.Backend) {
-			defer wg.Done()
-			var record solvers.RevHeunRecord
-			if traced {
-				record = func(_ int, y []float64) error {
-					traces[k] = append(traces[k], y...)
-					return nil
-				}
+	err := solvers.ForEachPart(bs, s.paths, func(k int, b ops.Backend, lo, hi int) error {
+		var record solvers.RevHeunRecord
+		if traced {
+			record = func(_ int, y []float64) error {
+				traces[k] = append(traces[k], y...)
+				return nil
 			}
-			r := s.solver(*s.affine)
-			r.FirstChain = uint64(lo)
-			finals[k], errs[k] = r.SolveTraceOn(b, dt, x0[lo*s.d:hi*s.d], hi-lo, s.saveEvery, record)
-			if errs[k] != nil {
-				errs[k] = fmt.Errorf("%s (paths %d…%d): %w", b.Device().Name(), lo, hi-1, errs[k])
-			}
-		}(k, bs[k])
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+		}
+		r := s.solver(*s.affine)
+		r.FirstChain = uint64(lo)
+		var err error
+		if finals[k], err = r.SolveTraceOn(b, dt, x0[lo*s.d:hi*s.d], hi-lo, s.saveEvery, record); err != nil {
+			return fmt.Errorf("%s (paths %d…%d): %w", b.Device().Name(), lo, hi-1, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return solvers.RevHeunState{}, nil, err
 	}
 	var out solvers.RevHeunState
