@@ -78,6 +78,11 @@ type Backend interface {
 	// affine Stratonovich SDE s (docs/math.md §4.7), coordinate j of chain c driven by the
 	// increments dw[c·d + j, 0 … q−1] (f64, (N·d, q)); HeunInverse undoes HeunForward to round-off.
 	ReversibleHeun(y, z, dw *tensor.Tensor, s AffineSDE, h float64, dir HeunDirection) error
+	// AugmentedStep applies the per-coordinate affine map m of the augmented state of generative
+	// fractional diffusion (docs/math.md §5.5) to every coordinate of x (M, N, d) into dst, with
+	// the second state y, the denoiser's values den (N, d), R normals per coordinate from the draw,
+	// and writes the projection u (N, d) of the result when m has one (see AugmentedSpec).
+	AugmentedStep(dst, x, y, den, u *tensor.Tensor, m *AugmentedMap, d Draw) error
 
 	// Combine is the fused multi-term update dst = Σ_k C_k T_k + noise·ξ (ξ ~ N(0, I) from the
 	// draw when noise ≠ 0) of the diffusion solvers (docs/math.md §5); dst may be any of the terms.

@@ -7,6 +7,7 @@
 
 namespace cudahost {
 
+extern const Entry entries_augmented[];
 extern const Entry entries_binterval[];
 extern const Entry entries_chains[];
 extern const Entry entries_diffusion[];
@@ -21,6 +22,7 @@ extern const Entry entries_random[];
 extern const Entry entries_revheun[];
 
 extern const Entry* const module_entries[] = {
+    entries_augmented,
     entries_binterval,
     entries_chains,
     entries_diffusion,
@@ -34,7 +36,7 @@ extern const Entry* const module_entries[] = {
     entries_random,
     entries_revheun,
 };
-extern const int module_counts[] = {2, 48, 8, 5, 23, 11, 50, 8, 2, 8, 6, 2};
-extern const int module_count = 12;
+extern const int module_counts[] = {6, 2, 48, 8, 5, 23, 11, 50, 8, 2, 8, 6, 2};
+extern const int module_count = 13;
 
 }  // namespace cudahost

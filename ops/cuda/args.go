@@ -204,6 +204,13 @@ type (
 		Bad                        *tensor.Tensor
 		Seed, Site, Chain0         uint64
 	}
+	// augmented_m<M> (augmented.cu)
+	augmentedArgs struct {
+		Dst, X, Y, Den, U, Coef *tensor.Tensor
+		N, D, R, Mask           int64
+		Q                       float64
+		Seed, Site, Chain0      uint64
+	}
 	// revheun_<dt> (revheun.cu)
 	revheunArgs struct {
 		Y, Z, DW   *tensor.Tensor
@@ -267,6 +274,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^brownian_f(32|64)$`), brownianArgs{}},
 	{regexp.MustCompile(`^binterval_f(32|64)$`), bintervalArgs{}},
 	{regexp.MustCompile(`^revheun_f(32|64)$`), revheunArgs{}},
+	{regexp.MustCompile(`^augmented_m[1-6]$`), augmentedArgs{}},
 	{regexp.MustCompile(`^mlp_score_f(32|64)$`), mlpScoreArgs{}},
 	{regexp.MustCompile(`^(philox_bits_f32|uniform_f(32|64)|normal_f(32|64))$`), fillArgs{}},
 	{regexp.MustCompile(`^philox_kat$`), philoxKATArgs{}},
