@@ -44,14 +44,14 @@ func compareRuns(t *testing.T, what string, want, have *tensor.Tensor, d int, at
 }
 
 // TestGPUGFDMMatchesCPU: GFDMSample with both solvers (reverse SDE, probability-flow ODE) and the
-// exponential integrator of the reverse SDE on the GPU against the CPU reference, samples and trajectory. The sampler keeps its state in float64 on
-// the host; the device runs only the mixture op (GMMScore in float64, the denoiser) and the
-// normals (float64, exact: NormalF64). So what differs is the mixture op's rounding (a few ulp of
-// float64 per value, exp and log of the kernel against Go's) carried through the run — the SDE's
-// noise is the same on both, and the reverse flow contracts towards the modes, so the float64
-// samples agree to far better than 1e-9 (measured: logged). The dtype only rounds the float64
-// result once at the end, so the float32 samples may differ by one float32 ulp (2⁻²³·|x|) where the
-// two float64 values straddle a rounding boundary, plus the float64 bound.
+// exponential integrator of the reverse SDE on the GPU against the CPU reference, samples and
+// trajectory. Both run the same steps (ops.AugmentedStep: the kernel is bit for bit the
+// reference, normals included) and the same mixture op in float64 (GMMScore, the denoiser); what
+// differs is the mixture op's rounding (a few ulp of float64 per value, exp and log of the kernel
+// against Go's) carried through the run. The reverse flow contracts towards the modes, so the
+// float64 samples agree to far better than 1e-9 (measured: logged). The dtype only rounds the
+// float64 result once at the end, so the float32 samples may differ by one float32 ulp (2⁻²³·|x|)
+// where the two float64 values straddle a rounding boundary, plus the float64 bound.
 func TestGPUGFDMMatchesCPU(t *testing.T) {
 	before := gpu.Allocated()
 	b := openBackend(t)

@@ -137,9 +137,14 @@ type GFDMSampleConfig struct {
 // this is exactly the law of Z_1 (AugmentedScore). The SDE's normals of step i are the (N, d)
 // normals of Site(i, PurposeGFDMSample).
 //
-// Arithmetic: the state is float64 on the host; the denoiser runs on b's device on (N, d) float64
-// tensors; the samples are rounded once to dtype. Cost: one denoiser call of N rows per
-// evaluation plus about 2(K+1)² flops per coordinate per evaluation.
+// Arithmetic: float64 on b's device. The state z (K+1, N, d), the statistics ũ and the denoiser's
+// values (N, d) stay there; every step is one ops.AugmentedStep (Heun: two), which reads z and D,
+// draws the step's normals, writes z and the next ũ (on the GPU one fused kernel launch,
+// kernels/augmented.cu, bit for bit the CPU's arithmetic), then the denoiser runs on ũ. The
+// terminal statistic is drawn on the host (den's NoisedSampler) and uploaded once; the samples
+// are D at t_min moved to the host once and rounded once to dtype. A trajectory moves z to the
+// host after every step. Cost per evaluation: one denoiser call of N rows plus about 3(K+1)²
+// flops and 8(2K+4) bytes per coordinate.
 func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDMSampleConfig) (*Result, error) {
 	const op = "gfdm sample"
 	if b == nil {
@@ -209,37 +214,34 @@ func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDM
 		res.Sigmas[i] = l.sigmaVE
 	}
 
+	// Every step is one AugmentedStep on b's device (docs/math.md §5.5): the state z (K+1, N, d),
+	// the statistics u and the denoiser's values D (N, d) stay there, float64.
+	maps, err := gfdmMaps(p, laws, grid, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	defer func() {
+		for _, m := range maps.all() {
+			ops.Release(b, m)
+		}
+	}()
+	st, err := newGFDMState(b, den, n, d, nk, cfg.Solver == GFDMSolverODE)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	defer st.close()
+	st.evals = &res.Evals
+
 	// The terminal law: Z_1 = φ ũ + R.
-	l0 := laws[0]
-	z := make([]float64, nk*nd)
-	u := make([]float64, nd)
-	if err := ns.SampleNoised(u, 1, 1/l0.q, cfg.Seed, cfg.FirstChain); err != nil {
+	u0 := make([]float64, nd)
+	if err := ns.SampleNoised(u0, 1, 1/laws[0].q, cfg.Seed, cfg.FirstChain); err != nil {
 		return nil, fmt.Errorf("%s: terminal law: %w", op, err)
 	}
-	resid := make([]float64, nk*nk)
-	for a := 0; a < nk; a++ {
-		for c := 0; c < nk; c++ {
-			resid[a*nk+c] = l0.sigma[a*nk+c] - l0.phi[a]*l0.phi[c]/l0.q
-		}
-	}
-	lr, err := covarianceFactor(resid, nk)
-	if err != nil {
-		return nil, fmt.Errorf("%s: terminal law: residual covariance: %w", op, err)
-	}
-	xi, err := hostNormals(b, n, nd/n*nk, drawAt(cfg.Seed, 0, PurposeGFDM, cfg.FirstChain))
-	if err != nil {
+	if err := copyHost(st.d, u0); err != nil {
 		return nil, fmt.Errorf("%s: terminal law: %w", op, err)
 	}
-	for e := 0; e < nd; e++ {
-		i, j := e/d, e%d
-		w := xi[i*d*nk+j*nk : i*d*nk+(j+1)*nk]
-		for a := 0; a < nk; a++ {
-			v := l0.phi[a] * u[e]
-			for c := 0; c < nk; c++ {
-				v += lr[a*nk+c] * w[c]
-			}
-			z[a*nd+e] = v
-		}
+	if err := b.AugmentedStep(st.z, st.z, nil, st.d, st.u, maps.start, drawAt(cfg.Seed, 0, PurposeGFDM, cfg.FirstChain)); err != nil {
+		return nil, fmt.Errorf("%s: terminal law: %w", op, err)
 	}
 
 	var trace, aug []float64
@@ -249,86 +251,57 @@ func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDM
 	if cfg.AugmentedTrajectory {
 		aug = make([]float64, 0, steps*nd*nk)
 	}
-	keepAugmented := func() { // z is component-major (a·nd + e); the trace stores (e, a)
-		for e := 0; e < nd; e++ {
-			for a := 0; a < nk; a++ {
-				aug = append(aug, z[a*nd+e])
-			}
+	keep := func() error { // the trace stores x; the augmented trace (e, a) of the planes a·nd + e
+		if trace == nil && aug == nil {
+			return nil
 		}
-	}
-	s := &gfdmStepper{p: p, b: b, den: den, n: n, d: d, u: make([]float64, nd), dv: make([]float64, nd),
-		score: make([]float64, nk*nd), f: make([]float64, nk*nk), g: make([]float64, nk), ev: &res.Evals}
-	prog := newProgress(cfg.Progress, int64(steps), dev)
-	c := 1.0
-	if cfg.Solver == GFDMSolverODE {
-		c = 0.5
-	}
-	var expSteps []*gfdmExpStep
-	if cfg.Exponential {
-		expSteps = make([]*gfdmExpStep, steps-1)
-		for i := range expSteps {
-			if expSteps[i], err = newGFDMExpStep(p, laws[i], laws[i+1]); err != nil {
-				return nil, fmt.Errorf("%s: step %d (t = %g → %g): %w", op, i, grid[i], grid[i+1], err)
-			}
+		z, err := st.z.Float64s()
+		if err != nil {
+			return fmt.Errorf("the trajectory: %w", err)
 		}
-	}
-	v1 := make([]float64, nk*nd)
-	var v2, zp []float64
-	if cfg.Solver == GFDMSolverODE {
-		v2, zp = make([]float64, nk*nd), make([]float64, nk*nd)
-	}
-	for i := 0; i+1 < steps; i++ {
 		if trace != nil {
 			trace = append(trace, z[:nd]...)
 		}
 		if aug != nil {
-			keepAugmented()
-		}
-		h := grid[i] - grid[i+1]
-		if expSteps != nil {
-			if err := s.exponential(z, expSteps[i], laws[i], cfg.Seed, i, cfg.FirstChain); err != nil {
-				return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i], err)
-			}
-			if err := prog.step(int64(i + 1)); err != nil {
-				return nil, fmt.Errorf("%s: step %d: %w", op, i, err)
-			}
-			continue
-		}
-		if err := s.drift(v1, z, laws[i], c); err != nil {
-			return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i], err)
-		}
-		if cfg.Solver == GFDMSolverSDE {
-			xi, err := hostNormals(b, n, d, drawAt(cfg.Seed, i, PurposeGFDMSample, cfg.FirstChain))
-			if err != nil {
-				return nil, fmt.Errorf("%s: step %d: %w", op, i, err)
-			}
-			sh := math.Sqrt(h)
-			for a := 0; a < nk; a++ {
-				ga := s.g[a] * sh
-				for e := 0; e < nd; e++ {
-					z[a*nd+e] += -h*v1[a*nd+e] + ga*xi[e]
+			for e := 0; e < nd; e++ {
+				for a := 0; a < nk; a++ {
+					aug = append(aug, z[a*nd+e])
 				}
 			}
-		} else {
-			for k := range z {
-				zp[k] = z[k] - h*v1[k]
+		}
+		return nil
+	}
+	prog := newProgress(cfg.Progress, int64(steps), dev)
+	for i := 0; i+1 < steps; i++ {
+		if err := keep(); err != nil {
+			return nil, fmt.Errorf("%s: step %d: %w", op, i, err)
+		}
+		if err := st.denoise(laws[i]); err != nil {
+			return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i], err)
+		}
+		draw := drawAt(cfg.Seed, i, PurposeGFDMSample, cfg.FirstChain)
+		if cfg.Solver == GFDMSolverODE {
+			// Heun: the predictor into zp, the denoiser there, the corrector from (zp, z) into z.
+			if err := b.AugmentedStep(st.zp, st.z, nil, st.d, st.u, maps.steps[i], draw); err != nil {
+				return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i], err)
 			}
-			if err := s.drift(v2, zp, laws[i+1], c); err != nil {
+			if err := st.denoise(laws[i+1]); err != nil {
 				return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i+1], err)
 			}
-			for k := range z {
-				z[k] -= 0.5 * h * (v1[k] + v2[k])
+			if err := b.AugmentedStep(st.z, st.zp, st.z, st.d, st.u, maps.correct[i], draw); err != nil {
+				return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i+1], err)
 			}
+		} else if err := b.AugmentedStep(st.z, st.z, nil, st.d, st.u, maps.steps[i], draw); err != nil {
+			return nil, fmt.Errorf("%s: step %d (t = %g): %w", op, i, grid[i], err)
 		}
 		if err := prog.step(int64(i + 1)); err != nil {
 			return nil, fmt.Errorf("%s: step %d: %w", op, i, err)
 		}
 	}
-	if trace != nil {
-		trace = append(trace, z[:nd]...)
+	if err := keep(); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if aug != nil {
-		keepAugmented()
 		at, err := toDevice(dev, dtype, aug, steps, n, d, nk)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the augmented trajectory: %w", op, err)
@@ -336,18 +309,22 @@ func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDM
 		res.AugmentedTrace = at
 		res.AugmentedTimes = append([]float64(nil), grid...)
 	}
-	// The step to t = 0: the posterior mean.
+	// The step to t = 0: the posterior mean (u is the last law's projection, written by the last
+	// step's map).
 	last := laws[steps-1]
-	last.project(s.u, z)
-	if err := s.denoise(last); err != nil {
+	if err := st.denoise(last); err != nil {
 		return nil, fmt.Errorf("%s: last step (t = %g): %w", op, last.t, err)
 	}
-	if err := copyHost(res.Samples, s.dv); err != nil {
+	dv, err := st.d.Float64s()
+	if err != nil {
+		return nil, fmt.Errorf("%s: read the samples: %w", op, err)
+	}
+	if err := copyHost(res.Samples, dv); err != nil {
 		return nil, fmt.Errorf("%s: write the samples: %w", op, err)
 	}
 	nt := newNaNTracker(n)
 	if trace != nil {
-		trace = append(trace, s.dv...)
+		trace = append(trace, dv...)
 		tt, err := toDevice(dev, dtype, trace, steps+1, n, d)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the trajectory: %w", op, err)
@@ -369,67 +346,157 @@ func GFDMSample(b ops.Backend, den Denoiser, n int, dtype tensor.DType, cfg GFDM
 	return run.keep()
 }
 
-// gfdmStepper holds the scratch of GFDMSample's evaluations.
-type gfdmStepper struct {
-	p        *GFDMProcess
-	b        ops.Backend
-	den      Denoiser
-	n, d     int
-	u, dv    []float64 // the statistics ũ and their denoised values, (N, d)
-	score, f []float64
-	g        []float64
-	ev       *Evals
+// gfdmState is GFDMSample's state on the backend's device, float64: z and (Heun only) the
+// predictor zp (K+1, N, d), the statistics u and the denoiser's values d (N, d).
+type gfdmState struct {
+	b     ops.Backend
+	den   Denoiser
+	z, zp *tensor.Tensor
+	u, d  *tensor.Tensor
+	n     int
+	evals *Evals
 }
 
-// denoise writes D(ũ; σ̃) of s.u into s.dv and counts one evaluation per row.
-func (s *gfdmStepper) denoise(l *gfdmLaw) error {
-	ut, err := toDevice(s.b.Device(), tensor.F64, s.u, s.n, s.d)
-	if err != nil {
-		return fmt.Errorf("statistics (%d, %d): %w", s.n, s.d, err)
+func newGFDMState(b ops.Backend, den Denoiser, n, d, nk int, heun bool) (*gfdmState, error) {
+	s := &gfdmState{b: b, den: den, n: n}
+	var err error
+	dev := b.Device()
+	if s.z, err = tensor.New(dev, tensor.F64, nk, n, d); err != nil {
+		return nil, fmt.Errorf("augmented state (%d, %d, %d): %w", nk, n, d, err)
 	}
-	defer ut.Close()
-	dt, err := tensor.New(s.b.Device(), tensor.F64, s.n, s.d)
-	if err != nil {
-		return fmt.Errorf("denoiser (%d, %d): %w", s.n, s.d, err)
+	if heun {
+		s.zp, err = tensor.New(dev, tensor.F64, nk, n, d)
 	}
-	defer dt.Close()
-	if err := s.den.Denoise(s.b, dt, ut, l.sigmaVE); err != nil {
+	if err == nil {
+		if s.u, err = tensor.New(dev, tensor.F64, n, d); err == nil {
+			s.d, err = tensor.New(dev, tensor.F64, n, d)
+		}
+	}
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("augmented state (%d, %d, %d): %w", nk, n, d, err)
+	}
+	return s, nil
+}
+
+func (s *gfdmState) close() {
+	for _, t := range []*tensor.Tensor{s.z, s.zp, s.u, s.d} {
+		if t != nil {
+			t.Close()
+		}
+	}
+}
+
+// denoise writes D(u; σ̃) of the law into s.d and counts one evaluation per row.
+func (s *gfdmState) denoise(l *gfdmLaw) error {
+	if err := s.den.Denoise(s.b, s.d, s.u, l.sigmaVE); err != nil {
 		return fmt.Errorf("denoise at σ̃ = %g: %w", l.sigmaVE, err)
 	}
-	dv, err := dt.Float64s()
-	if err != nil {
-		return err
-	}
-	copy(s.dv, dv)
-	s.ev.ScoreEvals += int64(s.n)
-	s.ev.ScoreCalls++
+	s.evals.ScoreEvals += int64(s.n)
+	s.evals.ScoreCalls++
 	return nil
 }
 
-// drift writes F z − c G Gᵀ S(z) at the law's time into dst (planes as z); it leaves F and G of
-// that time in s.f and s.g.
-func (s *gfdmStepper) drift(dst, z []float64, l *gfdmLaw, c float64) error {
-	l.project(s.u, z)
-	if err := s.denoise(l); err != nil {
-		return err
-	}
-	l.score(s.score, nil, z, s.u, s.dv, s.d)
-	s.p.coefficients(s.f, s.g, l.t)
-	nk, nd := s.p.n, len(s.u)
-	for e := 0; e < nd; e++ {
-		gs := 0.0
-		for a := 0; a < nk; a++ {
-			gs += s.g[a] * s.score[a*nd+e]
+// gfdmMapSet holds the AugmentedMaps of one GFDMSample run: the terminal law's, one per step
+// (the Heun predictor for the ODE) and the Heun correctors.
+type gfdmMapSet struct {
+	start          *ops.AugmentedMap
+	steps, correct []*ops.AugmentedMap
+}
+
+func (m *gfdmMapSet) all() []*ops.AugmentedMap {
+	out := append([]*ops.AugmentedMap{m.start}, m.steps...)
+	return append(out, m.correct...)
+}
+
+// gfdmMaps builds the maps of GFDMSample's steps on the grid (see GFDMSample). Each map also
+// projects its result for the next denoiser evaluation: u = ψᵀz/q of the law at the time the
+// state reaches. With F, g at t_i, P_i = Σ(t_i)⁻¹ and h = t_i − t_{i+1}:
+//
+//	start:  z = φ_0 ũ + L_0 ξ                                     (L_0 L_0ᵀ = Σ_0 − φ_0φ_0ᵀ/q_0)
+//	sde:    z' = (I − hF) z − h g gᵀ P_i (z − φ_i D) + √h g ξ
+//	exp:    z' = A_i (z − φ_i D) + φ_{i+1} D + L_i ξ
+//	ode:    zp = (I − hF) z − (h/2) g gᵀ P_i (z − φ_i D)
+//	        z' = ½ z + (½ I − (h/2) F') zp − (h/4) g' g'ᵀ P_{i+1} (zp − φ_{i+1} D')   (F', g' at t_{i+1})
+//
+// the score −P(z − φD) being applied through its residual.
+func gfdmMaps(p *GFDMProcess, laws []*gfdmLaw, grid []float64, cfg GFDMSampleConfig) (*gfdmMapSet, error) {
+	nk := p.n
+	l0 := laws[0]
+	resid := make([]float64, nk*nk)
+	for a := 0; a < nk; a++ {
+		for c := 0; c < nk; c++ {
+			resid[a*nk+c] = l0.sigma[a*nk+c] - l0.phi[a]*l0.phi[c]/l0.q
 		}
-		for a := 0; a < nk; a++ {
-			v := -c * s.g[a] * gs
-			for k := 0; k < nk; k++ {
-				v += s.f[a*nk+k] * z[k*nd+e]
+	}
+	lr, err := covarianceFactor(resid, nk)
+	if err != nil {
+		return nil, fmt.Errorf("terminal law: residual covariance: %w", err)
+	}
+	set := &gfdmMapSet{}
+	if set.start, err = ops.NewAugmentedMap(ops.AugmentedSpec{M: nk, R: nk, Bias: l0.phi, L: lr, W: l0.psi, Q: l0.q}); err != nil {
+		return nil, fmt.Errorf("terminal law: %w", err)
+	}
+	f, g := make([]float64, nk*nk), make([]float64, nk)
+	// linear returns c0·I − c1·F and −c2·g gᵀ P of the law (F, g at its time).
+	linear := func(l *gfdmLaw, c0, c1, c2 float64) (a, c []float64) {
+		p.coefficients(f, g, l.t)
+		a, c = make([]float64, nk*nk), make([]float64, nk*nk)
+		gp := make([]float64, nk) // gᵀP
+		for k := 0; k < nk; k++ {
+			for j := 0; j < nk; j++ {
+				gp[k] += g[j] * l.prec[j*nk+k]
 			}
-			dst[a*nd+e] = v
 		}
+		for r := 0; r < nk; r++ {
+			for k := 0; k < nk; k++ {
+				a[r*nk+k] = -c1 * f[r*nk+k]
+				c[r*nk+k] = -c2 * g[r] * gp[k]
+			}
+			a[r*nk+r] += c0
+		}
+		return a, c
 	}
-	return nil
+	for i := 0; i+1 < len(laws); i++ {
+		li, lj := laws[i], laws[i+1]
+		h := grid[i] - grid[i+1]
+		var spec ops.AugmentedSpec
+		switch {
+		case cfg.Exponential:
+			es, err := newGFDMExpStep(p, li, lj)
+			if err != nil {
+				return nil, fmt.Errorf("step %d (t = %g → %g): %w", i, grid[i], grid[i+1], err)
+			}
+			spec = ops.AugmentedSpec{M: nk, R: nk, C: es.a, Phi: li.phi, Bias: lj.phi, L: es.l}
+		case cfg.Solver == GFDMSolverSDE:
+			a, c := linear(li, 1, h, h)
+			l := make([]float64, nk)
+			for k := range l {
+				l[k] = math.Sqrt(h) * g[k]
+			}
+			spec = ops.AugmentedSpec{M: nk, R: 1, A: a, C: c, Phi: li.phi, L: l}
+		default:
+			a, c := linear(li, 1, h, h/2)
+			spec = ops.AugmentedSpec{M: nk, A: a, C: c, Phi: li.phi}
+			a2, c2 := linear(lj, 0.5, h/2, h/4)
+			half := make([]float64, nk*nk)
+			for k := 0; k < nk; k++ {
+				half[k*nk+k] = 0.5
+			}
+			cm, err := ops.NewAugmentedMap(ops.AugmentedSpec{M: nk, A: a2, C: c2, Phi: lj.phi, B: half, W: lj.psi, Q: lj.q})
+			if err != nil {
+				return nil, fmt.Errorf("step %d (t = %g): %w", i, grid[i+1], err)
+			}
+			set.correct = append(set.correct, cm)
+		}
+		spec.W, spec.Q = lj.psi, lj.q
+		m, err := ops.NewAugmentedMap(spec)
+		if err != nil {
+			return nil, fmt.Errorf("step %d (t = %g): %w", i, grid[i], err)
+		}
+		set.steps = append(set.steps, m)
+	}
+	return set, nil
 }
 
 // gfdmExpStep is one step of the exponential integrator from t_i to t_{i+1} (see GFDMSample):
@@ -492,47 +559,4 @@ func newGFDMExpStep(p *GFDMProcess, from, to *gfdmLaw) (*gfdmExpStep, error) {
 		return nil, fmt.Errorf("bridge covariance: %w", err)
 	}
 	return st, nil
-}
-
-// exponential advances z (planes as GFDMSample's) by one step of the exponential integrator: one
-// denoiser evaluation at the law's time, K+1 normals per coordinate.
-func (s *gfdmStepper) exponential(z []float64, st *gfdmExpStep, l *gfdmLaw, seed uint64, step int, firstChain uint64) error {
-	l.project(s.u, z)
-	if err := s.denoise(l); err != nil {
-		return err
-	}
-	nk, nd, d := s.p.n, len(s.u), s.d
-	xi, err := hostNormals(s.b, s.n, d*nk, drawAt(seed, step, PurposeGFDMSample, firstChain))
-	if err != nil {
-		return err
-	}
-	zc := s.g // K+1 scratch values (G is not needed by this step)
-	for e := 0; e < nd; e++ {
-		i, j := e/d, e%d
-		w := xi[i*d*nk+j*nk : i*d*nk+(j+1)*nk]
-		for a := 0; a < nk; a++ {
-			zc[a] = z[a*nd+e]
-		}
-		for a := 0; a < nk; a++ {
-			v := st.b[a] * s.dv[e]
-			for c := 0; c < nk; c++ {
-				v += st.a[a*nk+c]*zc[c] + st.l[a*nk+c]*w[c]
-			}
-			z[a*nd+e] = v
-		}
-	}
-	return nil
-}
-
-// hostNormals draws the (n, cols) float64 normals of draw on b's device and returns them.
-func hostNormals(b ops.Backend, n, cols int, draw ops.Draw) ([]float64, error) {
-	t, err := tensor.New(b.Device(), tensor.F64, n, cols)
-	if err != nil {
-		return nil, fmt.Errorf("normals (%d, %d): %w", n, cols, err)
-	}
-	defer t.Close()
-	if err := b.Normal(t, draw); err != nil {
-		return nil, fmt.Errorf("normals: %w", err)
-	}
-	return t.Float64s()
 }

@@ -675,7 +675,18 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 		rows += int64(steps) * int64(o.run.K+1)
 	}
 	what := fmt.Sprintf("%s × d %d (× %d rows with --trajectory) of %v", o.shard.scope(fmt.Sprintf("--n %d", o.n)), d, rows, o.dtype)
-	if err := checkFitsOn(bs, n, rows*int64(d)*int64(o.dtype.Size()), what); err != nil {
+	perRow := rows * int64(d) * int64(o.dtype.Size())
+	if m.Name == solvers.MethodGFDM || m.Name == solvers.MethodGFDMODE {
+		// The sampler's float64 state on the device: z (K+1 per coordinate; Heun's predictor as
+		// much again), the statistics and the denoiser's values.
+		planes := int64(o.run.K+1) + 2
+		if m.Name == solvers.MethodGFDMODE {
+			planes += int64(o.run.K + 1)
+		}
+		perRow += planes * int64(d) * 8
+		what += fmt.Sprintf(", plus the sampler's float64 state (%d values per coordinate)", planes)
+	}
+	if err := checkFitsOn(bs, n, perRow, what); err != nil {
 		return err
 	}
 

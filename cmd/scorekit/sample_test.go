@@ -724,3 +724,28 @@ func TestSampleGFDMAugmentedTrajectory(t *testing.T) {
 		require.Equal(t, x[i], a[i*3], "entry %d", i)
 	}
 }
+
+// gfdm's size check counts the sampler's float64 state on the device besides the samples: K + 1
+// values per coordinate (Heun's predictor as many again), the statistics and the denoiser's
+// values. 2^31 chains in 2-D, f32, K = 3, gfdm-ode: 8 bytes of samples and 10 · 2 · 8 of state
+// per chain, 336 GiB: beyond any host here, and the message names the whole.
+func TestSampleGFDMCountsItsState(t *testing.T) {
+	if hostAvailableMemory() == 0 {
+		t.Skip("host memory unknown (no /proc/meminfo): the size check does not apply")
+	}
+	dir := t.TempDir()
+	tg := writeFile(t, dir, "t.json", `{"kind": "gmm", "weights": [1, 2], "means": [[-2, 0], [2, 1]], "covariance": "isotropic", "vars": [0.3, 0.3]}`)
+	out := filepath.Join(dir, "x.npy")
+	const n = int64(1) << 31
+	for _, c := range []struct {
+		method string
+		planes int64
+	}{{"gfdm-ode", 10}, {"gfdm", 6}} {
+		code, _, stderr := runCLI("sample", "--target", tg, "--method", c.method, "--k", "3", "--n", strconv.FormatInt(n, 10),
+			"--steps", "50", "--dtype", "f32", "--device", "cpu", "--quiet", "--out", out)
+		assert.Equal(t, 2, code, c.method)
+		want := tensor.HumanBytes(n * (2*4 + c.planes*2*8))
+		requireOneLine(t, stderr, "plus the sampler's float64 state ("+strconv.FormatInt(c.planes, 10)+" values per coordinate) needs "+want, "available")
+		assert.NoFileExists(t, out)
+	}
+}
