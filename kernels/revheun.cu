@@ -17,6 +17,18 @@
 //     with w = dw[row, k]; the state is widened to double once, carried through the q steps and
 //     rounded to T once at the end.
 //
+//   revheun_adjoint_<T>(y, z, ay, az, grad, dw, n, d, q, a, b, c, e, h)
+//     The discrete adjoint (ops/revheun_adjoint.go, RevHeunAdjointStep): k = q−1 … 0, per
+//     coordinate i, with hh = 0.5 h, w = dw[i, k]:
+//       vf = hh·ay, vg = (0.5 ay)·w, at = fma(e, vg, fma(b, vf, az)),
+//       g0 += vf, g1 = fma(vf, z, g1), g2 += vg, g3 = fma(vg, z, g3)          (z the step's end)
+//       (y, z) = the inverse step above
+//       vf = fma(h, at, hh·ay), vg = (0.5 ay + at)·w, dx = fma(e, vg, b·vf),
+//       g0 += vf, g1 = fma(vf, z, g1), g2 += vg, g3 = fma(vg, z, g3)          (z the step's start)
+//       ay = fma(2, at, ay), az = dx − at
+//     ay, az (n, d) and grad (n·d, 4: the cotangents of a, b, c, e) of double, in and out; the
+//     state widened once and rounded to T once at the end.
+//
 // Launch: any 1-D grid, grid-stride over the n·d coordinates, one thread per coordinate.
 
 namespace {
@@ -73,6 +85,60 @@ __device__ __forceinline__ void revheun(T* __restrict__ y, T* __restrict__ z,
     }
 }
 
+template <typename T>
+__device__ __forceinline__ void revheun_adjoint(T* __restrict__ y, T* __restrict__ z,
+                                                double* __restrict__ ay, double* __restrict__ az,
+                                                double* __restrict__ grad,
+                                                const double* __restrict__ dw, long long n,
+                                                long long d, long long q, double a, double b,
+                                                double c, double e, double h) {
+    if (n <= 0 || d <= 0 || q <= 0) {
+        return;
+    }
+    const unsigned long long count = static_cast<unsigned long long>(n) * static_cast<unsigned long long>(d);
+    const unsigned long long uq = static_cast<unsigned long long>(q);
+    const unsigned long long stride = static_cast<unsigned long long>(gridDim.x) * blockDim.x;
+    const double hh = 0.5 * h;
+    for (unsigned long long i = static_cast<unsigned long long>(blockIdx.x) * blockDim.x + threadIdx.x;
+         i < count; i += stride) {
+        double yv = static_cast<double>(y[i]);
+        double zv = static_cast<double>(z[i]);
+        double av = ay[i];
+        double cv = az[i];
+        double g0 = grad[4 * i], g1 = grad[4 * i + 1], g2 = grad[4 * i + 2], g3 = grad[4 * i + 3];
+        const double* w = dw + i * uq;
+        for (unsigned long long k = uq; k-- > 0;) {
+            const double wk = w[k];
+            const double half = 0.5 * av;
+            double vf = hh * av;
+            double vg = half * wk;
+            const double at = fma(e, vg, fma(b, vf, cv));
+            g0 += vf;
+            g1 = fma(vf, zv, g1);
+            g2 += vg;
+            g3 = fma(vg, zv, g3);
+            revheun_inverse(a, b, c, e, h, wk, &yv, &zv);
+            vf = fma(h, at, hh * av);
+            vg = (half + at) * wk;
+            const double dx = fma(e, vg, b * vf);
+            g0 += vf;
+            g1 = fma(vf, zv, g1);
+            g2 += vg;
+            g3 = fma(vg, zv, g3);
+            av = fma(2.0, at, av);
+            cv = dx - at;
+        }
+        y[i] = static_cast<T>(yv);
+        z[i] = static_cast<T>(zv);
+        ay[i] = av;
+        az[i] = cv;
+        grad[4 * i] = g0;
+        grad[4 * i + 1] = g1;
+        grad[4 * i + 2] = g2;
+        grad[4 * i + 3] = g3;
+    }
+}
+
 }  // namespace
 
 // revheun_<T>: see the header comment.
@@ -86,4 +152,19 @@ extern "C" __global__ void revheun_f64(double* y, double* z, const double* dw, l
                                        long long d, long long q, double a, double b, double c,
                                        double e, double h, long long inverse) {
     revheun<double>(y, z, dw, n, d, q, a, b, c, e, h, inverse != 0);
+}
+
+// revheun_adjoint_<T>: see the header comment.
+extern "C" __global__ void revheun_adjoint_f32(float* y, float* z, double* ay, double* az,
+                                               double* grad, const double* dw, long long n,
+                                               long long d, long long q, double a, double b,
+                                               double c, double e, double h) {
+    revheun_adjoint<float>(y, z, ay, az, grad, dw, n, d, q, a, b, c, e, h);
+}
+
+extern "C" __global__ void revheun_adjoint_f64(double* y, double* z, double* ay, double* az,
+                                               double* grad, const double* dw, long long n,
+                                               long long d, long long q, double a, double b,
+                                               double c, double e, double h) {
+    revheun_adjoint<double>(y, z, ay, az, grad, dw, n, d, q, a, b, c, e, h);
 }

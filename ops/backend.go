@@ -78,6 +78,11 @@ type Backend interface {
 	// affine Stratonovich SDE s (docs/math.md §4.7), coordinate j of chain c driven by the
 	// increments dw[c·d + j, 0 … q−1] (f64, (N·d, q)); HeunInverse undoes HeunForward to round-off.
 	ReversibleHeun(y, z, dw *tensor.Tensor, s AffineSDE, h float64, dir HeunDirection) error
+	// ReversibleHeunAdjoint walks q reversible Heun steps of s backward (the discrete adjoint,
+	// docs/math.md §4.8): (y, z) are reconstructed as by HeunInverse, the cotangents ay, az (f64,
+	// (N, d)) carried back, and grad (f64, (N·d, 4)) gains each coordinate's cotangents of the
+	// coefficients (A, B, C, E).
+	ReversibleHeunAdjoint(y, z, ay, az, grad, dw *tensor.Tensor, s AffineSDE, h float64) error
 	// AugmentedStep applies the per-coordinate affine map m of the augmented state of generative
 	// fractional diffusion (docs/math.md §5.5) to every coordinate of x (M, N, d) into dst, with
 	// the second state y, the denoiser's values den (N, d), R normals per coordinate from the draw,

@@ -204,6 +204,13 @@ type (
 		Bad                        *tensor.Tensor
 		Seed, Site, Chain0         uint64
 	}
+	// revheun_adjoint_<dt> (revheun.cu)
+	revheunAdjointArgs struct {
+		Y, Z, AY, AZ, Grad, DW *tensor.Tensor
+		N, D, Q                int64
+		A, B, C, E             float64
+		H                      float64
+	}
 	// augmented_m<M> (augmented.cu)
 	augmentedArgs struct {
 		Dst, X, Y, Den, U, Coef *tensor.Tensor
@@ -275,6 +282,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^binterval_f(32|64)$`), bintervalArgs{}},
 	{regexp.MustCompile(`^revheun_f(32|64)$`), revheunArgs{}},
 	{regexp.MustCompile(`^augmented_m[1-6]$`), augmentedArgs{}},
+	{regexp.MustCompile(`^revheun_adjoint_f(32|64)$`), revheunAdjointArgs{}},
 	{regexp.MustCompile(`^mlp_score_f(32|64)$`), mlpScoreArgs{}},
 	{regexp.MustCompile(`^(philox_bits_f32|uniform_f(32|64)|normal_f(32|64))$`), fillArgs{}},
 	{regexp.MustCompile(`^philox_kat$`), philoxKATArgs{}},
