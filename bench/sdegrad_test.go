@@ -33,8 +33,8 @@ import (
 //	BenchmarkSDEGradient/<family>/<path>/paths=<N>/d=<d>/steps=<S>
 //
 // path "generic" is Solve + Adjoint; "fused" (ou, gbm: the affine families) runs the forward solve
-// through the backend's fused op (SolveOn on ops.CPU(), bit-identical in float64) and then the
-// same Adjoint. Metrics: steps/s = paths·d·steps per second of one whole gradient (forward and
+// and the adjoint through the backend's fused ops (SolveOn + AdjointOn on ops.CPU(): the solve
+// bit-identical in float64, the gradient equal to round-off). Metrics: steps/s = paths·d·steps per second of one whole gradient (forward and
 // backward: each coordinate-step is integrated twice and pulled back once); B/op, allocs/op: the
 // memory one gradient allocates (the adjoint's is O(paths·d), so B/op hardly grows with the
 // steps; the Brownian intervals' caches grow with their depth, ⌈log2 steps⌉ + 20 levels).
@@ -45,8 +45,8 @@ type sdeGradProblem struct {
 	paths, d int
 	x0       float64 // every coordinate starts here (gmm: x0 pattern below)
 	sde      func() (solvers.ParametricSDE, error)
-	affine   func(solvers.ParametricSDE) (solvers.AffineFamily, bool) // the fused path's SDE
-	startRow []float64                                                // gmm: the start of every path
+	fused    bool      // an affine family: the fused path (SolveOn + AdjointOn) applies
+	startRow []float64 // gmm: the start of every path
 }
 
 // sdeGradSteps are the steps of the sweep.
@@ -66,18 +66,10 @@ var (
 
 func sdeGradProblems() []sdeGradProblem {
 	return []sdeGradProblem{
-		{name: "ou", paths: 16, d: 4, x0: 1,
-			sde: func() (solvers.ParametricSDE, error) { return solvers.NewOUFamily(1.2, 0.5, 0.8, 4) },
-			affine: func(p solvers.ParametricSDE) (solvers.AffineFamily, bool) {
-				o, ok := p.(solvers.OUFamily)
-				return o.AffineFamily, ok
-			}},
-		{name: "gbm", paths: 16, d: 4, x0: 1,
-			sde: func() (solvers.ParametricSDE, error) { return solvers.NewGBMFamily(0.3, 0.6, 4) },
-			affine: func(p solvers.ParametricSDE) (solvers.AffineFamily, bool) {
-				g, ok := p.(solvers.GBMFamily)
-				return g.AffineFamily, ok
-			}},
+		{name: "ou", paths: 16, d: 4, x0: 1, fused: true,
+			sde: func() (solvers.ParametricSDE, error) { return solvers.NewOUFamily(1.2, 0.5, 0.8, 4) }},
+		{name: "gbm", paths: 16, d: 4, x0: 1, fused: true,
+			sde: func() (solvers.ParametricSDE, error) { return solvers.NewGBMFamily(0.3, 0.6, 4) }},
 		{name: "gmm", paths: 32, d: 2, startRow: []float64{0.5, -0.25},
 			sde: func() (solvers.ParametricSDE, error) {
 				return solvers.NewGMMLangevinFamily(2, sdeGMMMeans, sdeGMMLogits, sdeGMMVars)
@@ -103,20 +95,19 @@ func sdeGradName(p sdeGradProblem, path string, steps int) string {
 	return fmt.Sprintf("%s/%s/paths=%d/d=%d/steps=%s", p.name, path, p.paths, p.d, pow10Label(steps))
 }
 
-// sdeGradient is one gradient: the forward solve (on be through the fused op when be is not nil,
-// else the generic Solve), the terminal-mean loss and the adjoint. It returns L and the gradient.
+// sdeGradient is one gradient: the forward solve, the terminal-mean loss and the adjoint — on be
+// through the fused ops when be is not nil (SolveOn + AdjointOn: BrownianIncrements, the fused
+// ReversibleHeun and ReversibleHeunAdjoint per chunk of 256 steps), else the generic Solve and
+// Adjoint on the host. It returns L and the gradient.
 func sdeGradient(p sdeGradProblem, sde solvers.ParametricSDE, steps int, be ops.Backend, x0 []float64) (float64, solvers.RevHeunGradient, error) {
 	r := solvers.ReversibleHeun{SDE: sde, Horizon: sdeGradHorizon, Steps: steps, Seed: sdeGradSeed}
 	var st solvers.RevHeunState
 	var err error
 	if be != nil {
-		a, ok := p.affine(sde)
-		if !ok {
+		if !p.fused {
 			return 0, solvers.RevHeunGradient{}, fmt.Errorf("%s: no fused path", p.name)
 		}
-		fwd := r
-		fwd.SDE = a
-		st, err = fwd.SolveOn(be, tensor.F64, x0, p.paths)
+		st, err = r.SolveOn(be, tensor.F64, x0, p.paths)
 	} else {
 		st, err = r.Solve(x0, p.paths)
 	}
@@ -127,12 +118,17 @@ func sdeGradient(p sdeGradProblem, sde solvers.ParametricSDE, steps int, be ops.
 	if err != nil {
 		return 0, solvers.RevHeunGradient{}, err
 	}
-	g, err := r.Adjoint(st, cot, nil)
+	var g solvers.RevHeunGradient
+	if be != nil {
+		g, err = r.AdjointOn(be, tensor.F64, st, cot, nil)
+	} else {
+		g, err = r.Adjoint(st, cot, nil)
+	}
 	return l, g, err
 }
 
 // benchSDEGradient times whole gradients of every problem at every step count along each of
-// paths: "generic" (Solve + Adjoint) and "fused" (SolveOn on be + Adjoint, affine families only).
+// paths: "generic" (Solve + Adjoint) and "fused" (SolveOn + AdjointOn on be, affine families only).
 func benchSDEGradient(b *testing.B, be ops.Backend, paths []string) {
 	for _, p := range sdeGradProblems() {
 		sde, err := p.sde()
@@ -141,7 +137,7 @@ func benchSDEGradient(b *testing.B, be ops.Backend, paths []string) {
 		}
 		x0 := p.start()
 		for _, path := range paths {
-			if path == "fused" && p.affine == nil {
+			if path == "fused" && !p.fused {
 				continue
 			}
 			var on ops.Backend

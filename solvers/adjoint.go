@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/scorekit/scorekit/ops"
+	"github.com/scorekit/scorekit/tensor"
 )
 
 // Discrete adjoint of reversible Heun (docs/math.md §4.8). For a loss L(y_N, z_N) of the final
@@ -209,6 +210,62 @@ func (r ReversibleHeun) Adjoint(final RevHeunState, cotY, cotZ []float64) (RevHe
 	return g, r.checkFinal(g.Start)
 }
 
+// AffineParametric is a ParametricSDE that is one ops.AffineSDE on every coordinate (OUFamily,
+// GBMFamily): AdjointOn runs its backward pass fused on a backend.
+type AffineParametric interface {
+	ParametricSDE
+	// Affine is the family's AffineFamily at its parameters.
+	Affine() AffineFamily
+	// AffineGradient maps the loss's cotangents of the coefficients (A, B, C, E) of the AffineSDE,
+	// summed over the chains and coordinates, to dL/dθ by the chain rule.
+	AffineGradient(g [4]float64) []float64
+}
+
+// AdjointOn is Adjoint for an AffineParametric family on backend b with the state stored in dtype
+// dt: every chunk of RevHeunChunk steps (last first) asks b.BrownianIncrements for its increments
+// (the values Adjoint's Brownian intervals give) and walks them back in one
+// b.ReversibleHeunAdjoint call, which reconstructs the state and carries the cotangents of the
+// state and of the coefficients per coordinate (on the GPU one kernel launch per chunk); the
+// coefficients' cotangents are summed on the host and mapped to θ (AffineGradient). The memory is
+// O(N·d·RevHeunChunk) whatever the number of steps. In float64 the result equals Adjoint's to
+// round-off (the two order the same sums differently: the fused step writes its products as fma);
+// in float32 the state is rounded between chunks, as in ReconstructOn. final is Solve's (or
+// SolveOn's) final state; it and the cotangents are not modified.
+func (r ReversibleHeun) AdjointOn(b ops.Backend, dt tensor.DType, final RevHeunState, cotY, cotZ []float64) (RevHeunGradient, error) {
+	n := final.N
+	p, err := r.checkAdjoint(n, [][]float64{final.Y, final.Z}, cotY, cotZ)
+	if err != nil {
+		return RevHeunGradient{}, err
+	}
+	ap, ok := p.(AffineParametric)
+	if !ok {
+		return RevHeunGradient{}, fmt.Errorf("reversible heun adjoint: the fused backward pass needs an affine family (OUFamily, GBMFamily), not %T", r.SDE)
+	}
+	if dt != tensor.F32 && dt != tensor.F64 {
+		return RevHeunGradient{}, fmt.Errorf("reversible heun adjoint: dtype %v: want f32 or f64", dt)
+	}
+	g := RevHeunGradient{X0: make([]float64, len(cotY)), Params: make([]float64, len(p.Params()))}
+	if n == 0 {
+		g.Start = RevHeunState{Y: []float64{}, Z: []float64{}}
+		return g, nil
+	}
+	adj := &heunAdjointOn{cotY: cotY, cotZ: cotZ}
+	if g.Start, err = r.runOn(b, dt, final.Y, final.Z, n, ops.HeunInverse, 0, nil, adj); err != nil {
+		return RevHeunGradient{}, err
+	}
+	g.X0 = adj.x0
+	g.Params = ap.AffineGradient(adj.coef)
+	if err := checkValues("gradient with respect to x0 is not finite", g.X0, r.SDE.Dim()); err != nil {
+		return RevHeunGradient{}, err
+	}
+	for i, v := range g.Params {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return RevHeunGradient{}, fmt.Errorf("reversible heun adjoint: the gradient with respect to parameter %d is %g", i, v)
+		}
+	}
+	return g, nil
+}
+
 // TerminalMeanLoss is L = mean of y over the n chains and d coordinates, and its cotangent
 // ∂L/∂y = 1/(n·d) everywhere.
 func TerminalMeanLoss(y []float64, n, d int) (float64, []float64, error) {
@@ -289,6 +346,12 @@ func (o OUFamily) VJP(dx, dp, vf, vg, x []float64, n int, t float64) error {
 	return nil
 }
 
+// AffineGradient maps the coefficients' cotangents to (θ, μ, σ): A = θμ, B = −θ, C = σ, so
+// dθ = μ g_A − g_B, dμ = θ g_A, dσ = g_C.
+func (o OUFamily) AffineGradient(g [4]float64) []float64 {
+	return []float64{o.Mu*g[0] - g[1], o.Theta * g[0], g[2]}
+}
+
 // GBMFamily is the geometric Brownian motion of Itô form dX = μX dt + σX dW
 // (ops.GeometricBrownian, integrated in its Stratonovich form f = (μ − σ²/2)x, g = σx) on D
 // coordinates with parameters (μ, σ).
@@ -330,4 +393,10 @@ func (b GBMFamily) VJP(dx, dp, vf, vg, x []float64, n int, t float64) error {
 		dp[1] += (vg[i] - b.Sigma*vf[i]) * v
 	}
 	return nil
+}
+
+// AffineGradient maps the coefficients' cotangents to (μ, σ): B = μ − σ²/2, E = σ, so dμ = g_B,
+// dσ = g_E − σ g_B.
+func (b GBMFamily) AffineGradient(g [4]float64) []float64 {
+	return []float64{g[1], g[3] - b.Sigma*g[1]}
 }

@@ -416,6 +416,13 @@ func (a AffineFamily) Dim() int            { return a.D }
 func (a AffineFamily) NoiseDim() int       { return a.D }
 func (a AffineFamily) DiagonalNoise() bool { return true }
 
+// Affine returns a itself: the families that embed AffineFamily (OUFamily, GBMFamily) have it
+// too, which is how the fused paths (SolveOn, ReconstructOn, AdjointOn) recognise them.
+func (a AffineFamily) Affine() AffineFamily { return a }
+
+// affineSDE is an SDE the fused paths integrate: AffineFamily and the families embedding it.
+type affineSDE interface{ Affine() AffineFamily }
+
 // Drift writes fma(B, x, A) per coordinate.
 func (a AffineFamily) Drift(dst, x []float64, n int, t float64) error {
 	for i, v := range x[:n*a.D] {
@@ -506,7 +513,7 @@ func (r ReversibleHeun) SolveTraceOn(b ops.Backend, dt tensor.DType, x0 []float6
 	if err := checkValues("x0", x0, r.SDE.Dim()); err != nil {
 		return RevHeunState{}, err
 	}
-	return r.runOn(b, dt, x0, x0, n, ops.HeunForward, every, record)
+	return r.runOn(b, dt, x0, x0, n, ops.HeunForward, every, record, nil)
 }
 
 // ReconstructOn is Reconstruct for an AffineFamily on backend b in dtype dt (see SolveOn).
@@ -515,17 +522,29 @@ func (r ReversibleHeun) ReconstructOn(b ops.Backend, dt tensor.DType, final RevH
 		return RevHeunState{}, err
 	}
 	n := final.N
-	return r.runOn(b, dt, final.Y, final.Z, n, ops.HeunInverse, 0, nil)
+	return r.runOn(b, dt, final.Y, final.Z, n, ops.HeunInverse, 0, nil, nil)
+}
+
+// heunAdjointOn carries the cotangents of a fused backward pass (AdjointOn): in, those of the
+// final state (cotZ nil: zero); out, dL/dx_0 and the cotangents of the coefficients (A, B, C, E)
+// summed over the chains and coordinates.
+type heunAdjointOn struct {
+	cotY, cotZ []float64
+	x0         []float64
+	coef       [4]float64
 }
 
 // runOn runs all the steps (forward) or all the inverse steps (last chunk first) on b; forward,
-// it hands record (nil: none) y after steps 0, every, 2·every, … and the last.
+// it hands record (nil: none) y after steps 0, every, 2·every, … and the last. With adj (inverse
+// only) the inverse steps are the adjoint's (ops.Backend.ReversibleHeunAdjoint), which carry the
+// cotangents back with the state.
 func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, n int, dir ops.HeunDirection,
-	every int, record RevHeunRecord) (st RevHeunState, err error) {
-	a, ok := r.SDE.(AffineFamily)
+	every int, record RevHeunRecord, adj *heunAdjointOn) (st RevHeunState, err error) {
+	af, ok := r.SDE.(affineSDE)
 	if !ok {
-		return RevHeunState{}, fmt.Errorf("reversible heun: the fused path integrates an AffineFamily, not %T", r.SDE)
+		return RevHeunState{}, fmt.Errorf("reversible heun: the fused path integrates an AffineFamily (or a family embedding it), not %T", r.SDE)
 	}
+	a := af.Affine()
 	if err := a.SDE.Check(); err != nil {
 		return RevHeunState{}, fmt.Errorf("reversible heun: %w", err)
 	}
@@ -564,6 +583,22 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 	z, err := upload(dt, z0, n, d)
 	if err != nil {
 		return RevHeunState{}, err
+	}
+	var ay, az, grad *tensor.Tensor
+	if adj != nil {
+		if ay, err = upload(tensor.F64, adj.cotY, n, d); err != nil {
+			return RevHeunState{}, err
+		}
+		cz := adj.cotZ
+		if cz == nil {
+			cz = make([]float64, n*d)
+		}
+		if az, err = upload(tensor.F64, cz, n, d); err != nil {
+			return RevHeunState{}, err
+		}
+		if grad, err = upload(tensor.F64, make([]float64, 4*n*d), n*d, 4); err != nil {
+			return RevHeunState{}, err
+		}
 	}
 	chunk := min(RevHeunChunk, r.Steps)
 	ts, err := upload(tensor.F64, make([]float64, chunk), 1, chunk)
@@ -640,7 +675,12 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 		if err := b.BrownianIncrements(wv, sv, ev, spec, draw); err != nil {
 			return RevHeunState{}, fmt.Errorf("reversible heun: steps %d..%d: %w", k0, k0+q, err)
 		}
-		if err := b.ReversibleHeun(y, z, wv, a.SDE, r.StepSize(), dir); err != nil {
+		if adj != nil {
+			err = b.ReversibleHeunAdjoint(y, z, ay, az, grad, wv, a.SDE, r.StepSize())
+		} else {
+			err = b.ReversibleHeun(y, z, wv, a.SDE, r.StepSize(), dir)
+		}
+		if err != nil {
 			return RevHeunState{}, fmt.Errorf("reversible heun: steps %d..%d: %w", k0, k0+q, err)
 		}
 		if record != nil && r.recordAt(k0+q, every) {
@@ -667,6 +707,24 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 	}
 	if st.Z, err = hz.Float64s(); err != nil {
 		return RevHeunState{}, err
+	}
+	if adj != nil {
+		var va, vc, vg []float64
+		if va, err = ay.Float64s(); err == nil {
+			if vc, err = az.Float64s(); err == nil {
+				vg, err = grad.Float64s()
+			}
+		}
+		if err != nil {
+			return RevHeunState{}, fmt.Errorf("reversible heun adjoint: read the cotangents back: %w", err)
+		}
+		adj.x0 = make([]float64, n*d)
+		for i := range adj.x0 {
+			adj.x0[i] = va[i] + vc[i]
+			for j := range adj.coef {
+				adj.coef[j] += vg[4*i+j]
+			}
+		}
 	}
 	return st, r.checkFinal(st)
 }

@@ -46,3 +46,37 @@ func TestReversibleHeunOnDeviceEqualsHost(t *testing.T) {
 		requireSameBits(t, want32.Z, got32.Z, "f32 z")
 	}
 }
+
+// The fused backward pass on the GPU (BrownianIncrements and revheun_adjoint per chunk) against
+// the same pass on the CPU reference: the same bits in float64 and float32 (both ops are
+// bit-identical with their references; the coefficient cotangents are summed on the host in the
+// same order), over two chunks and a partial third, OU and GBM, a loss that sees y and z.
+func TestAdjointOnDeviceEqualsHost(t *testing.T) {
+	b, err := cuda.New(gpu)
+	require.NoError(t, err)
+	defer func() { assert.NoError(t, b.Close()) }()
+	for _, fam := range affineFamilies(t) {
+		const n, steps = 7, 2*RevHeunChunk + 37
+		d := fam.sde.Dim()
+		x0 := startValues(n, d)
+		r := ReversibleHeun{SDE: fam.sde, Horizon: 1.5, Steps: steps, Seed: 77, FirstChain: 11}
+		st, err := r.Solve(x0, n)
+		require.NoError(t, err)
+		_, cot, err := TerminalVarianceLoss(st.Y, n, d)
+		require.NoError(t, err)
+		cotZ := make([]float64, len(cot))
+		for i := range cotZ {
+			cotZ[i] = 0.3 * cot[(i+1)%len(cot)]
+		}
+		for _, dt := range []tensor.DType{tensor.F64, tensor.F32} {
+			want, err := r.AdjointOn(ops.Reference(), dt, st, cot, cotZ)
+			require.NoError(t, err)
+			got, err := r.AdjointOn(b, dt, st, cot, cotZ)
+			require.NoError(t, err)
+			requireSameBits(t, want.X0, got.X0, fam.name+" "+dt.String()+" dL/dx0")
+			requireSameBits(t, want.Params, got.Params, fam.name+" "+dt.String()+" dL/dθ")
+			requireSameBits(t, want.Start.Y, got.Start.Y, fam.name+" "+dt.String()+" start y")
+			requireSameBits(t, want.Start.Z, got.Start.Z, fam.name+" "+dt.String()+" start z")
+		}
+	}
+}
