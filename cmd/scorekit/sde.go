@@ -30,11 +30,14 @@ host in float64 (the outputs are rounded to --dtype). Every output is written at
 all of them only after the run succeeded: a failed run leaves no file and never overwrites an
 existing one.
 
-grad: runs the paths on the host in float64, then the discrete adjoint (solvers Adjoint: the
-exact gradient of the discretised solve, memory independent of K), and prints the loss and its
-gradient with respect to the family's parameters (with --wrt-x0, also x0), one per line:
+grad: runs the paths in float64, then the discrete adjoint (the exact gradient of the
+discretised solve, memory independent of K), and prints the loss and its gradient with respect
+to the family's parameters (with --wrt-x0, also x0), one per line. By default on the host
+(solvers Solve and Adjoint); with --device (or the spec's device), ou and gbm run both passes
+on that one device with the fused ops (solvers SolveOn and AdjointOn: one fused call per chunk of
+256 steps; the gradient equals the host's to round-off), gmm-langevin stays on the host:
 
-  # scorekit sde grad: <family>, loss <loss>, N paths × d, K steps, horizon T, seed S
+  # scorekit sde grad: <family>, loss <loss>, N paths × d, K steps, horizon T, seed S, on <where>
   loss<TAB><value>
   <parameter><TAB><dL/dparameter>
   ...
@@ -42,11 +45,11 @@ gradient with respect to the family's parameters (with --wrt-x0, also x0), one p
 
 values in %.17g (they read back to the same float64). Parameter names: ou: theta, mu, sigma;
 gbm: mu, sigma; gmm-langevin: means[k][j] (row by row), then logits[k]. With --json the same as
-one JSON object: {"family", "loss", "paths", "d", "steps", "horizon", "seed", "value",
+one JSON object: {"family", "loss", "paths", "d", "steps", "horizon", "seed", "device", "value",
 "params": [names], "gradient": [values], "x0_gradient": [values] (with --wrt-x0)}.
 Losses: terminal-mean = the mean of X_T over the paths and coordinates; terminal-var = the
-variance of X_T over the paths (divided by N) averaged over the coordinates. A spec's dtype and
-device apply to simulate; grad always runs in float64 on the CPU.
+variance of X_T over the paths (divided by N) averaged over the coordinates. A spec's dtype
+applies to simulate only (grad runs in float64); its device to both.
 
 Spec (S.json), strictly checked: an unknown field or family, a missing field, a value of the wrong
 type or out of range exits with status 2 and one line naming the field.
@@ -436,7 +439,7 @@ func runSDE(args []string, stdout, stderr io.Writer) int {
 	case "simulate":
 		return exitStatus(stderr, name+" simulate", sdeSimulate(args[1:], stdout, stderr))
 	case "grad":
-		return exitStatus(stderr, name+" grad", sdeGrad(args[1:], stdout))
+		return exitStatus(stderr, name+" grad", sdeGrad(args[1:], stdout, stderr))
 	}
 	return exitStatus(stderr, name, usagef("unknown action %q (available: simulate, grad)", args[0]))
 }
@@ -651,6 +654,7 @@ type sdeGradJSON struct {
 	Steps      int       `json:"steps"`
 	Horizon    float64   `json:"horizon"`
 	Seed       uint64    `json:"seed"`
+	Device     string    `json:"device"`
 	Value      float64   `json:"value"`
 	Params     []string  `json:"params"`
 	Gradient   []float64 `json:"gradient"`
@@ -658,11 +662,17 @@ type sdeGradJSON struct {
 }
 
 // sdeGradient is the loss of spec s and its gradient: dL/dθ and dL/dx0 (summed over the paths,
-// which share x0).
-func sdeGradient(s *sdeSpec, loss string) (value float64, params, x0 []float64, err error) {
+// which share x0). With b (ou, gbm only) both passes run on it through the fused ops in float64;
+// without, on the host.
+func sdeGradient(s *sdeSpec, loss string, b ops.Backend) (value float64, params, x0 []float64, err error) {
 	lossFn := sdeLosses[loss]
 	r := s.solver(s.params)
-	final, err := r.Solve(s.start(), s.paths)
+	var final solvers.RevHeunState
+	if b != nil {
+		final, err = r.SolveOn(b, tensor.F64, s.start(), s.paths)
+	} else {
+		final, err = r.Solve(s.start(), s.paths)
+	}
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: %w", s.family, err)
 	}
@@ -670,7 +680,12 @@ func sdeGradient(s *sdeSpec, loss string) (value float64, params, x0 []float64, 
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	g, err := r.Adjoint(final, cot, nil)
+	var g solvers.RevHeunGradient
+	if b != nil {
+		g, err = r.AdjointOn(b, tensor.F64, final, cot, nil)
+	} else {
+		g, err = r.Adjoint(final, cot, nil)
+	}
 	if err != nil {
 		return 0, nil, nil, fmt.Errorf("%s: %w", s.family, err)
 	}
@@ -682,12 +697,13 @@ func sdeGradient(s *sdeSpec, loss string) (value float64, params, x0 []float64, 
 }
 
 // sdeGrad is `scorekit sde grad`.
-func sdeGrad(args []string, stdout io.Writer) error {
+func sdeGrad(args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("scorekit sde grad")
-	var specPath, loss string
+	var specPath, loss, device string
 	var wrtX0, asJSON bool
 	fs.StringVar(&specPath, "spec", "", "")
 	fs.StringVar(&loss, "loss", "", "")
+	fs.StringVar(&device, "device", "", "")
 	fs.BoolVar(&wrtX0, "wrt-x0", false, "")
 	fs.BoolVar(&asJSON, "json", false, "")
 	if err := parse(fs, args, stdout, sdeHelp); err != nil {
@@ -709,14 +725,35 @@ func sdeGrad(args []string, stdout io.Writer) error {
 		fmt.Sprintf("%d paths × d %d in float64 on the host", s.paths, s.d)); err != nil {
 		return err
 	}
-	value, grad, gx0, err := sdeGradient(s, loss)
+	if !isSet(fs, "device") {
+		device = s.device
+	}
+	var b ops.Backend
+	where := "the host"
+	if device != "" && s.affine != nil {
+		bs, cleanup, err := openBackends(device, true, stderr)
+		if err != nil {
+			return err
+		}
+		defer closeBackend(cleanup, &err)
+		if len(bs) > 1 {
+			return usagef("--device %s: grad runs on one device (got %d)", device, len(bs))
+		}
+		b = bs[0]
+		where = b.Device().Name()
+		if err := checkFits(b.Device(), 8*(6+4+int64(solvers.RevHeunChunk))*int64(s.paths)*int64(s.d),
+			fmt.Sprintf("%d paths × d %d in float64 with a chunk of %d increments", s.paths, s.d, solvers.RevHeunChunk)); err != nil {
+			return err
+		}
+	}
+	value, grad, gx0, err := sdeGradient(s, loss, b)
 	if err != nil {
 		return err
 	}
 	var buf bytes.Buffer
 	if asJSON {
 		j := sdeGradJSON{Family: s.family, Loss: loss, Paths: s.paths, D: s.d, Steps: s.steps, Horizon: s.horizon,
-			Seed: s.seed, Value: value, Params: s.names, Gradient: grad}
+			Seed: s.seed, Device: where, Value: value, Params: s.names, Gradient: grad}
 		if wrtX0 {
 			j.X0Gradient = gx0
 		}
@@ -726,8 +763,8 @@ func sdeGrad(args []string, stdout io.Writer) error {
 		}
 		buf.Write(append(b, '\n'))
 	} else {
-		fmt.Fprintf(&buf, "# scorekit sde grad: %s, loss %s, %d paths × d %d, %d steps, horizon %g, seed %d\n",
-			s.family, loss, s.paths, s.d, s.steps, s.horizon, s.seed)
+		fmt.Fprintf(&buf, "# scorekit sde grad: %s, loss %s, %d paths × d %d, %d steps, horizon %g, seed %d, on %s\n",
+			s.family, loss, s.paths, s.d, s.steps, s.horizon, s.seed, where)
 		fmt.Fprintf(&buf, "loss\t%.17g\n", value)
 		for i, name := range s.names {
 			fmt.Fprintf(&buf, "%s\t%.17g\n", name, grad[i])

@@ -211,6 +211,55 @@ func TestSDEGradMatchesFiniteDifferences(t *testing.T) {
 	}
 }
 
+// grad --device (or the spec's device): ou and gbm run both passes on the device through the fused
+// ops and print the host's loss and gradient to round-off (the fused step's fma against separate
+// roundings: within 1e-12 relative here); gmm-langevin stays on the host and says so. The header
+// and the JSON name where it ran; several devices are refused.
+func TestSDEGradOnDevice(t *testing.T) {
+	dir := t.TempDir()
+	device := "cpu"
+	if tensor.CUDABuild {
+		device = "cuda"
+	}
+	for _, c := range []struct{ name, spec, where string }{
+		{"ou", `{"family": "ou", "theta": 1.3, "mu": 0.4, "sigma": 0.6, "x0": [1.5, -0.5], "paths": 16, "steps": 300, "horizon": 1.5, "seed": 3}`, ""},
+		{"gbm", `{"family": "gbm", "mu": 0.2, "sigma": 0.5, "x0": [0.8], "paths": 16, "steps": 300, "horizon": 1, "seed": 4}`, ""},
+		{"gmm", `{"family": "gmm-langevin", "means": [[-1, 0], [1.5, 0.5]], "vars": [0.6, 0.9], "x0": [0.3, 0.2], "paths": 8, "steps": 16, "horizon": 1, "seed": 5}`, "the host"},
+	} {
+		spec := writeFile(t, dir, c.name+".json", c.spec)
+		for _, loss := range []string{"terminal-mean", "terminal-var"} {
+			label := c.name + " " + loss
+			code, stdout, stderr := runCLI("sde", "grad", "--spec", spec, "--loss", loss, "--wrt-x0")
+			require.Equal(t, 0, code, stderr)
+			host := parseGradText(t, stdout)
+			assert.Contains(t, stdout, ", on the host\n", label)
+			code, stdout, stderr = runCLI("sde", "grad", "--spec", spec, "--loss", loss, "--wrt-x0", "--device", device)
+			require.Equal(t, 0, code, stderr)
+			got := parseGradText(t, stdout)
+			where := c.where
+			if where == "" {
+				where = map[string]string{"cpu": "cpu", "cuda": "cuda:0"}[device]
+			}
+			assert.Contains(t, stdout, ", on "+where+"\n", label)
+			require.Len(t, got, len(host), label)
+			for k, v := range host {
+				assert.InDelta(t, v, got[k], 1e-12*(1+math.Abs(v)), "%s %s", label, k)
+			}
+			code, stdout, stderr = runCLI("sde", "grad", "--spec", spec, "--loss", loss, "--device", device, "--json")
+			require.Equal(t, 0, code, stderr)
+			var j sdeGradJSON
+			require.NoError(t, json.Unmarshal([]byte(stdout), &j))
+			assert.Equal(t, where, j.Device, label)
+		}
+	}
+	spec := writeFile(t, dir, "two.json", `{"family": "ou", "theta": 1, "mu": 0, "sigma": 1, "paths": 4, "steps": 3, "horizon": 1}`)
+	if n, err := tensor.CUDADeviceCount(); err == nil && n >= 2 {
+		code, _, stderr := runCLI("sde", "grad", "--spec", spec, "--loss", "terminal-mean", "--device", "cuda:0,1")
+		assert.Equal(t, 2, code)
+		assert.Contains(t, stderr, "grad runs on one device")
+	}
+}
+
 // Bad specs and flags: exit status 2, one line on stderr naming the field and the problem, no
 // output written and an existing one untouched.
 func TestSDEBadSpecs(t *testing.T) {
