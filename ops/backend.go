@@ -31,6 +31,10 @@ type Backend interface {
 	// EmpiricalScore evaluates the optimal denoiser of the data set e (and its log-density and
 	// score) at every row of x, streaming over the data with an online softmax.
 	EmpiricalScore(out ScoreOutputs, x *tensor.Tensor, e *Empirical, noise Noise) error
+	// GMMScaleMixtureDenoise writes the posterior mean of x_0 ~ g given every row of x = x_0 + ε,
+	// ε a Gaussian scale mixture (node q with probability π_q: N(0, v A_q I)), into dst: the exact
+	// denoiser of the Lévy–Itō model's mixture targets (see ScaleMixture).
+	GMMScaleMixtureDenoise(dst, x *tensor.Tensor, g *GMM, m *ScaleMixture, v float64) error
 	// MLPScore evaluates the learned denoiser m (and the score it implies by Tweedie) at every row
 	// of x, noised by noise; on the GPU one fused launch runs the whole network (see mlp.go).
 	MLPScore(out ScoreOutputs, x *tensor.Tensor, m *MLP, noise Noise) error

@@ -3,7 +3,6 @@ package solvers
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 
 	"github.com/scorekit/scorekit/ops"
@@ -251,20 +250,21 @@ func (l *positiveStableLaw) quantile(tail float64) float64 {
 // a mixture over the quadrature nodes q (and the mixture's components k, or the data points i):
 //
 //	gmm        D = Σ_{k,q} r_kq (μ_k + Σ_k (Σ_k + ρ² A_q I)^{−1} (y − μ_k)),
-//	           r_kq ∝ w_k π_q N(y; μ_k, Σ_k + ρ² A_q I)   (float64, log-sum-exp, on the host)
+//	           r_kq ∝ w_k π_q N(y; μ_k, Σ_k + ρ² A_q I): ops.Backend.GMMScaleMixtureDenoise with
+//	           the quadrature as the noise's scale mixture (float64; on the GPU one kernel launch for
+//	           isotropic and diagonal mixtures, the host for full ones)
 //	empirical  D = Σ_{i,q} r_iq y_i, r_iq ∝ π_q N(y; y_i, ρ² A_q I): the data set's scale
 //	           mixture of ops.Empirical.WithMixture (weights π_q, multipliers A_q) evaluated by
 //	           ops.Backend.EmpiricalScore at the affine noise (1, ρ²), on the backend's device
 //
-// The gmm path copies the states to the host and back when the backend is a GPU. A data set
-// that carries its own scale mixture is refused (its kernel is not Gaussian). At ρ = 0, D = y.
+// dst must not be y. A data set that carries its own scale mixture is refused (its kernel is not Gaussian). At ρ = 0, D = y.
 // At α = 2 (one node A = 1) D is TargetDenoiser's to round-off.
 type LIMDenoiser struct {
 	t              target.Target
 	alpha          float64
 	nodes, weights []float64
-	logW           []float64
-	mixed          *ops.Empirical // the data set with the quadrature as its scale mixture
+	mix            *ops.ScaleMixture // the quadrature as a noise law (mixtures)
+	mixed          *ops.Empirical    // the data set with the quadrature as its scale mixture
 }
 
 // NewLIMDenoiser builds the LIM denoiser of t for stability index α ∈ (1, 2] with a quadrature of
@@ -281,12 +281,12 @@ func NewLIMDenoiser(t target.Target, alpha float64, q int) (*LIMDenoiser, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	l := &LIMDenoiser{t: t, alpha: alpha, nodes: nodes, weights: weights, logW: make([]float64, len(weights))}
-	for i, w := range weights {
-		l.logW[i] = math.Log(w)
-	}
+	l := &LIMDenoiser{t: t, alpha: alpha, nodes: nodes, weights: weights}
 	switch tt := t.(type) {
 	case target.GMM:
+		if l.mix, err = ops.NewScaleMixture(weights, nodes); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
 	case target.Empirical:
 		if tt.DataSet.MixtureSize() > 1 {
 			return nil, fmt.Errorf("%s: the data set carries a %d-term scale mixture of its own: LIM needs the plain data set (its noise is the α-stable one)",
@@ -338,119 +338,11 @@ func (l *LIMDenoiser) Denoise(b ops.Backend, dst, y *tensor.Tensor, rho float64)
 		}
 		return nil
 	}
-	yv, err := y.Float64s()
-	if err != nil {
-		return fmt.Errorf("%s: read the states: %w", op, err)
-	}
-	n, d := y.Dim(0), y.Dim(1)
-	out := make([]float64, n*d)
-	l.gmmDenoise(out, yv, n, rho)
-	h, err := tensor.FromFloat64s(dst.DType(), out, n, d)
-	if err != nil {
+	g := l.t.(target.GMM).Mixture
+	if err := b.GMMScaleMixtureDenoise(dst, y, g, l.mix, rho*rho); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	defer h.Close()
-	if err := dst.CopyFrom(h); err != nil {
-		return fmt.Errorf("%s: write the denoiser: %w", op, err)
-	}
 	return nil
-}
-
-// gmmDenoise is the reference of the mixture path in float64: rows of y (n, d) into out.
-func (l *LIMDenoiser) gmmDenoise(out, y []float64, n int, rho float64) {
-	p := l.t.(target.GMM).Mixture.Params()
-	d, K, Q := p.D, p.K, len(l.nodes)
-	v := make([]float64, Q)
-	for q, a := range l.nodes {
-		v[q] = rho * rho * a
-	}
-	lambda := func(k, j int) float64 {
-		if p.Kind == ops.Isotropic {
-			return p.Lambda[k]
-		}
-		return p.Lambda[k*d+j]
-	}
-	workers := min(runtime.GOMAXPROCS(0), max(1, n*K*Q*d/(1<<14)))
-	chunk := (n + workers - 1) / workers
-	var wg sync.WaitGroup
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			z := make([]float64, K*d)      // U_kᵀ (y − μ_k)
-			logr := make([]float64, K*Q)   // log r_kq (unnormalised)
-			shrink := make([]float64, K*d) // Σ_q r_kq λ/(λ + v_q) z, eigen coordinates
-			rk := make([]float64, K)
-			const log2pi = 1.8378770664093453
-			for i := lo; i < hi; i++ {
-				yi := y[i*d : (i+1)*d]
-				best := math.Inf(-1)
-				for k := 0; k < K; k++ {
-					zk, mu := z[k*d:(k+1)*d], p.Means[k*d:(k+1)*d]
-					if p.Kind == ops.Full {
-						u := p.U[k*d*d : (k+1)*d*d]
-						for c := 0; c < d; c++ {
-							s := 0.0
-							for r := 0; r < d; r++ {
-								s += u[r*d+c] * (yi[r] - mu[r])
-							}
-							zk[c] = s
-						}
-					} else {
-						for j := range zk {
-							zk[j] = yi[j] - mu[j]
-						}
-					}
-					for q := 0; q < Q; q++ {
-						lp := p.LogWeights[k] + l.logW[q]
-						for j := 0; j < d; j++ {
-							c := lambda(k, j) + v[q]
-							lp -= 0.5 * (log2pi + math.Log(c) + zk[j]*zk[j]/c)
-						}
-						logr[k*Q+q] = lp
-						best = math.Max(best, lp)
-					}
-				}
-				total := 0.0
-				for k := 0; k < K; k++ {
-					rk[k] = 0
-					sh := shrink[k*d : (k+1)*d]
-					clear(sh)
-					for q := 0; q < Q; q++ {
-						r := math.Exp(logr[k*Q+q] - best)
-						rk[k] += r
-						for j := range sh {
-							lam := lambda(k, j)
-							sh[j] += r * lam / (lam + v[q]) * z[k*d+j]
-						}
-					}
-					total += rk[k]
-				}
-				oi := out[i*d : (i+1)*d]
-				clear(oi)
-				for k := 0; k < K; k++ {
-					wk := rk[k] / total
-					mu, sh := p.Means[k*d:(k+1)*d], shrink[k*d:(k+1)*d]
-					if p.Kind == ops.Full {
-						u := p.U[k*d*d : (k+1)*d*d]
-						for r := 0; r < d; r++ {
-							s := 0.0
-							for c := 0; c < d; c++ {
-								s += u[r*d+c] * sh[c]
-							}
-							oi[r] += wk*mu[r] + s/total
-						}
-					} else {
-						for j := range oi {
-							oi[j] += wk*mu[j] + sh[j]/total
-						}
-					}
-				}
-			}
-		}()
-	}
-	wg.Wait()
 }
 
 // SampleLIMNoised returns n exact samples (row-major, (n, d)) of the target t noised by LIM,

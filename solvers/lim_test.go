@@ -249,6 +249,19 @@ func gaussDensity(y, mu []float64, c [][]float64, v float64) float64 {
 	return math.Exp(-q/2) / (2 * math.Pi * math.Sqrt(det))
 }
 
+// limDenoiseRow is the denoiser of one row y at level rho on the CPU.
+func limDenoiseRow(t *testing.T, den *LIMDenoiser, y []float64, rho float64) []float64 {
+	t.Helper()
+	yt, err := tensor.FromF64(append([]float64(nil), y...), 1, len(y))
+	require.NoError(t, err)
+	dst, err := tensor.New(nil, tensor.F64, 1, len(y))
+	require.NoError(t, err)
+	require.NoError(t, den.Denoise(ops.CPU(), dst, yt, rho))
+	out, err := dst.F64()
+	require.NoError(t, err)
+	return out
+}
+
 // The mixture denoiser against a brute-force Monte-Carlo evaluation (2·10^5 draws of A, its own
 // 2×2 algebra): within 5 standard errors plus the quadrature's own error, measured here as the
 // difference of Q = 64 and Q = 512 and bounded by 2e-3 (it is at most a few 1e-4).
@@ -261,9 +274,7 @@ func TestLIMDenoiserBruteForce(t *testing.T) {
 		require.NoError(t, err)
 		for _, rho := range []float64{0.3, 1, 4} {
 			for _, y := range [][]float64{{0, 0.2}, {-1.5, 1}, {3, -2}, {12, 5}} {
-				got, fine := make([]float64, 2), make([]float64, 2)
-				d64.gmmDenoise(got, y, 1, rho)
-				d512.gmmDenoise(fine, y, 1, rho)
+				got, fine := limDenoiseRow(t, d64, y, rho), limDenoiseRow(t, d512, y, rho)
 				mc, se := limBruteForce(t, g, alpha, rho, y, 200000)
 				for j := range got {
 					q := math.Abs(got[j] - fine[j])

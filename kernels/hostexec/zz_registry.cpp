@@ -20,6 +20,7 @@ extern const Entry entries_mlp[];
 extern const Entry entries_noise[];
 extern const Entry entries_random[];
 extern const Entry entries_revheun[];
+extern const Entry entries_scalemix[];
 
 extern const Entry* const module_entries[] = {
     entries_augmented,
@@ -35,8 +36,9 @@ extern const Entry* const module_entries[] = {
     entries_noise,
     entries_random,
     entries_revheun,
+    entries_scalemix,
 };
-extern const int module_counts[] = {6, 2, 48, 8, 5, 23, 11, 50, 8, 2, 8, 6, 4};
-extern const int module_count = 13;
+extern const int module_counts[] = {6, 2, 48, 8, 5, 23, 11, 50, 8, 2, 8, 6, 4, 2};
+extern const int module_count = 14;
 
 }  // namespace cudahost

@@ -211,6 +211,12 @@ type (
 		A, B, C, E             float64
 		H                      float64
 	}
+	// gmm_scale_mixture_<dt> (scalemix.cu)
+	gmmScaleMixtureArgs struct {
+		Dst, X, Means, Lambda, LogW, QLogW, QMult *tensor.Tensor
+		N, D, K, Q, Diag                          int64
+		V                                         float64
+	}
 	// augmented_m<M> (augmented.cu)
 	augmentedArgs struct {
 		Dst, X, Y, Den, U, Coef *tensor.Tensor
@@ -282,6 +288,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^binterval_f(32|64)$`), bintervalArgs{}},
 	{regexp.MustCompile(`^revheun_f(32|64)$`), revheunArgs{}},
 	{regexp.MustCompile(`^augmented_m[1-6]$`), augmentedArgs{}},
+	{regexp.MustCompile(`^gmm_scale_mixture_f(32|64)$`), gmmScaleMixtureArgs{}},
 	{regexp.MustCompile(`^revheun_adjoint_f(32|64)$`), revheunAdjointArgs{}},
 	{regexp.MustCompile(`^mlp_score_f(32|64)$`), mlpScoreArgs{}},
 	{regexp.MustCompile(`^(philox_bits_f32|uniform_f(32|64)|normal_f(32|64))$`), fillArgs{}},
