@@ -200,22 +200,9 @@ func benchDiffusionCase(b *testing.B, tg diffusionTarget, dt tensor.DType, metho
 	defer release()
 	den := solvers.TargetDenoiser(target.GMM{Mixture: m.g})
 	cfg := solvers.DiffusionConfig{Method: method, Steps: steps}
-	var first *solvers.Result
-	var evals int64
-	// TimeOp's untimed first call loads the kernels and uploads the mixture; its samples are kept
-	// for the accuracy metrics.
-	TimeOp(b, be.Device(), func() error {
-		cfg.Seed++ // a fresh stream per call, as successive runs of a user's would have
-		res, err := solvers.Diffusion(be, den, p.n, dt, cfg)
-		if err != nil {
-			return err
-		}
-		evals = res.ScoreEvals
-		if first == nil {
-			first = res
-			return nil
-		}
-		return res.Close()
+	first, evals := timeSamplerRuns(b, be.Device(), func(seed uint64) (*solvers.Result, error) {
+		cfg.Seed = seed
+		return solvers.Diffusion(be, den, p.n, dt, cfg)
 	})
 	defer first.Close()
 	if want := int64(p.n * diffusionEvals(method, steps)); evals != want {
@@ -235,6 +222,28 @@ func benchDiffusionCase(b *testing.B, tg diffusionTarget, dt tensor.DType, metho
 	if first.NaN.Chains > 0 {
 		b.Errorf("%v", first.NaN)
 	}
+}
+
+// timeSamplerRuns times whole sampler runs with TimeOp, each call with a fresh seed (1, 2, …: a
+// fresh stream per call, as successive runs of a user's would have). The untimed first call loads
+// the kernels and uploads the target; its Result is returned (the caller closes it) for the
+// accuracy metrics, with the score evaluations of one call.
+func timeSamplerRuns(b *testing.B, dev tensor.Device, run func(seed uint64) (*solvers.Result, error)) (first *solvers.Result, evals int64) {
+	var seed uint64
+	TimeOp(b, dev, func() error {
+		seed++
+		res, err := run(seed)
+		if err != nil {
+			return err
+		}
+		evals = res.ScoreEvals
+		if first == nil {
+			first = res
+			return nil
+		}
+		return res.Close()
+	})
+	return first, evals
 }
 
 // hostFloat64s copies t to the host if needed and returns its values.

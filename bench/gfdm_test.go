@@ -192,22 +192,9 @@ func benchGFDMCase(b *testing.B, tg gfdmTarget, dt tensor.DType, proc *solvers.G
 	defer release()
 	den := solvers.TargetDenoiser(target.GMM{Mixture: m.g})
 	cfg := gfdmConfig(proc, s)
-	var first *solvers.Result
-	var evals int64
-	// TimeOp's untimed first call loads the kernels and uploads the mixture; its samples are kept
-	// for the accuracy metrics.
-	TimeOp(b, be.Device(), func() error {
-		cfg.Seed++ // a fresh stream per call, as successive runs of a user's would have
-		res, err := solvers.GFDMSample(be, den, p.n, dt, cfg)
-		if err != nil {
-			return err
-		}
-		evals = res.ScoreEvals
-		if first == nil {
-			first = res
-			return nil
-		}
-		return res.Close()
+	first, evals := timeSamplerRuns(b, be.Device(), func(seed uint64) (*solvers.Result, error) {
+		cfg.Seed = seed
+		return solvers.GFDMSample(be, den, p.n, dt, cfg)
 	})
 	defer first.Close()
 	if want := int64(p.n * gfdmEvals(s)); evals != want {

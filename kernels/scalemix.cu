@@ -108,6 +108,7 @@ __device__ __forceinline__ void gmm_scale_mixture(T* dst, const T* x, const doub
 }
 
 }  // namespace
+
 // gmm_scale_mixture_<T>: see the header comment.
 extern "C" __global__ void gmm_scale_mixture_f32(float* dst, const float* x, const double* means,
                                                  const double* lambda, const double* logw,
