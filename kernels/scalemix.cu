@@ -1,8 +1,9 @@
 // The exact denoiser of a Gaussian mixture under Gaussian scale-mixture noise (the Lévy–Itō
 // model's α-stable noise by a fixed quadrature of its mixing variable). ops/scalemix.go
 // (cpuBackend.GMMScaleMixtureDenoise) is the specification; this kernel computes the same sums in
-// double with the same per-term operations, in a different association of the final sums and
-// with the device's log and exp: within a few ulp of double of the reference, rounded once to T.
+// double, dividing by c where the reference multiplies by its precomputed reciprocal, recomputing
+// the log terms where the reference stores them, associating the final sums differently and with
+// the device's log and exp: within a few ulp of double of the reference, rounded once to T.
 //
 // Kernels (T = float: _f32, T = double: _f64); every parameter is 8 bytes wide:
 //

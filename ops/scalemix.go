@@ -89,9 +89,11 @@ func CheckGMMScaleMixtureDenoise(dev tensor.Device, dst, x *tensor.Tensor, g *GM
 //	r_kq ∝ w_k π_q N(x; μ_k, Σ_k + v A_q I),
 //
 // in float64 whatever the dtype, rounded once. The reference evaluates, per row, the log terms
-// log r_kq (up to the constant d/2·log 2π) in the eigenbasis of Σ_k (its eigenvalues λ_kj; the
-// variances for diagonal and isotropic mixtures), their maximum and normaliser in one pass
-// (online: s ← s·e^{m−L} + 1 at a new maximum), then the sum in a second pass.
+// L_kq = log r_kq (up to the constant d/2·log 2π) in the eigenbasis of Σ_k (its eigenvalues λ_kj;
+// the variances for diagonal and isotropic mixtures) — the log-determinants, 1/c and the shrink
+// factors λ/c (c = λ_kj + v A_q) computed once per call, being the same for every row — their
+// maximum and normaliser in one pass (online: s ← s·e^{m−L} + 1 at a new maximum), then the sum in
+// a second pass over the stored L_kq.
 func (b cpuBackend) GMMScaleMixtureDenoise(dst, x *tensor.Tensor, g *GMM, m *ScaleMixture, v float64) error {
 	if err := CheckGMMScaleMixtureDenoise(tensor.CPU(), dst, x, g, m, v); err != nil {
 		return err
@@ -102,16 +104,31 @@ func (b cpuBackend) GMMScaleMixtureDenoise(dst, x *tensor.Tensor, g *GMM, m *Sca
 	}
 	p := g.Params()
 	K, Q := p.K, m.Nodes()
-	lambda := func(k, j int) float64 {
-		if p.Kind == Isotropic {
-			return p.Lambda[k]
+	// Row-independent per (k, q, j): 1/c and the shrink factor λ/c, c = λ_kj + v A_q; per (k, q):
+	// the log weight less half the log-determinant.
+	inv, shrink, base := make([]float64, K*Q*d), make([]float64, K*Q*d), make([]float64, K*Q)
+	for k := 0; k < K; k++ {
+		for q := 0; q < Q; q++ {
+			vq := v * m.mult[q]
+			l := p.LogWeights[k] + m.logW[q]
+			for j := 0; j < d; j++ {
+				lam := p.Lambda[k]
+				if p.Kind != Isotropic {
+					lam = p.Lambda[k*d+j]
+				}
+				c := lam + vq
+				l -= 0.5 * math.Log(c)
+				inv[(k*Q+q)*d+j] = 1 / c
+				shrink[(k*Q+q)*d+j] = lam / c
+			}
+			base[k*Q+q] = l
 		}
-		return p.Lambda[k*d+j]
 	}
 	rx, rd := rowsOf(x), rowsOf(dst)
-	b.parallelRows(n, 8*K*Q*d, func(lo, hi int) {
+	b.parallelRows(n, 4*K*Q*d, func(lo, hi int) {
 		xi, out := make([]float64, d), make([]float64, d)
 		z := make([]float64, K*d) // U_kᵀ(x − μ_k): the eigen coordinates (x − μ_k without U)
+		ls := make([]float64, K*Q)
 		sh := make([]float64, d)
 		for i := lo; i < hi; i++ {
 			rx.get(i, xi)
@@ -132,19 +149,17 @@ func (b cpuBackend) GMMScaleMixtureDenoise(dst, x *tensor.Tensor, g *GMM, m *Sca
 					}
 				}
 			}
-			logTerm := func(k, q int) float64 {
-				vq := v * m.mult[q]
-				l := p.LogWeights[k] + m.logW[q]
-				for j, zj := range z[k*d : (k+1)*d] {
-					c := lambda(k, j) + vq
-					l -= 0.5 * (math.Log(c) + zj*zj/c)
-				}
-				return l
-			}
 			mx, s := math.Inf(-1), 0.0
 			for k := 0; k < K; k++ {
+				zk := z[k*d : (k+1)*d]
 				for q := 0; q < Q; q++ {
-					l := logTerm(k, q)
+					ic := inv[(k*Q+q)*d : (k*Q+q+1)*d]
+					quad := 0.0
+					for j, zj := range zk {
+						quad += zj * zj * ic[j]
+					}
+					l := base[k*Q+q] - 0.5*quad
+					ls[k*Q+q] = l
 					if l > mx {
 						s = s*math.Exp(mx-l) + 1
 						mx = l
@@ -159,12 +174,11 @@ func (b cpuBackend) GMMScaleMixtureDenoise(dst, x *tensor.Tensor, g *GMM, m *Sca
 				clear(sh)
 				rk := 0.0
 				for q := 0; q < Q; q++ {
-					r := math.Exp(logTerm(k, q)-mx) / s
+					r := math.Exp(ls[k*Q+q]-mx) / s
 					rk += r
-					vq := v * m.mult[q]
+					f := shrink[(k*Q+q)*d : (k*Q+q+1)*d]
 					for j := range sh {
-						lam := lambda(k, j)
-						sh[j] += r * lam / (lam + vq) * zk[j]
+						sh[j] += r * f[j] * zk[j]
 					}
 				}
 				if p.Kind == Full {
