@@ -678,9 +678,13 @@ func sample(args []string, stdout, stderr io.Writer) (err error) {
 	perRow := rows * int64(d) * int64(o.dtype.Size())
 	if m.Name == solvers.MethodGFDM || m.Name == solvers.MethodGFDMODE {
 		// The sampler's float64 state on the device: z (K+1 per coordinate; Heun's predictor as
-		// much again), the statistics and the denoiser's values.
+		// much again), the statistics and the denoiser's values; on the CPU also a step's normals
+		// (up to K+1 per coordinate), which the GPU draws in registers.
 		planes := int64(o.run.K+1) + 2
 		if m.Name == solvers.MethodGFDMODE {
+			planes += int64(o.run.K + 1)
+		}
+		if b.Device().Kind() == tensor.KindCPU {
 			planes += int64(o.run.K + 1)
 		}
 		perRow += planes * int64(d) * 8

@@ -727,8 +727,9 @@ func TestSampleGFDMAugmentedTrajectory(t *testing.T) {
 
 // gfdm's size check counts the sampler's float64 state on the device besides the samples: K + 1
 // values per coordinate (Heun's predictor as many again), the statistics and the denoiser's
-// values. 2^31 chains in 2-D, f32, K = 3, gfdm-ode: 8 bytes of samples and 10 · 2 · 8 of state
-// per chain, 336 GiB: beyond any host here, and the message names the whole.
+// values, and on the CPU a step's K + 1 normals. 2^31 chains in 2-D, f32, K = 3, gfdm-ode on the
+// CPU: 8 bytes of samples and 14 · 2 · 8 of state per chain, 464 GiB: beyond any host here, and
+// the message names the whole.
 func TestSampleGFDMCountsItsState(t *testing.T) {
 	if hostAvailableMemory() == 0 {
 		t.Skip("host memory unknown (no /proc/meminfo): the size check does not apply")
@@ -740,7 +741,7 @@ func TestSampleGFDMCountsItsState(t *testing.T) {
 	for _, c := range []struct {
 		method string
 		planes int64
-	}{{"gfdm-ode", 10}, {"gfdm", 6}} {
+	}{{"gfdm-ode", 14}, {"gfdm", 10}} {
 		code, _, stderr := runCLI("sample", "--target", tg, "--method", c.method, "--k", "3", "--n", strconv.FormatInt(n, 10),
 			"--steps", "50", "--dtype", "f32", "--device", "cpu", "--quiet", "--out", out)
 		assert.Equal(t, 2, code, c.method)
