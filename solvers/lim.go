@@ -257,8 +257,8 @@ func (l *positiveStableLaw) quantile(tail float64) float64 {
 //	           mixture of ops.Empirical.WithMixture (weights π_q, multipliers A_q) evaluated by
 //	           ops.Backend.EmpiricalScore at the affine noise (1, ρ²), on the backend's device
 //
-// dst must not be y. A data set that carries its own scale mixture is refused (its kernel is not Gaussian). At ρ = 0, D = y.
-// At α = 2 (one node A = 1) D is TargetDenoiser's to round-off.
+// dst must not be y. A data set that carries its own scale mixture is refused (its kernel is not
+// Gaussian). At ρ = 0, D = y. At α = 2 (one node A = 1) D is TargetDenoiser's to round-off.
 type LIMDenoiser struct {
 	t              target.Target
 	alpha          float64
