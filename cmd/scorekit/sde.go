@@ -731,11 +731,12 @@ func sdeGrad(args []string, stdout, stderr io.Writer) (err error) {
 	var b ops.Backend
 	where := "the host"
 	if device != "" && s.affine != nil {
-		bs, cleanup, err := openBackends(device, true, stderr)
-		if err != nil {
+		var bs []ops.Backend
+		var cleanup func() error
+		if bs, cleanup, err = openBackends(device, true, stderr); err != nil {
 			return err
 		}
-		defer closeBackend(cleanup, &err)
+		defer closeBackend(cleanup, &err) // the named result: a failed release is the command's error
 		if len(bs) > 1 {
 			return usagef("--device %s: grad runs on one device (got %d)", device, len(bs))
 		}
