@@ -18,10 +18,10 @@ import "testing"
 // Each problem runs on its own backend (problemBackend: a fresh cuda.New backend over the shared
 // device, closed after the problem).
 
-// cudaDiffusionTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
-func cudaDiffusionTarget(b *testing.B) diffusionTarget {
+// cudaSamplerTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
+func cudaSamplerTarget(b *testing.B) samplerTarget {
 	requireGPU(b)
-	return diffusionTarget{
+	return samplerTarget{
 		backend: problemBackend,
 		fits:    fitsOnGPU,
 	}
@@ -30,5 +30,5 @@ func cudaDiffusionTarget(b *testing.B) diffusionTarget {
 // BenchmarkDiffusionCUDA is solvers.Diffusion (euler, heun, dpmpp-2m; 18, 50, 100 steps) on GPU 0:
 // 10^5 samples of the 2-D mixture with 8 components and of the 64-D one with 16, f32 and f64.
 func BenchmarkDiffusionCUDA(b *testing.B) {
-	benchDiffusion(b, cudaDiffusionTarget(b), DTypes, cudaDiffusionProblems)
+	benchDiffusion(b, cudaSamplerTarget(b), DTypes, cudaDiffusionProblems)
 }

@@ -94,6 +94,39 @@ func newDiffusionMixture(k, d int) (*diffusionMixture, error) {
 	return m, nil
 }
 
+// responsibilities writes into resp the mixture's responsibilities r_k(x) of the row x (log
+// terms, their maximum subtracted, exponentiated and normalised) and, when quad is not nil, the
+// squared distances ‖x − μ_k‖²; it reports false, resp undefined, for a row whose log terms are
+// not finite.
+func (m *diffusionMixture) responsibilities(x, resp, quad []float64) bool {
+	d := len(x)
+	best := math.Inf(-1)
+	for c := range resp {
+		q := 0.0
+		for j, v := range x {
+			r := v - m.means[c][j]
+			q += r * r
+		}
+		if quad != nil {
+			quad[c] = q
+		}
+		resp[c] = math.Log(m.weights[c]) - 0.5*float64(d)*math.Log(2*math.Pi*m.vars[c]) - q/(2*m.vars[c])
+		best = math.Max(best, resp[c])
+	}
+	if math.IsNaN(best) || math.IsInf(best, 0) {
+		return false
+	}
+	sum := 0.0
+	for c := range resp {
+		resp[c] = math.Exp(resp[c] - best)
+		sum += resp[c]
+	}
+	for c := range resp {
+		resp[c] /= sum
+	}
+	return true
+}
+
 // accuracy returns the mode-tv and scale-err of samples (N rows of d, row-major) against the
 // mixture; rows that are not finite are left out (the run reports them).
 func (m *diffusionMixture) accuracy(samples []float64, d int) (modeTV, scaleErr float64) {
@@ -103,29 +136,11 @@ func (m *diffusionMixture) accuracy(samples []float64, d int) (modeTV, scaleErr 
 	quad := make([]float64, k)
 	scale, rows := 0.0, 0
 	for i := 0; i+d <= len(samples); i += d {
-		x := samples[i : i+d]
-		best := math.Inf(-1)
-		for c := range resp {
-			q := 0.0
-			for j, v := range x {
-				r := v - m.means[c][j]
-				q += r * r
-			}
-			quad[c] = q
-			resp[c] = math.Log(m.weights[c]) - 0.5*float64(d)*math.Log(2*math.Pi*m.vars[c]) - q/(2*m.vars[c])
-			best = math.Max(best, resp[c])
-		}
-		if math.IsNaN(best) || math.IsInf(best, 0) {
+		if !m.responsibilities(samples[i:i+d], resp, quad) {
 			continue
-		}
-		sum := 0.0
-		for c := range resp {
-			resp[c] = math.Exp(resp[c] - best)
-			sum += resp[c]
 		}
 		s := 0.0
 		for c := range resp {
-			resp[c] /= sum
 			meanResp[c] += resp[c]
 			s += resp[c] * quad[c] / (float64(d) * m.vars[c])
 		}
@@ -150,10 +165,27 @@ func diffusionEvals(method string, steps int) int {
 	return steps
 }
 
-// diffusionTarget is a backend and the limit a problem must fit in.
-type diffusionTarget struct {
+// samplerTarget is where the whole-run sampler benchmarks (diffusion, GFDM, LIM, SGDWOR) run: a
+// backend per problem and the limit a problem must fit in.
+type samplerTarget struct {
 	backend func(b *testing.B) (ops.Backend, func())
 	fits    func(bytes int64) error // nil: always
+}
+
+// cpuSamplerTarget is the CPU backend, shared by every problem, without a memory limit.
+func cpuSamplerTarget() samplerTarget {
+	be := ops.CPU()
+	return samplerTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}
+}
+
+// skipUnlessFits skips b when a problem needing bytes of device memory does not fit now.
+func (tg samplerTarget) skipUnlessFits(b *testing.B, bytes int64) {
+	if tg.fits == nil {
+		return
+	}
+	if err := tg.fits(bytes); err != nil {
+		Skipf(b, "%s: %v", tensor.HumanBytes(bytes), err)
+	}
 }
 
 // diffusionBytes is the device memory of one run at its peak: the samples, the denoiser outputs
@@ -170,7 +202,7 @@ func diffusionBytes(method string, dt tensor.DType, n, d int) int64 {
 	return tensors * int64(n) * int64(d) * int64(dt.Size())
 }
 
-func benchDiffusion(b *testing.B, tg diffusionTarget, dtypes []tensor.DType, problems []diffusionProblem) {
+func benchDiffusion(b *testing.B, tg samplerTarget, dtypes []tensor.DType, problems []diffusionProblem) {
 	for _, dt := range dtypes {
 		b.Run(dt.String(), func(b *testing.B) {
 			for _, method := range diffusionMethods {
@@ -185,13 +217,8 @@ func benchDiffusion(b *testing.B, tg diffusionTarget, dtypes []tensor.DType, pro
 	}
 }
 
-func benchDiffusionCase(b *testing.B, tg diffusionTarget, dt tensor.DType, method string, steps int, p diffusionProblem) {
-	if tg.fits != nil {
-		bytes := diffusionBytes(method, dt, p.n, p.d)
-		if err := tg.fits(bytes); err != nil {
-			Skipf(b, "%s: %v", tensor.HumanBytes(bytes), err)
-		}
-	}
+func benchDiffusionCase(b *testing.B, tg samplerTarget, dt tensor.DType, method string, steps int, p diffusionProblem) {
+	tg.skipUnlessFits(b, diffusionBytes(method, dt, p.n, p.d))
 	m, err := newDiffusionMixture(p.k, p.d)
 	if err != nil {
 		b.Fatal(err)
@@ -246,6 +273,25 @@ func timeSamplerRuns(b *testing.B, dev tensor.Device, run func(seed uint64) (*so
 	return first, evals
 }
 
+// reportSamplerRun fails b unless one call evaluated the denoiser want times, then reports the
+// rates of b's calls of n samples over steps steps (samples/s, chain-steps/s, score-evals/s) and,
+// without failing, the chains of the first run that ended in NaN (nan-chains).
+func reportSamplerRun(b *testing.B, first *solvers.Result, n, steps int, evals, want int64) {
+	if evals != want {
+		b.Fatalf("%d denoiser evaluations per call, want %d", evals, want)
+	}
+	if sec := b.Elapsed().Seconds(); sec > 0 {
+		calls := float64(b.N)
+		b.ReportMetric(float64(n)*calls/sec, "samples/s")
+		b.ReportMetric(float64(n)*float64(steps)*calls/sec, "chain-steps/s")
+		b.ReportMetric(float64(evals)*calls/sec, "score-evals/s")
+	}
+	if first.NaN.Chains > 0 {
+		b.ReportMetric(float64(first.NaN.Chains), "nan-chains")
+		b.Logf("%v", first.NaN)
+	}
+}
+
 // hostFloat64s copies t to the host if needed and returns its values.
 func hostFloat64s(t *tensor.Tensor) ([]float64, error) {
 	h := t
@@ -262,8 +308,7 @@ func hostFloat64s(t *tensor.Tensor) ([]float64, error) {
 // BenchmarkDiffusion is solvers.Diffusion (euler, heun, dpmpp-2m; 18, 50, 100 steps) on the CPU
 // backend: 10^4 samples of the 2-D mixture with 8 components, 10^3 of the 64-D one with 16.
 func BenchmarkDiffusion(b *testing.B) {
-	be := ops.CPU()
-	tg := diffusionTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}
+	tg := cpuSamplerTarget()
 	benchDiffusion(b, tg, DTypes, cpuDiffusionProblems)
 }
 

@@ -30,15 +30,6 @@ import (
 // emuGFDMProblems is the sweep of the emulated build.
 var emuGFDMProblems = []gfdmProblem{{2, 3, 1e3}}
 
-// cudaGFDMTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
-func cudaGFDMTarget(b *testing.B) gfdmTarget {
-	requireGPU(b)
-	return gfdmTarget{
-		backend: problemBackend,
-		fits:    fitsOnGPU,
-	}
-}
-
 // BenchmarkGFDMCUDA is solvers.GFDMSample (sde 100 steps, exp 20, ode 100; K ∈ {1, 3}; H = 0.3,
 // FVE) on GPU 0 in float32: 10^3 … 10^6 samples of the 2-D mixture with 3 components and of the
 // 16-D one with 8 (emulated: 10^3 samples in 2-D).
@@ -47,5 +38,5 @@ func BenchmarkGFDMCUDA(b *testing.B) {
 	if tensor.CUDAEmulated {
 		problems = emuGFDMProblems
 	}
-	benchGFDM(b, cudaGFDMTarget(b), []tensor.DType{tensor.F32}, problems)
+	benchGFDM(b, cudaSamplerTarget(b), []tensor.DType{tensor.F32}, problems)
 }

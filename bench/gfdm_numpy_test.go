@@ -399,31 +399,13 @@ func gfdmModeWeightsZ(m *diffusionMixture, a, b []float64, d int) float64 {
 func modeResponsibilities(m *diffusionMixture, samples []float64, d int) (mean, vari []float64, rows float64) {
 	k := len(m.weights)
 	mean, vari = make([]float64, k), make([]float64, k)
-	resp := make([]float64, k)
 	var all [][]float64
 	for i := 0; i+d <= len(samples); i += d {
-		x := samples[i : i+d]
-		best := math.Inf(-1)
-		for c := range resp {
-			q := 0.0
-			for j, v := range x {
-				r := v - m.means[c][j]
-				q += r * r
-			}
-			resp[c] = math.Log(m.weights[c]) - 0.5*float64(d)*math.Log(2*math.Pi*m.vars[c]) - q/(2*m.vars[c])
-			best = math.Max(best, resp[c])
-		}
-		if math.IsNaN(best) || math.IsInf(best, 0) {
+		row := make([]float64, k)
+		if !m.responsibilities(samples[i:i+d], row, nil) {
 			continue
 		}
-		sum := 0.0
-		for c := range resp {
-			resp[c] = math.Exp(resp[c] - best)
-			sum += resp[c]
-		}
-		row := make([]float64, k)
-		for c := range resp {
-			row[c] = resp[c] / sum
+		for c := range row {
 			mean[c] += row[c]
 		}
 		all = append(all, row)

@@ -138,12 +138,6 @@ func gfdmDeviceBytes(k int, dt tensor.DType, p gfdmProblem) int64 {
 	return 2*8*int64(k+1)*nd + 4*8*nd + 8*int64(p.n)*int64(p.modes) + nd*int64(dt.Size())
 }
 
-// gfdmTarget is a backend and the limit a problem must fit in.
-type gfdmTarget struct {
-	backend func(b *testing.B) (ops.Backend, func())
-	fits    func(bytes int64) error // nil: always
-}
-
 // newGFDMProcess is the forward process of every problem with K OU processes.
 func newGFDMProcess(k int) (*solvers.GFDMProcess, error) {
 	return solvers.NewGFDMProcess(solvers.GFDMConfig{Base: solvers.GFDMBaseFVE, Hurst: gfdmHurst, K: k})
@@ -154,7 +148,7 @@ func gfdmConfig(proc *solvers.GFDMProcess, s gfdmSolver) solvers.GFDMSampleConfi
 	return solvers.GFDMSampleConfig{Process: proc, Solver: s.solver, Exponential: s.exponential, Steps: s.steps}
 }
 
-func benchGFDM(b *testing.B, tg gfdmTarget, dtypes []tensor.DType, problems []gfdmProblem) {
+func benchGFDM(b *testing.B, tg samplerTarget, dtypes []tensor.DType, problems []gfdmProblem) {
 	procs := make(map[int]*solvers.GFDMProcess, len(gfdmKs))
 	for _, k := range gfdmKs {
 		p, err := newGFDMProcess(k)
@@ -177,13 +171,8 @@ func benchGFDM(b *testing.B, tg gfdmTarget, dtypes []tensor.DType, problems []gf
 	}
 }
 
-func benchGFDMCase(b *testing.B, tg gfdmTarget, dt tensor.DType, proc *solvers.GFDMProcess, s gfdmSolver, k int, p gfdmProblem) {
-	if tg.fits != nil {
-		bytes := gfdmDeviceBytes(k, dt, p)
-		if err := tg.fits(bytes); err != nil {
-			Skipf(b, "%s: %v", tensor.HumanBytes(bytes), err)
-		}
-	}
+func benchGFDMCase(b *testing.B, tg samplerTarget, dt tensor.DType, proc *solvers.GFDMProcess, s gfdmSolver, k int, p gfdmProblem) {
+	tg.skipUnlessFits(b, gfdmDeviceBytes(k, dt, p))
 	m, err := newDiffusionMixture(p.modes, p.d)
 	if err != nil {
 		b.Fatal(err)
@@ -197,15 +186,9 @@ func benchGFDMCase(b *testing.B, tg gfdmTarget, dt tensor.DType, proc *solvers.G
 		return solvers.GFDMSample(be, den, p.n, dt, cfg)
 	})
 	defer first.Close()
-	if want := int64(p.n * gfdmEvals(s)); evals != want {
-		b.Fatalf("%d denoiser evaluations per call, want %d", evals, want)
-	}
-	if sec := b.Elapsed().Seconds(); sec > 0 {
-		calls := float64(b.N)
-		b.ReportMetric(float64(p.n)*calls/sec, "samples/s")
-		b.ReportMetric(float64(p.n)*float64(s.steps)*calls/sec, "chain-steps/s")
-		b.ReportMetric(float64(evals)*calls/sec, "score-evals/s")
-	}
+	// NaN chains are reported, not failed: Euler–Maruyama at K = 3 may diverge (see the top of the
+	// file).
+	reportSamplerRun(b, first, p.n, s.steps, evals, int64(p.n*gfdmEvals(s)))
 	reportBandwidthAs(b, gfdmMovedBytes(s, k, dt, p.n, p.d), b.N, b.Elapsed(), be.Device().Info().PeakBandwidth(), "GB/s", "%peak")
 	samples, err := hostFloat64s(first.Samples)
 	if err != nil {
@@ -214,19 +197,13 @@ func benchGFDMCase(b *testing.B, tg gfdmTarget, dt tensor.DType, proc *solvers.G
 	tv, se := m.accuracy(samples, p.d)
 	b.ReportMetric(tv, "mode-tv")
 	b.ReportMetric(se, "scale-err")
-	if first.NaN.Chains > 0 {
-		// Reported, not failed: Euler–Maruyama at K = 3 may diverge (see the top of the file).
-		b.ReportMetric(float64(first.NaN.Chains), "nan-chains")
-		b.Logf("%v", first.NaN)
-	}
 }
 
 // BenchmarkGFDM is solvers.GFDMSample (sde 100 steps, exp 20, ode 100; K ∈ {1, 3}; H = 0.3, FVE)
 // on the CPU backend in float32: 10^3 and 10^4 samples of the 2-D mixture with 3 components, 10^3
 // of the 16-D one with 8.
 func BenchmarkGFDM(b *testing.B) {
-	be := ops.CPU()
-	tg := gfdmTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}
+	tg := cpuSamplerTarget()
 	benchGFDM(b, tg, []tensor.DType{tensor.F32}, cpuGFDMProblems)
 }
 

@@ -28,15 +28,6 @@ import (
 // emuLIMProblems is the sweep of the emulated build.
 var emuLIMProblems = []limProblem{{2, 3, 0, 1e3}}
 
-// cudaLIMTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
-func cudaLIMTarget(b *testing.B) limTarget {
-	requireGPU(b)
-	return limTarget{
-		backend: problemBackend,
-		fits:    fitsOnGPU,
-	}
-}
-
 // BenchmarkLIMCUDA is solvers.LIM (α ∈ {1.5, 1.8}; det: η = 0, 40 steps; stoch: η = 1, 160 steps)
 // on GPU 0 in float32: 10^3 … 10^6 samples of the 2-D mixture with 3 components, of the 16-D one
 // with 8 and of the data set of 200 draws from the 2-D mixture (emulated: 10^3 samples of the 2-D
@@ -46,5 +37,5 @@ func BenchmarkLIMCUDA(b *testing.B) {
 	if tensor.CUDAEmulated {
 		problems = emuLIMProblems
 	}
-	benchLIM(b, cudaLIMTarget(b), []tensor.DType{tensor.F32}, problems)
+	benchLIM(b, cudaSamplerTarget(b), []tensor.DType{tensor.F32}, problems)
 }

@@ -119,12 +119,6 @@ func limDeviceBytes(dt tensor.DType, p limProblem) int64 {
 	return 3*nd*int64(dt.Size()) + 2*8*nd + 8*int64(p.points)*int64(p.d)
 }
 
-// limTarget is a backend and the limit a problem must fit in.
-type limTarget struct {
-	backend func(b *testing.B) (ops.Backend, func())
-	fits    func(bytes int64) error // nil: always
-}
-
 // limCase is the target of one problem at one α: the mixture (the accuracy's reference), the
 // denoiser and the reference weights of mode-tv.
 type limCase struct {
@@ -167,30 +161,14 @@ func newLIMCase(p limProblem, alpha float64) (*limCase, error) {
 // mixture's responsibilities.
 func limModeWeights(m *diffusionMixture, samples []float64, d int) []float64 {
 	k := len(m.weights)
-	w, lr := make([]float64, k), make([]float64, k)
+	w, r := make([]float64, k), make([]float64, k)
 	rows := 0
 	for i := 0; i+d <= len(samples); i += d {
-		x := samples[i : i+d]
-		best := math.Inf(-1)
-		for c := range lr {
-			q := 0.0
-			for j, v := range x {
-				r := v - m.means[c][j]
-				q += r * r
-			}
-			lr[c] = math.Log(m.weights[c]) - 0.5*float64(d)*math.Log(2*math.Pi*m.vars[c]) - q/(2*m.vars[c])
-			best = math.Max(best, lr[c])
-		}
-		if math.IsNaN(best) || math.IsInf(best, 0) {
+		if !m.responsibilities(samples[i:i+d], r, nil) {
 			continue
 		}
-		sum := 0.0
-		for c := range lr {
-			lr[c] = math.Exp(lr[c] - best)
-			sum += lr[c]
-		}
-		for c := range lr {
-			w[c] += lr[c] / sum
+		for c := range r {
+			w[c] += r[c]
 		}
 		rows++
 	}
@@ -214,7 +192,7 @@ func limConfig(alpha float64, s limSampler) solvers.LIMConfig {
 	return solvers.LIMConfig{Alpha: alpha, Steps: s.steps, Eta: s.eta}
 }
 
-func benchLIM(b *testing.B, tg limTarget, dtypes []tensor.DType, problems []limProblem) {
+func benchLIM(b *testing.B, tg samplerTarget, dtypes []tensor.DType, problems []limProblem) {
 	for _, dt := range dtypes {
 		b.Run(dt.String(), func(b *testing.B) {
 			for _, alpha := range limAlphas {
@@ -229,13 +207,8 @@ func benchLIM(b *testing.B, tg limTarget, dtypes []tensor.DType, problems []limP
 	}
 }
 
-func benchLIMCase(b *testing.B, tg limTarget, dt tensor.DType, alpha float64, s limSampler, p limProblem) {
-	if tg.fits != nil {
-		bytes := limDeviceBytes(dt, p)
-		if err := tg.fits(bytes); err != nil {
-			Skipf(b, "%s: %v", tensor.HumanBytes(bytes), err)
-		}
-	}
+func benchLIMCase(b *testing.B, tg samplerTarget, dt tensor.DType, alpha float64, s limSampler, p limProblem) {
+	tg.skipUnlessFits(b, limDeviceBytes(dt, p))
 	c, err := newLIMCase(p, alpha)
 	if err != nil {
 		b.Fatal(err)
@@ -248,15 +221,7 @@ func benchLIMCase(b *testing.B, tg limTarget, dt tensor.DType, alpha float64, s 
 		return solvers.LIM(be, c.den, p.n, dt, cfg)
 	})
 	defer first.Close()
-	if want := int64(p.n * s.steps); evals != want {
-		b.Fatalf("%d denoiser evaluations per call, want %d", evals, want)
-	}
-	if sec := b.Elapsed().Seconds(); sec > 0 {
-		calls := float64(b.N)
-		b.ReportMetric(float64(p.n)*calls/sec, "samples/s")
-		b.ReportMetric(float64(p.n)*float64(s.steps)*calls/sec, "chain-steps/s")
-		b.ReportMetric(float64(evals)*calls/sec, "score-evals/s")
-	}
+	reportSamplerRun(b, first, p.n, s.steps, evals, int64(p.n*s.steps))
 	samples, err := hostFloat64s(first.Samples)
 	if err != nil {
 		b.Fatal(err)
@@ -264,18 +229,13 @@ func benchLIMCase(b *testing.B, tg limTarget, dt tensor.DType, alpha float64, s 
 	tv, me := c.accuracy(samples, p.d)
 	b.ReportMetric(tv, "mode-tv")
 	b.ReportMetric(me, "minority-err")
-	if first.NaN.Chains > 0 {
-		b.ReportMetric(float64(first.NaN.Chains), "nan-chains")
-		b.Logf("%v", first.NaN)
-	}
 }
 
 // BenchmarkLIM is solvers.LIM (α ∈ {1.5, 1.8}; det: η = 0, 40 steps; stoch: η = 1, 160 steps) on
 // the CPU backend in float32: 10^3 samples of the 2-D mixture with 3 components, 10^2 of the 16-D
 // one with 8, 10^3 of the data set of 200 draws from the 2-D mixture.
 func BenchmarkLIM(b *testing.B) {
-	be := ops.CPU()
-	tg := limTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}
+	tg := cpuSamplerTarget()
 	benchLIM(b, tg, []tensor.DType{tensor.F32}, cpuLIMProblems)
 }
 

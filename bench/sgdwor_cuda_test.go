@@ -26,15 +26,6 @@ import (
 // emuSGDWORChains is the sweep of the emulated build.
 var emuSGDWORChains = []int{1e3}
 
-// cudaSGDWORTarget is GPU 0 with a fresh backend per problem; skipped when no GPU opens.
-func cudaSGDWORTarget(b *testing.B) sgdworTarget {
-	requireGPU(b)
-	return sgdworTarget{
-		backend: problemBackend,
-		fits:    fitsOnGPU,
-	}
-}
-
 // BenchmarkSGDWORCUDA is solvers.SGDWOR (β = 0.5, h = 0.02, σ = 1, 250 steps, d = 5; epoched and
 // plain noise) on GPU 0: 10^5 and 10^6 chains on the quadratic and the double well (emulated:
 // 10^3 chains).
@@ -43,5 +34,5 @@ func BenchmarkSGDWORCUDA(b *testing.B) {
 	if tensor.CUDAEmulated {
 		chains = emuSGDWORChains
 	}
-	benchSGDWOR(b, cudaSGDWORTarget(b), chains)
+	benchSGDWOR(b, cudaSamplerTarget(b), chains)
 }

@@ -131,13 +131,7 @@ func sgdworDeviceBytes(n int) int64 {
 	return 2*8*nd + 8*min(nd*sgdworSteps, int64(solvers.DefaultNoiseBlock))
 }
 
-// sgdworTarget is a backend and the limit a problem must fit in.
-type sgdworTarget struct {
-	backend func(b *testing.B) (ops.Backend, func())
-	fits    func(bytes int64) error // nil: always
-}
-
-func benchSGDWOR(b *testing.B, tg sgdworTarget, chains []int) {
+func benchSGDWOR(b *testing.B, tg samplerTarget, chains []int) {
 	objs, err := sgdworObjectives()
 	if err != nil {
 		b.Fatal(err)
@@ -152,13 +146,8 @@ func benchSGDWOR(b *testing.B, tg sgdworTarget, chains []int) {
 	}
 }
 
-func benchSGDWORCase(b *testing.B, tg sgdworTarget, o sgdworObjective, nz sgdworNoise, n int) {
-	if tg.fits != nil {
-		bytes := sgdworDeviceBytes(n)
-		if err := tg.fits(bytes); err != nil {
-			Skipf(b, "%s: %v", tensor.HumanBytes(bytes), err)
-		}
-	}
+func benchSGDWORCase(b *testing.B, tg samplerTarget, o sgdworObjective, nz sgdworNoise, n int) {
+	tg.skipUnlessFits(b, sgdworDeviceBytes(n))
 	be, release := tg.backend(b)
 	defer release()
 	x0, err := sgdworStart(be.Device(), n)
@@ -206,8 +195,7 @@ func benchSGDWORCase(b *testing.B, tg sgdworTarget, o sgdworObjective, nz sgdwor
 // BenchmarkSGDWOR is solvers.SGDWOR (β = 0.5, h = 0.02, σ = 1, 250 steps, d = 5; epoched and
 // plain noise) on the CPU backend: 10^3 and 10^4 chains on the quadratic and the double well.
 func BenchmarkSGDWOR(b *testing.B) {
-	be := ops.CPU()
-	tg := sgdworTarget{backend: func(*testing.B) (ops.Backend, func()) { return be, func() {} }}
+	tg := cpuSamplerTarget()
 	benchSGDWOR(b, tg, cpuSGDWORChains)
 }
 
