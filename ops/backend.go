@@ -87,6 +87,15 @@ type Backend interface {
 	// (N, d)) carried back, and grad (f64, (N·d, 4)) gains each coordinate's cotangents of the
 	// coefficients (A, B, C, E).
 	ReversibleHeunAdjoint(y, z, ay, az, grad, dw *tensor.Tensor, s AffineSDE, h float64) error
+	// LangevinMixtureHeun advances (y, z) (N, d) in place by q reversible Heun steps of size h of
+	// the Langevin SDE of the mixture m (docs/math.md §4.8), coordinate j of chain c driven by
+	// dw[c·d + j, 0 … q−1] (f64, (N·d, q)); HeunInverse undoes HeunForward to round-off.
+	LangevinMixtureHeun(y, z, dw *tensor.Tensor, m *LangevinMixture, h float64, dir HeunDirection) error
+	// LangevinMixtureHeunAdjoint walks q reversible Heun steps of m backward (the discrete
+	// adjoint): (y, z) are reconstructed as by HeunInverse, the cotangents ay, az (f64, (N, d))
+	// carried back, and column c of grad (f64, (K·d + K, N)) gains chain c's cotangent of the
+	// means and logits.
+	LangevinMixtureHeunAdjoint(y, z, ay, az, grad, dw *tensor.Tensor, m *LangevinMixture, h float64) error
 	// AugmentedStep applies the per-coordinate affine map m of the augmented state of generative
 	// fractional diffusion (docs/math.md §5.5) to every coordinate of x (M, N, d) into dst, with
 	// the second state y, the denoiser's values den (N, d), R normals per coordinate from the draw,

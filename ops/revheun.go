@@ -144,6 +144,19 @@ func RevHeunInverseStep(s AffineSDE, y1, z1, h, dw float64) (float64, float64) {
 // coefficients; a known direction.
 func CheckReversibleHeun(dev tensor.Device, y, z, dw *tensor.Tensor, s AffineSDE, h float64, dir HeunDirection) error {
 	const op = "reversible heun"
+	if err := checkHeunState(op, dev, y, z, dw, h, dir); err != nil {
+		return err
+	}
+	if err := s.Check(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	return nil
+}
+
+// checkHeunState validates the state, increments, step and direction of a fused reversible Heun
+// op named op: y and z distinct open (N, d) f32 or f64 tensors of one dtype on dev; dw an f64
+// tensor (N·d, q) on dev; a finite step h > 0; a known direction.
+func checkHeunState(op string, dev tensor.Device, y, z, dw *tensor.Tensor, h float64, dir HeunDirection) error {
 	if y == nil || y.Closed() || y.Rank() != 2 {
 		return fmt.Errorf("%s: y must be an open (N, d) tensor", op)
 	}
@@ -168,9 +181,6 @@ func CheckReversibleHeun(dev tensor.Device, y, z, dw *tensor.Tensor, s AffineSDE
 	}
 	if !(h > 0) || !finite(h) {
 		return fmt.Errorf("%s: step size h = %g: must be a finite number > 0", op, h)
-	}
-	if err := s.Check(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
 	}
 	if dir != HeunForward && dir != HeunInverse {
 		return fmt.Errorf("%s: direction %v: want HeunForward or HeunInverse", op, dir)

@@ -237,9 +237,8 @@ func (r ReversibleHeun) AdjointOn(b ops.Backend, dt tensor.DType, final RevHeunS
 	if err != nil {
 		return RevHeunGradient{}, err
 	}
-	ap, ok := p.(AffineParametric)
-	if !ok {
-		return RevHeunGradient{}, fmt.Errorf("reversible heun adjoint: the fused backward pass needs an affine family (OUFamily, GBMFamily), not %T", r.SDE)
+	if _, _, err := r.fused(); err != nil {
+		return RevHeunGradient{}, fmt.Errorf("reversible heun adjoint: the fused backward pass needs an affine family (OUFamily, GBMFamily) or a GMMLangevinFamily, not %T", r.SDE)
 	}
 	if dt != tensor.F32 && dt != tensor.F64 {
 		return RevHeunGradient{}, fmt.Errorf("reversible heun adjoint: dtype %v: want f32 or f64", dt)
@@ -254,7 +253,7 @@ func (r ReversibleHeun) AdjointOn(b ops.Backend, dt tensor.DType, final RevHeunS
 		return RevHeunGradient{}, err
 	}
 	g.X0 = adj.x0
-	g.Params = ap.AffineGradient(adj.coef)
+	g.Params = adj.params
 	if err := checkValues("gradient with respect to x0 is not finite", g.X0, r.SDE.Dim()); err != nil {
 		return RevHeunGradient{}, err
 	}

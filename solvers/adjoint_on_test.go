@@ -15,7 +15,7 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// affineFamilies are the adjoint families AdjointOn runs fused (OU and GBM).
+// affineFamilies are the adjoint families AdjointOn runs through the affine ops (OU and GBM).
 func affineFamilies(t testing.TB) []adjointFamily {
 	var out []adjointFamily
 	for _, f := range adjointFamilies(t) {
@@ -27,8 +27,22 @@ func affineFamilies(t testing.TB) []adjointFamily {
 	return out
 }
 
-// The fused backward pass (ReversibleHeunAdjoint per chunk, the coefficients' cotangents mapped to
-// θ on the host) against Adjoint, over two whole chunks and a partial third, for both losses and a
+// fusedFamilies are the adjoint families AdjointOn runs fused: OU and GBM, and the Langevin SDE of
+// a Gaussian mixture (ops.Backend.LangevinMixtureHeunAdjoint).
+func fusedFamilies(t testing.TB) []adjointFamily {
+	out := affineFamilies(t)
+	for _, f := range adjointFamilies(t) {
+		if _, ok := f.sde.(*GMMLangevinFamily); ok {
+			out = append(out, f)
+		}
+	}
+	require.Len(t, out, 3)
+	return out
+}
+
+// The fused backward pass (per chunk one ReversibleHeunAdjoint, the coefficients' cotangents mapped
+// to θ on the host, or one LangevinMixtureHeunAdjoint, the chains' parameter cotangents summed on
+// the host) against Adjoint, over two whole chunks and a partial third, for both losses and a
 // loss that also sees z_N: in float64 the two order the same sums differently (fma against
 // separate roundings), so they agree to round-off carried through the steps, bounded by
 // 1e-12·(1 + max |Adjoint|) (measured: logged, about 1e-15); the reconstructed start likewise.
@@ -36,7 +50,7 @@ func affineFamilies(t testing.TB) []adjointFamily {
 // gradient by about 1e-7 relative: bounded by 1e-5·(1 + max |Adjoint|).
 func TestAdjointOnMatchesAdjoint(t *testing.T) {
 	const n, steps = 8, 2*RevHeunChunk + 37
-	for _, fam := range affineFamilies(t) {
+	for _, fam := range fusedFamilies(t) {
 		for _, loss := range adjointLosses {
 			t.Run(fam.name+"/"+loss.name, func(t *testing.T) {
 				d := fam.sde.Dim()
@@ -114,7 +128,7 @@ func TestAdjointOnMemoryDoesNotGrowWithSteps(t *testing.T) {
 		t.Skip("allocation counts grow with the steps under -asan for every path; checked without it")
 	}
 	const n = 32
-	for _, fam := range affineFamilies(t) {
+	for _, fam := range fusedFamilies(t) {
 		t.Run(fam.name, func(t *testing.T) {
 			d := fam.sde.Dim()
 			x0 := startValues(n, d)
@@ -146,15 +160,15 @@ func TestAdjointOnMemoryDoesNotGrowWithSteps(t *testing.T) {
 // and cotangents are Adjoint's refusals.
 func TestAdjointOnRejects(t *testing.T) {
 	fams := adjointFamilies(t)
-	gmm := fams[2].sde
-	require.Equal(t, "gmm-langevin", fams[2].name)
+	mlp := fams[3].sde
+	require.Equal(t, "mlp-drift", fams[3].name)
 	x0 := startValues(3, 2)
-	r := ReversibleHeun{SDE: gmm, Horizon: 1, Steps: 4, Seed: 1}
+	r := ReversibleHeun{SDE: mlp, Horizon: 1, Steps: 4, Seed: 1}
 	st, err := r.Solve(x0, 3)
 	require.NoError(t, err)
 	cot := make([]float64, 6)
 	_, err = r.AdjointOn(ops.CPU(), tensor.F64, st, cot, nil)
-	assert.ErrorContains(t, err, "needs an affine family")
+	assert.ErrorContains(t, err, "needs an affine family (OUFamily, GBMFamily) or a GMMLangevinFamily")
 	ou := affineFamilies(t)[0].sde
 	r.SDE = ou
 	st, err = r.Solve(x0, 3)
@@ -168,4 +182,32 @@ func TestAdjointOnRejects(t *testing.T) {
 	nan[2] = nan[2] / 0 * 0
 	_, err = r.AdjointOn(ops.CPU(), tensor.F64, st, nan, nil)
 	assert.Error(t, err)
+}
+
+// The fused path of the Langevin SDE of a mixture (LangevinMixtureHeun per chunk) on the CPU
+// reference is the step-by-step solver, bit for bit in float64: the op repeats Solve's arithmetic
+// (the drift s(z_k) it caches from the previous step is the value Solve recomputes), over two
+// chunks and a partial third, forward and reconstructed. In float32 the state is rounded between
+// chunks; the final state stays within 1e-5·(1 + |y|) of float64's.
+func TestGMMLangevinSolveOnEqualsSolve(t *testing.T) {
+	fam := fusedFamilies(t)[2].sde.(*GMMLangevinFamily)
+	const n, steps = 9, 2*RevHeunChunk + 37
+	d := fam.Dim()
+	x0 := startValues(n, d)
+	r := ReversibleHeun{SDE: fam, Horizon: 1.5, Steps: steps, Seed: 31, FirstChain: 5}
+	fin, err := r.Solve(x0, n)
+	require.NoError(t, err)
+	got, err := r.SolveOn(ops.CPU(), tensor.F64, x0, n)
+	require.NoError(t, err)
+	requireSameBits(t, fin.Y, got.Y, "y")
+	requireSameBits(t, fin.Z, got.Z, "z")
+	back, err := r.Reconstruct(fin)
+	require.NoError(t, err)
+	gb, err := r.ReconstructOn(ops.CPU(), tensor.F64, got)
+	require.NoError(t, err)
+	requireSameBits(t, back.Y, gb.Y, "reconstructed y")
+	assert.LessOrEqual(t, maxDiff(gb.Y, x0), 1e-12*(1+maxAbsOf(x0)), "reconstruction of x0")
+	got32, err := r.SolveOn(ops.CPU(), tensor.F32, x0, n)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, maxDiff(got32.Y, fin.Y), 1e-5*(1+maxAbsOf(fin.Y)), "float32 y")
 }

@@ -160,20 +160,22 @@ func TestFamilyVJPsMatchFiniteDifferences(t *testing.T) {
 // library's. Tolerance 1e-12 relative: two float64 evaluations of the same formula.
 func TestGMMLangevinFamilyDriftIsTheGMMScore(t *testing.T) {
 	fam := adjointFamilies(t)[2].sde.(*GMMLangevinFamily)
-	w := make([]float64, fam.k)
-	means := make([][]float64, fam.k)
-	for k := range w {
-		w[k] = math.Exp(fam.logits[k])
-		means[k] = fam.means[k*fam.d : (k+1)*fam.d]
+	m := fam.Mixture()
+	k, d, logits, mu := m.K(), m.Dim(), m.Logits(), m.Means()
+	w := make([]float64, k)
+	means := make([][]float64, k)
+	for i := range w {
+		w[i] = math.Exp(logits[i])
+		means[i] = mu[i*d : (i+1)*d]
 	}
-	gmm, err := ops.NewGMM(ops.GMMSpec{Weights: w, Means: means, Vars: fam.vars})
+	gmm, err := ops.NewGMM(ops.GMMSpec{Weights: w, Means: means, Vars: m.Vars()})
 	require.NoError(t, err)
 	const n = 5
-	x := startValues(n, fam.d)
+	x := startValues(n, d)
 	for i := range x {
 		x[i] = 3*x[i] - 2
 	}
-	want, got := make([]float64, n*fam.d), make([]float64, n*fam.d)
+	want, got := make([]float64, n*d), make([]float64, n*d)
 	require.NoError(t, GMMLangevin{GMM: gmm}.Drift(want, x, n, 0))
 	require.NoError(t, fam.Drift(got, x, n, 0))
 	assert.LessOrEqual(t, maxDiff(want, got), 1e-12*(1+maxAbsOf(want)))

@@ -526,12 +526,92 @@ func (r ReversibleHeun) ReconstructOn(b ops.Backend, dt tensor.DType, final RevH
 }
 
 // heunAdjointOn carries the cotangents of a fused backward pass (AdjointOn): in, those of the
-// final state (cotZ nil: zero); out, dL/dx_0 and the cotangents of the coefficients (A, B, C, E)
-// summed over the chains and coordinates.
+// final state (cotZ nil: zero); out, dL/dx_0 and dL/dθ.
 type heunAdjointOn struct {
 	cotY, cotZ []float64
 	x0         []float64
-	coef       [4]float64
+	params     []float64
+}
+
+// fusedHeun is a family whose reversible Heun steps and discrete adjoint run fused on a backend:
+// an AffineFamily (ops.Backend.ReversibleHeun, one thread per coordinate) or a GMMLangevinFamily
+// (ops.Backend.LangevinMixtureHeun, one thread per chain).
+type fusedHeun interface {
+	steps(b ops.Backend, y, z, dw *tensor.Tensor, h float64, dir ops.HeunDirection) error
+	adjoint(b ops.Backend, y, z, ay, az, grad, dw *tensor.Tensor, h float64) error
+	// gradShape is the shape of the per-chain (or per-coordinate) parameter cotangents the
+	// adjoint op accumulates; paramGradient maps their values to dL/dθ.
+	gradShape(n, d int) []int
+	paramGradient(grad []float64, n, d int) ([]float64, error)
+}
+
+type affineFused struct {
+	a AffineFamily
+	p AffineParametric // nil: no parameters
+}
+
+func (f affineFused) steps(b ops.Backend, y, z, dw *tensor.Tensor, h float64, dir ops.HeunDirection) error {
+	return b.ReversibleHeun(y, z, dw, f.a.SDE, h, dir)
+}
+
+func (f affineFused) adjoint(b ops.Backend, y, z, ay, az, grad, dw *tensor.Tensor, h float64) error {
+	return b.ReversibleHeunAdjoint(y, z, ay, az, grad, dw, f.a.SDE, h)
+}
+
+func (f affineFused) gradShape(n, d int) []int { return []int{n * d, 4} }
+
+// paramGradient sums the coefficients' cotangents (A, B, C, E) over the coordinates and maps them
+// to θ (AffineGradient).
+func (f affineFused) paramGradient(grad []float64, n, d int) ([]float64, error) {
+	if f.p == nil {
+		return nil, fmt.Errorf("reversible heun adjoint: the fused backward pass needs an affine family with parameters (OUFamily, GBMFamily), not %T", f.a)
+	}
+	var coef [4]float64
+	for i := range n * d {
+		for j := range coef {
+			coef[j] += grad[4*i+j]
+		}
+	}
+	return f.p.AffineGradient(coef), nil
+}
+
+type lmFused struct{ m *ops.LangevinMixture }
+
+func (f lmFused) steps(b ops.Backend, y, z, dw *tensor.Tensor, h float64, dir ops.HeunDirection) error {
+	return b.LangevinMixtureHeun(y, z, dw, f.m, h, dir)
+}
+
+func (f lmFused) adjoint(b ops.Backend, y, z, ay, az, grad, dw *tensor.Tensor, h float64) error {
+	return b.LangevinMixtureHeunAdjoint(y, z, ay, az, grad, dw, f.m, h)
+}
+
+func (f lmFused) gradShape(n, d int) []int { return []int{f.m.NumParams(), n} }
+
+// paramGradient sums each parameter's cotangents over the chains, in chain order.
+func (f lmFused) paramGradient(grad []float64, n, d int) ([]float64, error) {
+	p := make([]float64, f.m.NumParams())
+	for i := range p {
+		for _, v := range grad[i*n : (i+1)*n] {
+			p[i] += v
+		}
+	}
+	return p, nil
+}
+
+// fused returns the fused form of r.SDE.
+func (r ReversibleHeun) fused() (fusedHeun, int, error) {
+	switch s := r.SDE.(type) {
+	case affineSDE:
+		a := s.Affine()
+		if err := a.SDE.Check(); err != nil {
+			return nil, 0, fmt.Errorf("reversible heun: %w", err)
+		}
+		ap, _ := r.SDE.(AffineParametric)
+		return affineFused{a: a, p: ap}, a.D, nil
+	case *GMMLangevinFamily:
+		return lmFused{m: s.Mixture()}, s.Dim(), nil
+	}
+	return nil, 0, fmt.Errorf("reversible heun: the fused path integrates an AffineFamily (or a family embedding it) or a GMMLangevinFamily, not %T", r.SDE)
 }
 
 // runOn runs all the steps (forward) or all the inverse steps (last chunk first) on b; forward,
@@ -540,15 +620,10 @@ type heunAdjointOn struct {
 // cotangents back with the state.
 func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, n int, dir ops.HeunDirection,
 	every int, record RevHeunRecord, adj *heunAdjointOn) (st RevHeunState, err error) {
-	af, ok := r.SDE.(affineSDE)
-	if !ok {
-		return RevHeunState{}, fmt.Errorf("reversible heun: the fused path integrates an AffineFamily (or a family embedding it), not %T", r.SDE)
+	fam, d, err := r.fused()
+	if err != nil {
+		return RevHeunState{}, err
 	}
-	a := af.Affine()
-	if err := a.SDE.Check(); err != nil {
-		return RevHeunState{}, fmt.Errorf("reversible heun: %w", err)
-	}
-	d := a.D
 	if n == 0 {
 		if record != nil {
 			return RevHeunState{Y: []float64{}, Z: []float64{}}, r.recordEmpty(every, record)
@@ -596,7 +671,8 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 		if az, err = upload(tensor.F64, cz, n, d); err != nil {
 			return RevHeunState{}, err
 		}
-		if grad, err = upload(tensor.F64, make([]float64, 4*n*d), n*d, 4); err != nil {
+		gs := fam.gradShape(n, d)
+		if grad, err = upload(tensor.F64, make([]float64, gs[0]*gs[1]), gs...); err != nil {
 			return RevHeunState{}, err
 		}
 	}
@@ -676,9 +752,9 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 			return RevHeunState{}, fmt.Errorf("reversible heun: steps %d..%d: %w", k0, k0+q, err)
 		}
 		if adj != nil {
-			err = b.ReversibleHeunAdjoint(y, z, ay, az, grad, wv, a.SDE, r.StepSize())
+			err = fam.adjoint(b, y, z, ay, az, grad, wv, r.StepSize())
 		} else {
-			err = b.ReversibleHeun(y, z, wv, a.SDE, r.StepSize(), dir)
+			err = fam.steps(b, y, z, wv, r.StepSize(), dir)
 		}
 		if err != nil {
 			return RevHeunState{}, fmt.Errorf("reversible heun: steps %d..%d: %w", k0, k0+q, err)
@@ -721,9 +797,9 @@ func (r ReversibleHeun) runOn(b ops.Backend, dt tensor.DType, y0, z0 []float64, 
 		adj.x0 = make([]float64, n*d)
 		for i := range adj.x0 {
 			adj.x0[i] = va[i] + vc[i]
-			for j := range adj.coef {
-				adj.coef[j] += vg[4*i+j]
-			}
+		}
+		if adj.params, err = fam.paramGradient(vg, n, d); err != nil {
+			return RevHeunState{}, err
 		}
 	}
 	return st, r.checkFinal(st)

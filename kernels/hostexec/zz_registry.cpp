@@ -16,6 +16,7 @@ extern const Entry entries_fft[];
 extern const Entry entries_fgn[];
 extern const Entry entries_gmm[];
 extern const Entry entries_langevin[];
+extern const Entry entries_lmheun[];
 extern const Entry entries_mlp[];
 extern const Entry entries_noise[];
 extern const Entry entries_random[];
@@ -32,13 +33,14 @@ extern const Entry* const module_entries[] = {
     entries_fgn,
     entries_gmm,
     entries_langevin,
+    entries_lmheun,
     entries_mlp,
     entries_noise,
     entries_random,
     entries_revheun,
     entries_scalemix,
 };
-extern const int module_counts[] = {6, 2, 48, 8, 5, 23, 11, 50, 8, 2, 8, 6, 4, 2};
-extern const int module_count = 14;
+extern const int module_counts[] = {6, 2, 48, 8, 5, 23, 11, 50, 8, 4, 2, 8, 6, 4, 2};
+extern const int module_count = 15;
 
 }  // namespace cudahost

@@ -224,6 +224,21 @@ type (
 		Q                       float64
 		Seed, Site, Chain0      uint64
 	}
+	// lmheun_<dt> (lmheun.cu)
+	lmheunArgs struct {
+		Y, Z, Work, DW               *tensor.Tensor
+		Means, Logits, Vars, LogNorm *tensor.Tensor
+		N, D, K, Q                   int64
+		H                            float64
+		Inverse                      int64
+	}
+	// lmheun_adjoint_<dt> (lmheun.cu)
+	lmheunAdjointArgs struct {
+		Y, Z, AY, AZ, Grad, Work, DW *tensor.Tensor
+		Means, Logits, Vars, LogNorm *tensor.Tensor
+		N, D, K, Q                   int64
+		H                            float64
+	}
 	// revheun_<dt> (revheun.cu)
 	revheunArgs struct {
 		Y, Z, DW   *tensor.Tensor
@@ -290,6 +305,8 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^augmented_m[1-6]$`), augmentedArgs{}},
 	{regexp.MustCompile(`^gmm_scale_mixture_f(32|64)$`), gmmScaleMixtureArgs{}},
 	{regexp.MustCompile(`^revheun_adjoint_f(32|64)$`), revheunAdjointArgs{}},
+	{regexp.MustCompile(`^lmheun_f(32|64)$`), lmheunArgs{}},
+	{regexp.MustCompile(`^lmheun_adjoint_f(32|64)$`), lmheunAdjointArgs{}},
 	{regexp.MustCompile(`^mlp_score_f(32|64)$`), mlpScoreArgs{}},
 	{regexp.MustCompile(`^(philox_bits_f32|uniform_f(32|64)|normal_f(32|64))$`), fillArgs{}},
 	{regexp.MustCompile(`^philox_kat$`), philoxKATArgs{}},

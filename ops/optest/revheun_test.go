@@ -62,3 +62,33 @@ func TestReversibleHeunChecksCatchBrokenBackends(t *testing.T) {
 	}
 	assert.NotContains(t, err.Error(), "infinite step", "an infinite step was not accepted by the broken backend")
 }
+
+// brokenLMHeun wraps the CPU backend and breaks the Langevin mixture Heun ops in one way.
+type brokenLMHeun struct {
+	ops.Backend
+	stepRel float64 // scale the step size by 1 + stepRel
+}
+
+func (b brokenLMHeun) LangevinMixtureHeun(y, z, dw *tensor.Tensor, m *ops.LangevinMixture, h float64, dir ops.HeunDirection) error {
+	return b.Backend.LangevinMixtureHeun(y, z, dw, m, h*(1+b.stepRel), dir)
+}
+
+func (b brokenLMHeun) LangevinMixtureHeunAdjoint(y, z, ay, az, grad, dw *tensor.Tensor, m *ops.LangevinMixture, h float64) error {
+	return b.Backend.LangevinMixtureHeunAdjoint(y, z, ay, az, grad, dw, m, h*(1+b.stepRel))
+}
+
+// The checks of the Langevin mixture ops notice a step size off by a relative 1e-9 (forward,
+// inverse and adjoint) while passing the unbroken backend.
+func TestLangevinMixtureHeunChecksCatchBrokenBackends(t *testing.T) {
+	cpu := ops.CPU()
+	broken := brokenLMHeun{Backend: cpu, stepRel: 1e-9}
+	for _, mix := range LMHeunMixtures() {
+		for _, dir := range []ops.HeunDirection{ops.HeunForward, ops.HeunInverse} {
+			require.NoError(t, CheckLangevinMixtureHeun(cpu, tensor.F64, mix.M, 33, 7, 0.01, dir), "%s %v", mix.Name, dir)
+			assert.ErrorContains(t, CheckLangevinMixtureHeun(broken, tensor.F64, mix.M, 33, 7, 0.01, dir), "y: row", "%s %v", mix.Name, dir)
+		}
+		require.NoError(t, CheckLangevinMixtureHeunAdjoint(cpu, tensor.F64, mix.M, 33, 7, 0.01), mix.Name)
+		assert.Error(t, CheckLangevinMixtureHeunAdjoint(broken, tensor.F64, mix.M, 33, 7, 0.01), mix.Name)
+	}
+	require.NoError(t, CheckLangevinMixtureHeunRejections(cpu))
+}

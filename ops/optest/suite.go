@@ -138,6 +138,7 @@ func Run(t *testing.T, b ops.Backend) {
 	RunDiffusion(t, b)
 	t.Run("noise", func(t *testing.T) { RunNoise(t, b) })
 	t.Run("reversible heun", func(t *testing.T) { RunReversibleHeun(t, b) })
+	t.Run("langevin mixture heun", func(t *testing.T) { RunLangevinMixtureHeun(t, b) })
 	t.Run("mlp score", func(t *testing.T) { RunMLP(t, b) })
 	t.Run("bad input", func(t *testing.T) {
 		if err := CheckRejections(b); err != nil {
