@@ -32,8 +32,9 @@ import (
 //
 //	BenchmarkSDEGradient/<family>/<path>/paths=<N>/d=<d>/steps=<S>
 //
-// path "generic" is Solve + Adjoint; "fused" (ou, gbm: the affine families) runs the forward solve
-// and the adjoint through the backend's fused ops (SolveOn + AdjointOn on ops.CPU(): the solve
+// path "generic" is Solve + Adjoint; "fused" runs the forward solve and the adjoint through the
+// backend's fused ops (SolveOn + AdjointOn on ops.CPU(): ReversibleHeun and ReversibleHeunAdjoint
+// for ou and gbm, LangevinMixtureHeun and LangevinMixtureHeunAdjoint for gmm; the solve
 // bit-identical in float64, the gradient equal to round-off). Metrics: steps/s = paths·d·steps per second of one whole gradient (forward and
 // backward: each coordinate-step is integrated twice and pulled back once); B/op, allocs/op: the
 // memory one gradient allocates (the adjoint's is O(paths·d), so B/op hardly grows with the
@@ -45,7 +46,6 @@ type sdeGradProblem struct {
 	paths, d int
 	x0       float64 // every coordinate starts here (gmm: x0 pattern below)
 	sde      func() (solvers.ParametricSDE, error)
-	fused    bool      // an affine family: the fused path (SolveOn + AdjointOn) applies
 	startRow []float64 // gmm: the start of every path
 }
 
@@ -66,9 +66,9 @@ var (
 
 func sdeGradProblems() []sdeGradProblem {
 	return []sdeGradProblem{
-		{name: "ou", paths: 16, d: 4, x0: 1, fused: true,
+		{name: "ou", paths: 16, d: 4, x0: 1,
 			sde: func() (solvers.ParametricSDE, error) { return solvers.NewOUFamily(1.2, 0.5, 0.8, 4) }},
-		{name: "gbm", paths: 16, d: 4, x0: 1, fused: true,
+		{name: "gbm", paths: 16, d: 4, x0: 1,
 			sde: func() (solvers.ParametricSDE, error) { return solvers.NewGBMFamily(0.3, 0.6, 4) }},
 		{name: "gmm", paths: 32, d: 2, startRow: []float64{0.5, -0.25},
 			sde: func() (solvers.ParametricSDE, error) {
@@ -96,17 +96,14 @@ func sdeGradName(p sdeGradProblem, path string, steps int) string {
 }
 
 // sdeGradient is one gradient: the forward solve, the terminal-mean loss and the adjoint — on be
-// through the fused ops when be is not nil (SolveOn + AdjointOn: BrownianIncrements, the fused
-// ReversibleHeun and ReversibleHeunAdjoint per chunk of 256 steps), else the generic Solve and
+// through the fused ops when be is not nil (SolveOn + AdjointOn: BrownianIncrements and the
+// family's fused step and adjoint ops per chunk of 256 steps), else the generic Solve and
 // Adjoint on the host. It returns L and the gradient.
 func sdeGradient(p sdeGradProblem, sde solvers.ParametricSDE, steps int, be ops.Backend, x0 []float64) (float64, solvers.RevHeunGradient, error) {
 	r := solvers.ReversibleHeun{SDE: sde, Horizon: sdeGradHorizon, Steps: steps, Seed: sdeGradSeed}
 	var st solvers.RevHeunState
 	var err error
 	if be != nil {
-		if !p.fused {
-			return 0, solvers.RevHeunGradient{}, fmt.Errorf("%s: no fused path", p.name)
-		}
 		st, err = r.SolveOn(be, tensor.F64, x0, p.paths)
 	} else {
 		st, err = r.Solve(x0, p.paths)
@@ -128,7 +125,7 @@ func sdeGradient(p sdeGradProblem, sde solvers.ParametricSDE, steps int, be ops.
 }
 
 // benchSDEGradient times whole gradients of every problem at every step count along each of
-// paths: "generic" (Solve + Adjoint) and "fused" (SolveOn + AdjointOn on be, affine families only).
+// paths: "generic" (Solve + Adjoint) and "fused" (SolveOn + AdjointOn on be).
 func benchSDEGradient(b *testing.B, be ops.Backend, paths []string) {
 	for _, p := range sdeGradProblems() {
 		sde, err := p.sde()
@@ -137,9 +134,6 @@ func benchSDEGradient(b *testing.B, be ops.Backend, paths []string) {
 		}
 		x0 := p.start()
 		for _, path := range paths {
-			if path == "fused" && !p.fused {
-				continue
-			}
 			var on ops.Backend
 			if path == "fused" {
 				on = be

@@ -24,18 +24,18 @@ h = T/K, every path from the same start x0, its Brownian motion from Brownian in
 spec's seed (path c, coordinate j is Brownian path c·d + j). Same spec: same numbers.
 
 simulate: runs the paths and writes their terminal states, (N, d), to X.npy (NumPy, C order),
-and on request the trajectory, the fan plot and statistics. ou and gbm run on --device with the
-fused reversible Heun op (the state in --dtype between fused calls); gmm-langevin runs on the
-host in float64 (the outputs are rounded to --dtype). Every output is written atomically, and
+and on request the trajectory, the fan plot and statistics. Every family runs on --device with
+its fused reversible Heun op (the state in --dtype between fused calls of 256 steps): ou and gbm
+one thread per coordinate, gmm-langevin one thread per path. Every output is written atomically, and
 all of them only after the run succeeded: a failed run leaves no file and never overwrites an
 existing one.
 
 grad: runs the paths in float64, then the discrete adjoint (the exact gradient of the
 discretised solve, memory independent of K), and prints the loss and its gradient with respect
 to the family's parameters (with --wrt-x0, also x0), one per line. By default on the host
-(solvers Solve and Adjoint); with --device (or the spec's device), ou and gbm run both passes
-on that one device with the fused ops (solvers SolveOn and AdjointOn: one fused call per chunk of
-256 steps; the gradient equals the host's to round-off), gmm-langevin stays on the host:
+(solvers Solve and Adjoint); with --device (or the spec's device), both passes run on that one
+device with the fused ops (solvers SolveOn and AdjointOn: one fused call per chunk of 256 steps;
+the gradient equals the host's to round-off):
 
   # scorekit sde grad: <family>, loss <loss>, N paths × d, K steps, horizon T, seed S, on <where>
   loss<TAB><value>
@@ -156,7 +156,28 @@ func (s *sdeSpec) solver(sde solvers.StratonovichSDE) solvers.ReversibleHeun {
 	return solvers.ReversibleHeun{SDE: sde, Horizon: s.horizon, Steps: s.steps, Seed: s.seed}
 }
 
-// solveOnDevices solves the affine SDE of s for its paths spread over the backends (SplitRange;
+// fusedSDE is the form of the spec's family the fused ops run (ou, gbm: the AffineFamily;
+// gmm-langevin: the mixture family itself).
+func (s *sdeSpec) fusedSDE() solvers.StratonovichSDE {
+	if s.affine != nil {
+		return *s.affine
+	}
+	return s.params
+}
+
+// deviceGradBytes is the device memory of a fused gradient (SolveOn, AdjointOn) in float64: the
+// state, its cotangents and a chunk of increments, N·d each, and the per-coordinate coefficient
+// cotangents (ou, gbm) or the per-path parameter cotangents and work vectors (gmm-langevin).
+func (s *sdeSpec) deviceGradBytes() int64 {
+	n, d, chunk := int64(s.paths), int64(s.d), int64(solvers.RevHeunChunk)
+	if s.affine != nil {
+		return 8 * (6 + 4 + chunk) * n * d
+	}
+	k := int64(s.components)
+	return 8 * n * ((11+chunk)*d + 2*k + k*d + k)
+}
+
+// solveOnDevices solves the SDE of s for its paths spread over the backends (SplitRange;
 // part k's paths are chains FirstChain = lo onward, so its Brownian paths are the whole solve's),
 // at once, and gathers the final states and, when traced, the saved states (rows, paths, d) in
 // path order: the one-device solve's values.
@@ -172,7 +193,7 @@ func solveOnDevices(bs []ops.Backend, s *sdeSpec, dt tensor.DType, x0 []float64,
 				return nil
 			}
 		}
-		r := s.solver(*s.affine)
+		r := s.solver(s.fusedSDE())
 		r.FirstChain = uint64(lo)
 		var err error
 		if finals[k], err = r.SolveTraceOn(b, dt, x0[lo*s.d:hi*s.d], hi-lo, s.saveEvery, record); err != nil {
@@ -526,14 +547,11 @@ func sdeSimulate(args []string, stdout, stderr io.Writer) (err error) {
 	var final solvers.RevHeunState
 	where := b.Device().Name()
 	switch {
-	case s.affine != nil && len(bs) > 1:
+	case len(bs) > 1:
 		where = deviceNames(bs)
 		final, trace, err = solveOnDevices(bs, s, dt, x0, traced)
-	case s.affine != nil:
-		final, err = s.solver(*s.affine).SolveTraceOn(b, dt, x0, s.paths, s.saveEvery, record)
 	default:
-		where = "host"
-		final, err = s.solver(s.params).SolveTrace(x0, s.paths, s.saveEvery, record)
+		final, err = s.solver(s.fusedSDE()).SolveTraceOn(b, dt, x0, s.paths, s.saveEvery, record)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.family, err)
@@ -662,8 +680,8 @@ type sdeGradJSON struct {
 }
 
 // sdeGradient is the loss of spec s and its gradient: dL/dθ and dL/dx0 (summed over the paths,
-// which share x0). With b (ou, gbm only) both passes run on it through the fused ops in float64;
-// without, on the host.
+// which share x0). With b both passes run on it through the fused ops in float64; without, on the
+// host.
 func sdeGradient(s *sdeSpec, loss string, b ops.Backend) (value float64, params, x0 []float64, err error) {
 	lossFn := sdeLosses[loss]
 	r := s.solver(s.params)
@@ -730,7 +748,7 @@ func sdeGrad(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	var b ops.Backend
 	where := "the host"
-	if device != "" && s.affine != nil {
+	if device != "" {
 		var bs []ops.Backend
 		var cleanup func() error
 		if bs, cleanup, err = openBackends(device, true, stderr); err != nil {
@@ -742,7 +760,7 @@ func sdeGrad(args []string, stdout, stderr io.Writer) (err error) {
 		}
 		b = bs[0]
 		where = b.Device().Name()
-		if err := checkFits(b.Device(), 8*(6+4+int64(solvers.RevHeunChunk))*int64(s.paths)*int64(s.d),
+		if err := checkFits(b.Device(), s.deviceGradBytes(),
 			fmt.Sprintf("%d paths × d %d in float64 with a chunk of %d increments", s.paths, s.d, solvers.RevHeunChunk)); err != nil {
 			return err
 		}

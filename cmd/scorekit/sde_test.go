@@ -107,9 +107,11 @@ func TestSDESimulateFamiliesAndDefaults(t *testing.T) {
 		_, dt, x64 := readNpy(t, out64)
 		assert.Equal(t, tensor.F64, dt)
 		for i := range x {
-			if c.name == "gmm" { // the host solve in float64, rounded when written
-				assert.Equal(t, float64(float32(x64[i])), x[i], "%s: f32 is the f64 run rounded", c.name)
-			} else { // --plot traces every step, and the fused path rounds the float32 state at each
+			// --plot traces every step, and the fused path rounds the float32 state at each: 30
+			// (gbm) or 40 (gmm) roundings of 2⁻²⁴ relative, carried by the dynamics.
+			if c.name == "gmm" { // coordinates near 0: bounded absolutely
+				assert.InDelta(t, x64[i], x[i], 1e-5*(1+math.Abs(x64[i])), "%s: f32 within 40 roundings of f64", c.name)
+			} else {
 				assert.InEpsilon(t, x64[i], x[i], 2*30*0x1p-24, "%s: f32 within 30 roundings of f64", c.name)
 			}
 		}
@@ -211,10 +213,11 @@ func TestSDEGradMatchesFiniteDifferences(t *testing.T) {
 	}
 }
 
-// grad --device (or the spec's device): ou and gbm run both passes on the device through the fused
-// ops and print the host's loss and gradient to round-off (the fused step's fma against separate
-// roundings: within 1e-12 relative here); gmm-langevin stays on the host and says so. The header
-// and the JSON name where it ran; several devices are refused.
+// grad --device (or the spec's device): every family runs both passes on the device through the
+// fused ops and prints the host's loss and gradient to round-off (the fused step's fma against
+// separate roundings, the device's exp, the chains' parameter cotangents summed in another order:
+// within 1e-12 relative here). The header and the JSON name where it ran; several devices are
+// refused.
 func TestSDEGradOnDevice(t *testing.T) {
 	dir := t.TempDir()
 	device := "cpu"
@@ -224,7 +227,7 @@ func TestSDEGradOnDevice(t *testing.T) {
 	for _, c := range []struct{ name, spec, where string }{
 		{"ou", `{"family": "ou", "theta": 1.3, "mu": 0.4, "sigma": 0.6, "x0": [1.5, -0.5], "paths": 16, "steps": 300, "horizon": 1.5, "seed": 3}`, ""},
 		{"gbm", `{"family": "gbm", "mu": 0.2, "sigma": 0.5, "x0": [0.8], "paths": 16, "steps": 300, "horizon": 1, "seed": 4}`, ""},
-		{"gmm", `{"family": "gmm-langevin", "means": [[-1, 0], [1.5, 0.5]], "vars": [0.6, 0.9], "x0": [0.3, 0.2], "paths": 8, "steps": 16, "horizon": 1, "seed": 5}`, "the host"},
+		{"gmm", `{"family": "gmm-langevin", "means": [[-1, 0], [1.5, 0.5]], "vars": [0.6, 0.9], "x0": [0.3, 0.2], "paths": 8, "steps": 300, "horizon": 1, "seed": 5}`, ""},
 	} {
 		spec := writeFile(t, dir, c.name+".json", c.spec)
 		for _, loss := range []string{"terminal-mean", "terminal-var"} {
