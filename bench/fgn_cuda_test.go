@@ -43,21 +43,26 @@ func fgnCUDAWork(dt tensor.DType, c fgnCase, ne int) int64 {
 // fgnCUDAMoved is the DRAM traffic of one FGN call by design (the launches of
 // cuda.PlanFGNLaunches; chunks hold whole pairs, so the total does not depend on them): the
 // spectrum writes each pair's m complex values and every FFT pass reads and writes them; then
-// either the last pass writes the increments (paths·n values) instead of its complex output, or
-// a finishing kernel (fgn_increments, fgn_path) reads each pair's first n complex values and writes
-// paths·n values. Where the last pass writes the increments (float, several passes) the first
-// pass generates the signal itself (fgn_r<R>_f32): no spectrum is written, and the first pass
-// only writes. The weights and twiddles (KiB to MiB, L2-resident) are not counted.
+// either the last pass writes the increments (paths·n values) instead of its complex output (and
+// for the path form fgn_cumsum reads and rewrites them), or a finishing kernel (fgn_increments,
+// fgn_path) reads each pair's first n complex values and writes paths·n values. Where the last
+// pass writes the increments (float, several passes) the first pass generates the signal itself
+// (fgn_r<R>_f32): no spectrum is written, and the first pass only writes. The weights and twiddles (KiB to MiB, L2-resident) are not counted.
 func fgnCUDAMoved(dt tensor.DType, form ops.FGNForm, c fgnCase, ne int) int64 {
 	m, esize := int64(2*ne), int64(dt.Size())
 	pairs, out := (int64(c.paths)+1)/2, int64(c.paths)*int64(c.n)*esize
 	signal := pairs * m * 2 * esize
 	passes := int64(len(cuda.PlanFFTLaunches(1, 1, int(m), dt)))
 	moved := signal + passes*2*signal
-	launches := cuda.PlanFGNLaunches(1, c.paths, c.n, ne, dt)
-	if !form.Path && strings.HasPrefix(launches[len(launches)-1].Entry, "fft_") {
-		// the last pass writes the increments; the first generates its input
-		return moved - signal - 2*signal + out
+	launches := cuda.PlanFGNLaunches(1, c.paths, c.n, ne, dt, form.Path)
+	if strings.HasPrefix(launches[0].Entry, "fgn_r") {
+		// the first pass generates its input and the last writes the increments; the path form
+		// then reads and writes them again (fgn_cumsum)
+		moved = moved - signal - 2*signal + out
+		if form.Path {
+			moved += 2 * out
+		}
+		return moved
 	}
 	return moved + pairs*int64(c.n)*2*esize + out
 }
@@ -69,13 +74,13 @@ func BenchmarkFGNCUDA(b *testing.B) {
 
 // The traffic by design of the model's fGn problem (n = 2^16, 1024 paths, f32: 512 pairs of m =
 // 2^17 complex values, 512 MiB): the generating first pass writes 1×, the last pass reads 1× and
-// writes the 256 MiB of increments; the path form writes the spectrum (1×), and its passes read and
-// write (2× each), keep the last pass's complex output and read it back in fgn_path. In double
-// the FFT writes its output and fgn_increments reads it.
+// writes the 256 MiB of increments; the path form then reads and rewrites them (fgn_cumsum). In
+// double the spectrum is written, the passes read and write it and fgn_increments reads the
+// transform back.
 func TestFGNCUDAMoved(t *testing.T) {
 	const mib = 1 << 20
 	c := fgnCase{n: 1 << 16, paths: 1024}
 	assert.Equal(t, int64((512+512+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{}, c, 1<<16))
-	assert.Equal(t, int64((512+1024+1024+256+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{Path: true}, c, 1<<16))
+	assert.Equal(t, int64((512+512+256+256+256)*mib), fgnCUDAMoved(tensor.F32, ops.FGNForm{Path: true}, c, 1<<16))
 	assert.Equal(t, int64((1024+2048+2048+512+512)*mib), fgnCUDAMoved(tensor.F64, ops.FGNForm{}, c, 1<<16))
 }

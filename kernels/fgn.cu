@@ -6,9 +6,10 @@
 //                      draws and forms in shared memory itself (fgn_first_pass): no spectrum
 //                      buffer is written or read, and its output is bit for bit that of
 //                      fgn_spectrum followed by fft_r<R>_f32;
-//   (FFT passes)       the remaining passes of fft.cu, the last writing the increments (Extract).
+//   (FFT passes)       the remaining passes of fft.cu, the last writing the increments (Extract);
+//   fgn_cumsum_f32     for the path form, their running sums in place (a block scan per path).
 //
-// Otherwise (double, a single-pass transform, or running sums), per chunk of paths:
+// Otherwise (double, or a single-pass transform), per chunk of paths:
 //
 //   fgn_spectrum_<T>   for every pair of paths (2q, 2q + 1) the complex signal
 //                      V^{2q} + i V^{2q+1} of their Hermitian vectors (a last path without partner:
@@ -195,11 +196,10 @@ __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
     }
 }
 
-// fgn_path: dst[i, k] = sum_{l <= k} x_l with x_l = scale * path_part(buf, i, m, l), one block of
-// FGN_SCAN_THREADS threads per path (blocks stride over the paths), everything in double whatever
-// T is (the increments are not rounded to T; each output is rounded once, like the reference's):
-// the path is walked in tiles of FGN_SCAN_THREADS values, thread r of the block taking value
-// base + r, and
+// scan_rows (fgn_path, fgn_cumsum): dst[i, k] = sum_{l <= k} x_l with x_l = load(i, l), one block
+// of FGN_SCAN_THREADS threads per path (blocks stride over the paths), everything in double
+// whatever T is (each output is rounded once, like the reference's): the path is walked in tiles
+// of FGN_SCAN_THREADS values, thread r of the block taking value base + r, and
 //   v     = inclusive scan of the warp's 32 values (Hillis-Steele: v += v[lane - d] for
 //           d = 1, 2, 4, 8, 16),
 //   B     = ((carry + S_0) + S_1 + ... + S_{w-1}) + v   (S_u: total of warp u of the tile, w this
@@ -208,10 +208,10 @@ __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
 // B_k passes through at most 5 + FGN_SCAN_WARPS + 5·FGN_SCAN_WARPS·floor(k / FGN_SCAN_THREADS)
 // double roundings, each of a sum of consecutive x, and one rounding to T, so the f32 path's error
 // does not grow with its length. The scan is memory-bound: the double arithmetic costs no time.
-template <typename T>
-__device__ __forceinline__ void fgn_path(T* __restrict__ dst,
-                                         const typename Cplx<T>::type* __restrict__ buf,
-                                         long long paths, long long n, long long m, double scale) {
+// Thread r loads its value before the tile's first barrier and stores B after it, so load may read
+// dst itself (fgn_cumsum).
+template <typename T, typename Load>
+__device__ __forceinline__ void scan_rows(T* dst, long long paths, long long n, Load load) {
     __shared__ double warp_total[FGN_SCAN_WARPS];
     if (paths <= 0 || n <= 0) {
         return;
@@ -219,7 +219,6 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
     const unsigned int lane = threadIdx.x & 31u;
     const unsigned int warp = threadIdx.x >> 5;
     const unsigned long long un = static_cast<unsigned long long>(n);
-    const unsigned long long um = static_cast<unsigned long long>(m);
     for (unsigned long long row = blockIdx.x; row < static_cast<unsigned long long>(paths);
          row += gridDim.x) {
         T* out = dst + row * un;
@@ -228,7 +227,7 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
             const unsigned long long k = base + threadIdx.x;
             double v = 0.0;
             if (k < un) {
-                v = scale * static_cast<double>(path_part<T>(buf, row, um, k));
+                v = load(row, k);
             }
 #pragma unroll
             for (unsigned int d = 1; d < 32; d <<= 1) {
@@ -258,6 +257,31 @@ __device__ __forceinline__ void fgn_path(T* __restrict__ dst,
             __syncthreads();  // warp_total is rewritten by the next tile
         }
     }
+}
+
+// fgn_path: x_l = scale * path_part(buf, i, m, l), the products not rounded to T.
+template <typename T>
+__device__ __forceinline__ void fgn_path(T* __restrict__ dst,
+                                         const typename Cplx<T>::type* __restrict__ buf,
+                                         long long paths, long long n, long long m, double scale) {
+    const unsigned long long um = static_cast<unsigned long long>(m);
+    scan_rows<T>(dst, paths, n, [&](unsigned long long row, unsigned long long k) {
+        return scale * static_cast<double>(path_part<T>(buf, row, um, k));
+    });
+}
+
+// fgn_cumsum: dst[i, k] = sum_{l <= k} dst[i, l] in place, the values widened to double and summed
+// by fgn_path's scan (the same roundings), each output rounded once to T. Every thread reads its
+// value of a tile before the tile's first barrier and writes it after, so no value is read after it
+// was overwritten. The float multi-pass plans write the increments with the FFT's last pass and
+// sum them here: the path's inputs are the stored increments (x_l rounded to T), not fgn_path's
+// unrounded products.
+template <typename T>
+__device__ __forceinline__ void fgn_cumsum(T* dst, long long paths, long long n) {
+    const unsigned long long un = static_cast<unsigned long long>(n);
+    scan_rows<T>(dst, paths, n, [&](unsigned long long row, unsigned long long k) {
+        return static_cast<double>(dst[row * un + k]);
+    });
 }
 
 
@@ -445,6 +469,12 @@ extern "C" __global__ void fgn_increments_f32(float* dst, const float* buf, long
 extern "C" __global__ void fgn_increments_f64(double* dst, const double* buf, long long paths,
                                               long long n, long long m, double scale) {
     fgn_increments<double>(dst, reinterpret_cast<const double2*>(buf), paths, n, m, scale);
+}
+
+// fgn_cumsum_f32: dst (paths, n) = its own running sums, in place; launched with FGN_SCAN_THREADS
+// threads per block. (Only float plans write the increments from the FFT's last pass.)
+extern "C" __global__ void fgn_cumsum_f32(float* dst, long long paths, long long n) {
+    fgn_cumsum<float>(dst, paths, n);
 }
 
 // fgn_path_f32 / _f64: dst (paths, n) = running sums of scale * the paths' parts of buf[:, :n];

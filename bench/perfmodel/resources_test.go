@@ -38,6 +38,7 @@ var hotEntries = []struct {
 	{"fft_r512_f32", 512, 2},     // __launch_bounds__(512, 2): 64 regs at most
 	{"fft_r256_f32", 512, 2},
 	{"fgn_increments_f32", 256, 8},
+	{"fgn_cumsum_f32", 256, 8}, // memory-bound: a full SM of warps, 32 regs at most
 	{"normal_f32", 256, 8},
 }
 

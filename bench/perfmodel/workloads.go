@@ -149,7 +149,7 @@ func workloads() []workload {
 	for _, d := range []int{2, 16} {
 		ws = append(ws, chainsWorkload(100_000, 8, d, 1000))
 	}
-	ws = append(ws, fgnWorkload(1<<16, 1024), normalWorkload(1<<21, 128))
+	ws = append(ws, fgnWorkload(1<<16, 1024, false), fgnWorkload(1<<16, 1024, true), normalWorkload(1<<21, 128))
 	return ws
 }
 
@@ -281,7 +281,7 @@ func chainsWorkload(n, k, d, steps int) workload {
 	}
 }
 
-func fgnWorkload(n, paths int) workload {
+func fgnWorkload(n, paths int, path bool) workload {
 	plan, err := ops.NewFGNPlan(0.7, n)
 	ne := 2 * n
 	if err == nil {
@@ -306,17 +306,34 @@ func fgnWorkload(n, paths int) workload {
 	first := launchModel{bytes: func(cuda.PlannedLaunch) float64 { return pairs * m * 8 },
 		terms: append(fftTerms, term{what: "slot loop (draws of the tile's pairs)", pick: largestAtDepth(1),
 			iters: perThread(1.5 * pairs * m / 8)})}
-	return workload{
+	w := workload{
 		name:  "fGn Davies–Harte n=2^16, 1024 paths f32",
 		bench: "BenchmarkFGNCUDA/f32/increments/n=64Ki/paths=1024",
 		launches: func(sms int) ([]cuda.PlannedLaunch, error) {
-			return cuda.PlanFGNLaunches(sms, paths, n, ne, tensor.F32), nil
+			return cuda.PlanFGNLaunches(sms, paths, n, ne, tensor.F32, path), nil
 		},
 		models: []launchModel{first, last},
 		note: "the FFT passes' tile loop holds all radix stages, its paths differ by the twiddle, bounds " +
 			"and extraction branches; the first pass's slot loop spans a slot that forms one pair (the " +
 			"shortest path) to one that forms two (the longest)",
 	}
+	if path {
+		// fgn_cumsum: one block of 8 warps per path walks it in tiles of 256 values; the row loop's
+		// path holds one tile, the tile loop counts the others. DRAM: the increments read and the
+		// path written, 4 B each per value.
+		tiles := math.Ceil(float64(n) / 256)
+		w.name = "fBM path (fGn summed) n=2^16, 1024 paths f32"
+		w.bench = "BenchmarkFGNCUDA/f32/path/n=64Ki/paths=1024"
+		w.models = append(w.models, launchModel{
+			bytes: func(cuda.PlannedLaunch) float64 { return 2 * fp * float64(n) * 4 },
+			terms: []term{
+				{what: "row loop (one path per block)", pick: largestAtDepth(0), iters: func(iterCtx) float64 { return fp * 8 }},
+				{what: "tile loop (256 values, a block scan)", pick: largestAtDepth(1),
+					iters: func(iterCtx) float64 { return fp * 8 * (tiles - 1) }},
+			}})
+		w.note += "; the path form adds fgn_cumsum's block scan over the increments the last pass wrote"
+	}
+	return w
 }
 
 func normalWorkload(chains, dim int64) workload {

@@ -113,6 +113,11 @@ type (
 		Paths, NE          int64
 		Seed, Site, Chain0 uint64
 	}
+	// fgn_cumsum_<dt> (fgn.cu)
+	fgnCumsumArgs struct {
+		Dst      *tensor.Tensor
+		Paths, N int64
+	}
 	// fgn_increments_<dt>, fgn_path_<dt> (fgn.cu)
 	fgnExtractArgs struct {
 		Dst, Buf    *tensor.Tensor
@@ -290,6 +295,7 @@ var argsFor = []struct {
 	{regexp.MustCompile(`^fgn_spectrum_f(32|64)$`), fgnSpectrumArgs{}},
 	{regexp.MustCompile(`^fgn_r(128|256|512|1024|2048)_f32$`), fgnFirstPassArgs{}},
 	{regexp.MustCompile(`^fgn_(increments|path)_f(32|64)$`), fgnExtractArgs{}},
+	{regexp.MustCompile(`^fgn_cumsum_f32$`), fgnCumsumArgs{}},
 	{regexp.MustCompile(`^gmm_prep_f(32|64)$`), gmmPrepArgs{}},
 	{regexp.MustCompile(`^gmm_score_(row4|row8|row16|rowfull4|rowfull8|warp1|warp2|warp4|warp8|warp16|wide|full)(lv)?_f(32|64)$`), gmmScoreArgs{}},
 	{regexp.MustCompile(`^step_f(32|64)$`), stepArgs{}},

@@ -16,6 +16,9 @@ import (
 // FFT's first pass over every pair's signal, drawing and forming the signal in the pass itself
 // (no spectrum buffer), and the FFT's remaining passes follow, the last writing the increments:
 // the traffic of n = 2^16 × 1024 paths is 1.34 GB (2.42 GB with the spectrum written and read).
+// The path form of those plans then sums the increments in place (fgn_cumsum, a read and a write
+// of the output: 1.88 GB in all, where the spectrum, the transform kept in the buffer and
+// fgn_path reading it back took 3.22 GB).
 // The bits are those of the general pipeline below (fgnSpectrumPass forces it, for the tests).
 //
 // Otherwise, per chunk of paths: fgn_spectrum writes, for every pair of paths (2q, 2q + 1), the
@@ -69,10 +72,11 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 	wrap := func(err error) error {
 		return fmt.Errorf("fgn (paths=%d, n=%d, H=%g, %v): %w", paths, n, p.Hurst(), dt, err)
 	}
-	// Float increments of a multi-pass transform come from the FFT's last pass (fftExtract);
-	// otherwise a finishing kernel reads the transformed buffer. The same plans generate the
-	// signal in the FFT's first pass (fgn_r<R>_f32) instead of writing it with fgn_spectrum.
-	fused := !form.Path && fftExtracts(dt, m)
+	// Float increments of a multi-pass transform come from the FFT's last pass (fftExtract), and
+	// the path form sums them in place (fgn_cumsum); otherwise a finishing kernel reads the
+	// transformed buffer. The same plans generate the signal in the FFT's first pass
+	// (fgn_r<R>_f32) instead of writing it with fgn_spectrum.
+	fused := fftExtracts(dt, m)
 	generate := fused && !fgnSpectrumPass
 	var kSpec, kFirst tensor.Kernel
 	var tw *tensor.Tensor
@@ -91,11 +95,25 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 	if form.Path {
 		finish = "fgn_path"
 	}
+	if fused {
+		finish = "fgn_cumsum"
+	}
 	var kFinish tensor.Kernel
-	if !fused {
+	if !fused || form.Path {
 		if kFinish, err = b.typedKernel("fgn", finish, dt); err != nil {
 			return wrap(err)
 		}
+	}
+	// sum runs fgn_cumsum over the increments the last pass wrote into out (the path form).
+	sum := func(out *tensor.Tensor, first, rows int) error {
+		if !form.Path {
+			return nil
+		}
+		err := b.launch(kFinish, fgnScanGrid(b, rows), fgnCumsumArgs{Dst: out, Paths: int64(rows), N: int64(n)})
+		if err != nil {
+			return wrap(fmt.Errorf("running sums of paths %d..%d: %w", first, first+rows, err))
+		}
+		return nil
 	}
 	w, err := b.fgnWeights(p, dt)
 	if err != nil {
@@ -128,6 +146,9 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 			if err := b.fftFrom(buf, buf, pairs, m, false, &fftExtract{Out: out, N: n, Paths: rows, Scale: scale}, 1); err != nil {
 				return wrap(err)
 			}
+			if err := sum(out, first, rows); err != nil {
+				return err
+			}
 			continue
 		}
 		err = b.launch(kSpec, b.gridFor(int64(pairs)*fgnSpectrumLanes(dt, ne)), fgnSpectrumArgs{Buf: buf, W: w, Paths: int64(rows),
@@ -139,6 +160,9 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 			if err := b.fftBatch(buf, pairs, m, false, &fftExtract{Out: out, N: n, Paths: rows, Scale: scale}); err != nil {
 				return wrap(err)
 			}
+			if err := sum(out, first, rows); err != nil {
+				return err
+			}
 			continue
 		}
 		if err := b.fftBatch(buf, pairs, m, false, nil); err != nil {
@@ -146,8 +170,7 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		}
 		cfg := b.gridFor(int64(rows) * int64(n))
 		if form.Path {
-			maxBlocks := max(b.dev.Info().SMs, 1) * 16
-			cfg = tensor.Grid1D(min(rows, maxBlocks), fgnScanThreads)
+			cfg = fgnScanGrid(b, rows)
 		}
 		err = b.launch(kFinish, cfg, fgnExtractArgs{Dst: out, Buf: buf, Paths: int64(rows), N: int64(n), M: int64(m),
 			Scale: scale})
@@ -156,6 +179,12 @@ func (b *Backend) FGN(dst *tensor.Tensor, p *ops.FGNPlan, form ops.FGNForm, d op
 		}
 	}
 	return nil
+}
+
+// fgnScanGrid is the grid of a block scan over rows paths (fgn_path, fgn_cumsum): one block of
+// fgnScanThreads per path, at most 16 per SM (blocks stride over the rest).
+func fgnScanGrid(b *Backend, rows int) tensor.LaunchConfig {
+	return tensor.Grid1D(min(rows, max(b.dev.Info().SMs, 1)*16), fgnScanThreads)
 }
 
 // fgnWeights returns the device copy (dtype dt) of the kernel's weights for the plan: w_0 = s_0,

@@ -38,12 +38,13 @@ import (
 // paths 2q and 2q + 1 share one, V_{2q} + i V_{2q+1} (kernels/fgn.cu), whose packing and FFT
 // round relative to (‖V_{2q}‖₂² + ‖V_{2q+1}‖₂²)^½ (optest.FGNRowNorms), ≈ √2 times a path's own.
 //
-// Paths. fgn_path sums the unrounded increments in double in a fixed order (kernels/fgn.cu) in
-// which B_k passes through at most 13 + 40·⌊k/256⌋ double roundings, each of a sum of consecutive
+// Paths. fgn_path sums the unrounded increments in double, fgn_cumsum (the float multi-pass
+// plans) the stored ones, both in one fixed order (kernels/fgn.cu, scan_rows) in which B_k passes through at most 13 + 40·⌊k/256⌋ double roundings, each of a sum of consecutive
 // x_l — a difference of two prefix sums, at most 2·M_k = 2·max_{l≤k} |B_l| — and is rounded once
 // to T: |gpu B_k − Σ_{l≤k} x_l| ≤ 2^-53·2·(13 + 40⌊k/256⌋)·M_k + u·|B_k| to first order (checked
 // at twice the double part). (a) Against the running sums of the GPU's own increments, which are
-// x_l rounded to T (with the scale rounded to T first): plus 2u·Σ_{l≤k}|x_l|. (b) Against the
+// x_l rounded to T (with the scale rounded to T first): plus 2u·Σ_{l≤k}|x_l| for fgn_path
+// (fgn_cumsum sums exactly those values, so that part of the bound is slack there). (b) Against the
 // reference's path, which sums the reference's increments in float64 and rounds once: plus the
 // sum over l ≤ k of the increment tolerance (no cancellation assumed) — and nothing that grows
 // with the path's length in T's precision.
@@ -313,8 +314,9 @@ func TestFGNFirstPassGenerates(t *testing.T) {
 }
 
 // When not even one pair of paths' buffer fits in the free memory, FGN says how much it needs: the
-// signal's buffer, and as much again when the transform takes the FFT's scratch (the path form);
-// the increments of a generating two-pass plan need the signal's buffer alone.
+// signal's buffer, and as much again when the transform takes the FFT's scratch (double); the
+// increments and the path of a generating two-pass float plan need the signal's buffer alone (the
+// path is summed in the output).
 func TestFGNOutOfMemory(t *testing.T) {
 	lvLeakCheck(t)
 	old := freeMemory
@@ -325,27 +327,34 @@ func TestFGNOutOfMemory(t *testing.T) {
 	dst, err := tensor.New(gpu, tensor.F32, 2, 1<<16)
 	require.NoError(t, err)
 	defer dst.Close()
+	dst64, err := tensor.New(gpu, tensor.F64, 2, 1<<16)
+	require.NoError(t, err)
+	defer dst64.Close()
 	for _, c := range []struct {
 		form     ops.FGNForm
+		dst      *tensor.Tensor
 		free     int64
 		ok       bool
 		fftAgain bool
+		size     string
 	}{
-		{ops.FGNForm{}, pair - 1, false, false},
-		{ops.FGNForm{}, pair, true, false},
-		{ops.FGNForm{Path: true}, 2*pair - 1, false, true},
-		{ops.FGNForm{Path: true}, 2 * pair, true, true},
+		{ops.FGNForm{}, dst, pair - 1, false, false, "1.0 MiB"},
+		{ops.FGNForm{}, dst, pair, true, false, ""},
+		{ops.FGNForm{Path: true}, dst, pair - 1, false, false, "1.0 MiB"},
+		{ops.FGNForm{Path: true}, dst, pair, true, false, ""},
+		{ops.FGNForm{Path: true}, dst64, 4*pair - 1, false, true, "2.0 MiB"},
+		{ops.FGNForm{Path: true}, dst64, 4 * pair, true, true, ""},
 	} {
 		free := fgnHeadroom + c.free
 		freeMemory = func(*Backend) (int64, int64, error) { return free, 80 << 30, nil }
 		b := lvBackend(t) // fresh: no scratch held from the case before
-		err = b.FGN(dst, p, c.form, ops.Draw{Seed: 1})
+		err = b.FGN(c.dst, p, c.form, ops.Draw{Seed: 1})
 		if c.ok {
-			require.NoError(t, err, "%+v with %d bytes", c.form, c.free)
+			require.NoError(t, err, "%+v %v with %d bytes", c.form, c.dst.DType(), c.free)
 			continue
 		}
-		require.Error(t, err, "%+v with %d bytes", c.form, c.free)
-		assert.Contains(t, err.Error(), "fgn: a pair of paths of n = 65536 needs a complex buffer of m = 131072 values (1.0 MiB)")
+		require.Error(t, err, "%+v %v with %d bytes", c.form, c.dst.DType(), c.free)
+		assert.Contains(t, err.Error(), "fgn: a pair of paths of n = 65536 needs a complex buffer of m = 131072 values ("+c.size+")")
 		assert.Equal(t, c.fftAgain, strings.Contains(err.Error(), "as much again for the FFT"), err.Error())
 	}
 }

@@ -79,13 +79,14 @@ func PlanFFTLaunches(sms, batch, n int, dt tensor.DType) []PlannedLaunch {
 	return out
 }
 
-// PlanFGNLaunches are the launches of FGN (increments) for paths paths of length n by
-// Davies–Harte with embedding size ne (ops.FGNPlan.EmbedSize), when the scratch holds all paths
-// (one chunk; the launch count is per chunk otherwise): the spectrum of ⌈paths/2⌉ pairs of paths,
-// the FFT passes over the pairs, and the increments — in float multi-pass plans the first pass
-// generates the signal (fgn_r<R>_f32, no spectrum launch) and the last writes the increments,
-// else fgn_spectrum writes the signal and fgn_increments the increments.
-func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType) []PlannedLaunch {
+// PlanFGNLaunches are the launches of FGN (increments, or with path the fBM path) for paths paths
+// of length n by Davies–Harte with embedding size ne (ops.FGNPlan.EmbedSize), when the scratch
+// holds all paths (one chunk; the launch count is per chunk otherwise): the spectrum of
+// ⌈paths/2⌉ pairs of paths, the FFT passes over the pairs, and the output — in float multi-pass
+// plans the first pass generates the signal (fgn_r<R>_f32, no spectrum launch) and the last writes
+// the increments, which fgn_cumsum sums in place for a path; else fgn_spectrum writes the signal
+// and fgn_increments the increments, or fgn_path their running sums.
+func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType, path bool) []PlannedLaunch {
 	m := 2 * ne
 	chunk := fgnWantPaths(paths, m, dt, fgnMaxScratchBytes)
 	chunks := int((int64(paths) + chunk - 1) / chunk)
@@ -96,15 +97,25 @@ func PlanFGNLaunches(sms, paths, n, ne int, dt tensor.DType) []PlannedLaunch {
 	for i := range passes {
 		passes[i].Count = chunks
 	}
+	scan := func(entry, what string) PlannedLaunch {
+		return PlannedLaunch{Module: "fgn", Entry: entry + "_" + dt.String(), Threads: fgnScanThreads,
+			Blocks: min(rows, max(sms, 1)*16), Count: chunks, Plan: what}
+	}
 	if fftExtracts(dt, m) {
 		passes[0].Module, passes[0].Entry = "fgn", fgnFirstPassEntry(m)
 		passes[0].Plan = plan + "; " + passes[0].Plan + ", generates the signal (no spectrum buffer)"
 		passes[len(passes)-1].Plan += ", writes the increments (both parts of the first n values)"
+		if path {
+			passes = append(passes, scan("fgn_cumsum", "running sums of the increments in place, one block per path"))
+		}
 		return passes
 	}
 	out := []PlannedLaunch{{Module: "fgn", Entry: "fgn_spectrum_" + dt.String(), Threads: threadsPerBlock,
 		Blocks: blocksOf(elementGrid(sms, int64(pairs)*fgnSpectrumLanes(dt, ne))), Count: chunks, Plan: plan}}
 	out = append(out, passes...)
+	if path {
+		return append(out, scan("fgn_path", "running sums of the first n values of both parts, one block per path"))
+	}
 	return append(out, PlannedLaunch{Module: "fgn", Entry: "fgn_increments_" + dt.String(), Threads: threadsPerBlock,
 		Blocks: blocksOf(elementGrid(sms, int64(rows)*int64(n))), Count: chunks, Plan: "the first n values of both parts"})
 }

@@ -56,17 +56,25 @@ func TestPlannedLaunches(t *testing.T) {
 
 	// fGn n = 2^16: m = 2^17, two passes (9 + 8) over 512 pairs of paths, the last writing the
 	// increments; all 1,024 paths in one 512 MiB chunk, 4,096 in two.
-	f := PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F32)
+	f := PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F32, false)
 	assert.Equal(t, []string{"fgn_r512_f32", "fft_r256_f32"}, entries(f), "the first pass generates the signal")
 	for _, l := range f {
 		assert.Equal(t, 1, l.Count)
 	}
-	f = PlanFGNLaunches(sms, 4096, 1<<16, 1<<16, tensor.F32)
+	f = PlanFGNLaunches(sms, 4096, 1<<16, 1<<16, tensor.F32, false)
 	assert.Equal(t, 2, f[0].Count, "4,096 paths take two chunks")
-	f = PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F64)
+	f = PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F64, false)
 	assert.Equal(t, "fgn_increments_f64", f[len(f)-1].Entry, "double: a separate extraction")
-	f = PlanFGNLaunches(sms, 3, 1000, 1024, tensor.F32)
+	f = PlanFGNLaunches(sms, 3, 1000, 1024, tensor.F32, false)
 	assert.Equal(t, []string{"fgn_spectrum_f32", "fft_r2048_f32", "fgn_increments_f32"}, entries(f), "one pass: a separate extraction")
+	// The path form: the increments summed in place after the generating plan; one pass or
+	// double: fgn_path reads the transform back.
+	f = PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F32, true)
+	assert.Equal(t, []string{"fgn_r512_f32", "fft_r256_f32", "fgn_cumsum_f32"}, entries(f), "path: summed in place")
+	f = PlanFGNLaunches(sms, 3, 1000, 1024, tensor.F32, true)
+	assert.Equal(t, []string{"fgn_spectrum_f32", "fft_r2048_f32", "fgn_path_f32"}, entries(f), "path, one pass")
+	f = PlanFGNLaunches(sms, 1024, 1<<16, 1<<16, tensor.F64, true)
+	assert.Equal(t, "fgn_path_f64", f[len(f)-1].Entry, "path, double")
 
 	n := PlanNormalLaunch(sms, 1<<21, 128, tensor.F32)
 	assert.Equal(t, "normal_f32", n.Entry)

@@ -267,7 +267,8 @@ func TestPlanFGNChunks(t *testing.T) {
 }
 
 // Which fGn transforms take the FFT's scratch buffer: every multi-pass plan, except the float
-// plans whose first pass generates the signal and whose second, last pass writes the increments.
+// plans whose first pass generates the signal and whose second, last pass writes the increments
+// (the increments and the path form alike: the path is summed in the output).
 func TestPlanFGNFFTScratch(t *testing.T) {
 	for _, c := range []struct {
 		dt              tensor.DType
@@ -282,7 +283,7 @@ func TestPlanFGNFFTScratch(t *testing.T) {
 		{tensor.F32, 1 << 22, true, true, false, "generated, two passes"},
 		{tensor.F32, 1 << 23, true, true, true, "generated, three passes"},
 		{tensor.F32, 1 << 13, true, false, true, "the spectrum written: the first pass is the FFT's own"},
-		{tensor.F32, 1 << 13, false, false, true, "the path form: no extraction"},
+		{tensor.F32, 1 << 13, false, false, true, "no extraction: the transform kept in the buffer"},
 		{tensor.F64, 1 << 12, false, false, true, "double: two passes in place"},
 	} {
 		assert.Equal(t, c.want, fgnFFTScratch(c.dt, c.m, c.fused, c.generate), "%v m=%d: %s", c.dt, c.m, c.why)
