@@ -272,18 +272,6 @@ func (b cpuBackend) AugmentedStep(dst, x, y, den, u *tensor.Tensor, m *Augmented
 	if n == 0 || dim == 0 {
 		return nil
 	}
-	var xi []float64
-	if r > 0 {
-		t, err := tensor.New(tensor.CPU(), tensor.F64, n, dim*r)
-		if err != nil {
-			return fmt.Errorf("augmented step: normals (%d, %d): %w", n, dim*r, err)
-		}
-		defer t.Close()
-		if err := b.Normal(t, d); err != nil {
-			return fmt.Errorf("augmented step: %w", err)
-		}
-		xi, _ = t.F64()
-	}
 	plane := n * dim
 	dv, _ := dst.F64()
 	xv, _ := x.F64()
@@ -299,7 +287,16 @@ func (b cpuBackend) AugmentedStep(dst, x, y, den, u *tensor.Tensor, m *Augmented
 	}
 	b.parallelRows(n, 4*mm*mm*dim, func(lo, hi int) {
 		var xs, ys, out [MaxAugmentedComponents]float64
+		// Row i's normals: chain FirstChain + i of the float64 stream, d·R of them (what Normal
+		// writes into row i of an (N, d·R) tensor), drawn when the row starts.
+		var xi []float64
+		if r > 0 {
+			xi = make([]float64, dim*r)
+		}
 		for e := lo * dim; e < hi*dim; e++ {
+			if r > 0 && e%dim == 0 {
+				normalRow(xi, d.Seed, d.Site, uint32(d.FirstChain+uint64(e/dim)), false)
+			}
 			for a := 0; a < mm; a++ {
 				xs[a] = xv[a*plane+e]
 				if yv != nil {
@@ -312,7 +309,8 @@ func (b cpuBackend) AugmentedStep(dst, x, y, den, u *tensor.Tensor, m *Augmented
 			}
 			var w []float64
 			if r > 0 {
-				w = xi[e*r : (e+1)*r] // row i, columns j·R …: e·R in the flat (N, d·R) array
+				j := e % dim
+				w = xi[j*r : (j+1)*r] // columns j·R … of the row
 			}
 			pu := m.Apply(out[:mm], xs[:mm], ys[:mm], dn, w)
 			for a := 0; a < mm; a++ {

@@ -137,6 +137,15 @@ func (b *Backend) upload(owner any, name string, dt tensor.DType, data []float64
 	return b.keep(key, h)
 }
 
+// uploadFrom is upload with the data computed only on first use (data() is not called when the
+// table is cached), for targets whose accessors copy or compute.
+func (b *Backend) uploadFrom(owner any, name string, dt tensor.DType, data func() []float64, shape ...int) (*tensor.Tensor, error) {
+	if e := b.tables.get(paramKey{owner, name, dt}); e != nil {
+		return e.t, nil
+	}
+	return b.upload(owner, name, dt, data(), shape...)
+}
+
 // ensureFree evicts tables of earlier ops until the device has at least bytes free (or no table
 // is left to evict).
 func (b *Backend) ensureFree(bytes int64) error {

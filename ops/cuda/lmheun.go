@@ -9,19 +9,20 @@ import (
 	"github.com/scorekit/scorekit/tensor"
 )
 
-// lmTables returns the device copies of the mixture's arrays (kept until ops.Release or Close).
+// lmTables returns the device copies of the mixture's arrays (kept until ops.Release or Close;
+// the accessors' copies are made only on the first upload).
 func (b *Backend) lmTables(m *ops.LangevinMixture) (means, logits, vars, lognorm *tensor.Tensor, err error) {
 	k := m.K()
-	if means, err = b.upload(m, "langevin mixture means", tensor.F64, m.Means(), k*m.Dim()); err != nil {
+	if means, err = b.uploadFrom(m, "langevin mixture means", tensor.F64, m.Means, k*m.Dim()); err != nil {
 		return
 	}
-	if logits, err = b.upload(m, "langevin mixture logits", tensor.F64, m.Logits(), k); err != nil {
+	if logits, err = b.uploadFrom(m, "langevin mixture logits", tensor.F64, m.Logits, k); err != nil {
 		return
 	}
-	if vars, err = b.upload(m, "langevin mixture variances", tensor.F64, m.Vars(), k); err != nil {
+	if vars, err = b.uploadFrom(m, "langevin mixture variances", tensor.F64, m.Vars, k); err != nil {
 		return
 	}
-	lognorm, err = b.upload(m, "langevin mixture log normalisers", tensor.F64, m.LogNorms(), k)
+	lognorm, err = b.uploadFrom(m, "langevin mixture log normalisers", tensor.F64, m.LogNorms, k)
 	return
 }
 

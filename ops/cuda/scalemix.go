@@ -28,24 +28,36 @@ func (b *Backend) GMMScaleMixtureDenoise(dst, x *tensor.Tensor, g *ops.GMM, m *o
 	if g.Kind() == ops.Full {
 		return b.scaleMixtureOnHost(dst, x, g, m, v)
 	}
-	p := g.Params()
-	means, err := b.upload(g, "scale mixture means", tensor.F64, p.Means, len(p.Means))
+	// The mixture's arrays (g.Params copies them) are read only when a table is not cached yet.
+	var p *ops.GMMParams
+	params := func() *ops.GMMParams {
+		if p == nil {
+			v := g.Params()
+			p = &v
+		}
+		return p
+	}
+	nk, lamLen := g.K(), g.K()
+	if g.Kind() == ops.Diagonal {
+		lamLen = g.K() * int(d)
+	}
+	means, err := b.uploadFrom(g, "scale mixture means", tensor.F64, func() []float64 { return params().Means }, nk*int(d))
 	if err != nil {
 		return fmt.Errorf("gmm scale-mixture denoise: %w", err)
 	}
-	lambda, err := b.upload(g, "scale mixture variances", tensor.F64, p.Lambda, len(p.Lambda))
+	lambda, err := b.uploadFrom(g, "scale mixture variances", tensor.F64, func() []float64 { return params().Lambda }, lamLen)
 	if err != nil {
 		return fmt.Errorf("gmm scale-mixture denoise: %w", err)
 	}
-	logw, err := b.upload(g, "scale mixture log weights", tensor.F64, p.LogWeights, len(p.LogWeights))
+	logw, err := b.uploadFrom(g, "scale mixture log weights", tensor.F64, func() []float64 { return params().LogWeights }, nk)
 	if err != nil {
 		return fmt.Errorf("gmm scale-mixture denoise: %w", err)
 	}
-	qlogw, err := b.upload(m, "node log weights", tensor.F64, m.LogWeights(), m.Nodes())
+	qlogw, err := b.uploadFrom(m, "node log weights", tensor.F64, m.LogWeights, m.Nodes())
 	if err != nil {
 		return fmt.Errorf("gmm scale-mixture denoise: %w", err)
 	}
-	qmult, err := b.upload(m, "node multipliers", tensor.F64, m.Multipliers(), m.Nodes())
+	qmult, err := b.uploadFrom(m, "node multipliers", tensor.F64, m.Multipliers, m.Nodes())
 	if err != nil {
 		return fmt.Errorf("gmm scale-mixture denoise: %w", err)
 	}
