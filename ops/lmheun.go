@@ -284,25 +284,7 @@ func CheckLangevinMixtureHeunAdjoint(dev tensor.Device, y, z, ay, az, grad, dw *
 	if err := CheckLangevinMixtureHeun(dev, y, z, dw, m, h, HeunInverse); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	n, dim := y.Dim(0), y.Dim(1)
-	if err := checkSame(op, "cotangent of y", ay, dev, tensor.F64, n, dim); err != nil {
-		return err
-	}
-	if err := checkSame(op, "cotangent of z", az, dev, tensor.F64, n, dim); err != nil {
-		return err
-	}
-	if err := checkSame(op, "parameter gradient", grad, dev, tensor.F64, m.NumParams(), n); err != nil {
-		return err
-	}
-	ts := []*tensor.Tensor{y, z, ay, az, grad, dw}
-	for i := range ts {
-		for j := i + 1; j < len(ts); j++ {
-			if ts[i] == ts[j] {
-				return fmt.Errorf("%s: the same tensor is passed twice (the op updates y, z, ay, az and grad in place)", op)
-			}
-		}
-	}
-	return nil
+	return checkHeunAdjointBuffers(op, dev, y, z, ay, az, grad, dw, "parameter gradient", m.NumParams(), y.Dim(0))
 }
 
 // LangevinMixtureHeun advances (y, z) (N, d) in place by q reversible Heun steps of size h of m,

@@ -55,13 +55,21 @@ func CheckReversibleHeunAdjoint(dev tensor.Device, y, z, ay, az, grad, dw *tenso
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	n, dim := y.Dim(0), y.Dim(1)
+	return checkHeunAdjointBuffers(op, dev, y, z, ay, az, grad, dw, "coefficient gradient", n*dim, 4)
+}
+
+// checkHeunAdjointBuffers validates the cotangents and gradient of a fused adjoint op named op
+// whose state y, z and increments dw are already checked: ay and az f64 tensors of y's shape on
+// dev, grad an f64 (gradShape) tensor on dev, no tensor passed twice.
+func checkHeunAdjointBuffers(op string, dev tensor.Device, y, z, ay, az, grad, dw *tensor.Tensor, gradName string, gradShape ...int) error {
+	n, dim := y.Dim(0), y.Dim(1)
 	if err := checkSame(op, "cotangent of y", ay, dev, tensor.F64, n, dim); err != nil {
 		return err
 	}
 	if err := checkSame(op, "cotangent of z", az, dev, tensor.F64, n, dim); err != nil {
 		return err
 	}
-	if err := checkSame(op, "coefficient gradient", grad, dev, tensor.F64, n*dim, 4); err != nil {
+	if err := checkSame(op, gradName, grad, dev, tensor.F64, gradShape...); err != nil {
 		return err
 	}
 	ts := []*tensor.Tensor{y, z, ay, az, grad, dw}

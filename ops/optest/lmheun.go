@@ -92,70 +92,11 @@ func f32Step(dt tensor.DType) float64 {
 // steps of size h in direction dir, y and z inside guard bands, and compares y and z with the CPU
 // reference's (LMHeunTol); the increments must come back unchanged.
 func CheckLangevinMixtureHeun(b ops.Backend, dt tensor.DType, m *ops.LangevinMixture, rows, q int, h float64, dir ops.HeunDirection) error {
-	dev, dim := b.Device(), m.Dim()
-	count := rows * dim
-	y0, z0, w := lmHeunInputs(count, q)
-	gy, err := NewGuarded(dev, guard, dt, y0, rows, dim)
-	if err != nil {
-		return err
-	}
-	defer gy.close()
-	gz, err := NewGuarded(dev, guard, dt, z0, rows, dim)
-	if err != nil {
-		return err
-	}
-	defer gz.close()
-	gw, err := NewGuarded(dev, guard, tensor.F64, w, count, q)
-	if err != nil {
-		return err
-	}
-	defer gw.close()
-	if err := b.LangevinMixtureHeun(gy.view, gz.view, gw.view, m, h, dir); err != nil {
-		return err
-	}
-	if err := dev.Synchronize(); err != nil {
-		return err
-	}
-	hy, err := tensor.FromFloat64s(dt, y0, rows, dim)
-	if err != nil {
-		return err
-	}
-	hz, err := tensor.FromFloat64s(dt, z0, rows, dim)
-	if err != nil {
-		return err
-	}
-	hw, err := tensor.FromF64(w, count, q)
-	if err != nil {
-		return err
-	}
-	if err := ops.Reference().LangevinMixtureHeun(hy, hz, hw, m, h, dir); err != nil {
-		return fmt.Errorf("reference: %w", err)
-	}
-	for _, x := range []struct {
-		name string
-		g    Guarded
-		ref  *tensor.Tensor
-	}{{"y", gy, hy}, {"z", gz, hz}} {
-		got, err := x.g.values(x.name)
-		if err != nil {
-			return err
-		}
-		want, err := x.ref.Float64s()
-		if err != nil {
-			return err
-		}
-		if err := closeValues(got, want, dim, LMHeunTol, f32Step(dt)); err != nil {
-			return fmt.Errorf("%s: %w", x.name, err)
-		}
-	}
-	got, err := gw.values("increments")
-	if err != nil {
-		return err
-	}
-	if err := sameValues(got, w, max(q, 1)); err != nil {
-		return fmt.Errorf("increments changed: %w", err)
-	}
-	return nil
+	dim := m.Dim()
+	y0, z0, w := lmHeunInputs(rows*dim, q)
+	return checkHeunOp(b, dt, rows, dim, q, y0, z0, w, func(be ops.Backend, y, z, dw *tensor.Tensor) error {
+		return be.LangevinMixtureHeun(y, z, dw, m, h, dir)
+	}, func(got, want []float64, width int) error { return closeValues(got, want, width, LMHeunTol, f32Step(dt)) })
 }
 
 // CheckLangevinMixtureHeunAdjoint runs b's LangevinMixtureHeunAdjoint of m on (rows, d) states in
@@ -259,32 +200,15 @@ func RunLangevinMixtureHeun(t *testing.T, b ops.Backend) {
 // backend) host tensors.
 func CheckLangevinMixtureHeunRejections(b ops.Backend) error {
 	dev := b.Device()
-	var all []*tensor.Tensor
-	defer func() {
-		for _, t := range all {
-			t.Close()
-		}
-	}()
-	alloc := func(dt tensor.DType, shape ...int) *tensor.Tensor {
-		x, err := tensor.New(dev, dt, shape...)
-		if err != nil {
-			return nil
-		}
-		if err := x.Fill(0.5); err != nil {
-			x.Close()
-			return nil
-		}
-		all = append(all, x)
-		return x
-	}
+	r := &rejectionTensors{dev: dev}
+	defer r.close()
+	alloc := r.alloc
 	m := LMHeunMixtures()[1].M // d = 3, K = 4: 16 parameters
 	y, z, ay, az := alloc(tensor.F64, 2, 3), alloc(tensor.F64, 2, 3), alloc(tensor.F64, 2, 3), alloc(tensor.F64, 2, 3)
 	y2, z2, dw2 := alloc(tensor.F64, 3, 2), alloc(tensor.F64, 3, 2), alloc(tensor.F64, 6, 4)
 	dw, grad, gradT, grad32 := alloc(tensor.F64, 6, 4), alloc(tensor.F64, 16, 2), alloc(tensor.F64, 2, 16), alloc(tensor.F32, 16, 2)
-	for _, t := range []*tensor.Tensor{y, z, ay, az, y2, z2, dw2, dw, grad, gradT, grad32} {
-		if t == nil {
-			return fmt.Errorf("allocate the rejection cases' tensors on %s", dev.Name())
-		}
+	if err := r.ok(); err != nil {
+		return err
 	}
 	fwd := ops.HeunForward
 	type rejection struct {

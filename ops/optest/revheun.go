@@ -49,9 +49,18 @@ func revHeunInputs(count, q int) (y0, z0, dw []float64) {
 // size h in direction dir, y and z inside guard bands, and compares y and z with the CPU
 // reference's bit for bit; the increments must come back unchanged.
 func CheckReversibleHeun(b ops.Backend, dt tensor.DType, s ops.AffineSDE, rows, dim, q int, h float64, dir ops.HeunDirection) error {
+	y0, z0, w := revHeunInputs(rows*dim, q)
+	return checkHeunOp(b, dt, rows, dim, q, y0, z0, w, func(be ops.Backend, y, z, dw *tensor.Tensor) error {
+		return be.ReversibleHeun(y, z, dw, s, h, dir)
+	}, sameValues)
+}
+
+// checkHeunOp runs op on b with the states y0, z0 ((rows, dim) in dt) and the increments w
+// ((rows·dim, q), f64) in guarded device tensors, then on the CPU reference with host copies, and
+// compares y and z with same (width dim); the increments must come back unchanged.
+func checkHeunOp(b ops.Backend, dt tensor.DType, rows, dim, q int, y0, z0, w []float64,
+	op func(be ops.Backend, y, z, dw *tensor.Tensor) error, same func(got, want []float64, width int) error) error {
 	dev := b.Device()
-	count := rows * dim
-	y0, z0, w := revHeunInputs(count, q)
 	gy, err := NewGuarded(dev, guard, dt, y0, rows, dim)
 	if err != nil {
 		return err
@@ -62,12 +71,12 @@ func CheckReversibleHeun(b ops.Backend, dt tensor.DType, s ops.AffineSDE, rows, 
 		return err
 	}
 	defer gz.close()
-	gw, err := NewGuarded(dev, guard, tensor.F64, w, count, q)
+	gw, err := NewGuarded(dev, guard, tensor.F64, w, rows*dim, q)
 	if err != nil {
 		return err
 	}
 	defer gw.close()
-	if err := b.ReversibleHeun(gy.view, gz.view, gw.view, s, h, dir); err != nil {
+	if err := op(b, gy.view, gz.view, gw.view); err != nil {
 		return err
 	}
 	if err := dev.Synchronize(); err != nil {
@@ -81,11 +90,11 @@ func CheckReversibleHeun(b ops.Backend, dt tensor.DType, s ops.AffineSDE, rows, 
 	if err != nil {
 		return err
 	}
-	hw, err := tensor.FromF64(w, count, q)
+	hw, err := tensor.FromF64(w, rows*dim, q)
 	if err != nil {
 		return err
 	}
-	if err := ops.Reference().ReversibleHeun(hy, hz, hw, s, h, dir); err != nil {
+	if err := op(ops.Reference(), hy, hz, hw); err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
 	for _, x := range []struct {
@@ -101,7 +110,7 @@ func CheckReversibleHeun(b ops.Backend, dt tensor.DType, s ops.AffineSDE, rows, 
 		if err != nil {
 			return err
 		}
-		if err := sameValues(got, want, dim); err != nil {
+		if err := same(got, want, dim); err != nil {
 			return fmt.Errorf("%s: %w", x.name, err)
 		}
 	}
@@ -113,6 +122,39 @@ func CheckReversibleHeun(b ops.Backend, dt tensor.DType, s ops.AffineSDE, rows, 
 		return fmt.Errorf("increments changed: %w", err)
 	}
 	return nil
+}
+
+// rejectionTensors allocates the tensors of a rejection check on one device, each filled with
+// 0.5, and closes them together.
+type rejectionTensors struct {
+	dev tensor.Device
+	all []*tensor.Tensor
+	err error
+}
+
+// alloc returns a new (shape) tensor of dt; a failure is kept for ok and nil returned.
+func (r *rejectionTensors) alloc(dt tensor.DType, shape ...int) *tensor.Tensor {
+	x, err := tensor.New(r.dev, dt, shape...)
+	if err == nil {
+		if err = x.Fill(0.5); err != nil {
+			x.Close()
+		}
+	}
+	if err != nil {
+		r.err = fmt.Errorf("allocate the rejection cases' tensors on %s: %w", r.dev.Name(), err)
+		return nil
+	}
+	r.all = append(r.all, x)
+	return x
+}
+
+// ok is the first allocation's failure, if any.
+func (r *rejectionTensors) ok() error { return r.err }
+
+func (r *rejectionTensors) close() {
+	for _, t := range r.all {
+		t.Close()
+	}
 }
 
 // RunReversibleHeun runs the checks of ReversibleHeun against b as subtests: RevHeunSDEs ×
@@ -153,31 +195,14 @@ func RunReversibleHeun(t *testing.T, b ops.Backend) {
 // (on a device backend) host tensors.
 func CheckReversibleHeunRejections(b ops.Backend) error {
 	dev := b.Device()
-	var all []*tensor.Tensor
-	defer func() {
-		for _, t := range all {
-			t.Close()
-		}
-	}()
-	alloc := func(dt tensor.DType, shape ...int) *tensor.Tensor {
-		x, err := tensor.New(dev, dt, shape...)
-		if err != nil {
-			return nil
-		}
-		if err := x.Fill(0.5); err != nil {
-			x.Close()
-			return nil
-		}
-		all = append(all, x)
-		return x
-	}
+	r := &rejectionTensors{dev: dev}
+	defer r.close()
+	alloc := r.alloc
 	y, z, z32, zShort, flat := alloc(tensor.F64, 2, 3), alloc(tensor.F64, 2, 3), alloc(tensor.F32, 2, 3),
 		alloc(tensor.F64, 1, 3), alloc(tensor.F64, 6)
 	dw, dw32, dwRows := alloc(tensor.F64, 6, 4), alloc(tensor.F32, 6, 4), alloc(tensor.F64, 5, 4)
-	for _, t := range []*tensor.Tensor{y, z, z32, zShort, flat, dw, dw32, dwRows} {
-		if t == nil {
-			return fmt.Errorf("allocate the rejection cases' tensors on %s", dev.Name())
-		}
+	if err := r.ok(); err != nil {
+		return err
 	}
 	ou, err := ops.OrnsteinUhlenbeck(1, 0, 1)
 	if err != nil {
