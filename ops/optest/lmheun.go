@@ -96,7 +96,9 @@ func CheckLangevinMixtureHeun(b ops.Backend, dt tensor.DType, m *ops.LangevinMix
 	y0, z0, w := lmHeunInputs(rows*dim, q)
 	return checkHeunOp(b, dt, rows, dim, q, y0, z0, w, func(be ops.Backend, y, z, dw *tensor.Tensor) error {
 		return be.LangevinMixtureHeun(y, z, dw, m, h, dir)
-	}, func(got, want []float64, width int) error { return closeValues(got, want, width, LMHeunTol, f32Step(dt)) })
+	}, func(got, want []float64, width int) error {
+		return closeValues(got, want, width, LMHeunTol, f32Step(dt))
+	})
 }
 
 // CheckLangevinMixtureHeunAdjoint runs b's LangevinMixtureHeunAdjoint of m on (rows, d) states in
