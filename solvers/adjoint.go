@@ -221,13 +221,16 @@ type AffineParametric interface {
 	AffineGradient(g [4]float64) []float64
 }
 
-// AdjointOn is Adjoint for an AffineParametric family on backend b with the state stored in dtype
-// dt: every chunk of RevHeunChunk steps (last first) asks b.BrownianIncrements for its increments
-// (the values Adjoint's Brownian intervals give) and walks them back in one
-// b.ReversibleHeunAdjoint call, which reconstructs the state and carries the cotangents of the
-// state and of the coefficients per coordinate (on the GPU one kernel launch per chunk); the
-// coefficients' cotangents are summed on the host and mapped to θ (AffineGradient). The memory is
-// O(N·d·RevHeunChunk) whatever the number of steps. In float64 the result equals Adjoint's to
+// AdjointOn is Adjoint for an AffineParametric family or a GMMLangevinFamily on backend b with the
+// state stored in dtype dt: every chunk of RevHeunChunk steps (last first) asks
+// b.BrownianIncrements for its increments (the values Adjoint's Brownian intervals give) and walks
+// them back in one fused call (on the GPU one kernel launch per chunk), which reconstructs the
+// state and carries its cotangents. For an affine family, b.ReversibleHeunAdjoint carries the
+// cotangents of the coefficients per coordinate, summed on the host and mapped to θ
+// (AffineGradient); for the mixture, b.LangevinMixtureHeunAdjoint carries each chain's cotangent
+// of the means and logits, summed over the chains on the host. The memory is
+// O(N·d·RevHeunChunk) (for the mixture plus N·(K·d + K) cotangents and N·(7d + 2K) work values)
+// whatever the number of steps. In float64 the result equals Adjoint's to
 // round-off (the two order the same sums differently: the fused step writes its products as fma);
 // in float32 the state is rounded between chunks, as in ReconstructOn. final is Solve's (or
 // SolveOn's) final state; it and the cotangents are not modified.
@@ -237,7 +240,9 @@ func (r ReversibleHeun) AdjointOn(b ops.Backend, dt tensor.DType, final RevHeunS
 	if err != nil {
 		return RevHeunGradient{}, err
 	}
-	if _, _, err := r.fused(); err != nil {
+	switch r.SDE.(type) {
+	case AffineParametric, *GMMLangevinFamily:
+	default:
 		return RevHeunGradient{}, fmt.Errorf("reversible heun adjoint: the fused backward pass needs an affine family (OUFamily, GBMFamily) or a GMMLangevinFamily, not %T", r.SDE)
 	}
 	if dt != tensor.F32 && dt != tensor.F64 {

@@ -488,10 +488,12 @@ func (l GMMLangevin) Diffusion(dst, x []float64, n int, t float64) error {
 // by one ReversibleHeun call. A float32 state is rounded to float32 between chunks.
 const RevHeunChunk = 256
 
-// SolveOn is Solve for an AffineFamily on backend b with the state stored in dtype dt: the
-// increments of each chunk of steps come from b.BrownianIncrements (the same values as Solve's
-// Brownian intervals) and the steps from the fused b.ReversibleHeun. In float64 its result is
-// Solve's, bit for bit; in float32 it rounds the state between chunks.
+// SolveOn is Solve for an AffineFamily (or a family embedding it) or a GMMLangevinFamily on
+// backend b with the state stored in dtype dt: the increments of each chunk of steps come from
+// b.BrownianIncrements (the same values as Solve's Brownian intervals) and the steps from the fused
+// b.ReversibleHeun (b.LangevinMixtureHeun for the mixture). In float64 its result is Solve's, bit
+// for bit (for the mixture on a GPU: to a few ulp per step, the device's exp); in float32 it
+// rounds the state between chunks.
 func (r ReversibleHeun) SolveOn(b ops.Backend, dt tensor.DType, x0 []float64, n int) (RevHeunState, error) {
 	return r.SolveTraceOn(b, dt, x0, n, 0, nil)
 }
@@ -516,7 +518,7 @@ func (r ReversibleHeun) SolveTraceOn(b ops.Backend, dt tensor.DType, x0 []float6
 	return r.runOn(b, dt, x0, x0, n, ops.HeunForward, every, record, nil)
 }
 
-// ReconstructOn is Reconstruct for an AffineFamily on backend b in dtype dt (see SolveOn).
+// ReconstructOn is Reconstruct for the families of SolveOn on backend b in dtype dt (see SolveOn).
 func (r ReversibleHeun) ReconstructOn(b ops.Backend, dt tensor.DType, final RevHeunState) (RevHeunState, error) {
 	if err := r.checkReconstruct(final); err != nil {
 		return RevHeunState{}, err
