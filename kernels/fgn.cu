@@ -209,7 +209,8 @@ __device__ __forceinline__ void fgn_increments(T* __restrict__ dst,
 // double roundings, each of a sum of consecutive x, and one rounding to T, so the f32 path's error
 // does not grow with its length. The scan is memory-bound: the double arithmetic costs no time.
 // Thread r loads its value before the tile's first barrier and stores B after it, so load may read
-// dst itself (fgn_cumsum).
+// dst itself (fgn_cumsum). Every thread forms its warp's offset and the next carry in one pass
+// over the warp totals: the sequential sums above, one addition per warp total.
 template <typename T, typename Load>
 __device__ __forceinline__ void scan_rows(T* dst, long long paths, long long n, Load load) {
     __shared__ double warp_total[FGN_SCAN_WARPS];
@@ -240,20 +241,19 @@ __device__ __forceinline__ void scan_rows(T* dst, long long paths, long long n, 
                 warp_total[warp] = v;
             }
             __syncthreads();
+            // acc runs through (carry + S_0) + … + S_u; this warp's offset is its value before S_warp
+            // is added, the next tile's carry its last value.
+            double acc = carry;
             double before = carry;
-            double next = carry;
 #pragma unroll
             for (unsigned int u = 0; u < FGN_SCAN_WARPS; ++u) {
-                const double s = warp_total[u];
-                if (u < warp) {
-                    before += s;
-                }
-                next += s;
+                before = u == warp ? acc : before;
+                acc += warp_total[u];
             }
             if (k < un) {
                 out[k] = static_cast<T>(before + v);
             }
-            carry = next;
+            carry = acc;
             __syncthreads();  // warp_total is rewritten by the next tile
         }
     }
