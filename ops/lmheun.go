@@ -180,22 +180,24 @@ func newLMRowWork(m *LangevinMixture) *lmRowWork {
 		r: cut(k), c: cut(k), dp: cut(m.NumParams())}
 }
 
-// lmHeunForward is q reversible Heun steps of m for one row (y, z, d values each, in place) with
-// the increments dw(j, k) of coordinate j at step k: f = s(z) once, then per step
+// lmHeunForward is q reversible Heun steps of m for one row, (w.y, w.z) in place, with the
+// increments dw (d × q, row-major: coordinate j's increment at step k is dw[j·q + k]): f = s(z)
+// once, then per step
 //
 //	z_j ← fma(√2, ΔW_j, fma(f_j, h, 2y_j − z_j)),  f' = s(z),  y_j ← fma(√2, ΔW_j, fma(½(f_j + f'_j), h, y_j))
 //
-// and f ← f'. (f and f1 are d-value scratch, r K.) The values are those of the generic reversible
-// Heun step of the SDE (solvers.ReversibleHeun), whose diffusion is the constant √2.
-func (m *LangevinMixture) lmHeunForward(y, z, f, f1, r []float64, dw func(j, k int) float64, q int, h float64) {
-	m.Score(f, z, r)
+// and f ← f'. The values are those of the generic reversible Heun step of the SDE
+// (solvers.ReversibleHeun), whose diffusion is the constant √2.
+func (m *LangevinMixture) lmHeunForward(w *lmRowWork, dw []float64, q int, h float64) {
+	y, z, f, f1 := w.y, w.z, w.f, w.f1
+	m.Score(f, z, w.r)
 	for k := range q {
 		for j := range m.d {
-			z[j] = math.FMA(math.Sqrt2, dw(j, k), math.FMA(f[j], h, 2*y[j]-z[j]))
+			z[j] = math.FMA(math.Sqrt2, dw[j*q+k], math.FMA(f[j], h, 2*y[j]-z[j]))
 		}
-		m.Score(f1, z, r)
+		m.Score(f1, z, w.r)
 		for j := range m.d {
-			y[j] = math.FMA(math.Sqrt2, dw(j, k), math.FMA(0.5*(f[j]+f1[j]), h, y[j]))
+			y[j] = math.FMA(math.Sqrt2, dw[j*q+k], math.FMA(0.5*(f[j]+f1[j]), h, y[j]))
 		}
 		f, f1 = f1, f
 	}
@@ -206,36 +208,39 @@ func (m *LangevinMixture) lmHeunForward(y, z, f, f1, r []float64, dw func(j, k i
 //	z_j ← fma(−√2, ΔW_j, fma(−f'_j, h, 2y_j − z_j)),  f = s(z),  y_j ← fma(−√2, ΔW_j, fma(−½(f_j + f'_j), h, y_j))
 //
 // and f' ← f.
-func (m *LangevinMixture) lmHeunInverse(y, z, f, f1, r []float64, dw func(j, k int) float64, q int, h float64) {
-	m.Score(f1, z, r)
+func (m *LangevinMixture) lmHeunInverse(w *lmRowWork, dw []float64, q int, h float64) {
+	f, f1 := w.f, w.f1
+	m.Score(f1, w.z, w.r)
 	for k := q - 1; k >= 0; k-- {
-		m.lmInverseStep(y, z, f, f1, r, dw, k, h)
+		m.lmInverseStep(w, f, f1, dw, q, k, h)
 		f, f1 = f1, f
 	}
 }
 
-// lmInverseStep is one inverse step with f1 = s(z) on entry; f = s(z) at the new z on return.
-func (m *LangevinMixture) lmInverseStep(y, z, f, f1, r []float64, dw func(j, k int) float64, k int, h float64) {
+// lmInverseStep is inverse step k of (w.y, w.z) with f1 = s(z) on entry; f = s(z) at the new z on
+// return.
+func (m *LangevinMixture) lmInverseStep(w *lmRowWork, f, f1, dw []float64, q, k int, h float64) {
+	y, z := w.y, w.z
 	for j := range m.d {
-		z[j] = math.FMA(-math.Sqrt2, dw(j, k), math.FMA(-f1[j], h, 2*y[j]-z[j]))
+		z[j] = math.FMA(-math.Sqrt2, dw[j*q+k], math.FMA(-f1[j], h, 2*y[j]-z[j]))
 	}
-	m.Score(f, z, r)
+	m.Score(f, z, w.r)
 	for j := range m.d {
-		y[j] = math.FMA(-math.Sqrt2, dw(j, k), math.FMA(-0.5*(f[j]+f1[j]), h, y[j]))
+		y[j] = math.FMA(-math.Sqrt2, dw[j*q+k], math.FMA(-0.5*(f[j]+f1[j]), h, y[j]))
 	}
 }
 
-// LMHeunAdjoint walks q reversible Heun steps of m back for one row (k = q−1 … 0): the state
-// (w.y, w.z) is rebuilt by lmHeunInverse's arithmetic, the cotangents ay, az (d each) of the state
-// after the steps become those of the state before, and w.dp gains the row's cotangent of the
-// parameters. Per step, with f' = s(z') and h̄ = ½h (the discrete adjoint, docs/math.md §4.8;
+// lmHeunAdjoint walks q reversible Heun steps of m back for one row (k = q−1 … 0) with the
+// increments dw (lmHeunForward's layout): the state (w.y, w.z) is rebuilt by lmHeunInverse's
+// arithmetic, the cotangents ay, az (d each) of the state after the steps become those of the
+// state before, and w.dp gains the row's cotangent of the parameters. Per step, with f' = s(z') and h̄ = ½h (the discrete adjoint, docs/math.md §4.8;
 // the diffusion is constant, so its cotangents vanish):
 //
 //	v_j = h̄·a_y,j;  ã = a_z + vᵀ∂s/∂x at z';  dp += vᵀ∂s/∂θ at z'
 //	(y, z) ← the inverse step
 //	v_j = h̄·a_y,j + h·ã_j;  d = vᵀ∂s/∂x at z;  dp += vᵀ∂s/∂θ at z
 //	a_y ← a_y + 2ã;  a_z ← d − ã
-func (m *LangevinMixture) lmHeunAdjoint(w *lmRowWork, ay, az []float64, dw func(j, k int) float64, q int, h float64) {
+func (m *LangevinMixture) lmHeunAdjoint(w *lmRowWork, ay, az, dw []float64, q int, h float64) {
 	d := m.d
 	f, f1 := w.f, w.f1
 	m.Score(f1, w.z, w.r)
@@ -245,7 +250,7 @@ func (m *LangevinMixture) lmHeunAdjoint(w *lmRowWork, ay, az []float64, dw func(
 		}
 		copy(w.azt, az[:d])
 		m.ScoreVJP(w.azt, w.dp, w.vf, w.z, w.r, w.c)
-		m.lmInverseStep(w.y, w.z, f, f1, w.r, dw, k, h)
+		m.lmInverseStep(w, f, f1, dw, q, k, h)
 		for j := range d {
 			w.vf[j] = 0.5*h*ay[j] + h*w.azt[j]
 		}
@@ -299,22 +304,11 @@ func (b cpuBackend) LangevinMixtureHeun(y, z, dw *tensor.Tensor, m *LangevinMixt
 	if n == 0 || q == 0 {
 		return nil
 	}
-	ry, rz := rowsOf(y), rowsOf(z)
-	inc, _ := dw.F64()
-	b.parallelRows(n, 2*q*m.k*(4*d+20), func(lo, hi int) {
-		w := newLMRowWork(m)
-		for c := lo; c < hi; c++ {
-			ry.get(c, w.y)
-			rz.get(c, w.z)
-			row := inc[c*d*q : (c+1)*d*q]
-			at := func(j, k int) float64 { return row[j*q+k] }
-			if dir == HeunInverse {
-				m.lmHeunInverse(w.y, w.z, w.f, w.f1, w.r, at, q, h)
-			} else {
-				m.lmHeunForward(w.y, w.z, w.f, w.f1, w.r, at, q, h)
-			}
-			ry.set(c, w.y)
-			rz.set(c, w.z)
+	b.lmRows(y, z, dw, m, 2*q*m.k*(4*d+20), func(w *lmRowWork, c int, row []float64) {
+		if dir == HeunInverse {
+			m.lmHeunInverse(w, row, q, h)
+		} else {
+			m.lmHeunForward(w, row, q, h)
 		}
 	})
 	return nil
@@ -334,27 +328,36 @@ func (b cpuBackend) LangevinMixtureHeunAdjoint(y, z, ay, az, grad, dw *tensor.Te
 	if n == 0 || q == 0 {
 		return nil
 	}
-	ry, rz := rowsOf(y), rowsOf(z)
-	inc, _ := dw.F64()
 	a, _ := ay.F64()
 	cz, _ := az.F64()
 	g, _ := grad.F64()
-	b.parallelRows(n, 4*q*m.k*(6*d+20), func(lo, hi int) {
+	b.lmRows(y, z, dw, m, 4*q*m.k*(6*d+20), func(w *lmRowWork, c int, row []float64) {
+		for p := range w.dp {
+			w.dp[p] = g[p*n+c]
+		}
+		m.lmHeunAdjoint(w, a[c*d:(c+1)*d], cz[c*d:(c+1)*d], row, q, h)
+		for p, v := range w.dp {
+			g[p*n+c] = v
+		}
+	})
+	return nil
+}
+
+// lmRows runs fn for every chain c of (y, z) (N, d) in parallel blocks, one lmRowWork per block:
+// chain c's state widened into (w.y, w.z) before fn and rounded back after it, row its increments
+// (d × q, the rows c·d … c·d + d − 1 of dw). costPerRow is parallelRows'.
+func (b cpuBackend) lmRows(y, z, dw *tensor.Tensor, m *LangevinMixture, costPerRow int, fn func(w *lmRowWork, c int, row []float64)) {
+	n, d, q := y.Dim(0), y.Dim(1), dw.Dim(1)
+	ry, rz := rowsOf(y), rowsOf(z)
+	inc, _ := dw.F64()
+	b.parallelRows(n, costPerRow, func(lo, hi int) {
 		w := newLMRowWork(m)
 		for c := lo; c < hi; c++ {
 			ry.get(c, w.y)
 			rz.get(c, w.z)
-			for p := range w.dp {
-				w.dp[p] = g[p*n+c]
-			}
-			row := inc[c*d*q : (c+1)*d*q]
-			m.lmHeunAdjoint(w, a[c*d:(c+1)*d], cz[c*d:(c+1)*d], func(j, k int) float64 { return row[j*q+k] }, q, h)
+			fn(w, c, inc[c*d*q:(c+1)*d*q])
 			ry.set(c, w.y)
 			rz.set(c, w.z)
-			for p, v := range w.dp {
-				g[p*n+c] = v
-			}
 		}
 	})
-	return nil
 }
