@@ -136,7 +136,6 @@ type sdeSpecFile struct {
 type sdeSpec struct {
 	family    string
 	params    solvers.ParametricSDE // the family as a ParametricSDE (the adjoint's)
-	affine    *solvers.AffineFamily // ou, gbm: the same drift and diffusion for the fused path
 	names     []string              // the parameters' names, in Params order
 	paths, d  int
 	steps     int
@@ -151,18 +150,10 @@ type sdeSpec struct {
 	components       int
 }
 
-// solver is the reversible Heun solve of the spec for sde.
-func (s *sdeSpec) solver(sde solvers.StratonovichSDE) solvers.ReversibleHeun {
-	return solvers.ReversibleHeun{SDE: sde, Horizon: s.horizon, Steps: s.steps, Seed: s.seed}
-}
-
-// fusedSDE is the form of the spec's family the fused ops run (ou, gbm: the AffineFamily;
-// gmm-langevin: the mixture family itself).
-func (s *sdeSpec) fusedSDE() solvers.StratonovichSDE {
-	if s.affine != nil {
-		return *s.affine
-	}
-	return s.params
+// solver is the reversible Heun solve of the spec: its family (every family has a fused path:
+// ou and gbm through their AffineFamily, gmm-langevin through its mixture).
+func (s *sdeSpec) solver() solvers.ReversibleHeun {
+	return solvers.ReversibleHeun{SDE: s.params, Horizon: s.horizon, Steps: s.steps, Seed: s.seed}
 }
 
 // deviceGradBytes is the device memory of a fused gradient (SolveOn, AdjointOn) in float64: the
@@ -170,7 +161,7 @@ func (s *sdeSpec) fusedSDE() solvers.StratonovichSDE {
 // cotangents (ou, gbm) or the per-path parameter cotangents and work vectors (gmm-langevin).
 func (s *sdeSpec) deviceGradBytes() int64 {
 	n, d, chunk := int64(s.paths), int64(s.d), int64(solvers.RevHeunChunk)
-	if s.affine != nil {
+	if s.family != familyGMMLangevin {
 		return 8 * (6 + 4 + chunk) * n * d
 	}
 	k := int64(s.components)
@@ -193,7 +184,7 @@ func solveOnDevices(bs []ops.Backend, s *sdeSpec, dt tensor.DType, x0 []float64,
 				return nil
 			}
 		}
-		r := s.solver(s.fusedSDE())
+		r := s.solver()
 		r.FirstChain = uint64(lo)
 		var err error
 		if finals[k], err = r.SolveTraceOn(b, dt, x0[lo*s.d:hi*s.d], hi-lo, s.saveEvery, record); err != nil {
@@ -330,13 +321,13 @@ func parseSDESpec(data []byte) (*sdeSpec, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.params, s.affine, s.names = fam, &fam.AffineFamily, []string{"theta", "mu", "sigma"}
+			s.params, s.names = fam, []string{"theta", "mu", "sigma"}
 		} else {
 			fam, err := solvers.NewGBMFamily(s.mu, s.sigma, s.d)
 			if err != nil {
 				return nil, err
 			}
-			s.params, s.affine, s.names = fam, &fam.AffineFamily, []string{"mu", "sigma"}
+			s.params, s.names = fam, []string{"mu", "sigma"}
 		}
 	case familyGMMLangevin:
 		if f.Means == nil {
@@ -428,7 +419,7 @@ func parseSDESpec(data []byte) (*sdeSpec, error) {
 		s.saveEvery = defaultSaveEvery(s.steps)
 	}
 	// What the solver itself refuses (a step size that underflows, …), found before anything runs.
-	if _, err := s.solver(s.params).Solve(nil, 0); err != nil {
+	if _, err := s.solver().Solve(nil, 0); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -551,7 +542,7 @@ func sdeSimulate(args []string, stdout, stderr io.Writer) (err error) {
 		where = deviceNames(bs)
 		final, trace, err = solveOnDevices(bs, s, dt, x0, traced)
 	default:
-		final, err = s.solver(s.fusedSDE()).SolveTraceOn(b, dt, x0, s.paths, s.saveEvery, record)
+		final, err = s.solver().SolveTraceOn(b, dt, x0, s.paths, s.saveEvery, record)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", s.family, err)
@@ -684,7 +675,7 @@ type sdeGradJSON struct {
 // host.
 func sdeGradient(s *sdeSpec, loss string, b ops.Backend) (value float64, params, x0 []float64, err error) {
 	lossFn := sdeLosses[loss]
-	r := s.solver(s.params)
+	r := s.solver()
 	var final solvers.RevHeunState
 	if b != nil {
 		final, err = r.SolveOn(b, tensor.F64, s.start(), s.paths)
