@@ -1,6 +1,7 @@
 # scorekit — build, test and benchmark entry points. See README.md.
 #
-#   make test          CPU test suite (race detector on), go vet, gofmt; plus, where the CUDA
+#   make test          CPU test suite (once in full, once under the race detector with -short),
+#                      go vet, gofmt; plus, where the CUDA
 #                      toolkit is installed: go vet -tags cuda, compilation of every cuda-tagged
 #                      test binary, and check-ptx; plus, where g++ and Boost.Context are
 #                      installed, every cuda-tagged test with the kernels executed on the host
@@ -31,16 +32,24 @@ CUDA_ENV  := CGO_LDFLAGS="-L$(CUDA_LIBDIR) $(CGO_LDFLAGS)"
 HAVE_CUDA := $(shell command -v nvcc >/dev/null 2>&1 && test -f /usr/include/cuda.h && echo yes)
 # The host execution of kernels needs a C++17 compiler and Boost.Context (fibers).
 HAVE_EMU  := $(shell command -v g++ >/dev/null 2>&1 && test -f /usr/include/boost/context/fiber.hpp && echo yes)
-# Packages whose tests run under the race detector (all of them today; drop slow ones here if the
-# CI budget demands).
+# The CPU suite runs twice: in full without the race detector, then under it with -short. The
+# race detector slows numerical code 10–25×; with -short the statistical tests whose subject is
+# arithmetic (a distribution, an order of convergence, a trained network's samples), and which
+# the full run has just passed, skip, and the conformance suite's large batch is a fifth, so the
+# race run covers every concurrent path (workers, shards, trainers, the command) in a fraction of
+# the time.
+TEST_PKGS ?= ./...
 RACE_PKGS ?= ./...
-# The race detector slows the statistical tests of ops, optest and solvers several-fold: a package
-# may take longer than go test's default 10 minutes on a small machine.
+TEST_TIMEOUT ?= 20m
 RACE_TIMEOUT ?= 30m
 # Packages holding cuda-tagged tests.
 CUDA_TEST_PKGS = $(sort $(dir $(shell grep -lE '^//go:build cuda( |$$)' $$(git ls-files '*_test.go' 2>/dev/null || find . -name '*_test.go'))))
 # Packages run under the host execution of kernels: the cuda-tagged tests and the layer's own.
 EMU_TEST_PKGS = $(addprefix ./,$(CUDA_TEST_PKGS)) ./kernels/hostexec/hostexectest/
+# The emulated runs skip the tests that the default build compiles too (they never reach a device,
+# and the CPU suite has run them): scripts/emu-skip.sh names them in one -skip pattern.
+EMU_SKIP_CMD = sh scripts/emu-skip.sh $(patsubst ./%/,%,$(EMU_TEST_PKGS))
+EMU_SKIP = $$($(EMU_SKIP_CMD))
 EMU_TIMEOUT ?= 30m
 
 include cuda.mk
@@ -69,7 +78,8 @@ vet:
 	$(GO) vet ./...
 
 test-cpu:
-	$(GO) test -race -count=1 -timeout $(RACE_TIMEOUT) $(RACE_PKGS)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(TEST_PKGS)
+	$(GO) test -race -short -count=1 -timeout $(RACE_TIMEOUT) $(RACE_PKGS)
 
 test-cuda-compile:
 	$(CUDA_ENV) $(GO) vet -tags cuda ./...
@@ -84,16 +94,18 @@ test-cuda-compile:
 # once with the threads of each block in forward order and once in reverse (a result that depends
 # on the order is a missing barrier).
 test-emu:
+	@$(EMU_SKIP_CMD) >/dev/null
 	$(GO) vet -tags cudaemu ./...
-	SCOREKIT_EMU_ORDER=forward $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) $(EMU_TEST_PKGS)
-	SCOREKIT_EMU_ORDER=reverse $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) $(EMU_TEST_PKGS)
+	SCOREKIT_EMU_ORDER=forward $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) -skip "$(EMU_SKIP)" $(EMU_TEST_PKGS)
+	SCOREKIT_EMU_ORDER=reverse $(GO) test -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) -skip "$(EMU_SKIP)" $(EMU_TEST_PKGS)
 
 # The same under AddressSanitizer (out-of-bounds global and dynamic shared memory accesses abort
 # with a report), in a random thread order, with -short: every test and kernel entry runs, the one
 # large batch of the conformance suite and of a few parity tests is smaller (its subject, loops
 # that stride over more than one grid, is covered by the two runs above), which halves the run.
 test-asan:
-	SCOREKIT_EMU_ORDER=random:$${SCOREKIT_EMU_SEED:-7} $(GO) test -short -asan -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) $(EMU_TEST_PKGS)
+	@$(EMU_SKIP_CMD) >/dev/null
+	SCOREKIT_EMU_ORDER=random:$${SCOREKIT_EMU_SEED:-7} $(GO) test -short -asan -tags cudaemu -count=1 -timeout $(EMU_TIMEOUT) -skip "$(EMU_SKIP)" $(EMU_TEST_PKGS)
 
 # Every kernel entry with its launch count and the tests that launched it (the package is tested in
 # directory mode, so that what the test binary prints is shown although it passes).

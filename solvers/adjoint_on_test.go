@@ -124,6 +124,9 @@ func peakHeap(f func(), gcPercent int) uint64 {
 // increments would add 5 MB); backprop through stored states holds 2·N·d·8 bytes per step, 10 MB
 // at 10⁴ steps, and is measured beside it as the contrast the probe must see.
 func TestAdjointOnMemoryDoesNotGrowWithSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10⁴-step gradients")
+	}
 	if asanBuild {
 		t.Skip("allocation counts grow with the steps under -asan for every path; checked without it")
 	}

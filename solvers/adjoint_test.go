@@ -282,6 +282,9 @@ func allocatedBytes(f func()) uint64 {
 // add 80 KB; the slack covers the runtime's own allocations). Backprop through stored states, as
 // a contrast, allocates at least 2·N·d·8 bytes per step.
 func TestAdjointMemoryDoesNotGrowWithSteps(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10⁴-step gradients")
+	}
 	if asanBuild {
 		// Under the sanitizer the runtime's allocation counts grow with the steps (measured: 25 MB
 		// at 10² steps, 1.9 GB at 10⁴, for the adjoint as for stored states), which the plain and

@@ -68,6 +68,9 @@ func gfdmRun(t testing.TB, cfg GFDMConfig, spec ops.GMMSpec, solver string, n, s
 // stiff direction GᵀΣ⁻¹G makes it blow up (variances 10× too large), with 600 one variance is
 // still 4.5 SE off.
 func TestGFDMSampleModes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sampling runs of every solver")
+	}
 	const n = 4000
 	for _, solver := range GFDMSolvers() {
 		steps := 200

@@ -18,7 +18,9 @@ var Rows = []int{0, 1, 3, 31, 32, 33, 1023, 1025}
 // still more than one grid of the emulated device's element-wise launches covers (2 SMs × 32
 // blocks × 256 threads), so that grid-stride loops turn. With -short on an emulated device (the
 // AddressSanitizer run of make test, whose subject is out-of-bounds accesses, not loop turning)
-// it is EmulatedShortRows.
+// it is EmulatedShortRows. On a host backend -short (the race detector's run of make test, whose
+// subject is the workers' concurrency, not the arithmetic the full run checks) takes
+// EmulatedLargeRows too: still many rows per worker.
 const (
 	LargeRows         = 100003
 	EmulatedLargeRows = 20011
@@ -29,12 +31,13 @@ const (
 // tensor.CUDADevice, whose Info().Emulated is set); the suite then takes its smaller sizes.
 func Emulated(b ops.Backend) bool { return b.Device().Info().Emulated }
 
-// largeRows is the large size for b: LargeRows, or EmulatedLargeRows on an emulated device.
+// largeRows is the large size for b: LargeRows, or EmulatedLargeRows on an emulated device or
+// with -short, or EmulatedShortRows on an emulated device with -short.
 func largeRows(b ops.Backend) int {
 	switch {
 	case Emulated(b) && testing.Short():
 		return EmulatedShortRows
-	case Emulated(b):
+	case Emulated(b), testing.Short():
 		return EmulatedLargeRows
 	}
 	return LargeRows
