@@ -583,7 +583,15 @@ __device__ void row_chains(const Params<T>& P, T* sm) {
             }
         }
         if (M != kMALA && live) {
-            row_store<T, D>(P.x + off, dd, x);
+            // The row's address is formed again here from off (which the carry keeps live) behind
+            // an empty asm, so that ptxas cannot keep the address of the first loads live across
+            // the step loop: at 128 registers (double ULD row16, 2 blocks per SM) it otherwise
+            // spills that 64-bit value on sm_80.
+            long long o = off;
+#if defined(__CUDA_ARCH__)
+            asm volatile("" : "+l"(o));
+#endif
+            row_store<T, D>(P.x + o, dd, x);
         }
         carry.finish();
     }
@@ -939,8 +947,8 @@ __device__ __forceinline__ Params<T> make_params(
 // The entries of one method and dtype, each built for a minimum of resident blocks per SM (the
 // largest that compiles without spilling on sm_80 and sm_90; kernels/ptx/resources.txt records the
 // registers): SMALLB for row2 and row4 (float 3: at most 80 registers), ROW16B for row16 (float 3:
-// at most 80; double ULA and MALA 2: at most 128), WARPB for warp1 and warp2 (float 3), W8B for
-// warp8 (double ULD 2); the others 1, which lets ptxas take what it needs.
+// at most 80; double 2: at most 128), WARPB for warp1 and warp2 (float 3), W8B for warp8 (double
+// ULD 2); the others 1, which lets ptxas take what it needs.
 #define CHAINS_ENTRIES(T, DT, M, MNAME, SMALLB, ROW16B, WARPB, W8B)                                        \
     CHAINS_ENTRY(chains_##MNAME##_row2_##DT, T, SMALLB, (row_chains<T, 2, M>(P, sm)))                      \
     CHAINS_ENTRY(chains_##MNAME##_row4_##DT, T, SMALLB, (row_chains<T, 4, M>(P, sm)))                      \
@@ -956,4 +964,4 @@ CHAINS_ENTRIES(float, f32, kMALA, mala, 3, 3, 3, 1)
 CHAINS_ENTRIES(float, f32, kULD, uld, 3, 3, 3, 1)
 CHAINS_ENTRIES(double, f64, kULA, ula, 1, 2, 1, 1)
 CHAINS_ENTRIES(double, f64, kMALA, mala, 1, 2, 1, 1)
-CHAINS_ENTRIES(double, f64, kULD, uld, 1, 1, 1, 2)
+CHAINS_ENTRIES(double, f64, kULD, uld, 1, 2, 1, 2)
