@@ -91,7 +91,8 @@ const fftGuard = 38
 // small and one mid-size transform, and a long one) and the batch sizes (empty, single, odd, a
 // partial block) of the FFT checks. On a host-emulated device (Emulated) EmulatedFFTLengths
 // replace the lengths: the long one is 2^13, still two passes in both dtypes (a CUDA tile holds
-// 4096 float32 or 2048 float64 values), at an eighth of the work.
+// 4096 float32 or 2048 float64 values), at an eighth of the work. So they do with -short (the
+// race detector's run of make test, after the full run).
 var (
 	FFTLengths         = []int{1, 2, 8, 1024, 1 << 16}
 	EmulatedFFTLengths = []int{1, 2, 8, 1024, 1 << 13}
@@ -807,7 +808,7 @@ func RunNoise(t *testing.T, b ops.Backend) {
 	dts := []tensor.DType{tensor.F32, tensor.F64}
 	t.Run("fft", func(t *testing.T) {
 		lengths := FFTLengths
-		if Emulated(b) {
+		if Emulated(b) || testing.Short() {
 			lengths = EmulatedFFTLengths
 		}
 		for _, dt := range dts {
