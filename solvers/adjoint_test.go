@@ -288,7 +288,7 @@ func TestAdjointMemoryDoesNotGrowWithSteps(t *testing.T) {
 	if asanBuild {
 		// Under the sanitizer the runtime's allocation counts grow with the steps (measured: 25 MB
 		// at 10² steps, 1.9 GB at 10⁴, for the adjoint as for stored states), which the plain and
-		// race builds do not show; they check the property.
+		// race builds do not show; the plain run of make test checks the property.
 		t.Skip("allocation counts grow with the steps under -asan for every path; checked without it")
 	}
 	const n = 16
