@@ -233,8 +233,9 @@ func (m *LangevinMixture) lmInverseStep(w *lmRowWork, f, f1, dw []float64, q, k 
 // lmHeunAdjoint walks q reversible Heun steps of m back for one row (k = q−1 … 0) with the
 // increments dw (lmHeunForward's layout): the state (w.y, w.z) is rebuilt by lmHeunInverse's
 // arithmetic, the cotangents ay, az (d each) of the state after the steps become those of the
-// state before, and w.dp gains the row's cotangent of the parameters. Per step, with f' = s(z') and h̄ = ½h (the discrete adjoint, docs/math.md §4.8;
-// the diffusion is constant, so its cotangents vanish):
+// state before, and w.dp gains the row's cotangent of the parameters. Per step, with f' = s(z')
+// and h̄ = ½h (the discrete adjoint, docs/math.md §4.8; the diffusion is constant, so its
+// cotangents vanish):
 //
 //	v_j = h̄·a_y,j;  ã = a_z + vᵀ∂s/∂x at z';  dp += vᵀ∂s/∂θ at z'
 //	(y, z) ← the inverse step
