@@ -24,9 +24,9 @@
 //     r = cst − ½ q, an online log-sum-exp over the components, score = acc / sum,
 //     log p = m + log sum. For d ≤ 16 the score op runs gmm.cu's per-thread kernels, whose
 //     component term is gmm.cuh's row_term, and so do the thread variants here (its fused
-//     multiply-adds and its summation order: sequential for d ≤ 8, the 16-lane butterfly's tree
-//     for 8 < d ≤ 16). For d > 16 the score op runs the warp kernels, whose butterfly sum the
-//     warp variants here replay with the same shuffles;
+//     multiply-adds and its summation order: sequential, except in double for 8 < d ≤ 16, which
+//     adds in the 16-lane butterfly's tree). For d > 16 the score op runs the warp kernels, whose
+//     butterfly sum the warp variants here replay with the same shuffles;
 //   - the step, the factor, the ULD update and the MALA decision in double from the T values,
 //     rounded once to T, exactly as langevin.cu; MALA's two squared norms and the factor's
 //     ‖c − a x‖² are summed in the layout the step ops' launcher uses (ops/cuda langevinGroup:

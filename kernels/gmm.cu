@@ -31,9 +31,10 @@
 //                         gradient accumulator in registers. At a shared level the components are
 //                         staged in RowTile tiles padded with zeros to the bound D (gmm.cuh) and
 //                         each (row, component) term is row_term, shared with the fused chains: at
-//                         d = 16 in float 140 instructions per thread and term (sm_90 SASS), 4.4
-//                         warp-instructions per (row, component) against 104 for the warp kernel
-//                         that served 8 < d ≤ 16 before.
+//                         d = 16 in float 118 instructions per thread and term for the score
+//                         without the logits (sm_90 SASS; the loop has a copy per request, see
+//                         tile_terms), 3.7 warp-instructions per (row, component) against 104 for
+//                         the warp kernel that served 8 < d ≤ 16 before.
 //                         Per-row levels run the unpadded rows_small (a bound of 4, 8 or 16, exact
 //                         code for d = 2). All 256 rows read each tile entry as a broadcast. The
 //                         online update is branch-free (one exponential e^{−|r − m|} serves as
@@ -426,12 +427,28 @@ __device__ void rows_small(const Args<T>& A, T* sm) {
     }
 }
 
+// tile_terms adds the nk components of the staged tile to one thread's row by row_term, compiled
+// once per (VEC, RESP): the component loop then tests neither whether the gradient is wanted nor
+// whether the logits are stored (about 6 of its ~130 instructions per term for d = 16).
+template <typename T, int D, bool VEC, bool RESP>
+__device__ __forceinline__ void tile_terms(const Args<T>& A, const RowTile<T, D>& tl, long long row,
+                                           long long k0, int nk, const T (&x)[D], T (&acc)[D],
+                                           T& m, T& sum) {
+    constexpr bool kKeepT = D * sizeof(T) <= 64;
+    T* resp = RESP ? A.resp + row * A.k + k0 : nullptr;
+    for (int kk = 0; kk < nk; ++kk) {
+        const T r = row_term<T, D, kKeepT>(x, tl, kk, VEC, acc, m, sum);
+        if constexpr (RESP) {
+            resp[kk] = r;
+        }
+    }
+}
+
 // d ≤ 16, isotropic or diagonal at a shared level: one thread per row, the row's x and gradient
 // accumulator in registers padded with zeros to the bound D, the components in RowTile<T, D> tiles,
 // each (row, component) term by row_term (gmm.cuh, shared with the fused chains).
 template <typename T, int D>
 __device__ void rows_isodiag(const Args<T>& A, T* sm) {
-    constexpr bool kKeepT = D * sizeof(T) <= 64;
     const long long K = A.k, TK = A.tile;
     const int dd = static_cast<int>(A.d);  // ≤ D
     const RowTile<T, D> tl(sm, TK, A.cov == kIsotropic);
@@ -455,11 +472,16 @@ __device__ void rows_isodiag(const Args<T>& A, T* sm) {
             if (!live) {
                 continue;
             }
-            for (int kk = 0; kk < nk; ++kk) {
-                const T r = row_term<T, D, kKeepT>(x, tl, kk, A.vec, acc, m, sum);
+            if (A.vec) {
                 if (A.resp != nullptr) {
-                    A.resp[row * K + k0 + kk] = r;
+                    tile_terms<T, D, true, true>(A, tl, row, k0, nk, x, acc, m, sum);
+                } else {
+                    tile_terms<T, D, true, false>(A, tl, row, k0, nk, x, acc, m, sum);
                 }
+            } else if (A.resp != nullptr) {
+                tile_terms<T, D, false, true>(A, tl, row, k0, nk, x, acc, m, sum);
+            } else {
+                tile_terms<T, D, false, false>(A, tl, row, k0, nk, x, acc, m, sum);
             }
         }
         if (live) {

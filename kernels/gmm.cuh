@@ -161,20 +161,23 @@ struct RowTile {
 // The products are fused where they feed a sum: q's terms as fma(e_j, t_j, ·) and the updates
 // as fma(acc, scale, −w t_j), fma(sum, scale, w) — 5 floating-point instructions per coordinate
 // and component where the unfused form takes 8, each fused step rounding once instead of twice.
-// The terms of q are added sequentially for D ≤ 8 and in the tree of a 16-lane butterfly for
-// D = 16 (pairs j, j + 8, then j, j + 4, …), which gives the bits at every d ≤ D that exact-d
-// code would. KEEP_T keeps t in registers between q and the update; otherwise it is recomputed
-// there from x and the tile (the same bits), which saves registers for the widest variants.
+// The terms of q are added sequentially in j, so the padding coordinates add exact zeros at the
+// end and the bound-D code gives, at every d ≤ D, the bits exact-d code would (one dependent chain
+// of D fused multiply-adds: 16 instructions for D = 16, where a pairwise tree takes 23); double
+// at D = 16 keeps the tree of a 16-lane butterfly (pairs j, j + 8, then j, j + 4, …), which also
+// gives exact-d bits, for its registers (below). KEEP_T keeps t in registers between q and the
+// update; otherwise it is recomputed there from x and the tile (the same bits), which saves
+// registers for the widest variants.
 // Returns r (the component's logit).
 template <typename T, int D, bool KEEP_T>
 __device__ __forceinline__ T row_term(const T (&x)[D], const RowTile<T, D>& tl, int kk, bool vec,
                                       T (&acc)[D], T& m, T& sum) {
-    static_assert(D <= 8 || D == 16, "per-thread rows stop at d = 16");
+    static_assert(D <= 16, "per-thread rows stop at d = 16");
     const T* mu = tl.mu + kk * D;
     const T* lam = tl.iso ? tl.lam + kk : tl.lam + kk * D;
     T t[KEEP_T ? D : 1];
     T q = T(0);
-    if constexpr (D <= 8) {
+    if constexpr (D <= 8 || sizeof(T) == 4) {
 #pragma unroll
         for (int j = 0; j < D; ++j) {
             const T e = x[j] - mu[j];
@@ -185,32 +188,19 @@ __device__ __forceinline__ T row_term(const T (&x)[D], const RowTile<T, D>& tl, 
             }
         }
     } else {
-        // b_i = e_i t_i + e_{i+8} t_{i+8}. In double they are formed in the order the tree
+        // Double, D = 16: b_i = e_i t_i + e_{i+8} t_{i+8} formed in the order a pairwise tree
         // consumes them, so that at most three partial sums are live (the double chains run short
-        // of registers); in float all eight first, which schedules better (fewer instructions).
+        // of registers, and the sequential chain makes ptxas spill there).
+        static_assert(!KEEP_T, "double rows of 16 recompute t");
         auto pair = [&](int i) {
             const T el = x[i] - mu[i], eh = x[i + 8] - mu[i + 8];
-            const T tl_ = el * (tl.iso ? lam[0] : lam[i]);
-            const T th = eh * (tl.iso ? lam[0] : lam[i + 8]);
-            if constexpr (KEEP_T) {
-                t[i] = tl_;
-                t[i + 8] = th;
-            }
-            return Math<T>::fma(el, tl_, eh * th);
+            return Math<T>::fma(el, el * (tl.iso ? lam[0] : lam[i]),
+                                eh * (eh * (tl.iso ? lam[0] : lam[i + 8])));
         };
-        if constexpr (sizeof(T) > 4) {
-            const T q0 = pair(0) + pair(4);
-            const T q02 = q0 + (pair(2) + pair(6));
-            const T q1 = pair(1) + pair(5);
-            q = q02 + (q1 + (pair(3) + pair(7)));
-        } else {
-            T b[8];
-#pragma unroll
-            for (int i = 0; i < 8; ++i) {
-                b[i] = pair(i);
-            }
-            q = ((b[0] + b[4]) + (b[2] + b[6])) + ((b[1] + b[5]) + (b[3] + b[7]));
-        }
+        const T q0 = pair(0) + pair(4);
+        const T q02 = q0 + (pair(2) + pair(6));
+        const T q1 = pair(1) + pair(5);
+        q = q02 + (q1 + (pair(3) + pair(7)));
     }
     const T r = tl.c0[kk] - T(0.5) * q;
     const LseStep<T> st(r, m);

@@ -181,8 +181,10 @@ func gmmWorkload(n, k, d int) workload {
 				return float64(n) / 32 * float64(k) / per
 			},
 		}}}}
-		w.note = "the row kernel holds several copies of the component loop (by covariance kind and tile " +
-			"remainder); which one d=2 runs is not read from the SASS, so the range spans all copies"
+		w.note = "the row kernel holds a copy of the component loop per covariance kind and per request " +
+			"(gradient or not, logits stored or not); which one the benchmark runs (diagonal, the score " +
+			"without the logits) is not read from the SASS, so the range spans all copies: the shortest " +
+			"is the log density alone, the longest also stores the logits"
 	} else {
 		// Warp per row: one component per iteration (the iteration's 5-step SHFL butterfly is one
 		// component's reduction). Warp-iterations: N·K.

@@ -585,8 +585,8 @@ func TestGMMScoreOutputSubsets(t *testing.T) {
 		for _, cfg := range []struct {
 			k, d int
 			kind ops.CovKind
-		}{{4, 2, ops.Isotropic}, {4, 3, ops.Full}, {6, 7, ops.Diagonal}, {5, 33, ops.Diagonal},
-			{5, 128, ops.Isotropic}, {3, 513, ops.Diagonal}, {3, 33, ops.Full}} {
+		}{{4, 2, ops.Isotropic}, {4, 3, ops.Full}, {6, 7, ops.Diagonal}, {5, 13, ops.Diagonal},
+			{5, 33, ops.Diagonal}, {5, 128, ops.Isotropic}, {3, 513, ops.Diagonal}, {3, 33, ops.Full}} {
 			for _, outputs := range []int{gmmLogP, gmmScore, gmmDen, gmmResp, gmmScore | gmmResp} {
 				for _, nz := range []gmmNoise{gmmVE, gmmVPLevels} {
 					c := gmmCase{rows: 33, k: cfg.k, d: cfg.d, kind: cfg.kind, noise: nz, outputs: outputs, dt: dt}
