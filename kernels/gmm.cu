@@ -947,7 +947,9 @@ __device__ void prep(T* consts, const T* params, long long d, long long K, long 
 // __launch_bounds__(256, MINB): with an explicit minimum of resident blocks ptxas (11.8) allocates
 // up to 65536 / (256·MINB) registers without spilling; left to itself it picked smaller counts
 // with spills for several entries. MINB is 2 (≤ 128 registers), 4 for the float small-d entries,
-// 3 for the float row16 entry (≤ 80 registers: 24 warps per SM), 1 for the double row16 entries.
+// 5 for the float shared-level row8 entry (≤ 48 registers: 40 warps per SM; at 2 ptxas took 55,
+// 4 blocks), 3 for the float row16 entry (≤ 80 registers: 24 warps per SM), 1 for the double row16
+// entries.
 #define GMM_SCORE_ENTRY(NAME, T, MINB, BODY)                                                      \
     extern "C" __global__ void __launch_bounds__(kBlock, MINB) NAME(GMM_SCORE_PARAMS(T)) {       \
         const Args<T> A = make_args<T>(GMM_SCORE_ARGS);                                           \
@@ -963,10 +965,10 @@ __device__ void prep(T* consts, const T* params, long long d, long long K, long 
 //   gmm_score_wide:                          d > 512; isotropic or diagonal; warp per row
 //   gmm_score_full:                          d > 8; full covariances; warp per row
 #define GMM_SM(T) reinterpret_cast<T*>(dynamic_smem)
-#define GMM_SCORE_ENTRIES(T, DT, LV, PERROW, SMALLB, ROW16B)                                            \
+#define GMM_SCORE_ENTRIES(T, DT, LV, PERROW, SMALLB, ROW8B, ROW16B)                               \
     GMM_SCORE_ENTRY(gmm_score_row4##LV##_##DT, T, SMALLB,                                         \
                     (rows_upto4<T, PERROW, false>(A, GMM_SM(T))))                                 \
-    GMM_SCORE_ENTRY(gmm_score_row8##LV##_##DT, T, 2,                                              \
+    GMM_SCORE_ENTRY(gmm_score_row8##LV##_##DT, T, ROW8B,                                          \
                     (rows_bound<T, 8, PERROW>(A, GMM_SM(T))))                                     \
     GMM_SCORE_ENTRY(gmm_score_row16##LV##_##DT, T, ROW16B, (rows_bound<T, 16, PERROW>(A, GMM_SM(T))))  \
     GMM_SCORE_ENTRY(gmm_score_rowfull4##LV##_##DT, T, SMALLB,                                     \
@@ -991,7 +993,7 @@ __device__ void prep(T* consts, const T* params, long long d, long long K, long 
 
 GMM_PREP_ENTRY(float, f32)
 GMM_PREP_ENTRY(double, f64)
-GMM_SCORE_ENTRIES(float, f32, , false, 4, 3)
-GMM_SCORE_ENTRIES(float, f32, lv, true, 4, 2)
-GMM_SCORE_ENTRIES(double, f64, , false, 2, 1)
-GMM_SCORE_ENTRIES(double, f64, lv, true, 2, 1)
+GMM_SCORE_ENTRIES(float, f32, , false, 4, 5, 3)
+GMM_SCORE_ENTRIES(float, f32, lv, true, 4, 2, 2)
+GMM_SCORE_ENTRIES(double, f64, , false, 2, 2, 1)
+GMM_SCORE_ENTRIES(double, f64, lv, true, 2, 2, 1)
